@@ -1,0 +1,47 @@
+"""Address ids: every wallet, venue and sink gets an integer, with its chain and role.
+
+Millions of addresses are just a counter and two small arrays; nothing is allocated per wallet
+beyond their rows.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+import numpy as np
+
+from .columns import ColumnBuffer
+
+
+class Role(IntEnum):
+    VICTIM = 0
+    LAUNDERER = 1
+    VENUE = 2
+    OFF_CHAIN = 3
+    FEE_SINK = 4
+
+
+class AddressBook:
+    """Hands out address ids in blocks and remembers each one's chain and role."""
+
+    OFF_CHAIN = 0  # value that left the chain
+    FEE_SINK = 1  # miners, relayers, venue fee wallets
+
+    def __init__(self) -> None:
+        self._rows = ColumnBuffer({"chain": np.int16, "role": np.int8})
+        self._next = 0
+        self.new(1, chain=-1, role=Role.OFF_CHAIN)
+        self.new(1, chain=-1, role=Role.FEE_SINK)
+
+    def __len__(self) -> int:
+        return self._next
+
+    def new(self, n: int, chain: int | np.ndarray, role: Role) -> np.ndarray:
+        ids = np.arange(self._next, self._next + n, dtype=np.int64)
+        self._rows.append(n, chain=chain, role=int(role))
+        self._next += n
+        return ids
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        out = self._rows.arrays()
+        return {"address": np.arange(self._next, dtype=np.int64), **out}

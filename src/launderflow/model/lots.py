@@ -1,0 +1,61 @@
+"""Lots: parcels of stolen value, stored as parallel numpy arrays (one row per lot).
+
+A lot is value of one asset sitting at one address. Hops act on many lots at once by index
+arrays; a split turns one row into many new rows, a consolidation many rows into few. Rows are
+never deleted — a spent lot keeps its row with ``value == 0`` and ``alive == False`` — so a lot id
+in the ledger always means the same row.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .states import Location
+
+_FIELDS: dict[str, tuple[type, object]] = {
+    "value": (np.float64, 0.0),  # USD at the scenario's prices: the conserved quantity
+    "asset": (np.int16, -1),
+    "address": (np.int64, -1),
+    "location": (np.int8, int(Location.LAUNDERER)),
+    "venue": (np.int16, -1),  # venue holding the lot when location == VENUE
+    "traced": (np.bool_, False),  # investigators know its current address now
+    "trail": (np.bool_, True),  # every hop so far was followable (tracing can start late)
+    "theft": (np.int16, -1),
+    "step": (np.int32, 0),  # index of the lot's next playbook step in its theft's program
+    "substep": (np.int32, 0),  # progress inside a multi-stage step (peel hop number, venue phase)
+    "ready": (np.float64, np.inf),  # time of the lot's next move; inf = parked or finished
+    "alive": (np.bool_, True),  # False once the value is merged away, cashed out, frozen, ...
+}
+
+
+class LotTable:
+    """Parallel arrays of lots with amortised O(1) growth."""
+
+    def __init__(self, capacity: int = 1024):
+        self._n = 0
+        self._cap = max(16, capacity)
+        for name, (dtype, fill) in _FIELDS.items():
+            setattr(self, name, np.full(self._cap, fill, dtype=dtype))
+
+    def __len__(self) -> int:
+        return self._n
+
+    def add(self, n: int, **fields: np.ndarray | float | int | bool) -> np.ndarray:
+        """Append ``n`` lots, fields given as arrays or scalars; return their ids."""
+        if self._n + n > self._cap:
+            new_cap = max(self._cap * 2, self._n + n)
+            for name, (dtype, fill) in _FIELDS.items():
+                old = getattr(self, name)
+                grown = np.full(new_cap, fill, dtype=dtype)
+                grown[: self._n] = old[: self._n]
+                setattr(self, name, grown)
+            self._cap = new_cap
+        ids = np.arange(self._n, self._n + n, dtype=np.int64)
+        for name, value in fields.items():
+            getattr(self, name)[self._n : self._n + n] = value
+        self._n += n
+        return ids
+
+    def view(self, name: str) -> np.ndarray:
+        """The live part of a column (no copy)."""
+        return getattr(self, name)[: self._n]

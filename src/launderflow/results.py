@@ -1,0 +1,138 @@
+"""Turn replications into the files a run leaves behind: summary.json, timeline and ledger Parquet.
+
+Everything here is deterministic — replications are written in index order, JSON with fixed key
+order, Parquet without timestamps — so the same command twice gives byte-identical files.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from . import __version__, metrics
+from .model.simulate import Replication
+from .model.states import Location
+from .scenario.schema import HOP_KINDS, Scenario
+
+
+def _num(x: float) -> float | None:
+    return None if x is None or not math.isfinite(x) else float(x)
+
+
+def _stats(values: np.ndarray) -> dict[str, float | None]:
+    finite = values[np.isfinite(values)]
+    if len(finite) == 0:
+        return {"median": None, "p5": None, "p95": None}
+    p5, med, p95 = np.percentile(finite, [5, 50, 95])
+    return {"median": _num(med), "p5": _num(p5), "p95": _num(p95)}
+
+
+def summarize(scenario: Scenario, seed: int, reps: dict[int, Replication]) -> dict[str, Any]:
+    """The run's summary: per-state median and 5-95 % range, and one record per replication."""
+    order = sorted(reps)
+    stolen = reps[order[0]].stolen_usd if order else scenario.stolen_usd
+    finals = np.array([[metrics.final_states(reps[i])[s] for s in metrics.STATES] for i in order]).reshape(-1, len(metrics.STATES))
+    t50 = np.array([metrics.time_to_share(reps[i], Location.CASHED_OUT, 0.5) for i in order])
+    states = {}
+    for j, state in enumerate(metrics.STATES):
+        usd = _stats(finals[:, j])
+        share = _stats(finals[:, j] / stolen)
+        states[state] = {**{f"{k}_usd": v for k, v in usd.items()}, **{f"{k}_share": v for k, v in share.items()}}
+    return {
+        "launderflow_version": __version__,
+        "scenario": scenario.name,
+        "description": scenario.description,
+        "seed": seed,
+        "runs": len(order),
+        "horizon_hours": scenario.clock.horizon,
+        "stolen_usd": stolen,
+        "states": states,
+        "time_to_50pct_cash_out_hours": {**_stats(t50), "never": int(np.sum(~np.isfinite(t50)))},
+        "replications": [
+            {
+                "index": i,
+                "final_usd": {s: _num(v) for s, v in zip(metrics.STATES, finals[k])},
+                "time_to_50pct_cash_out_hours": _num(t50[k]),
+                "transfers": reps[i].transfers,
+                "lots": reps[i].lots,
+            }
+            for k, i in enumerate(order)
+        ],
+    }
+
+
+def timeline_table(scenario: Scenario, reps: dict[int, Replication]) -> pa.Table:
+    """Long table (replication, time_hours, state, value_usd, share) on the scenario's grid."""
+    grid = metrics.timeline_grid(scenario.clock.horizon, scenario.clock.timeline_step)
+    blocks = []
+    for i in sorted(reps):
+        values = metrics.timeline(reps[i], grid)  # (T, S)
+        blocks.append((i, values))
+    n_t, n_s = len(grid), len(metrics.STATES)
+    rep_col = np.repeat([i for i, _ in blocks], n_t * n_s).astype(np.int32)
+    time_col = np.tile(np.repeat(grid, n_s), len(blocks))
+    state_idx = np.tile(np.arange(n_s, dtype=np.int32), n_t * len(blocks))
+    value_col = np.concatenate([v.ravel() for _, v in blocks]) if blocks else np.empty(0)
+    stolen = reps[sorted(reps)[0]].stolen_usd if reps else 1.0
+    return pa.table(
+        {
+            "replication": rep_col,
+            "time_hours": time_col,
+            "state": pa.DictionaryArray.from_arrays(pa.array(state_idx), pa.array(list(metrics.STATES))),
+            "value_usd": value_col,
+            "share": value_col / stolen,
+        }
+    )
+
+
+def ledger_table(scenario: Scenario, reps: dict[int, Replication]) -> pa.Table:
+    """All kept ledgers, one row per transfer, with asset, hop and venue names."""
+    assets = pa.array(list(scenario.assets))
+    hops = pa.array(list(HOP_KINDS))
+    venues = pa.array(list(scenario.venues) or [""])
+    parts = []
+    for i in sorted(reps):
+        led = reps[i].ledger
+        if led is None:
+            continue
+        n = len(led["time"])
+        venue_idx = led["venue"].astype(np.int32)
+        parts.append(
+            pa.table(
+                {
+                    "replication": np.full(n, i, dtype=np.int32),
+                    "time_hours": led["time"],
+                    "src": led["src"],
+                    "dst": led["dst"],
+                    "asset": pa.DictionaryArray.from_arrays(pa.array(led["asset"].astype(np.int32)), assets),
+                    "amount": led["amount"],
+                    "value_usd": led["value_usd"],
+                    "fee_usd": led["fee_usd"],
+                    "hop": pa.DictionaryArray.from_arrays(pa.array(led["hop"].astype(np.int32)), hops),
+                    "venue": pa.DictionaryArray.from_arrays(
+                        pa.array(np.where(venue_idx < 0, 0, venue_idx), mask=venue_idx < 0), venues
+                    ),
+                    "lot": led["lot"],
+                }
+            )
+        )
+    return pa.concat_tables(parts) if parts else None
+
+
+def write_run(out: Path, scenario: Scenario, seed: int, reps: dict[int, Replication], summary: dict[str, Any]) -> list[Path]:
+    """Write summary.json, timeline.parquet and (if any ledgers were kept) ledger.parquet."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = [out / "summary.json", out / "timeline.parquet"]
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    pq.write_table(timeline_table(scenario, reps), out / "timeline.parquet", compression="zstd")
+    ledger = ledger_table(scenario, reps)
+    if ledger is not None:
+        pq.write_table(ledger, out / "ledger.parquet", compression="zstd")
+        written.append(out / "ledger.parquet")
+    return written

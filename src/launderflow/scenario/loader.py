@@ -1,0 +1,344 @@
+"""Load scenario YAML into a validated :class:`Scenario`, or fail with ``file:line: field: message``.
+
+Why a custom walk over PyYAML's node tree instead of ``yaml.safe_load``: the node tree keeps the
+line of every key, so a pydantic error at ``playbook.2.wallets`` can be reported at the line the
+author wrote it; and the walk can refuse what ``safe_load`` silently accepts (a duplicate key keeps
+the last value; YAML 1.1 reads ``NO`` — Norway — as ``False``). ``extends: other.yaml`` merges a
+parent scenario under the child (mappings merge key by key, everything else is replaced).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from .schema import Scenario, reference_problems
+
+MAX_FILE_BYTES = 5_000_000
+MAX_EXTENDS_DEPTH = 16
+_TRUE_WORDS = {"true", "True", "TRUE"}
+_FALSE_WORDS = {"false", "False", "FALSE"}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a scenario, located as precisely as the input allows."""
+
+    file: str
+    line: int | None
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line is not None else self.file
+        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+class ScenarioError(Exception):
+    """A scenario could not be loaded; ``problems`` lists every error found, each with its line."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+Location = tuple[str, int]  # (file, line)
+
+
+class _Document:
+    """Plain data plus the source location of every mapping key and sequence item."""
+
+    def __init__(self, data: Any, where: dict[tuple[Any, ...], Location], file: str):
+        self.data = data
+        self.where = where
+        self.file = file
+
+    def locate(self, path: tuple[Any, ...]) -> Location:
+        """The location of the deepest prefix of ``path`` that exists in the file."""
+        for end in range(len(path), -1, -1):
+            if path[:end] in self.where:
+                return self.where[path[:end]]
+        return (self.file, 1)
+
+
+def _read_text(path: Path) -> str:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ScenarioError([Problem(str(path), None, "", "file not found")]) from None
+    except IsADirectoryError:
+        raise ScenarioError([Problem(str(path), None, "", "is a directory, not a scenario file")]) from None
+    except OSError as exc:
+        raise ScenarioError([Problem(str(path), None, "", f"cannot read: {exc.strerror}")]) from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ScenarioError([Problem(str(path), None, "", f"file is larger than {MAX_FILE_BYTES} bytes")])
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ScenarioError(
+            [Problem(str(path), line, "", f"byte 0x{raw[exc.start]:02x} is not valid UTF-8 (save the file as UTF-8)")]
+        ) from None
+
+
+def _parse(path: Path) -> _Document:
+    text = _read_text(path)
+    file = str(path)
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        message = " ".join(x for x in (exc.context, exc.problem) if x)
+        raise ScenarioError([Problem(file, line, "", f"malformed YAML: {message}")]) from None
+    except yaml.YAMLError as exc:
+        raise ScenarioError([Problem(file, None, "", f"malformed YAML: {exc}")]) from None
+    except RecursionError:
+        raise ScenarioError([Problem(file, None, "", "YAML nesting is too deep")]) from None
+    if root is None:
+        raise ScenarioError([Problem(file, 1, "", "the file is empty (expected a mapping of scenario fields)")])
+    where: dict[tuple[Any, ...], Location] = {}
+    problems: list[Problem] = []
+    constructor = yaml.SafeLoader(text)
+    try:
+        data = _build(root, (), where, problems, file, constructor, depth=0)
+    finally:
+        constructor.dispose()
+    if problems:
+        raise ScenarioError(problems)
+    if not isinstance(data, dict):
+        raise ScenarioError([Problem(file, root.start_mark.line + 1, "", "expected a mapping of scenario fields at the top level")])
+    return _Document(data, where, file)
+
+
+def _build(node: yaml.Node, path: tuple[Any, ...], where: dict, problems: list[Problem], file: str,
+           constructor: yaml.SafeLoader, depth: int) -> Any:
+    where[path] = (file, node.start_mark.line + 1)
+    if depth > 64:
+        problems.append(Problem(file, node.start_mark.line + 1, _dotted(path), "nesting is too deep"))
+        return None
+    if isinstance(node, yaml.MappingNode):
+        if node.tag == "tag:yaml.org,2002:merge" or any(k.tag == "tag:yaml.org,2002:merge" for k, _ in node.value):
+            problems.append(Problem(file, node.start_mark.line + 1, _dotted(path), "YAML merge keys (<<) are not supported; use 'extends'"))
+            return None
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                problems.append(Problem(file, key_node.start_mark.line + 1, _dotted(path), "keys must be plain names"))
+                continue
+            key = key_node.value
+            if key in out:
+                problems.append(Problem(file, key_node.start_mark.line + 1, _dotted((*path, key)),
+                                        "duplicate key (each key may appear once in a mapping)"))
+                continue
+            out[key] = _build(value_node, (*path, key), where, problems, file, constructor, depth + 1)
+            where[(*path, key)] = (file, key_node.start_mark.line + 1)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_build(item, (*path, i), where, problems, file, constructor, depth + 1) for i, item in enumerate(node.value)]
+    # Scalar: YAML 1.1 reads yes/no/on/off as booleans; only true/false are booleans here.
+    if node.tag == "tag:yaml.org,2002:bool" and node.value not in _TRUE_WORDS | _FALSE_WORDS:
+        return node.value
+    try:
+        return constructor.construct_object(node, deep=True)
+    except (yaml.YAMLError, ValueError, OverflowError) as exc:
+        problems.append(Problem(file, node.start_mark.line + 1, _dotted(path), f"unreadable value: {exc}"))
+        return None
+
+
+def _merge(parent: _Document, child: _Document) -> _Document:
+    """Child fields override the parent's; mappings merge key by key, lists are replaced whole."""
+    where = dict(parent.where)
+
+    def merge(a: Any, b: Any, path: tuple[Any, ...]) -> Any:
+        if isinstance(a, dict) and isinstance(b, dict):
+            out = dict(a)
+            for key, value in b.items():
+                out[key] = merge(a[key], value, (*path, key)) if key in a else value
+            return out
+        for key in [k for k in where if k[: len(path)] == path and len(k) > len(path)]:
+            del where[key]
+        return b
+
+    data = merge(parent.data, child.data, ())
+    where.update(child.where)
+    return _Document(data, where, child.file)
+
+
+def _resolve(path: Path, chain: tuple[Path, ...]) -> _Document:
+    doc = _parse(path)
+    parent_name = doc.data.pop("extends", None)
+    if parent_name is None:
+        return doc
+    line = doc.where.get(("extends",), (doc.file, 1))[1]
+    if not isinstance(parent_name, str) or not parent_name.strip():
+        raise ScenarioError([Problem(doc.file, line, "extends", "must be the path of another scenario file")])
+    parent_path = (path.parent / parent_name).resolve()
+    if parent_path in chain or parent_path == path.resolve():
+        cycle = " -> ".join(p.name for p in (*chain, path.resolve(), parent_path))
+        raise ScenarioError([Problem(doc.file, line, "extends", f"cycle in extends ({cycle})")])
+    if len(chain) >= MAX_EXTENDS_DEPTH:
+        raise ScenarioError([Problem(doc.file, line, "extends", f"more than {MAX_EXTENDS_DEPTH} levels of extends")])
+    if not parent_path.is_file():
+        raise ScenarioError([Problem(doc.file, line, "extends", f"no such scenario file: {parent_name}")])
+    parent = _resolve(parent_path, (*chain, path.resolve()))
+    return _merge(parent, doc)
+
+
+def load_data(path: str | Path) -> tuple[dict[str, Any], _Document]:
+    """Read a scenario file (following ``extends``) into plain data, without validating it."""
+    path = Path(path)
+    doc = _resolve(path, ())
+    return doc.data, doc
+
+
+def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> Scenario:
+    """Read, merge and validate a scenario file; raise :class:`ScenarioError` listing every problem.
+
+    ``overrides`` maps dotted field paths (``clock.horizon``) to values, as ``--set`` gives them.
+    """
+    data, doc = load_data(path)
+    for dotted, value in (overrides or {}).items():
+        _set_path(data, dotted, value, doc)
+    return validate_document(data, doc)
+
+
+def validate_document(data: dict[str, Any], doc: _Document) -> Scenario:
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError([_problem_from_pydantic(err, doc) for err in exc.errors(include_url=False)]) from None
+    problems = [Problem(*doc.locate(loc), _dotted(loc), msg) for loc, msg in reference_problems(scenario)]
+    if problems:
+        raise ScenarioError(problems)
+    return scenario
+
+
+def _set_path(data: dict[str, Any], dotted: str, value: Any, doc: _Document) -> None:
+    keys: list[Any] = [int(k) if k.isdigit() else k for k in dotted.split(".")]
+    node: Any = data
+    for i, key in enumerate(keys[:-1]):
+        try:
+            node = node[key]
+        except (KeyError, IndexError, TypeError):
+            raise ScenarioError([Problem(doc.file, None, ".".join(map(str, keys[: i + 1])), "no such field to override")]) from None
+    if isinstance(node, list) and isinstance(keys[-1], int) and keys[-1] >= len(node):
+        raise ScenarioError([Problem(doc.file, None, dotted, f"index out of range (the list has {len(node)} items)")])
+    if not isinstance(node, (dict, list)):
+        raise ScenarioError([Problem(doc.file, None, dotted, "no such field to override")])
+    node[keys[-1]] = value
+
+
+def _dotted(path: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in path)
+
+
+def _allowed_keys(data: Any, loc: tuple[Any, ...]) -> str:
+    """For an unknown key, list the keys the enclosing model accepts."""
+    from . import schema as s
+
+    model = _model_at(data, loc[:-1])
+    if model is None:
+        return ""
+    return " (allowed: " + ", ".join(model.model_fields) + ")"
+
+
+def _model_at(data: Any, loc: tuple[Any, ...]) -> Any:
+    """Walk the schema along ``loc`` (following the data's discriminators) to the model there."""
+    from . import schema as s
+
+    model: Any = s.Scenario
+    node = data
+    for part in loc:
+        if model is None:
+            return None
+        node = node[part] if isinstance(node, (dict, list)) and _has(node, part) else None
+        model = _child_model(model, part, node)
+    return model
+
+
+def _has(node: Any, part: Any) -> bool:
+    if isinstance(node, dict):
+        return part in node
+    return isinstance(part, int) and 0 <= part < len(node)
+
+
+def _child_model(model: Any, part: Any, node: Any) -> Any:
+    import typing
+
+    from pydantic import BaseModel
+
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        if field is None:
+            return None
+        return _unwrap(field.annotation, node)
+    return _unwrap(model, node, part)
+
+
+def _unwrap(annotation: Any, node: Any, part: Any = None) -> Any:
+    import typing
+
+    from pydantic import BaseModel
+
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is typing.Annotated:
+        return _unwrap(args[0], node, part)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        for arg in args:
+            if arg is type(None):
+                continue
+            inner = _unwrap(arg, node, part)
+            if isinstance(inner, type) and issubclass(inner, BaseModel) and isinstance(node, dict):
+                tag_field = next((f for f in ("kind", "hop", "dist") if f in inner.model_fields), None)
+                if tag_field is None:
+                    return inner
+                literal = typing.get_args(inner.model_fields[tag_field].annotation)
+                if node.get(tag_field) in literal:
+                    return inner
+            elif inner is not None and not (isinstance(inner, type) and issubclass(inner, BaseModel)):
+                return inner
+        return None
+    if origin in (list, dict):
+        return annotation if part is None else _unwrap(args[-1], node)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return None
+
+
+def _problem_from_pydantic(err: dict[str, Any], doc: _Document) -> Problem:
+    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.endswith("]")) and p not in _TAGS)
+    file, line = doc.locate(loc)
+    kind = err["type"]
+    msg = err["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    if kind == "extra_forbidden":
+        msg = "unknown field" + _allowed_keys(doc.data, loc)
+    elif kind == "missing":
+        msg = "required field is missing"
+    elif kind == "union_tag_invalid":
+        ctx = err.get("ctx", {})
+        msg = f"unknown {ctx.get('discriminator', 'kind').strip(chr(39))} {ctx.get('tag')!r} (allowed: {ctx.get('expected_tags')})"
+    elif kind == "union_tag_not_found":
+        ctx = err.get("ctx", {})
+        msg = f"needs a {ctx.get('discriminator', 'kind').strip(chr(39))} field naming its kind"
+    elif kind in ("greater_than_equal", "greater_than", "less_than", "less_than_equal", "too_short", "too_long",
+                  "string_pattern_mismatch", "literal_error", "int_parsing", "float_parsing", "int_type",
+                  "float_type", "bool_type", "bool_parsing", "string_type", "dict_type", "list_type",
+                  "model_type", "int_from_float", "finite_number"):
+        got = err.get("input")
+        shown = repr(got) if not isinstance(got, (dict, list)) else type(got).__name__
+        if len(shown) > 60:
+            shown = shown[:57] + "..."
+        msg = f"{msg[0].lower()}{msg[1:]} (got {shown})"
+    return Problem(file, line, _dotted(loc), msg)
+
+
+_TAGS = {"fixed", "exponential", "lognormal", "uniform", "otc", "transfer", "split", "peel", "wait",
+         "consolidate", "cash_out", "function-before[_duration(), float]", "function-after"}
