@@ -114,7 +114,7 @@ def bench_taint(
 def _print_table(r: dict) -> None:
     print(
         f"ledger: {r['n_transfers']:,} transfers, {r['n_addresses']:,} addresses; "
-        f"reference on first {r['sample']:,}; id remap (np.unique) {r['remap_seconds']:.2f} s"
+        f"reference on first {r['sample']:,}; sparse-id remap {r['remap_seconds']:.2f} s"
     )
     head = (
         f"{'policy':<8} {'numba s':>8} {'numba tr/s':>12} {'ref s':>7} {'ref tr/s':>10} "
@@ -126,7 +126,7 @@ def _print_table(r: dict) -> None:
         print(
             f"{p:<8} {v['numba_seconds']:>8.2f} {v['numba_tps']:>12,.0f} "
             f"{v['reference_seconds']:>7.2f} {v['reference_tps']:>10,.0f} "
-            f"{v['speedup']:>7.0f}x {v['tainted_fraction']:>8.1%} {v['max_abs_diff']:>10.1e}"
+            f"{v['speedup']:>7.0f}x {v['tainted_fraction']:>8.3%} {v['max_abs_diff']:>10.1e}"
         )
 
 

@@ -36,9 +36,9 @@ Policies
     spend consumes the oldest chunks first, splitting a partial chunk
     proportionally. Models "coins keep their identity" accounting.
 
-Per transfer, ``0 <= fifo, haircut <= poison <= amount`` holds: neither
-``haircut`` nor ``fifo`` can taint a spend from an address that has not yet
-received taint, and such an address is poisoned.
+Per transfer, ``0 <= fifo, haircut <= poison <= amount`` holds: haircut and
+FIFO can only taint a spend from an address that has already received taint,
+and by then poison has made that address fully tainted.
 
 Implementation
 --------------
@@ -140,6 +140,27 @@ def _as_1d(x: np.ndarray, dtype: type, name: str) -> np.ndarray:
     return arr
 
 
+def _remap(all_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(all_ids, return_inverse=True)``, fast when ids are not too sparse.
+
+    With ids below ~2x their count a presence table + cumsum does it in O(n)
+    (20M ids: ~0.2 s instead of ~5 s for the sort); sparser ids use np.unique.
+    """
+    if all_ids.size == 0:
+        return all_ids.copy(), all_ids.copy()
+    hi = int(all_ids.max())
+    if hi < 2 * all_ids.size + (1 << 20):
+        present = np.zeros(hi + 1, dtype=np.bool_)
+        present[all_ids] = True
+        ids = np.flatnonzero(present).astype(np.int64)
+        index_dtype = np.int32 if ids.size < 2**31 else np.int64
+        lookup = np.cumsum(present, dtype=index_dtype)
+        lookup -= 1
+        return ids, lookup[all_ids].astype(np.int64)
+    ids, inv = np.unique(all_ids, return_inverse=True)
+    return ids, inv.reshape(-1).astype(np.int64, copy=False)
+
+
 def _prepare(
     time: np.ndarray,
     src: np.ndarray,
@@ -179,8 +200,7 @@ def _prepare(
             raise ValueError(f"{name} contains negative address ids")
 
     if n_addresses is None:
-        ids, inv = np.unique(np.concatenate([src, dst, sources]), return_inverse=True)
-        inv = inv.reshape(-1).astype(np.int64, copy=False)
+        ids, inv = _remap(np.concatenate([src, dst, sources]))
         src_i, dst_i = inv[:n], inv[n : 2 * n]
         is_source = np.zeros(ids.shape[0], dtype=np.bool_)
         is_source[inv[2 * n :]] = True
@@ -251,22 +271,32 @@ def _haircut_kernel(src, dst, amount, is_source):  # pragma: no cover - numba
     return out
 
 
+# One FIFO chunk; a record keeps the three fields in one cache line.
+_CHUNK = np.dtype([("amount", np.float64), ("tainted", np.float64), ("next", np.int64)])
+
+
 @njit(cache=True)
-def _fifo_kernel(src, dst, amount, is_source):  # pragma: no cover - numba
-    """FIFO taint; returns (tainted, peak number of live chunks)."""
+def _grow_pool(pool, used):  # pragma: no cover - numba
+    new = np.empty(pool.shape[0] * 2, dtype=pool.dtype)
+    new[:used] = pool[:used]
+    return new
+
+
+@njit(cache=True)
+def _fifo_kernel(src, dst, amount, is_source, pool):  # pragma: no cover - numba
+    """FIFO taint; returns (tainted, peak number of live chunks).
+
+    ``pool`` is the initial (empty) chunk pool; it is doubled when full. Each
+    address's queue is a singly linked list ``ends[a, 0]`` (oldest) ..
+    ``ends[a, 1]`` (newest) through ``pool.next``; freed chunks go on a free
+    list and are reused first.
+    """
     n = src.shape[0]
     m = is_source.shape[0]
     out = np.zeros(n, dtype=np.float64)
-    head = np.full(m, -1, dtype=np.int64)
-    tail = np.full(m, -1, dtype=np.int64)
-    cap = 1024
-    if n < cap:
-        cap = max(n, 1)
-    c_amt = np.empty(cap, dtype=np.float64)
-    c_tnt = np.empty(cap, dtype=np.float64)
-    c_next = np.empty(cap, dtype=np.int64)
+    ends = np.full((m, 2), -1, dtype=np.int64)  # (head, tail): one cache line
     used = 0  # slots ever handed out (high-water mark of the pool)
-    free = -1  # head of the free list, linked through c_next
+    free = -1  # head of the free list, linked through .next
     live = 0
     peak = 0
     for i in range(n):
@@ -278,19 +308,20 @@ def _fifo_kernel(src, dst, amount, is_source):  # pragma: no cover - numba
         else:
             need = a
             t = 0.0
-            h = head[s]
+            h = ends[s, 0]
             while need > 0.0 and h != -1:
-                ca = c_amt[h]
+                c = pool[h]
+                ca = c.amount
                 if ca <= need:  # consume the whole chunk
-                    t += c_tnt[h]
+                    t += c.tainted
                     need -= ca
-                    nxt = c_next[h]
-                    c_next[h] = free
+                    nxt = c.next
+                    c.next = free
                     free = h
                     live -= 1
                     h = nxt
                 else:  # split the chunk proportionally
-                    ct = c_tnt[h]
+                    ct = c.tainted
                     take = ct * (need / ca)
                     if take > ct:
                         take = ct
@@ -301,12 +332,12 @@ def _fifo_kernel(src, dst, amount, is_source):  # pragma: no cover - numba
                         rest_t = 0.0
                     elif rest_t > rest_a:
                         rest_t = rest_a
-                    c_amt[h] = rest_a
-                    c_tnt[h] = rest_t
+                    c.amount = rest_a
+                    c.tainted = rest_t
                     need = 0.0
-            head[s] = h
+            ends[s, 0] = h
             if h == -1:
-                tail[s] = -1
+                ends[s, 1] = -1
             # whatever is still needed is the address's own clean money
             if t > a:
                 t = a
@@ -314,43 +345,41 @@ def _fifo_kernel(src, dst, amount, is_source):  # pragma: no cover - numba
                 t = 0.0
         out[i] = t
         if a > 0.0 and not is_source[d]:
-            tl = tail[d]
+            tl = ends[d, 1]
             if tl != -1 and (
-                (t == 0.0 and c_tnt[tl] == 0.0) or (t == a and c_tnt[tl] == c_amt[tl])
+                (t == 0.0 and pool[tl].tainted == 0.0)
+                or (t == a and pool[tl].tainted == pool[tl].amount)
             ):
                 # same taint ratio as the newest chunk: merging is exact
-                c_amt[tl] += a
-                c_tnt[tl] += t
+                pool[tl].amount += a
+                pool[tl].tainted += t
             else:
                 if free != -1:
                     k = free
-                    free = c_next[k]
+                    free = pool[k].next
                 else:
-                    if used == cap:
-                        cap *= 2
-                        na = np.empty(cap, dtype=np.float64)
-                        nt = np.empty(cap, dtype=np.float64)
-                        nn = np.empty(cap, dtype=np.int64)
-                        na[:used] = c_amt[:used]
-                        nt[:used] = c_tnt[:used]
-                        nn[:used] = c_next[:used]
-                        c_amt = na
-                        c_tnt = nt
-                        c_next = nn
+                    if used == pool.shape[0]:
+                        pool = _grow_pool(pool, used)
                     k = used
                     used += 1
-                c_amt[k] = a
-                c_tnt[k] = t
-                c_next[k] = -1
+                pool[k].amount = a
+                pool[k].tainted = t
+                pool[k].next = -1
                 if tl == -1:
-                    head[d] = k
+                    ends[d, 0] = k
                 else:
-                    c_next[tl] = k
-                tail[d] = k
+                    pool[tl].next = k
+                ends[d, 1] = k
                 live += 1
                 if live > peak:
                     peak = live
     return out, peak
+
+
+def _fifo(src, dst, amount, is_source) -> tuple[np.ndarray, int]:
+    pool = np.empty(max(min(src.shape[0], 1024), 1), dtype=_CHUNK)
+    tainted, peak = _fifo_kernel(src, dst, amount, is_source, pool)
+    return tainted, int(peak)
 
 
 @njit(cache=True)
@@ -443,7 +472,7 @@ def taint(
     elif policy == "haircut":
         tainted = _haircut_kernel(src_i, dst_i, amt, is_source)
     else:
-        tainted, _peak = _fifo_kernel(src_i, dst_i, amt, is_source)
+        tainted, _peak = _fifo(src_i, dst_i, amt, is_source)
     srcs = np.unique(np.asarray(sources, dtype=np.int64).ravel())
     return TaintResult(policy=policy, tainted=tainted, amount=amt, sources=srcs)
 

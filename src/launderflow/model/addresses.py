@@ -19,6 +19,7 @@ class Role(IntEnum):
     VENUE = 2
     OFF_CHAIN = 3
     FEE_SINK = 4
+    HONEST = 5  # users of venues who have nothing to do with the theft
 
 
 class AddressBook:

@@ -1,13 +1,15 @@
 """Playbook hops: what the launderer does with every lot that reaches a step.
 
-Each hop is a small class built from its scenario spec with ``apply(world, ids, now)``, acting on
-all lots due at that step in the same tick at once (numpy index arrays, no per-lot Python loop).
-A hop ends by scheduling its lots' next move (``world.after``) and advancing their ``step``.
+A playbook compiles to a *program*: a flat list of steps, each with ``apply(world, ids, now)``
+acting on all lots due at that step in the same tick (numpy index arrays, no per-lot loop) and a
+``next`` index (branches make the program a graph: every branch's last step points to the hop
+after the branch). A lot's ``step`` is where it is; ``next == -1`` means the playbook is done and
+the value stays with the launderer.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -15,17 +17,23 @@ import numpy as np
 from ..distributions import Distribution, from_spec
 from ..scenario import schema as s
 from .addresses import Role
-from .states import IN_PLAY, Location
+from .states import Location
+
+DONE = -1
 
 
-def _advance(world: Any, ids: np.ndarray, now: float, delay: Distribution | None) -> None:
-    world.lots.step[ids] += 1
+def advance(world: Any, ids: np.ndarray, now: float, step: Any, delay: Distribution | None) -> None:
+    """Lots finished ``step``: point them at the next step and schedule it."""
+    ids = ids[world.lots.alive[ids]]
+    if len(ids) == 0:
+        return
+    world.lots.step[ids] = step.next
     world.lots.substep[ids] = 0
-    world.after(ids, now, delay)
-
-
-def _alive(world: Any, ids: np.ndarray) -> np.ndarray:
-    return ids[world.lots.alive[ids]]
+    if step.next == DONE:
+        world.park(ids)
+        world.landed(ids, now)
+    else:
+        world.after(ids, now, delay)
 
 
 @dataclass
@@ -33,10 +41,11 @@ class Transfer:
     """Each lot moves whole to one fresh wallet."""
 
     delay: Distribution
+    next: int = DONE
 
     def apply(self, world: Any, ids: np.ndarray, now: float) -> None:
         world.move(ids, now, "transfer")
-        _advance(world, _alive(world, ids), now, self.delay)
+        advance(world, ids, now, self, self.delay)
 
 
 @dataclass
@@ -46,13 +55,14 @@ class Split:
     wallets: int
     concentration: float
     delay: Distribution
+    next: int = DONE
 
     def apply(self, world: Any, ids: np.ndarray, now: float) -> None:
         k = self.wallets
         shares = world.rng.gamma(self.concentration, 1.0, size=(len(ids), k))
         shares /= shares.sum(axis=1, keepdims=True)
         children = world.fork(ids, np.full(len(ids), k), shares.ravel(), now, "split")
-        _advance(world, _alive(world, children), now, self.delay)
+        advance(world, children, now, self, self.delay)
 
 
 @dataclass
@@ -66,6 +76,7 @@ class Peel:
     length: int
     fraction: float
     delay: Distribution
+    next: int = DONE
 
     def apply(self, world: Any, ids: np.ndarray, now: float) -> None:
         lots = world.lots
@@ -77,9 +88,10 @@ class Peel:
         peeled, remainder = children[0::2], children[1::2]
         lots.substep[remainder] += 1
         finished = lots.substep[remainder] >= self.length
-        moving_on = np.concatenate((peeled, remainder[finished]))
-        _advance(world, _alive(world, np.sort(moving_on)), now, self.delay)
-        world.after(_alive(world, remainder[~finished]), now, self.delay)
+        advance(world, np.sort(np.concatenate((peeled, remainder[finished]))), now, self, self.delay)
+        again = remainder[~finished]
+        again = again[lots.alive[again]]
+        world.after(again, now, self.delay)
 
 
 @dataclass
@@ -87,42 +99,50 @@ class Wait:
     """Dormancy: the lots stay where they are for a drawn delay."""
 
     delay: Distribution
+    next: int = DONE
 
     def apply(self, world: Any, ids: np.ndarray, now: float) -> None:
-        world.lots.step[ids] += 1
-        world.lots.substep[ids] = 0
-        world.schedule(ids, now + self.delay.sample(world.rng, len(ids)))
+        lots = world.lots
+        lots.step[ids] = self.next
+        lots.substep[ids] = 0
+        if self.next == DONE:
+            world.park(ids)
+        else:
+            world.schedule(ids, now + self.delay.sample(world.rng, len(ids)))
 
 
 @dataclass
 class Consolidate:
     """Gather every moving lot of the theft into ``wallets`` wallets per asset.
 
-    A barrier: lots that arrive are parked until no lot of the theft is still in play at an earlier
-    step. A merged wallet is traced if any lot merged into it was — investigators who know one
-    input know the wallet, which is how trails resume at consolidation points.
+    A barrier: arriving lots are parked until no lot of the theft is still in play at a step that
+    leads here (``feeders``). A merged wallet is traced if any lot merged into it was — analysts
+    who know one input know the wallet, which is how trails resume at consolidation points.
     """
 
     index: int
     wallets: int
     delay: Distribution
+    next: int = DONE
+    feeders: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int32))
 
     def apply(self, world: Any, ids: np.ndarray, now: float) -> None:
-        lots = world.lots
         world.park(ids)
-        lots.substep[ids] = 1  # waiting at the barrier
-        self.try_release(world, int(lots.theft[ids[0]]), now)
+        world.lots.substep[ids] = 1  # waiting at the barrier
+        world.barriers_waiting.add((int(world.lots.theft[ids[0]]), self.index))
+        self.try_release(world, int(world.lots.theft[ids[0]]), now)
 
-    def try_release(self, world: Any, theft: int, now: float) -> None:
+    def try_release(self, world: Any, theft: int, now: float) -> bool:
         lots = world.lots
         mine = (lots.view("theft") == theft) & lots.view("alive")
-        if np.any(mine & (lots.view("step") < self.index)):
-            return
+        if np.any(mine & np.isin(lots.view("step"), self.feeders)):
+            return False
         waiting = np.flatnonzero(mine & (lots.view("step") == self.index) & (lots.view("substep") == 1)
                                  & (lots.view("location") == int(Location.LAUNDERER)))
-        if len(waiting) == 0:
-            return
-        self._merge(world, waiting, now)
+        world.barriers_waiting.discard((theft, self.index))
+        if len(waiting):
+            self._merge(world, waiting, now)
+        return True
 
     def _merge(self, world: Any, ids: np.ndarray, now: float) -> None:
         lots = world.lots
@@ -137,8 +157,11 @@ class Consolidate:
         value = np.bincount(inverse, weights=lots.value[ids], minlength=m)
         trail = np.bincount(inverse, weights=lots.trail[ids], minlength=m) > 0
         traced = np.bincount(inverse, weights=lots.traced[ids], minlength=m) > 0
+        order = np.argsort(inverse, kind="stable")
+        starts = np.searchsorted(inverse[order], np.arange(m))
+        touched = np.bitwise_or.reduceat(lots.touched[ids][order], starts)
         merged = lots.add(m, value=value, asset=asset, address=wallets, location=int(Location.LAUNDERER),
-                          trail=trail, traced=traced, theft=lots.theft[ids[0]], step=self.index + 1)
+                          trail=trail, traced=traced, theft=lots.theft[ids[0]], step=self.index, touched=touched)
         # Value moves from each input's cell to its merged lot's cell (knowledge may resume).
         world.book.move(now, world.cells(ids), world.cells(merged)[inverse], lots.value[ids])
         world.record(now, lots.address[ids], wallets[inverse], ids, lots.value[ids], "consolidate", -1, fee)
@@ -148,58 +171,143 @@ class Consolidate:
         lots.alive[merged[value <= 0]] = False
         merged = merged[value > 0]
         world.hop_knowledge(merged, "consolidate")
-        world.after(merged, now, self.delay)
+        advance(world, merged, now, self, self.delay)
 
 
 @dataclass
-class CashOut:
-    """Hand lots to an off-ramp venue; the venue decides when and how much leaves the chain."""
+class Fork:
+    """Parallel branches: each lot is divided by the branch shares; piece ``b`` runs branch ``b``."""
 
-    venue: Any
+    shares: np.ndarray
+    starts: list[int]
+    next: int = DONE
+
+    def apply(self, world: Any, ids: np.ndarray, now: float) -> None:
+        b = len(self.shares)
+        children = world.fork(ids, np.full(len(ids), b), np.tile(self.shares, len(ids)), now, "branch")
+        entry = np.tile(np.asarray(self.starts, dtype=np.int32), len(ids))
+        alive = world.lots.alive[children]
+        children, entry = children[alive], entry[alive]
+        world.lots.step[children] = entry
+        world.lots.substep[children] = 0
+        world.after(children, now, None)
+
+
+@dataclass
+class VenueHop:
+    """Pass lots through a venue, falling back to the next substitute when one refuses.
+
+    Phase 0 (``substep == 0``): offer the lots to each venue in the playbook's order; a venue takes
+    those it does not refuse; lots that every substitute refuses try again after ``retry``.
+    Phase 1: the venue releases them (or they left the chain / were frozen inside it).
+    """
+
+    kind: str
+    venues: list[Any]
+    to_asset: int | None
+    delay: Distribution
+    retry: Distribution
+    next: int = DONE
+    refusals: int = 0
 
     def apply(self, world: Any, ids: np.ndarray, now: float) -> None:
         lots = world.lots
         phase = lots.substep[ids]
         entering, leaving = ids[phase == 0], ids[phase == 1]
+        if self.to_asset is not None and self.kind in ("swap", "bridge"):
+            there = lots.asset[entering] == self.to_asset  # already holds the target asset: nothing to do
+            advance(world, entering[there], now, self, None)
+            entering = entering[~there]
+        for venue in self.venues:
+            if len(entering) == 0:
+                break
+            refused = venue.refuses(world, entering, now)
+            taken = entering[~refused]
+            if len(taken):
+                venue.enter(world, taken, now, self)
+            if refused.any():
+                self.refusals += int(refused.sum())
+                world.note_refusal(venue, entering[refused], now)
+            entering = entering[refused]
         if len(entering):
-            world.move(entering, now, "cash_out", dst=np.full(len(entering), self.venue.address), venue=self.venue.index)
-            entering = _alive(world, entering)
-            world.relocate(entering, Location.VENUE, self.venue.index)
-            lots.substep[entering] = 1
-            self.venue.accept(world, entering, now)
+            world.schedule(entering, now + self.retry.sample(world.rng, len(entering)))
         if len(leaving):
-            self.venue.settle(world, leaving, now)
+            where = lots.venue[leaving]
+            for v in np.unique(where):
+                group = leaving[where == v]
+                out = world.venues[int(v)].release(world, group, now, self)
+                advance(world, out, now, self, self.delay)
 
 
 def compile_program(world: Any, hops: list[Any]) -> Any:
-    """Turn a playbook (scenario hops) into a program of hop objects."""
+    """Turn a playbook (scenario hops) into a flat program of steps with ``next`` links."""
     from .world import Program
 
     steps: list[Any] = []
-    for index, hop in enumerate(hops):
-        delay = from_spec(getattr(hop, "delay", s.ZERO_DELAY))
-        if isinstance(hop, s.TransferHop):
-            steps.append(Transfer(delay))
-        elif isinstance(hop, s.SplitHop):
-            steps.append(Split(hop.wallets, hop.concentration, delay))
-        elif isinstance(hop, s.PeelHop):
-            steps.append(Peel(hop.length, hop.fraction, delay))
-        elif isinstance(hop, s.WaitHop):
-            steps.append(Wait(delay))
-        elif isinstance(hop, s.ConsolidateHop):
-            steps.append(Consolidate(index, hop.wallets, delay))
-        elif isinstance(hop, s.CashOutHop):
-            steps.append(CashOut(world.venues[world.venue_index[hop.venue]]))
-        else:  # pragma: no cover - the schema admits no other hop
-            raise TypeError(f"unsupported hop {hop!r}")
+    parents: list[list[int]] = []  # steps that lead directly to each step
+
+    def build(hops: list[Any], exit_to: int | None) -> tuple[int, list[int]]:
+        """Compile ``hops``; return the first step index and the indices whose next is still open."""
+        first: int | None = None
+        open_ends: list[int] = []
+        for hop in hops:
+            index = len(steps)
+            if first is None:
+                first = index
+            for end in open_ends:
+                steps[end].next = index
+            parents.append(list(open_ends))
+            steps.append(None)
+            steps[index] = _make_step(world, hop, index)
+            if isinstance(hop, s.BranchHop):
+                starts, ends = [], []
+                for branch in hop.branches:
+                    start, branch_ends = build(branch.playbook, None)
+                    parents[start].append(index)
+                    starts.append(start)
+                    ends += branch_ends
+                steps[index].starts = starts
+                open_ends = ends
+            else:
+                open_ends = [index]
+        assert first is not None
+        return first, open_ends
+
+    build(hops, None)
+    for index, step in enumerate(steps):
+        if isinstance(step, Consolidate):
+            step.feeders = _ancestors(index, parents)
     return Program(steps)
 
 
-def release_barriers(world: Any, theft: int, now: float) -> None:
-    """Give consolidation barriers of a theft a chance to open (after lots left play)."""
-    for step in world.programs[theft].steps:
-        if isinstance(step, Consolidate):
-            step.try_release(world, theft, now)
+def _ancestors(index: int, parents: list[list[int]]) -> np.ndarray:
+    seen: set[int] = set()
+    stack = list(parents[index])
+    while stack:
+        p = stack.pop()
+        if p not in seen:
+            seen.add(p)
+            stack.extend(parents[p])
+    return np.array(sorted(seen), dtype=np.int32)
 
 
-__all__ = ["compile_program", "release_barriers", "IN_PLAY"]
+def _make_step(world: Any, hop: Any, index: int) -> Any:
+    delay = from_spec(getattr(hop, "delay", s.ZERO_DELAY))
+    if isinstance(hop, s.TransferHop):
+        return Transfer(delay)
+    if isinstance(hop, s.SplitHop):
+        return Split(hop.wallets, hop.concentration, delay)
+    if isinstance(hop, s.PeelHop):
+        return Peel(hop.length, hop.fraction, delay)
+    if isinstance(hop, s.WaitHop):
+        return Wait(delay)
+    if isinstance(hop, s.ConsolidateHop):
+        return Consolidate(index, hop.wallets, delay)
+    if isinstance(hop, s.BranchHop):
+        return Fork(np.array([b.share for b in hop.branches]), [])
+    if isinstance(hop, s.VenueHopBase):
+        venues = [world.venues[world.venue_index[name]] for name in hop.venue]
+        target = getattr(hop, "to", None)
+        to_asset = world.asset_index[target] if target is not None else None
+        return VenueHop(hop.hop, venues, to_asset, delay, from_spec(hop.retry))
+    raise TypeError(f"unsupported hop {hop!r}")  # pragma: no cover - the schema admits no other hop

@@ -62,6 +62,11 @@ class World:
 
         self.venues = build_venues(self)
         self.venue_index = {v.name: v.index for v in self.venues}
+        self.venue_fees = np.zeros(len(self.venues))  # USD of fees each venue collected
+        self.refusals = np.zeros(len(self.venues), dtype=np.int64)  # lots each venue turned away
+        self.network_fees = 0.0
+        self.watchers: list[Any] = [v for v in self.venues if hasattr(v, "watch")]
+        self.barriers_waiting: set[tuple[int, int]] = set()
         self.discovered = np.zeros(len(scenario.thefts), dtype=bool)
         self.programs = [compile_program(self, scenario.playbook_for(t)) for t in scenario.thefts]
         self.agenda = Agenda(self.env, self.resolution, lambda: self.lots.ready, self._on_due)
@@ -99,6 +104,7 @@ class World:
         ids = np.flatnonzero((lots.view("theft") == theft) & lots.view("trail") & ~lots.view("traced")
                              & (lots.view("value") > 0))
         self.set_traced(ids, np.ones(len(ids), dtype=bool))
+        self.landed(ids[self.lots.alive[ids] & (self.lots.location[ids] == int(Location.LAUNDERER))], self.env.now)
 
     def _on_due(self, ids: np.ndarray, now: float) -> None:
         lots = self.lots
@@ -109,8 +115,14 @@ class World:
         for group in np.split(ids, cuts):
             theft, step = int(lots.theft[group[0]]), int(lots.step[group[0]])
             program = self.programs[theft]
-            if step < len(program.steps):
+            if 0 <= step < len(program.steps):
                 program.steps[step].apply(self, group, now)
+        self.open_barriers(now)
+
+    def open_barriers(self, now: float) -> None:
+        """Consolidation barriers whose feeders are all done may open (lots left play elsewhere)."""
+        for theft, index in sorted(self.barriers_waiting):
+            self.programs[theft].steps[index].try_release(self, theft, now)
 
     # --- primitives used by hops and venues ----------------------------------------------------
 
@@ -129,6 +141,25 @@ class World:
         if delay is not None:
             t = t + delay.sample(self.rng, len(ids))
         self.schedule(ids, t)
+        self.landed(ids, now)
+
+    def landed(self, ids: np.ndarray, now: float) -> None:
+        """Lots arrived at a launderer address: watchers (stablecoin issuers) may act on them."""
+        for watcher in self.watchers:
+            watcher.watch(self, ids, now)
+
+    def note_refusal(self, venue: Any, ids: np.ndarray, now: float) -> None:
+        self.refusals[venue.index] += len(ids)
+
+    def at(self, times: np.ndarray, ids: np.ndarray, action: Any) -> None:
+        """Call ``action(ids_due, now)`` at each time (rounded up to the tick), one event per tick."""
+        if len(ids) == 0:
+            return
+        ticks = self.agenda.tick_of(times)
+        for tick in np.unique(ticks):
+            due = ids[ticks == tick]
+            event = self.env.timeout(max(0.0, tick * self.resolution - self.env.now))
+            event.callbacks.append(lambda _e, due=due: action(due, self.env.now))
 
     def park(self, ids: np.ndarray) -> None:
         self.lots.ready[ids] = np.inf
@@ -144,10 +175,7 @@ class World:
         p = self.scenario.tracing.success(hop)
         if p >= 1.0 or len(ids) == 0:
             return
-        keep = self.rng.random(len(ids)) < p
-        lots = self.lots
-        lots.trail[ids] &= keep
-        self.set_traced(ids, lots.trail[ids] & self.discovered[lots.theft[ids]])
+        self.keep_trail(ids, self.rng.random(len(ids)) < p)
 
     def set_traced(self, ids: np.ndarray, traced: np.ndarray) -> None:
         lots = self.lots
@@ -166,10 +194,19 @@ class World:
         self.spend(ids, fee)
         return fee
 
-    def spend(self, ids: np.ndarray, amounts: np.ndarray) -> None:
-        """Move part of each lot's value to fees (network fees, venue fees, haircuts, slippage)."""
-        if not np.any(amounts):
+    def spend(self, ids: np.ndarray, amounts: np.ndarray, venue: int = -1) -> None:
+        """Move part of each lot's value to fees (network fees, venue fees, haircuts, slippage).
+
+        ``venue`` names who collected it (-1: the network's miners/validators).
+        """
+        amounts = np.minimum(amounts, self.lots.value[ids])
+        total = float(amounts.sum())
+        if total <= 0:
             return
+        if venue >= 0:
+            self.venue_fees[venue] += total
+        else:
+            self.network_fees += total
         lots = self.lots
         from_cells = self.cells(ids)
         to_cells = int(Location.FEES) * 2 + lots.traced[ids]
@@ -192,8 +229,12 @@ class World:
             lots.ready[ids] = np.inf
         self.book.move(self.env.now, before, self.cells(ids), lots.value[ids])
 
-    def move(self, ids: np.ndarray, now: float, hop: str, dst: np.ndarray | None = None, venue: int = -1) -> None:
-        """Send each lot whole to a new address (fresh launderer wallets unless ``dst`` is given)."""
+    def move(self, ids: np.ndarray, now: float, hop: str, dst: np.ndarray | None = None, venue: int = -1,
+             trace: bool = True) -> None:
+        """Send each lot whole to a new address (fresh launderer wallets unless ``dst`` is given).
+
+        ``trace=False`` for deposits to a venue's labelled address, which analysts always see.
+        """
         lots = self.lots
         if dst is None:
             dst = self.addresses.new(len(ids), self.asset_chain[lots.asset[ids]], Role.LAUNDERER)
@@ -201,30 +242,58 @@ class World:
         fee = self.network_fee(ids)
         lots.address[ids] = dst
         self.record(now, src, dst, ids, lots.value[ids], hop, venue, fee)
-        self.hop_knowledge(ids, hop)
+        if trace:
+            self.hop_knowledge(ids, hop)
 
-    def fork(self, parents: np.ndarray, counts: np.ndarray, shares: np.ndarray, now: float, hop: str) -> np.ndarray:
-        """Split each parent lot into ``counts[i]`` children in fresh wallets, by ``shares``.
+    def divide(self, parents: np.ndarray, counts: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Cut each parent lot into ``counts[i]`` lots at the same address, worth ``values`` (no transfer).
 
-        ``shares`` has ``counts.sum()`` entries, each parent's block summing to 1. Parents end with
-        no value; children inherit asset, theft, step and trail, then pay one network fee each.
+        ``values`` has ``counts.sum()`` entries; the last piece of each parent takes whatever is left
+        so that the pieces add up to the parent exactly. Children inherit everything but the value.
         """
         lots = self.lots
         owner = np.repeat(parents, counts)
-        values = lots.value[owner] * shares
-        n = len(owner)
-        wallets = self.addresses.new(n, self.asset_chain[lots.asset[owner]], Role.LAUNDERER)
-        children = lots.add(n, value=values, asset=lots.asset[owner], address=wallets, location=int(Location.LAUNDERER),
-                            traced=lots.traced[owner], trail=lots.trail[owner], theft=lots.theft[owner],
-                            step=lots.step[owner], substep=lots.substep[owner])
+        values = np.array(values, dtype=np.float64)
+        last = np.cumsum(counts) - 1
+        firsts = np.concatenate(([0], last[:-1] + 1))
+        others = np.add.reduceat(values, firsts) - values[last]
+        values[last] = lots.value[parents] - others
+        children = lots.add(len(owner), value=values, asset=lots.asset[owner], address=lots.address[owner],
+                            location=lots.location[owner], venue=lots.venue[owner], traced=lots.traced[owner],
+                            trail=lots.trail[owner], theft=lots.theft[owner], step=lots.step[owner],
+                            substep=lots.substep[owner], touched=lots.touched[owner], entered=lots.entered[owner])
         # Parents hand their value to the children: same cells, so the book does not change.
         lots.value[parents] = 0.0
         lots.alive[parents] = False
         lots.ready[parents] = np.inf
-        fee = self.network_fee(children)
-        self.record(now, lots.address[owner], wallets, children, lots.value[children], hop, -1, fee)
-        self.hop_knowledge(children, hop)
         return children
+
+    def fork(self, parents: np.ndarray, counts: np.ndarray, shares: np.ndarray, now: float, hop: str,
+             src: np.ndarray | None = None, venue: int = -1) -> np.ndarray:
+        """Split each parent lot into ``counts[i]`` children sent to fresh wallets, by ``shares``.
+
+        ``shares`` has ``counts.sum()`` entries, each parent's block summing to 1. Each child pays
+        one network fee and is one ledger row (from ``src`` if given, else the parent's address).
+        """
+        owner = np.repeat(parents, counts)
+        children = self.divide(parents, counts, self.lots.value[owner] * shares)
+        if src is not None:
+            self.lots.address[children] = src
+        self.move(children, now, hop, venue=venue)
+        return children[self.lots.alive[children]]
+
+    def keep_trail(self, ids: np.ndarray, keep: np.ndarray) -> None:
+        """Lose the trail of the lots where ``keep`` is False (knowledge follows if discovered)."""
+        lots = self.lots
+        lots.trail[ids] &= keep
+        self.set_traced(ids, lots.trail[ids] & self.discovered[lots.theft[ids]])
+
+    def record_honest(self, now: float, src: np.ndarray, dst: np.ndarray, asset: int, amount: float, venue: int) -> None:
+        """Transfers of honest users (no stolen value): ledger rows with ``lot == -1``."""
+        n = len(src)
+        self.ledger.append(n, time=now, src=src, dst=dst, asset=asset, amount=amount,
+                           value_usd=amount * self.asset_price[asset], fee_usd=0.0, hop=HOP_CODE["honest"],
+                           lot=-1, venue=venue)
 
     def new_wallets(self, ids: np.ndarray) -> np.ndarray:
         return self.addresses.new(len(ids), self.asset_chain[self.lots.asset[ids]], Role.LAUNDERER)

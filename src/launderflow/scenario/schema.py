@@ -167,16 +167,153 @@ Jurisdiction = Annotated[
 ]
 
 
-class OtcVenue(Strict):
-    """An OTC broker or bank off-ramp: value that reaches it leaves the chain (cashed out)."""
+class VenueBase(Strict):
+    jurisdiction: Jurisdiction
+    halts: bool = Field(default=False, description="can be halted (a halt makes it refuse new funds)")
+
+
+class OtcVenue(VenueBase):
+    """An OTC broker or bank off-ramp: value that reaches it leaves the chain (cashed out).
+
+    ``capacity_usd_per_day`` is how much it can convert a day; a large theft queues and stays on
+    the chain (exposed) until its turn — one estimate puts DPRK's OTC need at ~$51 M a month.
+    """
 
     kind: Literal["otc"]
-    jurisdiction: Jurisdiction
     delay: Delay = ZERO_DELAY
     haircut: Fraction = Field(default=0.0, description="share of the value kept by the broker")
+    capacity_usd_per_day: Annotated[float, Field(gt=0.0)] | None = Field(default=None, description="none = unlimited")
 
 
-Venue = Annotated[Union[OtcVenue], Field(discriminator="kind")]
+class DexVenue(VenueBase):
+    """A decentralised exchange: swaps one asset for another on the same chain.
+
+    Output value = input x (1 - fee) x (1 - impact), impact = trade / (trade + pool_depth_usd)
+    (a constant-product pool), so splitting a trade cuts its cost.
+    """
+
+    kind: Literal["dex"]
+    jurisdiction: Jurisdiction = "none"
+    fee: Fraction = 0.003
+    pool_depth_usd: Annotated[float, Field(gt=0.0)] = 50_000_000.0
+
+
+class BridgeVenue(VenueBase):
+    """Moves value to an asset on another chain after a delay, for a fee (THORChain-like swap or a wrapped-asset bridge)."""
+
+    kind: Literal["bridge"]
+    delay: Delay = ZERO_DELAY
+    fee: Fraction = 0.001
+    fee_usd: Annotated[float, Field(ge=0.0)] = 0.0
+
+
+class ExchangeVenue(VenueBase):
+    """A centralised exchange: deposit, optionally trade, withdraw (or cash out to fiat).
+
+    A traced deposit is frozen if it is still on the exchange ``freeze_latency`` after it was
+    flagged, provided the exchange freezes at all (``freezes``) and complies this time
+    (``compliance``). ``kyc`` is the share of accounts tied to a real identity. An eXch-like no-KYC
+    swap service is an exchange with ``kyc: 0`` and ``freezes: false``.
+    """
+
+    kind: Literal["exchange"]
+    kyc: Probability = 1.0
+    freezes: bool = True
+    compliance: Probability = Field(default=1.0, description="chance it acts on a freeze request or sanction")
+    freeze_latency: Delay = Field(default_factory=lambda: FixedDelay(dist="fixed", value=6.0))
+    delay: Delay = Field(default=ZERO_DELAY, description="time funds sit on the exchange before withdrawal")
+    fee: Fraction = 0.001
+    haircut: Fraction = Field(default=0.0, description="fiat off-ramp cost when used for cash_out")
+
+
+class IssuerVenue(VenueBase):
+    """A stablecoin issuer (Tether/Circle-like): freezes traced addresses holding its token after a latency."""
+
+    kind: Literal["issuer"]
+    asset: Name
+    freeze_latency: Delay = Field(default_factory=lambda: FixedDelay(dist="fixed", value=24.0))
+    compliance: Probability = 1.0
+
+
+class CustodialMixerVenue(VenueBase):
+    """A custodial mixer (Sinbad/Blender/ChipMixer-like): holds deposits a while and pays out from its reserves.
+
+    Payouts come from the mixer's own wallets, so the trail survives only with
+    ``tracing.hop_success.custodial_mixer``. What it holds when it is shut down is seized.
+    """
+
+    kind: Literal["custodial_mixer"]
+    delay: Delay = Field(default_factory=lambda: ExponentialDelay(dist="exponential", mean=24.0))
+    fee: Fraction = 0.02
+    payouts: Annotated[int, Field(ge=1, le=10_000)] = Field(default=4, description="fresh wallets each deposit is paid out to")
+
+
+class Demixing(Strict):
+    """Chances that the launderer's habits let an analyst link a deposit to its withdrawal.
+
+    P(link) = h + (1 - h) / A, with h = 1 - prod(1 - h_i) over the habits the launderer shows and A
+    the anonymity set (notes in the pool) at withdrawal. Defaults from the Tornado Cash heuristic
+    studies: address reuse and transactional linkage link 5.1-12.6 % of withdrawals, FIFO temporal
+    matching adds 15-22 pp (arXiv 2510.09433); gas-price fingerprints and multi-denomination
+    matching are among Tutela's heuristics (arXiv 2201.06811; Wang et al., arXiv 2201.09035).
+    """
+
+    address_reuse: Probability = Field(default=0.09, description="link chance when the launderer reuses or links addresses")
+    quick_round_trip: Probability = Field(default=0.18, description="link chance when withdrawing soon after depositing (FIFO timing)")
+    quick_threshold: Duration = Field(default=24.0, description="a round trip shorter than this counts as quick")
+    unique_amounts: Probability = Field(default=0.05, description="link chance from multi-denomination / unique totals")
+    gas_fingerprint: Probability = Field(default=0.05, description="link chance from a distinctive gas price")
+
+
+class Habits(Strict):
+    """Which demixing habits the launderer shows in a pool mixer."""
+
+    reuses_addresses: bool = False
+    unique_amounts: bool = True
+    gas_fingerprint: bool = False
+
+
+class PoolMixerVenue(VenueBase):
+    """A pool mixer (Tornado-Cash-like): fixed denominations, honest users making the anonymity set.
+
+    Honest users deposit into each pool at ``honest_deposits_per_day`` (split over pools by
+    ``honest_pool_weights``) and each honest note is withdrawn after an exponential time of mean
+    ``honest_holding``; the pool's anonymity set is the number of notes in it. The launderer
+    deposits whole denominations (the remainder below the smallest stays in the wallet and moves
+    on), waits ``delay``, withdraws each note to a fresh address and pays ``relayer_fee``.
+    """
+
+    kind: Literal["pool_mixer"]
+    jurisdiction: Jurisdiction = "none"
+    asset: Name
+    denominations: list[Annotated[float, Field(gt=0.0)]] = Field(default_factory=lambda: [0.1, 1.0, 10.0, 100.0], min_length=1)
+    initial_notes: list[Annotated[int, Field(ge=0)]] | None = Field(default=None, description="notes in each pool at time 0 (default: the honest steady state)")
+    honest_deposits_per_day: Annotated[float, Field(ge=0.0)] = 200.0
+    honest_pool_weights: list[Annotated[float, Field(ge=0.0)]] | None = None
+    honest_holding: Duration = Field(default=30 * 24.0, description="mean time an honest note stays in the pool")
+    background_step: Duration = Field(default=1.0, description="honest traffic is generated in batches of this length")
+    delay: Delay = Field(default_factory=lambda: ExponentialDelay(dist="exponential", mean=48.0))
+    relayer_fee: Fraction = 0.005
+    demixing: Demixing = Field(default_factory=Demixing)
+    habits: Habits = Field(default_factory=Habits)
+
+    @model_validator(mode="after")
+    def _pools(self) -> "PoolMixerVenue":
+        n = len(self.denominations)
+        if sorted(self.denominations) != list(self.denominations) or len(set(self.denominations)) != n:
+            raise ValueError("denominations must be strictly increasing")
+        for field in ("initial_notes", "honest_pool_weights"):
+            value = getattr(self, field)
+            if value is not None and len(value) != n:
+                raise ValueError(f"{field} needs one entry per denomination ({n})")
+        return self
+
+
+Venue = Annotated[
+    Union[OtcVenue, DexVenue, BridgeVenue, ExchangeVenue, IssuerVenue, CustodialMixerVenue, PoolMixerVenue],
+    Field(discriminator="kind"),
+]
+VENUE_KINDS = ("otc", "dex", "bridge", "exchange", "issuer", "custodial_mixer", "pool_mixer")
 
 
 # --- playbook hops ---------------------------------------------------------------------------
@@ -224,18 +361,95 @@ class ConsolidateHop(Strict):
     delay: Delay = ZERO_DELAY
 
 
-class CashOutHop(Strict):
-    """Hand the value to an off-ramp venue; it leaves the chain after the venue's delay."""
+def _one_or_many(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+Substitutes = Annotated[
+    list[Name],
+    BeforeValidator(_one_or_many),
+    Field(min_length=1, description="a venue, or a list of substitutes tried in order when one refuses"),
+]
+
+
+class VenueHopBase(Strict):
+    venue: Substitutes
+    delay: Delay = Field(default=ZERO_DELAY, description="dwell at the new address after leaving the venue")
+    retry: Delay = Field(default_factory=lambda: FixedDelay(dist="fixed", value=24.0),
+                         description="wait before trying again when every substitute refuses")
+
+
+class CashOutHop(VenueHopBase):
+    """Hand the value to an off-ramp (otc or exchange); it leaves the chain."""
 
     hop: Literal["cash_out"]
-    venue: Name
+
+
+class SwapHop(VenueHopBase):
+    """Swap to another asset on a DEX (e.g. stablecoins to ETH before the issuer can freeze them)."""
+
+    hop: Literal["swap"]
+    to: Name
+
+
+class BridgeHop(VenueHopBase):
+    """Move to an asset on another chain through a bridge."""
+
+    hop: Literal["bridge"]
+    to: Name
+
+
+class ExchangeHop(VenueHopBase):
+    """Deposit at an exchange, optionally trade to ``to``, withdraw to a fresh wallet."""
+
+    hop: Literal["exchange"]
+    to: Name | None = None
+
+
+class MixHop(VenueHopBase):
+    """Pass through a mixer (pool or custodial)."""
+
+    hop: Literal["mix"]
+
+
+class Branch(Strict):
+    share: Annotated[float, Field(gt=0.0, le=1.0)]
+    playbook: list["Hop"] = Field(min_length=1)
+
+
+class BranchHop(Strict):
+    """Send shares of every lot down parallel sub-playbooks; each rejoins at the next hop."""
+
+    hop: Literal["branch"]
+    branches: list[Branch] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _shares(self) -> "BranchHop":
+        total = math.fsum(b.share for b in self.branches)
+        if abs(total - 1.0) > 1e-9:
+            raise ValueError(f"branch shares must sum to 1 (they sum to {total:g})")
+        return self
 
 
 Hop = Annotated[
-    Union[TransferHop, SplitHop, PeelHop, WaitHop, ConsolidateHop, CashOutHop],
+    Union[TransferHop, SplitHop, PeelHop, WaitHop, ConsolidateHop, CashOutHop, SwapHop, BridgeHop, ExchangeHop,
+          MixHop, BranchHop],
     Field(discriminator="hop"),
 ]
-HOP_KINDS: tuple[str, ...] = ("theft", "transfer", "split", "peel", "wait", "consolidate", "cash_out", "fee")
+Branch.model_rebuild()
+BranchHop.model_rebuild()
+HOP_KINDS: tuple[str, ...] = ("theft", "transfer", "split", "peel", "wait", "consolidate", "cash_out", "fee",
+                              "swap", "bridge", "exchange", "pool_mixer", "custodial_mixer", "branch",
+                              "freeze", "seizure", "honest")
+TRACEABLE_HOPS = ("transfer", "split", "peel", "consolidate", "cash_out", "swap", "bridge", "exchange",
+                  "custodial_mixer", "branch")
+VENUE_FOR_HOP = {
+    "cash_out": ("otc", "exchange"),
+    "swap": ("dex",),
+    "bridge": ("bridge",),
+    "exchange": ("exchange",),
+    "mix": ("pool_mixer", "custodial_mixer"),
+}
 
 
 # --- knowledge ---------------------------------------------------------------------------------
@@ -249,7 +463,7 @@ class Tracing(Strict):
     agents with latency and capacity; this is the knowledge axis's simplest honest form.
     """
 
-    hop_success: dict[Literal["transfer", "split", "peel", "consolidate", "cash_out"], Probability] = Field(
+    hop_success: dict[Literal[TRACEABLE_HOPS], Probability] = Field(  # type: ignore[valid-type]
         default_factory=dict, description="per-hop chance that a followed trail stays followed (default 1.0)"
     )
 
@@ -314,6 +528,10 @@ def reference_problems(scenario: Scenario) -> list[tuple[tuple[Any, ...], str]]:
                 problems.append((("thefts", i, "stolen", j, "asset"), _unknown("asset", stolen.asset, scenario.assets)))
         if theft.playbook is not None:
             problems += _hop_problems(scenario, theft.playbook, ("thefts", i, "playbook"))
+    for name, venue in scenario.venues.items():
+        asset = getattr(venue, "asset", None)
+        if asset is not None and asset not in scenario.assets:
+            problems.append((("venues", name, "asset"), _unknown("asset", asset, scenario.assets)))
     problems += _hop_problems(scenario, scenario.playbook, ("playbook",))
     if not scenario.playbook and any(t.playbook is None for t in scenario.thefts):
         problems.append((("playbook",), "is empty but a theft has no playbook of its own (give at least one hop)"))
@@ -321,15 +539,26 @@ def reference_problems(scenario: Scenario) -> list[tuple[tuple[Any, ...], str]]:
 
 
 def _hop_problems(scenario: Scenario, hops: list[Any], where: tuple[Any, ...]) -> list[tuple[tuple[Any, ...], str]]:
-    problems = []
+    problems: list[tuple[tuple[Any, ...], str]] = []
     for k, hop in enumerate(hops):
-        if isinstance(hop, CashOutHop):
-            venue = scenario.venues.get(hop.venue)
-            offramps = {n: v for n, v in scenario.venues.items() if v.kind == "otc"}
+        if isinstance(hop, BranchHop):
+            for b, branch in enumerate(hop.branches):
+                problems += _hop_problems(scenario, branch.playbook, (*where, k, "branches", b, "playbook"))
+            continue
+        kinds = VENUE_FOR_HOP.get(hop.hop)
+        if kinds is None:
+            continue
+        fitting = {n: v for n, v in scenario.venues.items() if v.kind in kinds}
+        for v, name in enumerate(hop.venue):
+            venue = scenario.venues.get(name)
+            loc = (*where, k, "venue") if len(hop.venue) == 1 else (*where, k, "venue", v)
             if venue is None:
-                problems.append(((*where, k, "venue"), _unknown("venue", hop.venue, offramps)))
-            elif venue.kind != "otc":
-                problems.append(((*where, k, "venue"), f"venue {hop.venue!r} is a {venue.kind}, not an off-ramp ({_allowed(offramps)})"))
+                problems.append((loc, _unknown("venue", name, fitting)))
+            elif venue.kind not in kinds:
+                problems.append((loc, f"venue {name!r} is a {venue.kind}; a {hop.hop} hop needs a {' or '.join(kinds)} ({_allowed(fitting)})"))
+        target = getattr(hop, "to", None)
+        if target is not None and target not in scenario.assets:
+            problems.append(((*where, k, "to"), _unknown("asset", target, scenario.assets)))
     return problems
 
 

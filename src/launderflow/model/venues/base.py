@@ -1,4 +1,10 @@
-"""What every venue shares: identity, jurisdiction and one deposit address."""
+"""What every venue shares: identity, jurisdiction, one deposit address, taking lots in and paying them out.
+
+A venue hop offers lots to a venue (``refuses``), the venue takes them in (``enter``: the lots move
+to the venue's address and sit there, location VENUE, until their release time), and later
+releases them (``release``), returning the lots that go back to the launderer. Subclasses decide
+fees, delays and what happens inside; all value changes go through the world's primitives.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from ..addresses import Role
+from ...distributions import from_spec
+from ..addresses import AddressBook, Role
+from ..states import Location
 
 
 class VenueModel:
@@ -18,15 +26,83 @@ class VenueModel:
         self.name = name
         self.spec = spec
         self.jurisdiction: str = spec.jurisdiction
+        self.can_halt: bool = spec.halts
+        self.halted = False
+        self.closed = False  # shut down for good (seized infrastructure)
         self.address = int(world.addresses.new(1, -1, Role.VENUE)[0])
+        delay = getattr(spec, "delay", None)
+        self.delay = from_spec(delay) if delay is not None else None
 
-    def accept(self, world: Any, ids: np.ndarray, now: float) -> None:
-        """Lots have just arrived (location VENUE): decide when they come out."""
-        raise NotImplementedError
+    # --- the hop protocol ------------------------------------------------------------------------
 
-    def settle(self, world: Any, ids: np.ndarray, now: float) -> None:
-        """Lots are due to leave the venue."""
-        raise NotImplementedError
+    def refuses(self, world: Any, ids: np.ndarray, now: float) -> np.ndarray:
+        """Which of these lots the venue turns away now (halted or closed venues take nothing)."""
+        return np.full(len(ids), self.halted or self.closed)
+
+    def enter(self, world: Any, ids: np.ndarray, now: float, hop: Any) -> None:
+        ids = self.take_in(world, ids, now, self.kind if hop.kind == "mix" else hop.kind)
+        if len(ids):
+            self.on_enter(world, ids, now, hop)
+
+    def on_enter(self, world: Any, ids: np.ndarray, now: float, hop: Any) -> None:
+        """Decide when the lots come out (default: after the venue's delay)."""
+        self.hold(world, ids, now, self.delay)
+
+    def release(self, world: Any, ids: np.ndarray, now: float, hop: Any) -> np.ndarray:
+        """Lots are due out; return those that are back with the launderer."""
+        return self.pay_out(world, ids, now, hop.kind)
+
+    # --- building blocks -----------------------------------------------------------------------
+
+    def take_in(self, world: Any, ids: np.ndarray, now: float, hop_kind: str) -> np.ndarray:
+        """Move lots to the venue's address (one transfer each) and mark them inside it."""
+        lots = world.lots
+        # Deposits to a venue are followable, except into an off-ramp whose address may be unlabelled.
+        world.move(ids, now, hop_kind, dst=np.full(len(ids), self.address), venue=self.index,
+                   trace=hop_kind == "cash_out")
+        ids = ids[lots.alive[ids]]
+        world.relocate(ids, Location.VENUE, self.index)
+        lots.substep[ids] = 1
+        lots.entered[ids] = now
+        lots.touched[ids] |= np.uint64(1 << self.index)
+        return ids
+
+    def hold(self, world: Any, ids: np.ndarray, now: float, delay: Any) -> None:
+        t = np.full(len(ids), now) if delay is None else now + delay.sample(world.rng, len(ids))
+        world.schedule(ids, t)
+
+    def charge(self, world: Any, ids: np.ndarray, rate: float, fixed_usd: float = 0.0) -> None:
+        """Take the venue's fee: ``rate`` of each lot plus a fixed USD amount."""
+        if rate > 0 or fixed_usd > 0:
+            world.spend(ids, world.lots.value[ids] * rate + fixed_usd, venue=self.index)
+
+    def pay_out(self, world: Any, ids: np.ndarray, now: float, hop_kind: str) -> np.ndarray:
+        """Withdraw lots from the venue to fresh launderer wallets."""
+        lots = world.lots
+        ids = ids[lots.alive[ids]]
+        lots.address[ids] = self.address
+        world.relocate(ids, Location.LAUNDERER)
+        world.move(ids, now, hop_kind, venue=self.index)
+        return ids[lots.alive[ids]]
+
+    def cash_out(self, world: Any, ids: np.ndarray, now: float, haircut: float) -> np.ndarray:
+        """Value leaves the chain: the haircut is a fee, the rest is cashed out."""
+        lots = world.lots
+        ids = ids[lots.alive[ids]]
+        self.charge(world, ids, haircut)
+        ids = ids[lots.value[ids] > 0]
+        world.record(now, np.full(len(ids), self.address), AddressBook.OFF_CHAIN, ids, lots.value[ids], "cash_out", self.index)
+        world.relocate(ids, Location.CASHED_OUT, self.index)
+        return ids[:0]
+
+    def inside(self, world: Any, ids: np.ndarray | None = None) -> np.ndarray:
+        """Lots currently held by this venue (optionally among ``ids``)."""
+        lots = world.lots
+        if ids is None:
+            mask = (lots.view("location") == int(Location.VENUE)) & (lots.view("venue") == self.index) & lots.view("alive")
+            return np.flatnonzero(mask)
+        keep = (lots.location[ids] == int(Location.VENUE)) & (lots.venue[ids] == self.index) & lots.alive[ids]
+        return ids[keep]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r}, {self.jurisdiction})"

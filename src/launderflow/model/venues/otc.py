@@ -1,4 +1,9 @@
-"""OTC broker or bank off-ramp: value that reaches it leaves the chain, minus a haircut."""
+"""OTC broker or bank off-ramp: value that reaches it leaves the chain, minus a haircut.
+
+With a daily capacity the desk serves deposits first come, first served: a deposit of value v
+takes v / capacity days of the desk's time, so a huge theft queues at the off-ramp — and stays
+inside it, exposed to a shutdown or seizure — for weeks.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,6 @@ from typing import Any
 
 import numpy as np
 
-from ...distributions import from_spec
-from ..addresses import AddressBook
-from ..states import Location
 from .base import VenueModel
 
 
@@ -17,16 +19,18 @@ class OtcDesk(VenueModel):
 
     def __init__(self, world: Any, index: int, name: str, spec: Any):
         super().__init__(world, index, name, spec)
-        self.delay = from_spec(spec.delay)
         self.haircut = spec.haircut
+        self.rate_per_hour = None if spec.capacity_usd_per_day is None else spec.capacity_usd_per_day / 24.0
+        self.free_at = 0.0  # when the desk has worked through its queue
 
-    def accept(self, world: Any, ids: np.ndarray, now: float) -> None:
-        world.schedule(ids, now + self.delay.sample(world.rng, len(ids)))
+    def on_enter(self, world: Any, ids: np.ndarray, now: float, hop: Any) -> None:
+        done = np.full(len(ids), now)
+        if self.rate_per_hour is not None:
+            service = world.lots.value[ids] / self.rate_per_hour
+            finish = max(now, self.free_at) + np.cumsum(service)
+            self.free_at = float(finish[-1])
+            done = finish
+        world.schedule(ids, done + (self.delay.sample(world.rng, len(ids)) if self.delay else 0.0))
 
-    def settle(self, world: Any, ids: np.ndarray, now: float) -> None:
-        lots = world.lots
-        world.spend(ids, lots.value[ids] * self.haircut)
-        ids = ids[lots.value[ids] > 0]
-        world.record(now, np.full(len(ids), self.address), AddressBook.OFF_CHAIN, ids, lots.value[ids],
-                     "cash_out", self.index)
-        world.relocate(ids, Location.CASHED_OUT, self.index)
+    def release(self, world: Any, ids: np.ndarray, now: float, hop: Any) -> np.ndarray:
+        return self.cash_out(world, ids, now, self.haircut)

@@ -1,0 +1,49 @@
+"""Custodial mixer (Sinbad / Blender / ChipMixer-like): holds deposits, pays out from its own reserves.
+
+The payout comes from the mixer's wallets, not from the deposit, so an analyst keeps the trail only
+with ``tracing.hop_success.custodial_mixer``. Whatever it holds when it is shut down is seized.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..states import Location
+from .base import VenueModel
+
+
+class CustodialMixer(VenueModel):
+    kind = "custodial_mixer"
+
+    def __init__(self, world: Any, index: int, name: str, spec: Any):
+        super().__init__(world, index, name, spec)
+        self.fee = spec.fee
+        self.payouts = spec.payouts
+
+    def on_enter(self, world: Any, ids: np.ndarray, now: float, hop: Any) -> None:
+        self.charge(world, ids, self.fee)
+        self.hold(world, ids[world.lots.alive[ids]], now, self.delay)
+
+    def release(self, world: Any, ids: np.ndarray, now: float, hop: Any) -> np.ndarray:
+        """Pay each deposit out to ``payouts`` fresh wallets (shares drawn uniformly)."""
+        lots = world.lots
+        ids = ids[lots.alive[ids]]
+        world.relocate(ids, Location.LAUNDERER)
+        k = self.payouts
+        shares = world.rng.dirichlet(np.full(k, 5.0), size=len(ids)).ravel() if k > 1 else np.ones(len(ids))
+        return world.fork(ids, np.full(len(ids), k), shares, now, "custodial_mixer",
+                          src=np.full(len(ids) * k, self.address), venue=self.index)
+
+    def shut_down(self, now: float) -> float:
+        """Close the mixer and seize what it holds; return the USD seized."""
+        world = self.world
+        self.closed = True
+        ids = self.inside(world)
+        seized = float(world.lots.value[ids].sum())
+        if len(ids):
+            world.record(now, np.full(len(ids), self.address), np.full(len(ids), self.address), ids,
+                         world.lots.value[ids], "seizure", self.index)
+            world.relocate(ids, Location.SEIZED, self.index)
+        return seized

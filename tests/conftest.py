@@ -1,0 +1,119 @@
+"""Shared helpers for the foundation tests: a tiny valid scenario, YAML writers, a simulate shortcut."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+
+from launderflow.model.simulate import Replication, simulate
+from launderflow.scenario.schema import HOP_KINDS, Scenario
+
+REPO = Path(__file__).resolve().parent.parent
+BASELINE = REPO / "scenarios" / "baseline.yaml"
+HOP = {name: i for i, name in enumerate(HOP_KINDS)}
+
+# The valid base scenario as YAML text, so tests can compute exact line numbers from it.
+BASE_YAML = """\
+name: tiny
+seed: 1
+clock:
+  horizon: 10d
+  resolution: 1min
+  timeline_step: 1h
+chains:
+  eth:
+    confirmation: 3min
+    fee_usd: 5
+assets:
+  ETH:
+    chain: eth
+    price_usd: 1000
+venues:
+  otc_broker:
+    kind: otc
+    jurisdiction: offshore
+    delay: 2d
+    haircut: 0.05
+thefts:
+  - name: hack
+    victim: Some bridge
+    stolen:
+      - asset: ETH
+        amount: 100
+    discovered_after: 6h
+playbook:
+  - hop: split
+    wallets: 3
+  - hop: cash_out
+    venue: otc_broker
+"""
+
+
+def base_dict() -> dict[str, Any]:
+    """A fresh copy of the base scenario as plain data."""
+    return copy.deepcopy(yaml.safe_load(BASE_YAML))
+
+
+def line_of(text: str, needle: str, occurrence: int = 1) -> int:
+    """1-based line number of the ``occurrence``-th line containing ``needle``."""
+    seen = 0
+    for number, line in enumerate(text.splitlines(), start=1):
+        if needle in line:
+            seen += 1
+            if seen == occurrence:
+                return number
+    raise AssertionError(f"{needle!r} not found {occurrence} time(s) in the text")
+
+
+def write(tmp_path: Path, name: str, content: str | bytes | dict) -> Path:
+    """Write a scenario file (text, raw bytes, or a dict dumped as YAML) and return its path."""
+    path = tmp_path / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif isinstance(content, dict):
+        path.write_text(yaml.safe_dump(content, sort_keys=False), encoding="utf-8")
+    else:
+        path.write_text(content, encoding="utf-8")
+    return path
+
+
+def scenario_from(data: dict[str, Any]) -> Scenario:
+    return Scenario.model_validate(data)
+
+
+def tiny(playbook: list[dict], *, stolen: list[dict] | None = None, fee: float = 0.0, confirmation: str | float = 0.0,
+         resolution: str | float = "1min", horizon: str | float = "60d", discovered_after: str | float = 0.0,
+         hop_success: dict[str, float] | None = None, venue: dict | None = None, price: float = 1000.0,
+         extra_thefts: list[dict] | None = None) -> Scenario:
+    """A one-chain, one-asset scenario with the given playbook (knobs for the hop tests)."""
+    data: dict[str, Any] = {
+        "name": "hoptest",
+        "clock": {"horizon": horizon, "resolution": resolution, "timeline_step": "1h"},
+        "chains": {"eth": {"confirmation": confirmation, "fee_usd": fee}},
+        "assets": {"ETH": {"chain": "eth", "price_usd": price}, "USDC": {"chain": "eth", "price_usd": 1.0}},
+        "venues": {"otc_broker": venue or {"kind": "otc", "jurisdiction": "offshore", "delay": "2d", "haircut": 0.05}},
+        "thefts": [{"name": "hack", "victim": "v", "stolen": stolen or [{"asset": "ETH", "amount": 100}],
+                    "discovered_after": discovered_after}, *(extra_thefts or [])],
+        "playbook": playbook,
+        "tracing": {"hop_success": hop_success or {}},
+    }
+    return Scenario.model_validate(data)
+
+
+def run(scenario: Scenario, seed: int = 0) -> Replication:
+    return simulate(scenario, np.random.default_rng(seed))
+
+
+def rows(rep: Replication, hop: str) -> np.ndarray:
+    """Boolean mask of ledger rows of one hop kind."""
+    return rep.ledger["hop"] == HOP[hop]
+
+
+@pytest.fixture
+def base_yaml() -> str:
+    return BASE_YAML
