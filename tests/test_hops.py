@@ -403,3 +403,24 @@ def test_simulate_is_a_function_of_the_generator():
         np.testing.assert_array_equal(a.ledger[key], b.ledger[key])
     np.testing.assert_array_equal(a.log_delta, b.log_delta)
     assert not np.array_equal(a.ledger["time"], c.ledger["time"]) or not np.array_equal(a.log_delta, c.log_delta)
+
+
+def test_consolidate_barrier_opens_when_the_last_blocking_lots_are_eaten_by_fees():
+    # $40 peeled in halves with a $5 fee: the first piece ($15) reaches the barrier at 1h; the second
+    # peel leaves two $2.50 lots that the $5 fee of their transfer eats at 2h. Nothing is left in play
+    # before the barrier then, so the first piece must be consolidated rather than wait forever.
+    scenario = tiny([{"hop": "peel", "length": 2, "fraction": 0.5, "delay": "1h"},
+                     {"hop": "transfer"},
+                     {"hop": "consolidate", "wallets": 1},
+                     {"hop": "wait", "delay": "1h"}],
+                    fee=5.0, stolen=[{"asset": "ETH", "amount": 0.04}])
+    rep = run(scenario)
+    led = rep.ledger
+    eaten = rows(rep, "transfer") & (led["value_usd"] == 0)
+    assert eaten.sum() == 2 and np.all(led["time"][eaten] == 2.0)
+    cons = np.flatnonzero(rows(rep, "consolidate"))
+    assert len(cons) == 1, "the lot waiting at the barrier was never consolidated"
+    assert led["time"][cons[0]] == 2.0
+    assert math.isclose(led["value_usd"][cons[0]], 5.0)
+    final = metrics.final_states(rep)
+    assert math.isclose(final["launderer"], 5.0) and math.isclose(final["fees"], 35.0)

@@ -44,6 +44,21 @@ def summarize(scenario: Scenario, seed: int, reps: dict[int, Replication]) -> di
         usd = _stats(finals[:, j])
         share = _stats(finals[:, j] / stolen)
         states[state] = {**{f"{k}_usd": v for k, v in usd.items()}, **{f"{k}_share": v for k, v in share.items()}}
+    venues = {}
+    for v, (name, spec) in enumerate(scenario.venues.items()):
+        entry: dict[str, Any] = {"kind": spec.kind, "jurisdiction": spec.jurisdiction}
+        for label, attr in (("fees_usd", "venue_fees"), ("frozen_usd", "venue_frozen"), ("seized_usd", "venue_seized"),
+                            ("refused_lots", "refusals")):
+            entry[label] = _stats(np.array([getattr(reps[i], attr)[v] for i in order], dtype=np.float64))
+        wd = [reps[i].withdrawals for i in order if reps[i].withdrawals is not None]
+        if spec.kind == "pool_mixer" and wd:
+            sets = np.concatenate([w["anonymity_set"][w["venue"] == v] for w in wd])
+            linked = np.concatenate([w["linked"][w["venue"] == v] for w in wd])
+            entry["launderer_withdrawals"] = int(len(sets))
+            entry["anonymity_set_at_withdrawal"] = _stats(sets.astype(np.float64))
+            entry["linked_share"] = _num(float(linked.mean())) if len(linked) else None
+        venues[name] = entry
+    cost = np.array([reps[i].network_fees + reps[i].venue_fees.sum() for i in order])
     return {
         "launderflow_version": __version__,
         "scenario": scenario.name,
@@ -54,12 +69,15 @@ def summarize(scenario: Scenario, seed: int, reps: dict[int, Replication]) -> di
         "stolen_usd": stolen,
         "states": states,
         "time_to_50pct_cash_out_hours": {**_stats(t50), "never": int(np.sum(~np.isfinite(t50)))},
+        "launderer_cost_usd": {**_stats(cost), "network_fees_median": _num(float(np.median([reps[i].network_fees for i in order])))},
+        "venues": venues,
         "replications": [
             {
                 "index": i,
                 "final_usd": {s: _num(v) for s, v in zip(metrics.STATES, finals[k])},
                 "time_to_50pct_cash_out_hours": _num(t50[k]),
                 "transfers": reps[i].transfers,
+                "launderer_cost_usd": _num(cost[k]),
                 "lots": reps[i].lots,
             }
             for k, i in enumerate(order)
@@ -125,12 +143,35 @@ def ledger_table(scenario: Scenario, reps: dict[int, Replication]) -> pa.Table:
     return pa.concat_tables(parts) if parts else None
 
 
+def pools_table(scenario: Scenario, reps: dict[int, Replication]) -> pa.Table | None:
+    """Pool mixers' anonymity sets over time: (replication, time_hours, venue, denomination, notes)."""
+    names = list(scenario.venues)
+    parts = []
+    for i in sorted(reps):
+        p = reps[i].pools
+        if p is None:
+            continue
+        denoms = np.array([scenario.venues[names[v]].denominations[k] for v, k in zip(p["venue"], p["pool"])])
+        parts.append(pa.table({
+            "replication": np.full(len(p["time"]), i, dtype=np.int32),
+            "time_hours": p["time"],
+            "venue": pa.DictionaryArray.from_arrays(pa.array(p["venue"].astype(np.int32)), pa.array(names)),
+            "denomination": denoms,
+            "notes": p["notes"],
+        }))
+    return pa.concat_tables(parts) if parts else None
+
+
 def write_run(out: Path, scenario: Scenario, seed: int, reps: dict[int, Replication], summary: dict[str, Any]) -> list[Path]:
     """Write summary.json, timeline.parquet and (if any ledgers were kept) ledger.parquet."""
     out.mkdir(parents=True, exist_ok=True)
     written = [out / "summary.json", out / "timeline.parquet"]
     (out / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n", encoding="utf-8")
     pq.write_table(timeline_table(scenario, reps), out / "timeline.parquet", compression="zstd")
+    pools = pools_table(scenario, reps)
+    if pools is not None:
+        pq.write_table(pools, out / "anonymity.parquet", compression="zstd")
+        written.append(out / "anonymity.parquet")
     ledger = ledger_table(scenario, reps)
     if ledger is not None:
         pq.write_table(ledger, out / "ledger.parquet", compression="zstd")

@@ -28,6 +28,13 @@ class Replication:
     lots: int
     batches: int
     lots_table: dict[str, np.ndarray] | None = None
+    venue_fees: np.ndarray | None = None  # USD collected by each venue (scenario order)
+    venue_frozen: np.ndarray | None = None  # USD frozen by each venue
+    venue_seized: np.ndarray | None = None  # USD seized inside each venue
+    refusals: np.ndarray | None = None  # lots each venue turned away
+    network_fees: float = 0.0
+    pools: dict[str, np.ndarray] | None = None  # pool mixers' anonymity sets over time
+    withdrawals: dict[str, np.ndarray] | None = None  # every launderer withdrawal from a pool mixer
 
 
 def simulate(scenario: Scenario, rng: np.random.Generator, keep_ledger: bool = True,
@@ -38,6 +45,9 @@ def simulate(scenario: Scenario, rng: np.random.Generator, keep_ledger: bool = T
     log_time, log_delta = world.book.log()
     ledger = {k: v.copy() for k, v in world.ledger.arrays().items()} if keep_ledger else None
     lots_table = {name: world.lots.view(name).copy() for name in ("value", "location", "traced", "theft", "alive")} if keep_lots else None
+    mixers = [v for v in world.venues if hasattr(v, "pools_log")]
+    pools = _concat([v.pools_log.arrays() for v in mixers])
+    withdrawals = _concat([v.withdrawals.arrays() for v in mixers])
     return Replication(
         stolen_usd=world.book.stolen,
         horizon=scenario.clock.horizon,
@@ -49,4 +59,17 @@ def simulate(scenario: Scenario, rng: np.random.Generator, keep_ledger: bool = T
         lots=len(world.lots),
         batches=world.agenda.batches,
         lots_table=lots_table,
+        venue_fees=world.venue_fees.copy(),
+        venue_frozen=np.array([getattr(v, "frozen_usd", 0.0) for v in world.venues]),
+        venue_seized=np.array([getattr(v, "seized_usd", 0.0) for v in world.venues]),
+        refusals=world.refusals.copy(),
+        network_fees=world.network_fees,
+        pools=pools,
+        withdrawals=withdrawals,
     )
+
+
+def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray] | None:
+    if not parts:
+        return None
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}

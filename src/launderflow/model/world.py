@@ -280,7 +280,7 @@ class World:
         if src is not None:
             self.lots.address[children] = src
         self.move(children, now, hop, venue=venue)
-        return children[self.lots.alive[children]]
+        return children
 
     def keep_trail(self, ids: np.ndarray, keep: np.ndarray) -> None:
         """Lose the trail of the lots where ``keep`` is False (knowledge follows if discovered)."""
