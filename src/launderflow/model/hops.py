@@ -31,7 +31,6 @@ def advance(world: Any, ids: np.ndarray, now: float, step: Any, delay: Distribut
     world.lots.substep[ids] = 0
     if step.next == DONE:
         world.park(ids)
-        world.landed(ids, now)
     else:
         world.after(ids, now, delay)
 

@@ -27,7 +27,9 @@ _FIELDS: dict[str, tuple[type, object]] = {
     "alive": (np.bool_, True),
     "touched": (np.uint64, 0),  # bit v set: the lot's history passed through venue v (sanction links)
     "entered": (np.float64, np.nan),  # when it entered its current venue
-    "tag": (np.int32, -1),  # venue-specific detail (e.g. the mixer pool a note sits in)  # False once the value is merged away, cashed out, frozen, ...
+    "tag": (np.int32, -1),
+    "hops": (np.int32, 0),  # moves made so far (a follow-up or alert about an older address is stale)
+    "flagged": (np.bool_, False),  # its current address has been shared with venues as stolen  # venue-specific detail (e.g. the mixer pool a note sits in)  # False once the value is merged away, cashed out, frozen, ...
 }
 
 

@@ -40,6 +40,8 @@ class Program:
 class World:
     def __init__(self, scenario: Scenario, rng: np.random.Generator):
         from .hops import compile_program
+        from .interventions import build_interventions
+        from .tracing import Sharing, TracingTeam
         from .venues import build_venues
 
         self.scenario = scenario
@@ -65,8 +67,10 @@ class World:
         self.venue_fees = np.zeros(len(self.venues))  # USD of fees each venue collected
         self.refusals = np.zeros(len(self.venues), dtype=np.int64)  # lots each venue turned away
         self.network_fees = 0.0
-        self.watchers: list[Any] = [v for v in self.venues if hasattr(v, "watch")]
         self.barriers_waiting: set[tuple[int, int]] = set()
+        self.team = TracingTeam(self, scenario.tracing)
+        self.sharing = Sharing(self, scenario.tracing)
+        self.interventions = build_interventions(self)
         self.discovered = np.zeros(len(scenario.thefts), dtype=bool)
         self.programs = [compile_program(self, scenario.playbook_for(t)) for t in scenario.thefts]
         self.agenda = Agenda(self.env, self.resolution, lambda: self.lots.ready, self._on_due)
@@ -98,13 +102,18 @@ class World:
         self.discover(index)
 
     def discover(self, theft: int) -> None:
-        """The theft is known: every lot of it whose trail is intact becomes traced."""
+        """The theft is known: the team queues every lot of it whose trail is intact.
+
+        Value already out of play (cashed out, spent) with an intact trail is traced at once: the
+        analysts reconstruct where it went, but there is nothing left to freeze.
+        """
         self.discovered[theft] = True
         lots = self.lots
         ids = np.flatnonzero((lots.view("theft") == theft) & lots.view("trail") & ~lots.view("traced")
                              & (lots.view("value") > 0))
-        self.set_traced(ids, np.ones(len(ids), dtype=bool))
-        self.landed(ids[self.lots.alive[ids] & (self.lots.location[ids] == int(Location.LAUNDERER))], self.env.now)
+        live = lots.alive[ids]
+        self.set_traced(ids[~live], np.ones(int((~live).sum()), dtype=bool))
+        self.team.queue(ids[live], self.env.now)
 
     def _on_due(self, ids: np.ndarray, now: float) -> None:
         lots = self.lots
@@ -141,25 +150,27 @@ class World:
         if delay is not None:
             t = t + delay.sample(self.rng, len(ids))
         self.schedule(ids, t)
-        self.landed(ids, now)
-
-    def landed(self, ids: np.ndarray, now: float) -> None:
-        """Lots arrived at a launderer address: watchers (stablecoin issuers) may act on them."""
-        for watcher in self.watchers:
-            watcher.watch(self, ids, now)
 
     def note_refusal(self, venue: Any, ids: np.ndarray, now: float) -> None:
         self.refusals[venue.index] += len(ids)
 
-    def at(self, times: np.ndarray, ids: np.ndarray, action: Any) -> None:
-        """Call ``action(ids_due, now)`` at each time (rounded up to the tick), one event per tick."""
+    def at(self, times: np.ndarray, ids: np.ndarray, action: Any, *payload: np.ndarray) -> None:
+        """Call ``action(ids_due, now, *payload_due)`` at each time (rounded up to the tick).
+
+        One simpy event per distinct tick, whatever the number of lots. ``payload`` arrays are
+        aligned with ``ids`` and split the same way (e.g. the address a freeze expects).
+        """
         if len(ids) == 0:
             return
         ticks = self.agenda.tick_of(times)
-        for tick in np.unique(ticks):
-            due = ids[ticks == tick]
+        if np.all(ticks == ticks[0]):
+            groups = [(ticks[0], slice(None))]
+        else:
+            groups = [(tick, ticks == tick) for tick in np.unique(ticks)]
+        for tick, sel in groups:
+            args = (ids[sel], *(p[sel] for p in payload))
             event = self.env.timeout(max(0.0, tick * self.resolution - self.env.now))
-            event.callbacks.append(lambda _e, due=due: action(due, self.env.now))
+            event.callbacks.append(lambda _e, args=args: action(args[0], self.env.now, *args[1:]))
 
     def park(self, ids: np.ndarray) -> None:
         self.lots.ready[ids] = np.inf
@@ -171,11 +182,20 @@ class World:
                            value_usd=values, fee_usd=fee, hop=HOP_CODE[hop], lot=lots, venue=venue)
 
     def hop_knowledge(self, ids: np.ndarray, hop: str) -> None:
-        """Each followed hop keeps the trail with the scenario's per-hop success probability."""
-        p = self.scenario.tracing.success(hop)
-        if p >= 1.0 or len(ids) == 0:
+        """A hop was made: the trail survives with the team's per-hop success, and the lot is dark
+        at its new address until the team follows it (at once for an instant team)."""
+        if len(ids) == 0:
             return
-        self.keep_trail(ids, self.rng.random(len(ids)) < p)
+        lots = self.lots
+        lots.hops[ids] += 1
+        lots.flagged[ids] = False
+        p = self.team.success(hop)
+        if p < 1.0:
+            lots.trail[ids] &= self.team.rng.random(len(ids)) < p
+        follow = lots.trail[ids] & self.discovered[lots.theft[ids]]
+        lost = ids[~follow]
+        self.set_traced(lost, np.zeros(len(lost), dtype=bool))
+        self.team.queue(ids[follow], self.env.now)
 
     def set_traced(self, ids: np.ndarray, traced: np.ndarray) -> None:
         lots = self.lots
@@ -282,11 +302,20 @@ class World:
         self.move(children, now, hop, venue=venue)
         return children
 
+    def resume_trail(self, ids: np.ndarray, now: float) -> None:
+        """Analysts pick a lost trail up again (e.g. from a KYC'd venue's records)."""
+        if len(ids) == 0:
+            return
+        self.lots.trail[ids] = True
+        discovered = ids[self.discovered[self.lots.theft[ids]]]
+        self.team.queue(discovered, now)
+
     def keep_trail(self, ids: np.ndarray, keep: np.ndarray) -> None:
-        """Lose the trail of the lots where ``keep`` is False (knowledge follows if discovered)."""
+        """Lose the trail of the lots where ``keep`` is False; they go dark."""
         lots = self.lots
         lots.trail[ids] &= keep
-        self.set_traced(ids, lots.trail[ids] & self.discovered[lots.theft[ids]])
+        lost = ids[~keep]
+        self.set_traced(lost, np.zeros(len(lost), dtype=bool))
 
     def record_honest(self, now: float, src: np.ndarray, dst: np.ndarray, asset: int, amount: float, venue: int) -> None:
         """Transfers of honest users (no stolen value): ledger rows with ``lot == -1``."""

@@ -455,20 +455,138 @@ VENUE_FOR_HOP = {
 # --- knowledge ---------------------------------------------------------------------------------
 
 
-class Tracing(Strict):
-    """What the investigators can follow.
+HopSuccess = dict[Literal[TRACEABLE_HOPS], Probability]  # type: ignore[valid-type]
 
-    The trail starts at the theft address once the theft is discovered; each hop keeps the trail
-    with the probability given for its kind (1.0 = never lost). Later versions model tracer
-    agents with latency and capacity; this is the knowledge axis's simplest honest form.
+
+class Tracer(Strict):
+    """One investigating party: an analytics firm, the victim, law enforcement or a crowd bounty.
+
+    ``hop_success`` gives its chance to follow one hop of each kind (default: the scenario-wide
+    ``tracing.hop_success``); without ``cross_chain`` it cannot follow bridges at all. A crowd's
+    reports are right with probability ``report_quality``, which scales its success.
     """
 
-    hop_success: dict[Literal[TRACEABLE_HOPS], Probability] = Field(  # type: ignore[valid-type]
+    name: Name
+    kind: Literal["analytics", "victim", "law_enforcement", "crowd"]
+    latency: Duration = Field(default=0.0, description="time to follow one hop once work on it starts")
+    capacity_per_hour: Annotated[float, Field(gt=0.0)] | None = Field(default=None, description="hops it can follow per hour (none = unlimited)")
+    cross_chain: bool = True
+    hop_success: HopSuccess = Field(default_factory=dict)
+    report_quality: Probability = 1.0
+    joins_after: Duration = Field(default=0.0, description="starts this long after the discovery (e.g. a bounty announced later)")
+
+
+class Sharing(Strict):
+    """How traced addresses reach venues and issuers: after ``latency``, to the venues in ``coverage``."""
+
+    latency: Duration = 24.0
+    coverage: list[Name] | Literal["all"] = "all"
+
+
+class Tracing(Strict):
+    """What the investigators can follow, how fast, and whom they tell.
+
+    The trail starts at the theft address once the theft is discovered; each hop keeps the trail
+    with the team's per-hop success (1.0 = never lost). With ``tracers`` the team's chance to follow
+    a hop is 1 - prod(1 - p_i) over its tracers, its latency the smallest of theirs and its capacity
+    the sum of theirs: a hop is followed once the team has worked through the hops queued before
+    it, so a launderer who floods the zone with wallets outruns a team of limited capacity. Until
+    it is followed, a moved lot is dark. Without tracers, one tracer with ``hop_success``, no
+    latency and unlimited capacity follows every hop at once.
+    """
+
+    hop_success: HopSuccess = Field(
         default_factory=dict, description="per-hop chance that a followed trail stays followed (default 1.0)"
+    )
+    tracers: list[Tracer] = Field(default_factory=list)
+    sharing: Sharing = Field(default_factory=lambda: Sharing(latency=0.0))
+    resume_at_kyc: Probability = Field(
+        default=0.5, description="chance a lost trail resumes when funds enter a KYC venue (times its kyc level)"
     )
 
     def success(self, hop: str) -> float:
         return float(self.hop_success.get(hop, 1.0))  # type: ignore[call-overload]
+
+
+# --- interventions ----------------------------------------------------------------------------
+
+
+class InterventionBase(Strict):
+    name: Name | None = None
+    at: Duration = Field(description="when, after the first theft (or after its discovery with after_discovery)")
+    after_discovery: bool = False
+
+
+class Designation(InterventionBase):
+    """A sanction designation of a venue (Tornado-Cash-like, OFAC 8 Aug 2022).
+
+    From then, venues in ``complying`` jurisdictions refuse funds whose history touched it (each
+    time with their ``compliance``); honest deposits drop by ``volume_drop`` and honest notes leave
+    at an extra ``exodus_per_day`` (the anonymity set shrinks); the contract keeps working, and
+    honest volume creeps back to ``recovery_level`` of its old level over ``recovery_time``.
+    """
+
+    kind: Literal["designation"]
+    venue: Name
+    complying: list[Annotated[str, Field(pattern=r"^([A-Z]{2}|EU|offshore|none)$")]] = Field(default_factory=lambda: ["US", "EU", "JP", "KR"])
+    volume_drop: Probability = Field(default=0.7, description="Chainalysis: Tornado inflow -68 % in 30 days; deposits -71 % (Liu et al. 2025)")
+    exodus_per_day: Annotated[float, Field(ge=0.0)] = 0.02
+    recovery_level: Annotated[float, Field(ge=0.0, le=2.0)] = 0.5
+    recovery_time: Duration = Field(default=480 * 24.0, description="volume grew again from late 2023, ~15 months later")
+
+
+class Operators(InterventionBase):
+    """Designation or indictment of operators, relayers and front-ends (Tornado Cash, Aug 2023)."""
+
+    kind: Literal["operators"]
+    venue: Name
+    honest_rate_factor: Annotated[float, Field(ge=0.0, le=1.0)] = 0.6
+    relayer_fee_factor: Annotated[float, Field(ge=1.0, le=100.0)] = 2.0
+
+
+class Seizure(InterventionBase):
+    """Law enforcement seizes traced value in reachable venues and value frozen there."""
+
+    kind: Literal["seizure"]
+    jurisdictions: list[Annotated[str, Field(pattern=r"^([A-Z]{2}|EU|offshore|none)$")]] = Field(default_factory=lambda: ["US"])
+    venues: list[Name] | None = Field(default=None, description="limit to these venues (default: all in reach)")
+    share: Probability = Field(default=1.0, description="share of the reachable traced value actually seized")
+
+
+class Shutdown(InterventionBase):
+    """A venue is shut down (custodial mixer, off-ramp, exchange) and what it holds is seized."""
+
+    kind: Literal["shutdown"]
+    venue: Name
+
+
+class Halt(InterventionBase):
+    """A venue that can halt (``halts: true``) stops taking new funds, from ``at`` for ``duration``."""
+
+    kind: Literal["halt"]
+    venue: Name
+    duration: Duration | None = None
+
+
+class Defences(InterventionBase):
+    """Hardened defences at exchanges: more KYC, faster freezes, more compliance."""
+
+    kind: Literal["defences"]
+    venues: list[Name] | None = Field(default=None, description="default: every exchange")
+    kyc: Probability | None = None
+    freeze_latency: Delay | None = None
+    compliance: Probability | None = None
+
+
+Intervention = Annotated[
+    Union[Designation, Operators, Seizure, Shutdown, Halt, Defences], Field(discriminator="kind")
+]
+
+
+class Launderer(Strict):
+    """How the launderer adapts."""
+
+    avoids_designated: bool = Field(default=True, description="treat designated venues as refusing (fall back to substitutes)")
 
 
 class Theft(Strict):
@@ -496,6 +614,8 @@ class Scenario(Strict):
     thefts: list[Theft] = Field(min_length=1)
     playbook: list[Hop] = Field(default_factory=list)
     tracing: Tracing = Field(default_factory=Tracing)
+    interventions: list[Intervention] = Field(default_factory=list)
+    launderer: Launderer = Field(default_factory=Launderer)
 
     @field_validator("thefts")
     @classmethod
@@ -533,6 +653,20 @@ def reference_problems(scenario: Scenario) -> list[tuple[tuple[Any, ...], str]]:
         if asset is not None and asset not in scenario.assets:
             problems.append((("venues", name, "asset"), _unknown("asset", asset, scenario.assets)))
     problems += _hop_problems(scenario, scenario.playbook, ("playbook",))
+    for i, action in enumerate(scenario.interventions):
+        names = getattr(action, "venues", None) or []
+        single = getattr(action, "venue", None)
+        for j, name in enumerate(([single] if single else []) + list(names)):
+            if name not in scenario.venues:
+                loc = ("interventions", i, "venue") if single and j == 0 else ("interventions", i, "venues", j - (1 if single else 0))
+                problems.append((loc, _unknown("venue", name, scenario.venues)))
+        if isinstance(action, Halt) and single in scenario.venues and not scenario.venues[single].halts:
+            problems.append((("interventions", i, "venue"), f"venue {single!r} cannot halt (set halts: true on it)"))
+    coverage = scenario.tracing.sharing.coverage
+    if coverage != "all":
+        for j, name in enumerate(coverage):
+            if name not in scenario.venues:
+                problems.append((("tracing", "sharing", "coverage", j), _unknown("venue", name, scenario.venues)))
     if not scenario.playbook and any(t.playbook is None for t in scenario.thefts):
         problems.append((("playbook",), "is empty but a theft has no playbook of its own (give at least one hop)"))
     return problems

@@ -30,14 +30,32 @@ class VenueModel:
         self.halted = False
         self.closed = False  # shut down for good (seized infrastructure)
         self.address = int(world.addresses.new(1, -1, Role.VENUE)[0])
+        self.rng = world.rng.spawn(1)[0]  # own stream: its draws do not shift when other parts change
+        self.frozen_usd = 0.0
+        self.seized_usd = 0.0
+        self.designated = False  # under sanctions itself
+        self.sanctioned_links = np.uint64(0)  # bits of designated venues whose funds it refuses
         delay = getattr(spec, "delay", None)
         self.delay = from_spec(delay) if delay is not None else None
 
     # --- the hop protocol ------------------------------------------------------------------------
 
     def refuses(self, world: Any, ids: np.ndarray, now: float) -> np.ndarray:
-        """Which of these lots the venue turns away now (halted or closed venues take nothing)."""
-        return np.full(len(ids), self.halted or self.closed)
+        """Which of these lots the venue turns away now.
+
+        Halted or closed venues take nothing; a launderer who avoids designated venues does not
+        use one; a venue complying with a designation refuses funds whose history touched the
+        designated venue (each time with its ``compliance``, if it has one).
+        """
+        if self.halted or self.closed or (self.designated and world.scenario.launderer.avoids_designated):
+            return np.ones(len(ids), dtype=bool)
+        if not self.sanctioned_links:
+            return np.zeros(len(ids), dtype=bool)
+        linked = (world.lots.touched[ids] & self.sanctioned_links) != 0
+        compliance = getattr(self, "compliance", 1.0)
+        if compliance < 1.0:
+            linked &= self.rng.random(len(ids)) < compliance
+        return linked
 
     def enter(self, world: Any, ids: np.ndarray, now: float, hop: Any) -> None:
         ids = self.take_in(world, ids, now, self.kind if hop.kind == "mix" else hop.kind)
@@ -68,7 +86,7 @@ class VenueModel:
         return ids
 
     def hold(self, world: Any, ids: np.ndarray, now: float, delay: Any) -> None:
-        t = np.full(len(ids), now) if delay is None else now + delay.sample(world.rng, len(ids))
+        t = np.full(len(ids), now) if delay is None else now + delay.sample(self.rng, len(ids))
         world.schedule(ids, t)
 
     def charge(self, world: Any, ids: np.ndarray, rate: float, fixed_usd: float = 0.0) -> None:
@@ -94,6 +112,30 @@ class VenueModel:
         world.record(now, np.full(len(ids), self.address), AddressBook.OFF_CHAIN, ids, lots.value[ids], "cash_out", self.index)
         world.relocate(ids, Location.CASHED_OUT, self.index)
         return ids[:0]
+
+    def freeze_lots(self, world: Any, ids: np.ndarray, now: float, where: np.ndarray) -> None:
+        """Freeze whole lots at ``where`` (their address, or the venue's for deposits)."""
+        if len(ids) == 0:
+            return
+        self.frozen_usd += float(world.lots.value[ids].sum())
+        world.record(now, where, where, ids, world.lots.value[ids], "freeze", self.index)
+        world.relocate(ids, Location.FROZEN, self.index)
+
+    def seize(self, world: Any, ids: np.ndarray, now: float) -> float:
+        """Seize whole lots held by (or frozen at) this venue; return the USD seized."""
+        if len(ids) == 0:
+            return 0.0
+        value = float(world.lots.value[ids].sum())
+        self.seized_usd += value
+        world.record(now, np.full(len(ids), self.address), np.full(len(ids), self.address), ids,
+                     world.lots.value[ids], "seizure", self.index)
+        world.relocate(ids, Location.SEIZED, self.index)
+        return value
+
+    def shut_down(self, now: float) -> float:
+        """Close the venue for good and seize what it holds; return the USD seized."""
+        self.closed = True
+        return self.seize(self.world, self.inside(self.world), now)
 
     def inside(self, world: Any, ids: np.ndarray | None = None) -> np.ndarray:
         """Lots currently held by this venue (optionally among ``ids``)."""

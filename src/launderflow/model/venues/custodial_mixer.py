@@ -32,18 +32,6 @@ class CustodialMixer(VenueModel):
         ids = ids[lots.alive[ids]]
         world.relocate(ids, Location.LAUNDERER)
         k = self.payouts
-        shares = world.rng.dirichlet(np.full(k, 5.0), size=len(ids)).ravel() if k > 1 else np.ones(len(ids))
+        shares = self.rng.dirichlet(np.full(k, 5.0), size=len(ids)).ravel() if k > 1 else np.ones(len(ids))
         return world.fork(ids, np.full(len(ids), k), shares, now, "custodial_mixer",
                           src=np.full(len(ids) * k, self.address), venue=self.index)
-
-    def shut_down(self, now: float) -> float:
-        """Close the mixer and seize what it holds; return the USD seized."""
-        world = self.world
-        self.closed = True
-        ids = self.inside(world)
-        seized = float(world.lots.value[ids].sum())
-        if len(ids):
-            world.record(now, np.full(len(ids), self.address), np.full(len(ids), self.address), ids,
-                         world.lots.value[ids], "seizure", self.index)
-            world.relocate(ids, Location.SEIZED, self.index)
-        return seized

@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 
 from ...distributions import from_spec
-from ..states import Location
 from .base import VenueModel
 
 
@@ -27,32 +26,32 @@ class Exchange(VenueModel):
         self.freeze_latency = from_spec(spec.freeze_latency)
         self.fee = spec.fee
         self.haircut = spec.haircut
-        self.frozen_usd = 0.0
 
     def on_enter(self, world: Any, ids: np.ndarray, now: float, hop: Any) -> None:
+        lots = world.lots
         if hop.kind == "exchange" and hop.to_asset is not None:
             self.charge(world, ids, self.fee)
-            ids = ids[world.lots.alive[ids]]
-            world.lots.asset[ids] = hop.to_asset
+            ids = ids[lots.alive[ids]]
+            lots.asset[ids] = hop.to_asset
         self.hold(world, ids, now, self.delay)
-        self.flag(world, ids[world.lots.traced[ids]], now)
+        dark = ids[~lots.trail[ids]]
+        if len(dark) and self.kyc > 0:  # a KYC'd deposit can put analysts back on a lost trail
+            resume = self.rng.random(len(dark)) < self.kyc * world.scenario.tracing.resume_at_kyc
+            world.resume_trail(dark[resume], now)
+        self.alert(world, ids[lots.flagged[ids]], now)  # deposits from already-flagged addresses
 
-    def flag(self, world: Any, ids: np.ndarray, now: float) -> None:
-        """Traced deposits are flagged: a complying exchange freezes them after its latency."""
+    def alert(self, world: Any, ids: np.ndarray, now: float) -> None:
+        """Flagged lots: a complying exchange freezes those it holds after its latency."""
+        ids = self.inside(world, ids)
         if not self.freezes or len(ids) == 0:
             return
-        acts = world.rng.random(len(ids)) < self.compliance
-        ids = ids[acts]
-        world.at(now + self.freeze_latency.sample(world.rng, len(ids)), ids, self.freeze)
+        ids = ids[self.rng.random(len(ids)) < self.compliance]
+        world.at(now + self.freeze_latency.sample(self.rng, len(ids)), ids, self.freeze)
 
     def freeze(self, ids: np.ndarray, now: float) -> None:
         world = self.world
         ids = self.inside(world, ids)
-        if len(ids):
-            self.frozen_usd += float(world.lots.value[ids].sum())
-            world.relocate(ids, Location.FROZEN, self.index)
-            world.record(now, np.full(len(ids), self.address), np.full(len(ids), self.address), ids,
-                         world.lots.value[ids], "freeze", self.index)
+        self.freeze_lots(world, ids, now, np.full(len(ids), self.address))
 
     def release(self, world: Any, ids: np.ndarray, now: float, hop: Any) -> np.ndarray:
         if hop.kind == "cash_out":

@@ -30,7 +30,7 @@ class OtcDesk(VenueModel):
             finish = max(now, self.free_at) + np.cumsum(service)
             self.free_at = float(finish[-1])
             done = finish
-        world.schedule(ids, done + (self.delay.sample(world.rng, len(ids)) if self.delay else 0.0))
+        world.schedule(ids, done + (self.delay.sample(self.rng, len(ids)) if self.delay else 0.0))
 
     def release(self, world: Any, ids: np.ndarray, now: float, hop: Any) -> np.ndarray:
         return self.cash_out(world, ids, now, self.haircut)

@@ -65,7 +65,7 @@ class PoolMixer(VenueModel):
 
     def _background(self):
         world = self.world
-        rng = world.rng
+        rng = self.rng
         while True:
             yield world.env.timeout(self.step)
             now = world.env.now
@@ -86,8 +86,7 @@ class PoolMixer(VenueModel):
     # --- the launderer's notes -----------------------------------------------------------------
 
     def refuses(self, world: Any, ids: np.ndarray, now: float) -> np.ndarray:
-        wrong_asset = world.lots.asset[ids] != self.asset
-        return wrong_asset | self.halted | self.closed
+        return (world.lots.asset[ids] != self.asset) | super().refuses(world, ids, now)
 
     def enter(self, world: Any, ids: np.ndarray, now: float, hop: Any) -> None:
         from ..hops import advance
@@ -137,7 +136,7 @@ class PoolMixer(VenueModel):
         miss = np.where(quick, miss * (1.0 - d.quick_round_trip), miss)
         h = 1.0 - miss
         p_link = h + (1.0 - h) / np.maximum(anonymity, 1)
-        linked = world.rng.random(len(ids)) < p_link
+        linked = self.rng.random(len(ids)) < p_link
         self.withdrawals.append(len(ids), time=now, venue=self.index, pool=pools, anonymity_set=anonymity,
                                 p_link=p_link, linked=linked)
         np.subtract.at(self.launderer, pools, 1)
