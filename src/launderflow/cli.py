@@ -141,6 +141,34 @@ def run(scenario_file: str, runs: int, seed: int | None, out_dir: str | None, ke
             out.print(f"wrote {path}", markup=False)
 
 
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
+@click.option("--json", "as_json", is_flag=True, help="print the scores as JSON")
+def taint(run_dir: str, as_json: bool) -> None:
+    """Score poison / haircut / FIFO taint and the live tracer against the ground truth of RUN_DIR's ledger."""
+    from .results import read_ledgers
+    from .taint_score import score_ledger
+
+    path = Path(run_dir) / "ledger.parquet"
+    if not path.is_file():
+        err.print(f"{path}: no ledger (run with --runs 1 or --keep-ledgers)", markup=False)
+        sys.exit(2)
+    scores = {str(rep): score_ledger(ledger) for rep, ledger in read_ledgers(path).items()}
+    (Path(run_dir) / "taint.json").write_text(json.dumps(scores, indent=2) + "\n", encoding="utf-8")
+    if as_json:
+        click.echo(json.dumps(scores, indent=2))
+        return
+    for rep, by_policy in scores.items():
+        table = Table(title=f"replication {rep}: taint policies vs ground truth (USD)")
+        for col in ("policy", "precision", "recall", "innocent value tainted", "stolen value missed"):
+            table.add_column(col, justify="left" if col == "policy" else "right")
+        for policy, s in by_policy.items():
+            table.add_row(policy, f"{s['precision']:.3f}", f"{s['recall']:.3f}",
+                          f"${s['innocent_value_tainted']:,.0f}", f"${s['missed_value']:,.0f}")
+        out.print(table)
+    out.print(f"wrote {Path(run_dir) / 'taint.json'}", markup=False)
+
+
 def summary_table(summary: dict[str, Any]) -> Table:
     runs = summary["runs"]
     table = Table(title=f"{summary['scenario']}: ${summary['stolen_usd']:,.0f} stolen, {runs} run(s), "

@@ -59,6 +59,11 @@ def summarize(scenario: Scenario, seed: int, reps: dict[int, Replication]) -> di
             entry["linked_share"] = _num(float(linked.mean())) if len(linked) else None
         venues[name] = entry
     cost = np.array([reps[i].network_fees + reps[i].venue_fees.sum() for i in order])
+    actions = {}
+    for name, action in scenario_actions(scenario).items():
+        seized = np.array([reps[i].actions[name][2] for i in order], dtype=np.float64)
+        applied = np.array([reps[i].actions[name][1] for i in order], dtype=np.float64)
+        actions[name] = {"kind": action.kind, "applied_at_hours": _stats(applied), "seized_usd": _stats(seized)}
     return {
         "launderflow_version": __version__,
         "scenario": scenario.name,
@@ -71,6 +76,7 @@ def summarize(scenario: Scenario, seed: int, reps: dict[int, Replication]) -> di
         "time_to_50pct_cash_out_hours": {**_stats(t50), "never": int(np.sum(~np.isfinite(t50)))},
         "launderer_cost_usd": {**_stats(cost), "network_fees_median": _num(float(np.median([reps[i].network_fees for i in order])))},
         "venues": venues,
+        "interventions": actions,
         "replications": [
             {
                 "index": i,
@@ -83,6 +89,11 @@ def summarize(scenario: Scenario, seed: int, reps: dict[int, Replication]) -> di
             for k, i in enumerate(order)
         ],
     }
+
+
+def scenario_actions(scenario: Scenario) -> dict[str, Any]:
+    """Interventions by the name the model gives them (their own, or kind_index)."""
+    return {(a.name or f"{a.kind}_{i}"): a for i, a in enumerate(scenario.interventions)}
 
 
 def timeline_table(scenario: Scenario, reps: dict[int, Replication]) -> pa.Table:
@@ -137,6 +148,7 @@ def ledger_table(scenario: Scenario, reps: dict[int, Replication]) -> pa.Table:
                         pa.array(np.where(venue_idx < 0, 0, venue_idx), mask=venue_idx < 0), venues
                     ),
                     "lot": led["lot"],
+                    "followed": led["followed"],
                 }
             )
         )
@@ -177,3 +189,22 @@ def write_run(out: Path, scenario: Scenario, seed: int, reps: dict[int, Replicat
         pq.write_table(ledger, out / "ledger.parquet", compression="zstd")
         written.append(out / "ledger.parquet")
     return written
+
+
+def read_ledgers(path: Path) -> dict[int, dict[str, np.ndarray]]:
+    """Read ledger.parquet back into one dict of model-coded columns per replication."""
+    table = pq.read_table(path)
+    hop_codes = {name: i for i, name in enumerate(HOP_KINDS)}
+    reps = table["replication"].to_numpy()
+    hop = np.array([hop_codes[h] for h in table["hop"].combine_chunks().dictionary.to_pylist()], dtype=np.int8)
+    hop_idx = table["hop"].combine_chunks().indices.to_numpy()
+    columns = {
+        "time": table["time_hours"].to_numpy(),
+        "src": table["src"].to_numpy(),
+        "dst": table["dst"].to_numpy(),
+        "value_usd": table["value_usd"].to_numpy(),
+        "lot": table["lot"].to_numpy(),
+        "followed": table["followed"].to_numpy(zero_copy_only=False),
+        "hop": hop[hop_idx],
+    }
+    return {int(r): {k: v[reps == r] for k, v in columns.items()} for r in np.unique(reps)}

@@ -22,6 +22,7 @@ LEDGER_COLUMNS: dict[str, type] = {
     "hop": np.int8,  # index into HOP_KINDS
     "lot": np.int64,  # the lot that moved (-1: not stolen value)
     "venue": np.int16,  # venue involved, -1 for plain wallet-to-wallet transfers
+    "followed": np.bool_,  # the investigators' trail covers this transfer (live tracer's verdict)
 }
 
 

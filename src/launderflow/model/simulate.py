@@ -35,6 +35,8 @@ class Replication:
     network_fees: float = 0.0
     pools: dict[str, np.ndarray] | None = None  # pool mixers' anonymity sets over time
     withdrawals: dict[str, np.ndarray] | None = None  # every launderer withdrawal from a pool mixer
+    actions: dict[str, tuple[str, float, float]] | None = None  # intervention name -> (kind, applied at, USD seized)
+    hops_followed: int = 0  # work done by the tracing team
 
 
 def simulate(scenario: Scenario, rng: np.random.Generator, keep_ledger: bool = True,
@@ -44,6 +46,9 @@ def simulate(scenario: Scenario, rng: np.random.Generator, keep_ledger: bool = T
     world.run()
     log_time, log_delta = world.book.log()
     ledger = {k: v.copy() for k, v in world.ledger.arrays().items()} if keep_ledger else None
+    if ledger is not None:  # a trail is only followed if the theft was discovered within the run
+        stolen = ledger["lot"] >= 0
+        ledger["followed"][stolen] &= world.discovered[world.lots.theft[ledger["lot"][stolen]]]
     lots_table = {name: world.lots.view(name).copy() for name in ("value", "location", "traced", "theft", "alive")} if keep_lots else None
     mixers = [v for v in world.venues if hasattr(v, "pools_log")]
     pools = _concat([v.pools_log.arrays() for v in mixers])
@@ -66,6 +71,9 @@ def simulate(scenario: Scenario, rng: np.random.Generator, keep_ledger: bool = T
         network_fees=world.network_fees,
         pools=pools,
         withdrawals=withdrawals,
+        actions={a.name: (a.spec.kind, float("nan") if a.applied_at is None else a.applied_at, a.seized_usd)
+                 for a in world.interventions},
+        hops_followed=world.team.followed,
     )
 
 

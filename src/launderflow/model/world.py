@@ -179,7 +179,8 @@ class World:
                values: np.ndarray, hop: str, venue: int | np.ndarray = -1, fee: np.ndarray | float = 0.0) -> None:
         asset = self.lots.asset[lots]
         self.ledger.append(len(lots), time=now, src=src, dst=dst, asset=asset, amount=values / self.asset_price[asset],
-                           value_usd=values, fee_usd=fee, hop=HOP_CODE[hop], lot=lots, venue=venue)
+                           value_usd=values, fee_usd=fee, hop=HOP_CODE[hop], lot=lots, venue=venue,
+                           followed=self.lots.trail[lots])  # ANDed with "discovered by the end" in simulate()
 
     def hop_knowledge(self, ids: np.ndarray, hop: str) -> None:
         """A hop was made: the trail survives with the team's per-hop success, and the lot is dark
@@ -261,9 +262,9 @@ class World:
         src = lots.address[ids].copy()
         fee = self.network_fee(ids)
         lots.address[ids] = dst
-        self.record(now, src, dst, ids, lots.value[ids], hop, venue, fee)
         if trace:
             self.hop_knowledge(ids, hop)
+        self.record(now, src, dst, ids, lots.value[ids], hop, venue, fee)
 
     def divide(self, parents: np.ndarray, counts: np.ndarray, values: np.ndarray) -> np.ndarray:
         """Cut each parent lot into ``counts[i]`` lots at the same address, worth ``values`` (no transfer).
@@ -322,7 +323,7 @@ class World:
         n = len(src)
         self.ledger.append(n, time=now, src=src, dst=dst, asset=asset, amount=amount,
                            value_usd=amount * self.asset_price[asset], fee_usd=0.0, hop=HOP_CODE["honest"],
-                           lot=-1, venue=venue)
+                           lot=-1, venue=venue, followed=False)
 
     def new_wallets(self, ids: np.ndarray) -> np.ndarray:
         return self.addresses.new(len(ids), self.asset_chain[self.lots.asset[ids]], Role.LAUNDERER)
