@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 import yaml
 
 from launderflow.model.simulate import Replication, simulate
@@ -82,10 +81,6 @@ def write(tmp_path: Path, name: str, content: str | bytes | dict) -> Path:
     return path
 
 
-def scenario_from(data: dict[str, Any]) -> Scenario:
-    return Scenario.model_validate(data)
-
-
 def tiny(playbook: list[dict], *, stolen: list[dict] | None = None, fee: float = 0.0, confirmation: str | float = 0.0,
          resolution: str | float = "1min", horizon: str | float = "60d", discovered_after: str | float = 0.0,
          hop_success: dict[str, float] | None = None, venue: dict | None = None, price: float = 1000.0,
@@ -112,8 +107,3 @@ def run(scenario: Scenario, seed: int = 0) -> Replication:
 def rows(rep: Replication, hop: str) -> np.ndarray:
     """Boolean mask of ledger rows of one hop kind."""
     return rep.ledger["hop"] == HOP[hop]
-
-
-@pytest.fixture
-def base_yaml() -> str:
-    return BASE_YAML

@@ -21,14 +21,6 @@ def ceil_tick(t: float, res: float = RES) -> float:
     return math.ceil(t / res - 1e-9) * res
 
 
-def value_of_dst(rep, address: int) -> float:
-    """Value (after fee) that arrived at ``address`` (it must have arrived exactly once)."""
-    led = rep.ledger
-    hit = np.flatnonzero(led["dst"] == address)
-    assert len(hit) == 1, f"address {address} received {len(hit)} transfers"
-    return float(led["value_usd"][hit[0]])
-
-
 def grid_for(rep, step: float = 0.25) -> np.ndarray:
     return np.arange(0.0, rep.horizon + 1e-9, step)
 

@@ -12,13 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import click
-import yaml
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from . import __version__
-from .scenario.loader import ScenarioError, load_scenario
+from .scenario.loader import ScenarioError, load_scenario, parse_value
 from .scenario.schema import Scenario
 
 out = Console(highlight=False)
@@ -38,11 +37,7 @@ def _parse_sets(values: tuple[str, ...]) -> dict[str, Any]:
         if "=" not in item:
             raise click.BadParameter(f"{item!r} is not FIELD=VALUE (e.g. clock.horizon=30d)", param_hint="--set")
         key, raw = item.split("=", 1)
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else raw
-        except yaml.YAMLError:
-            value = raw
-        overrides[key.strip()] = value
+        overrides[key.strip()] = parse_value(raw) if raw.strip() else raw
     return overrides
 
 

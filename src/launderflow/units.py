@@ -26,7 +26,7 @@ UNITS: dict[str, float] = {
     "w": WEEK,
 }
 
-_DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([a-z]+)\s*$")
+_DURATION = re.compile(r"^\s*([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([a-z]+)\s*$")
 
 
 def parse_duration(text: str | int | float) -> float:

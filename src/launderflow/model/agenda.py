@@ -1,11 +1,15 @@
 """The agenda: which lots move at which clock tick, driven by one simpy process.
 
-Lots are not simpy processes. Each lot has a ``ready`` time; the agenda keeps, for every future
-tick, the ids of the lots due then, and a single simpy process sleeps until the next due tick and
-hands the whole batch to a callback. A fan-out over 10,000 wallets with random delays therefore
-costs one simpy event per distinct tick, not one per wallet — the batching that lets the model
-beat a one-event-per-transfer design. Entries go stale when a lot is frozen or merged in the
-meantime; they are filtered when popped (``ready`` no longer matches), never searched for.
+Lots are not simpy processes. Each lot has a ``ready`` time; the agenda is a *calendar queue* of
+``(tick, lot)`` entries, and a single simpy process sleeps until the next due tick and hands the
+whole batch to a callback. A fan-out over 10,000 wallets with random delays costs one simpy event
+per distinct tick, not one per wallet — the batching that lets the model beat a
+one-event-per-transfer design.
+
+Entries are filed by window (``WINDOW`` ticks) as unsorted chunks; when the clock reaches a window
+its chunks are sorted once (stable, so lots scheduled earlier come first at equal ticks), and due
+ticks are then served by slicing. Entries go stale when a lot is frozen, merged or rescheduled in
+the meantime; they are filtered when served (``ready`` no longer matches), never searched for.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from typing import Any
 import numpy as np
 import simpy
 
+WINDOW = 64
+
 
 class Agenda:
     """Due lots keyed by integer clock tick; ``tick * resolution`` is the time."""
@@ -27,8 +33,12 @@ class Agenda:
         self.resolution = resolution
         self._ready = ready
         self._on_due = on_due
-        self._heap: list[int] = []
-        self._due: dict[int, list[np.ndarray]] = {}
+        self._windows: list[int] = []  # heap of future windows with entries
+        self._future: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
+        self._window = -1  # the window being served
+        self._ticks = np.empty(0, dtype=np.int64)  # its entries, sorted by tick
+        self._ids = np.empty(0, dtype=np.int64)
+        self._cursor = 0
         self._wake: simpy.Event | None = None
         self._sleep_until: int | None = None
         self.batches = 0
@@ -37,51 +47,86 @@ class Agenda:
         """Ticks at or after ``times`` (a move never happens before it is due)."""
         return np.ceil(np.asarray(times) / self.resolution - 1e-9).astype(np.int64)
 
-    def time_of(self, ticks: np.ndarray | int) -> np.ndarray | float:
-        return np.asarray(ticks) * self.resolution if np.ndim(ticks) else float(ticks) * self.resolution
-
     def schedule(self, ids: np.ndarray, ticks: np.ndarray) -> None:
         """Put lots on the agenda at their ticks (their ``ready`` must already be ``tick * resolution``)."""
         if len(ids) == 0:
             return
-        if np.all(ticks == ticks[0]):
-            groups = [(int(ticks[0]), ids)]
+        windows = ticks // WINDOW
+        lo, hi = int(windows.min()), int(windows.max())
+        if lo <= self._window:
+            now = windows <= self._window
+            self._merge_current(ids[now], ticks[now])
+            ids, ticks, windows = ids[~now], ticks[~now], windows[~now]
+            if len(ids) == 0:
+                self._maybe_wake(int(ticks.min()) if len(ticks) else self._next_tick())
+                return
+            lo = int(windows.min())
+        if lo == hi:
+            self._file(lo, ids, ticks)
         else:
-            order = np.argsort(ticks, kind="stable")
-            sorted_ticks = ticks[order]
-            cuts = np.flatnonzero(np.diff(sorted_ticks)) + 1
-            starts = np.concatenate(([0], cuts))
-            groups = [(int(sorted_ticks[s]), part) for s, part in zip(starts, np.split(ids[order], cuts))]
-        for tick, part in groups:
-            bucket = self._due.get(tick)
-            if bucket is None:
-                self._due[tick] = [part]
-                heapq.heappush(self._heap, tick)
-            else:
-                bucket.append(part)
-        first = groups[0][0] if len(groups) == 1 else int(ticks.min())
+            for w in np.unique(windows):
+                sel = windows == w
+                self._file(int(w), ids[sel], ticks[sel])
+        self._maybe_wake(int(ticks.min()))
+
+    def _file(self, window: int, ids: np.ndarray, ticks: np.ndarray) -> None:
+        chunks = self._future.get(window)
+        if chunks is None:
+            self._future[window] = [(ticks, ids)]
+            heapq.heappush(self._windows, window)
+        else:
+            chunks.append((ticks, ids))
+
+    def _merge_current(self, ids: np.ndarray, ticks: np.ndarray) -> None:
+        rest_t, rest_i = self._ticks[self._cursor:], self._ids[self._cursor:]
+        all_t = np.concatenate((rest_t, ticks))
+        all_i = np.concatenate((rest_i, ids))
+        if len(rest_t) and ticks.min() >= rest_t[-1] and np.all(np.diff(ticks) >= 0):
+            order = None  # appending keeps it sorted
+        else:
+            order = np.argsort(all_t, kind="stable")
+        self._ticks = all_t if order is None else all_t[order]
+        self._ids = all_i if order is None else all_i[order]
+        self._cursor = 0
+
+    def _maybe_wake(self, first: int) -> None:
         if self._wake is not None and not self._wake.triggered and (self._sleep_until is None or first < self._sleep_until):
             self._wake.succeed()
+
+    def _next_tick(self) -> int | None:
+        """The next due tick, opening the next window when the current one is used up."""
+        while self._cursor >= len(self._ticks):
+            if not self._windows:
+                return None
+            window = heapq.heappop(self._windows)
+            chunks = self._future.pop(window)
+            ticks = np.concatenate([c[0] for c in chunks]) if len(chunks) > 1 else chunks[0][0]
+            ids = np.concatenate([c[1] for c in chunks]) if len(chunks) > 1 else chunks[0][1]
+            order = np.argsort(ticks, kind="stable")
+            self._window, self._ticks, self._ids, self._cursor = window, ticks[order], ids[order], 0
+        return int(self._ticks[self._cursor])
 
     def run(self) -> Generator[simpy.Event, Any, None]:
         """The simpy process: sleep to the next due tick, hand over its lots, repeat."""
         while True:
-            if not self._heap:
+            tick = self._next_tick()
+            if tick is None:
                 self._sleep_until = None
                 self._wake = self.env.event()
                 yield self._wake
                 continue
-            tick = self._heap[0]
             when = tick * self.resolution
             if when > self.env.now + 1e-12:
                 self._sleep_until = tick
                 self._wake = self.env.event()
                 yield self.env.any_of([self.env.timeout(when - self.env.now), self._wake])
-                if self._heap[0] != tick or self.env.now + 1e-12 < when:
+                if self.env.now + 1e-12 < when:
+                    continue  # woken early: something was scheduled before this tick
+                if self._next_tick() != tick:
                     continue
-            heapq.heappop(self._heap)
-            parts = self._due.pop(tick)
-            ids = parts[0] if len(parts) == 1 else np.concatenate(parts)
+            end = self._cursor + int(np.searchsorted(self._ticks[self._cursor:], tick, side="right"))
+            ids = self._ids[self._cursor:end]
+            self._cursor = end
             ready = self._ready()
             ids = ids[ready[ids] == when]
             if len(ids):

@@ -37,7 +37,8 @@ class OutcomeBook:
         self._record(time, delta)
 
     def _record(self, time: float, delta: np.ndarray) -> None:
-        if time != self._pending_time:
+        pending = self._pending_time
+        if pending is None or abs(time - pending) > 1e-9 * max(1.0, abs(time)):  # same instant up to float error
             self._flush()
             self._pending_time = time
         self._pending += delta

@@ -134,7 +134,9 @@ class Consolidate:
     def try_release(self, world: Any, theft: int, now: float) -> bool:
         lots = world.lots
         mine = (lots.view("theft") == theft) & lots.view("alive")
-        if np.any(mine & np.isin(lots.view("step"), self.feeders)):
+        step = lots.view("step")
+        in_flight = (step == self.index) & (lots.view("substep") != 1)  # on their way here (delay, confirmation)
+        if np.any(mine & (np.isin(step, self.feeders) | in_flight)):
             return False
         waiting = np.flatnonzero(mine & (lots.view("step") == self.index) & (lots.view("substep") == 1)
                                  & (lots.view("location") == int(Location.LAUNDERER)))

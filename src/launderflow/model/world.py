@@ -141,6 +141,7 @@ class World:
     def schedule(self, ids: np.ndarray, times: np.ndarray) -> None:
         """Make lots due at ``times`` (rounded up to the clock tick) and put them on the agenda."""
         ticks = self.agenda.tick_of(times)
+        ticks[ticks * self.resolution < self.env.now] += 1  # never before the present instant
         self.lots.ready[ids] = ticks * self.resolution
         self.agenda.schedule(ids, ticks)
 

@@ -99,7 +99,7 @@ def _parse(path: Path) -> _Document:
         raise ScenarioError([Problem(file, None, "", f"malformed YAML: {exc}")]) from None
     except RecursionError:
         raise ScenarioError([Problem(file, None, "", "YAML nesting is too deep")]) from None
-    if root is None:
+    if root is None or (isinstance(root, yaml.ScalarNode) and root.tag == "tag:yaml.org,2002:null"):
         raise ScenarioError([Problem(file, 1, "", "the file is empty (expected a mapping of scenario fields)")])
     where: dict[tuple[Any, ...], Location] = {}
     problems: list[Problem] = []
@@ -148,6 +148,23 @@ def _build(node: yaml.Node, path: tuple[Any, ...], where: dict, problems: list[P
     except (yaml.YAMLError, ValueError, OverflowError) as exc:
         problems.append(Problem(file, node.start_mark.line + 1, _dotted(path), f"unreadable value: {exc}"))
         return None
+
+
+def parse_value(text: str) -> Any:
+    """Read a command-line value the way scenario files are read (``NO`` stays a string)."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return text
+    if root is None:
+        return text
+    problems: list[Problem] = []
+    constructor = yaml.SafeLoader(text)
+    try:
+        value = _build(root, (), {}, problems, "--set", constructor, depth=0)
+    finally:
+        constructor.dispose()
+    return text if problems else value
 
 
 def _merge(parent: _Document, child: _Document) -> _Document:
@@ -311,8 +328,34 @@ def _unwrap(annotation: Any, node: Any, part: Any = None) -> Any:
     return None
 
 
+def _clean_loc(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
+    """Drop what pydantic inserts into error paths but the author never wrote.
+
+    A discriminated union adds its tag after the item's path (``playbook.0.split.wallets``) and a
+    validator wrapper adds names like ``function-before[...]``; both are recognised by position —
+    a tag only where the data there is a mapping whose kind field holds it and has no such key.
+    """
+    out: list[Any] = []
+    node = data
+    for part in loc:
+        if isinstance(part, str) and (part.startswith("function-") or "[" in part):
+            continue
+        if isinstance(node, dict) and part not in node and any(node.get(f) == part for f in ("kind", "hop", "dist")):
+            continue
+        if part == "fixed" and not isinstance(node, (dict, list)):
+            continue  # the ``delay: 2h`` shorthand became {dist: fixed, value: 2h}
+        out.append(part)
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            node = None
+    return tuple(out)
+
+
 def _problem_from_pydantic(err: dict[str, Any], doc: _Document) -> Problem:
-    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.endswith("]")) and p not in _TAGS)
+    loc = _clean_loc(tuple(err["loc"]), doc.data)
     file, line = doc.locate(loc)
     kind = err["type"]
     msg = err["msg"]
@@ -339,6 +382,3 @@ def _problem_from_pydantic(err: dict[str, Any], doc: _Document) -> Problem:
         msg = f"{msg[0].lower()}{msg[1:]} (got {shown})"
     return Problem(file, line, _dotted(loc), msg)
 
-
-_TAGS = {"fixed", "exponential", "lognormal", "uniform", "otc", "transfer", "split", "peel", "wait",
-         "consolidate", "cash_out", "function-before[_duration(), float]", "function-after"}

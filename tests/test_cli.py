@@ -1,0 +1,138 @@
+"""The command line: schema, validate and run on the bundled baseline."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from conftest import BASE_YAML, BASELINE, write
+from launderflow import metrics
+from launderflow.cli import main
+
+
+@pytest.fixture(scope="module")
+def baseline_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("baseline") / "out"
+    result = CliRunner().invoke(main, ["run", str(BASELINE), "--runs", "2", "--out", str(out), "--set",
+                                       "clock.horizon=10d"])
+    return result, out
+
+
+def test_schema_prints_json_schema():
+    result = CliRunner().invoke(main, ["schema"])
+    assert result.exit_code == 0
+    doc = json.loads(result.stdout)
+    assert "playbook" in doc["properties"] and "venues" in doc["properties"]
+    assert {"clock", "chains", "assets", "thefts", "name"} <= set(doc["required"])
+    assert doc["$schema"].startswith("https://json-schema.org/")
+    # durations accept strings with units
+    assert "pattern" in json.dumps(doc["$defs"]["Clock"]["properties"]["horizon"])
+
+
+def test_validate_baseline_exits_0():
+    result = CliRunner().invoke(main, ["validate", str(BASELINE)])
+    assert result.exit_code == 0, result.output
+    assert f"{BASELINE}: ok" in result.output
+    assert "baseline" in result.output
+
+
+def test_run_baseline_succeeds(baseline_run):
+    result, out = baseline_run
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    for name in ("summary.json", "timeline.parquet"):
+        assert (out / name).is_file()
+    assert not (out / "ledger.parquet").exists()  # two runs, no --keep-ledgers
+    assert "wrote" in result.stdout
+
+
+def test_run_summary_has_runs_and_horizon(baseline_run):
+    _, out = baseline_run
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["runs"] == 2
+    assert summary["horizon_hours"] == 240
+    assert summary["scenario"] == "baseline"
+    assert summary["seed"] == 20220323  # the scenario's seed when --seed is not given
+    assert len(summary["replications"]) == 2
+    assert summary["stolen_usd"] == pytest.approx(173_600 * 3000 + 25_500_000)
+
+
+def test_summary_states_are_consistent(baseline_run):
+    _, out = baseline_run
+    summary = json.loads((out / "summary.json").read_text())
+    states = summary["states"]
+    assert set(states) == set(metrics.STATES)
+    for name, s in states.items():
+        for unit in ("usd", "share"):
+            lo, med, hi = s[f"p5_{unit}"], s[f"median_{unit}"], s[f"p95_{unit}"]
+            assert lo is not None and med is not None and hi is not None, name
+            assert lo <= med <= hi, (name, unit, lo, med, hi)
+        assert s["median_share"] == pytest.approx(s["median_usd"] / summary["stolen_usd"], rel=1e-9, abs=1e-12)
+    # each replication's final values are conserved
+    for rep in summary["replications"]:
+        final = rep["final_usd"]
+        locations = sum(final[k] for k in metrics.STATES[:6])
+        assert locations == pytest.approx(summary["stolen_usd"], rel=1e-9)
+        assert final["traced"] + final["dark"] == pytest.approx(summary["stolen_usd"], rel=1e-9)
+
+
+def test_timeline_parquet_matches_summary(baseline_run):
+    _, out = baseline_run
+    summary = json.loads((out / "summary.json").read_text())
+    table = pq.read_table(out / "timeline.parquet").to_pydict()
+    assert set(table) == {"replication", "time_hours", "state", "value_usd", "share"}
+    times = np.array(table["time_hours"])
+    assert times.min() == 0.0 and times.max() == 240.0
+    grid = np.unique(times)
+    np.testing.assert_allclose(np.diff(grid), 6.0)  # the baseline's timeline_step
+    assert len(table["state"]) == 2 * len(grid) * len(metrics.STATES)
+    # the last grid point is the horizon: it equals the summary's final values
+    for rep in summary["replications"]:
+        for state in metrics.STATES:
+            rows = [v for r, t, s, v in zip(table["replication"], table["time_hours"], table["state"], table["value_usd"])
+                    if r == rep["index"] and t == 240.0 and s == state]
+            assert len(rows) == 1
+            assert rows[0] == pytest.approx(rep["final_usd"][state], rel=1e-9, abs=1e-6)
+
+
+def test_run_json_prints_the_summary(tmp_path):
+    path = write(tmp_path, "s.yaml", BASE_YAML)
+    result = CliRunner().invoke(main, ["run", str(path), "--runs", "2", "--json", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.stdout)
+    assert printed == json.loads((tmp_path / "o" / "summary.json").read_text())
+
+
+def test_run_default_out_dir_is_out_scenario_name(tmp_path, monkeypatch):
+    path = write(tmp_path, "s.yaml", BASE_YAML)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["run", str(path)])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "tiny" / "summary.json").is_file()
+    assert (tmp_path / "out" / "tiny" / "ledger.parquet").is_file()  # --runs 1
+
+
+def test_run_bad_scenario_exits_2_without_traceback(tmp_path):
+    path = write(tmp_path, "bad.yaml", BASE_YAML.replace("amount: 100", "amount: -1"))
+    result = CliRunner().invoke(main, ["run", str(path), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    assert f"{path}:" in result.output and "thefts.0.stolen.0.amount" in result.output
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("args", [["--runs", "0"], ["--jobs", "0"], ["--seed", "-1"]])
+def test_run_rejects_bad_options(tmp_path, args):
+    path = write(tmp_path, "s.yaml", BASE_YAML)
+    result = CliRunner().invoke(main, ["run", str(path), *args])
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+
+
+def test_version_option():
+    result = CliRunner().invoke(main, ["--version"])
+    assert result.exit_code == 0 and "launderflow" in result.output
