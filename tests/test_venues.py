@@ -715,8 +715,6 @@ def test_consolidate_inside_a_branch_does_not_wait_for_the_other_branch():
     assert close(float(led["value_usd"][cons].sum()), 40_000.0)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: Consolidate.try_release ignores lots still on their way to the "
-                                       "barrier (step == consolidate, substep 0), so it merges them one by one")
 def test_consolidate_inside_a_branch_waits_for_every_lot_of_that_branch():
     rep = run(branch_then_consolidate({"dist": "uniform", "low": "1d", "high": "3d"}), seed=5)
     led = rep.ledger

@@ -184,5 +184,43 @@ def summary_table(summary: dict[str, Any]) -> Table:
     return table
 
 
+def _results_dir_error(exc: Exception) -> None:
+    """A DIR that is not a run or comparison directory: one line on stderr, exit code 2."""
+    err.print(f"error: {exc}", markup=False, soft_wrap=True)
+    sys.exit(2)
+
+
+@main.command()
+@click.argument("results_dir", metavar="DIR", type=click.Path(path_type=Path))
+@click.option("--out", "fig_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="where to write the figures (default: DIR/figures)")
+@click.option("--format", "formats", multiple=True, type=click.Choice(["png", "svg"]),
+              help="file format, repeatable (default: png and svg)")
+def plot(results_dir: Path, fig_dir: Path | None, formats: tuple[str, ...]) -> None:
+    """Draw the figures of DIR, a run directory or a comparison directory of runs."""
+    from .plots import RunDirError, write_figures
+
+    try:
+        written = write_figures(results_dir, fig_dir, formats or ("png", "svg"))
+    except (RunDirError, OSError) as exc:
+        _results_dir_error(exc)
+    for path in written:
+        click.echo(f"wrote {path}")
+
+
+@main.command()
+@click.argument("results_dir", metavar="DIR", type=click.Path(path_type=Path))
+def report(results_dir: Path) -> None:
+    """Write DIR/report.html: one self-contained page with the table, the figures and the scenarios."""
+    from .plots import RunDirError
+    from .report import write_report
+
+    try:
+        path = write_report(results_dir)
+    except (RunDirError, OSError) as exc:
+        _results_dir_error(exc)
+    click.echo(f"wrote {path}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -41,6 +41,8 @@ class Agenda:
         self._cursor = 0
         self._wake: simpy.Event | None = None
         self._sleep_until: int | None = None
+        self._in_batch = False
+        self._deferred: list[tuple[np.ndarray, np.ndarray]] = []
         self.batches = 0
 
     def tick_of(self, times: np.ndarray) -> np.ndarray:
@@ -48,9 +50,18 @@ class Agenda:
         return np.ceil(np.asarray(times) / self.resolution - 1e-9).astype(np.int64)
 
     def schedule(self, ids: np.ndarray, ticks: np.ndarray) -> None:
-        """Put lots on the agenda at their ticks (their ``ready`` must already be ``tick * resolution``)."""
+        """Put lots on the agenda at their ticks (their ``ready`` must already be ``tick * resolution``).
+
+        While a batch is being processed, requests are collected and filed once at its end.
+        """
         if len(ids) == 0:
             return
+        if self._in_batch:
+            self._deferred.append((ids, ticks))
+            return
+        self._file_all(ids, ticks)
+
+    def _file_all(self, ids: np.ndarray, ticks: np.ndarray) -> None:
         windows = ticks // WINDOW
         lo, hi = int(windows.min()), int(windows.max())
         if lo <= self._window:
@@ -131,4 +142,11 @@ class Agenda:
             ids = ids[ready[ids] == when]
             if len(ids):
                 self.batches += 1
-                self._on_due(np.unique(ids), when)
+                self._in_batch = True
+                try:
+                    self._on_due(np.unique(ids), when)
+                finally:
+                    self._in_batch = False
+                if self._deferred:
+                    parts, self._deferred = self._deferred, []
+                    self._file_all(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))

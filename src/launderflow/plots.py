@@ -1,0 +1,621 @@
+"""Figures of a run or of a comparison of runs: what was traced, frozen, seized and cashed out, when.
+
+A *run directory* is what ``launderflow run`` writes (``summary.json``, ``timeline.parquet`` and,
+when the scenario has pool mixers, ``anonymity.parquet``). A *comparison directory* holds one run
+directory per scenario (``DIR/<scenario>/summary.json`` …); the first scenario is the reference,
+in the order of ``DIR/comparison.json`` (``{"scenarios": [...]}``) when present, else alphabetical.
+
+Three layers, each usable on its own:
+
+* :func:`load_runs` reads a directory into :class:`RunData` (per-replication curves reduced to
+  the median and the 5–95 % range over replications, on the scenario's own time grid);
+* ``plot_*(data, ax=None) -> ax`` draw one panel on a given matplotlib ``Axes`` (or on a new
+  figure) — the SALib shape;
+* ``*_figure(runs) -> Figure`` compose the panels, and :func:`write_figures` saves them.
+
+Only matplotlib's object API is used (``Figure`` + ``FigureCanvasAgg``): no pyplot state, no
+``matplotlib.use``. Files are deterministic — the same data gives byte-identical PNG and SVG files
+(no software tag in the PNG, no date in the SVG, a fixed SVG hash salt, matplotlib's default style).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+import matplotlib.style
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.legend_handler import HandlerTuple
+from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter, PercentFormatter
+
+from .metrics import STATES
+
+LOCATIONS: tuple[str, ...] = STATES[:6]
+TRACE_STATES: tuple[str, ...] = ("traced", "frozen", "seized", "cashed_out")
+FORMATS: tuple[str, ...] = ("png", "svg")
+DPI = 150  # PNG resolution; figure sizes below are in inches
+
+TRACE_SIZE = (11.0, 7.5)
+FINAL_SIZE = (11.0, 5.5)
+PANEL_W, PANEL_H = 5.0, 3.4  # per panel of the multi-panel figures (outcome areas, anonymity)
+
+# Okabe-Ito: distinguishable with colour-vision deficiencies; yellow last (weak on white).
+POLICY_COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
+STATE_COLORS = {
+    "launderer": "#E69F00",
+    "venue": "#CC79A7",
+    "frozen": "#56B4E9",
+    "seized": "#0072B2",
+    "cashed_out": "#D55E00",
+    "fees": "#999999",
+    "traced": "#009E73",
+    "dark": "#555555",
+}
+STATE_LABELS = {
+    "launderer": "with the launderer",
+    "venue": "inside a venue",
+    "frozen": "frozen",
+    "seized": "seized",
+    "cashed_out": "cashed out",
+    "fees": "fees",
+    "traced": "traced",
+    "dark": "dark (untraced)",
+}
+TRACE_TITLES = {
+    "traced": "Traced — investigators know where it is",
+    "frozen": "Frozen",
+    "seized": "Seized",
+    "cashed_out": "Cashed out — left the chain",
+}
+# Stack order of the outcome areas, bottom to top: what policy got, what got out, what is in play.
+STACK_ORDER = ("seized", "frozen", "cashed_out", "fees", "venue", "launderer")
+
+STYLE: dict[str, Any] = {
+    "svg.hashsalt": "launderflow",  # SVG ids derive from it: fixed salt, identical files
+    "font.size": 10,
+    "axes.titlesize": 11,
+    "axes.labelsize": 10,
+    "figure.titlesize": 13,
+    "legend.fontsize": 9,
+    "legend.frameon": False,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.35,
+    "grid.linewidth": 0.6,
+    "figure.facecolor": "white",
+    "savefig.facecolor": "white",
+}
+_SAVE_OPTIONS: dict[str, dict[str, Any]] = {
+    "png": {"dpi": DPI, "metadata": {"Software": None}},
+    "svg": {"metadata": {"Date": None}},
+}
+_MAX_POINTS = 4000  # cap of a resampled time grid (unaligned event times)
+
+
+class RunDirError(ValueError):
+    """The directory is neither a run directory nor a comparison directory (or a file in it is bad)."""
+
+
+@dataclass(frozen=True)
+class Quantiles:
+    """5 %, median and 95 % over replications of some curves on one time grid.
+
+    ``p5``, ``median`` and ``p95`` have shape ``(len(days), len(keys))``.
+    """
+
+    days: np.ndarray
+    keys: tuple[Any, ...]
+    p5: np.ndarray
+    median: np.ndarray
+    p95: np.ndarray
+    replications: int
+
+    def __getitem__(self, key: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        j = self.keys.index(key)
+        return self.p5[:, j], self.median[:, j], self.p95[:, j]
+
+
+@dataclass(frozen=True)
+class RunData:
+    """One scenario's results, ready to plot."""
+
+    name: str
+    path: Path
+    summary: dict[str, Any]
+    timeline: Quantiles  # keys: the 8 states; values: share of the stolen value
+    anonymity: dict[str, Quantiles]  # pool-mixer venue -> notes per denomination (keys: denominations)
+
+    @property
+    def horizon_days(self) -> float:
+        horizon = self.summary.get("horizon_hours")
+        return float(horizon) / 24 if horizon else float(self.timeline.days[-1]) if len(self.timeline.days) else 1.0
+
+
+# ----------------------------------------------------------------------------------------- loading
+
+
+def is_run_dir(path: Path) -> bool:
+    return (path / "summary.json").is_file() and (path / "timeline.parquet").is_file()
+
+
+def run_dirs(path: str | Path) -> list[tuple[str | None, Path]]:
+    """``(name, run directory)`` pairs of DIR, reference first; name is None for a single run dir."""
+    path = Path(path)
+    if not path.exists():
+        raise RunDirError(f"{path}: no such directory")
+    if not path.is_dir():
+        raise RunDirError(f"{path}: not a directory (expected a run or comparison directory)")
+    if is_run_dir(path):
+        return [(None, path)]
+    order_file = path / "comparison.json"
+    if order_file.is_file():
+        try:
+            names = json.loads(order_file.read_text(encoding="utf-8"))["scenarios"]
+        except (ValueError, KeyError, TypeError, OSError) as exc:
+            raise RunDirError(f"{order_file}: expected {{\"scenarios\": [names in order]}} ({exc})") from None
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names):
+            raise RunDirError(f"{order_file}: \"scenarios\" must be a non-empty list of scenario names")
+        missing = [n for n in names if not is_run_dir(path / n)]
+        if missing:
+            raise RunDirError(f"{order_file}: no run directory (summary.json + timeline.parquet) for "
+                              f"{', '.join(repr(n) for n in missing)} under {path}")
+        return [(n, path / n) for n in names]
+    subdirs = sorted((d for d in path.iterdir() if d.is_dir() and is_run_dir(d)), key=lambda d: d.name)
+    if not subdirs:
+        raise RunDirError(f"{path}: not a run directory (no summary.json and timeline.parquet) and not a "
+                          "comparison directory (no subdirectory holds a run)")
+    return [(d.name, d) for d in subdirs]
+
+
+def load_runs(path: str | Path) -> list[RunData]:
+    """Read a run directory or a comparison directory; the reference scenario comes first."""
+    return [load_run(run_dir, name) for name, run_dir in run_dirs(path)]
+
+
+def load_run(path: str | Path, name: str | None = None) -> RunData:
+    """Read one run directory (``name`` defaults to the scenario name in summary.json)."""
+    path = Path(path)
+    summary_file = path / "summary.json"
+    try:
+        summary = json.loads(summary_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise RunDirError(f"{summary_file}: cannot read it as JSON ({exc})") from None
+    if not isinstance(summary, dict) or not isinstance(summary.get("states"), dict) or not summary.get("stolen_usd"):
+        raise RunDirError(f"{summary_file}: not a launderflow summary (needs 'stolen_usd' and 'states')")
+    timeline = _read_timeline(path / "timeline.parquet", float(summary["stolen_usd"]))
+    anonymity_file = path / "anonymity.parquet"
+    anonymity = _read_anonymity(anonymity_file) if anonymity_file.is_file() else {}
+    return RunData(name or str(summary.get("scenario") or path.name), path, summary, timeline, anonymity)
+
+
+def _read_table(file: Path, columns: Sequence[str]) -> pa.Table:
+    try:
+        table = pq.read_table(file)
+    except (OSError, pa.ArrowException) as exc:
+        raise RunDirError(f"{file}: cannot read it as Parquet ({exc})") from None
+    missing = [c for c in columns if c not in table.column_names]
+    if missing:
+        raise RunDirError(f"{file}: missing column(s) {', '.join(missing)}")
+    return table
+
+
+def _codes(column: pa.ChunkedArray) -> tuple[np.ndarray, list[Any]]:
+    """Integer codes and the values they stand for, for a dictionary or plain column."""
+    array = column.combine_chunks()
+    if not pa.types.is_dictionary(array.type):
+        array = pc.dictionary_encode(array)
+    return array.indices.to_numpy(zero_copy_only=False).astype(np.int64), array.dictionary.to_pylist()
+
+
+def _read_timeline(file: Path, stolen: float) -> Quantiles:
+    table = _read_table(file, ("replication", "time_hours", "state"))
+    if "share" in table.column_names:
+        share = table["share"].to_numpy()
+    elif "value_usd" in table.column_names:
+        share = table["value_usd"].to_numpy() / stolen
+    else:
+        raise RunDirError(f"{file}: missing column share (or value_usd)")
+    codes, names = _codes(table["state"])
+    unknown = sorted(set(names) - set(STATES))
+    if unknown:
+        raise RunDirError(f"{file}: unknown state(s) {', '.join(map(str, unknown))}")
+    remap = np.array([STATES.index(n) for n in names], dtype=np.int64)
+    return quantiles(table["replication"].to_numpy(), table["time_hours"].to_numpy(), remap[codes], share, STATES)
+
+
+def _read_anonymity(file: Path) -> dict[str, Quantiles]:
+    table = _read_table(file, ("replication", "time_hours", "venue", "denomination", "notes"))
+    venue_codes, venue_names = _codes(table["venue"])
+    rep = table["replication"].to_numpy()
+    time = table["time_hours"].to_numpy()
+    denom = table["denomination"].to_numpy().astype(np.float64)
+    notes = table["notes"].to_numpy().astype(np.float64)
+    result = {}
+    for code in sorted(set(venue_codes.tolist()), key=lambda c: str(venue_names[c])):
+        mask = venue_codes == code
+        denoms = tuple(float(d) for d in np.unique(denom[mask]))
+        key = np.searchsorted(np.array(denoms), denom[mask])
+        result[str(venue_names[code])] = quantiles(rep[mask], time[mask], key, notes[mask], denoms)
+    return result
+
+
+def quantiles(rep: np.ndarray, time_hours: np.ndarray, key: np.ndarray, value: np.ndarray,
+              keys: Sequence[Any]) -> Quantiles:
+    """Median and 5–95 % range over replications of step curves given as long rows.
+
+    Each (replication, key) curve holds its last value until its next row (the timeline is exact
+    at its grid points; pool sizes change only at events), so curves recorded at different
+    instants are compared on the union of their times (or an even grid if that is very long).
+    Percentiles use numpy's default (linear) method, as summary.json does.
+    """
+    rep = np.asarray(rep)
+    time_hours = np.asarray(time_hours, dtype=np.float64)
+    key = np.asarray(key, dtype=np.int64)
+    value = np.asarray(value, dtype=np.float64)
+    n_keys = len(keys)
+    if len(rep) == 0:
+        empty = np.empty((0, n_keys))
+        return Quantiles(np.empty(0), tuple(keys), empty, empty, empty, 0)
+    grid = np.unique(time_hours)
+    if len(grid) > _MAX_POINTS:
+        grid = np.linspace(grid[0], grid[-1], _MAX_POINTS)
+    reps, rep_index = np.unique(rep, return_inverse=True)
+    order = np.lexsort((time_hours, key, rep_index))
+    group = (rep_index * n_keys + key)[order]
+    t_sorted, v_sorted = time_hours[order], value[order]
+    starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+    ends = np.r_[starts[1:], len(group)]
+    cube = np.full((len(reps), len(grid), n_keys), np.nan)
+    for start, end in zip(starts, ends):
+        g = int(group[start])
+        t, v = t_sorted[start:end], v_sorted[start:end]
+        at = np.searchsorted(t, grid, side="right") - 1  # last row at or before each grid instant
+        cube[g // n_keys, :, g % n_keys] = np.where(at >= 0, v[np.maximum(at, 0)], np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices before a curve starts
+        p5, med, p95 = np.nanpercentile(cube, [5, 50, 95], axis=0)
+    return Quantiles(grid / 24.0, tuple(keys), p5, med, p95, len(reps))
+
+
+# ---------------------------------------------------------------------------------------- plotting
+
+
+def policy_color(index: int) -> str:
+    return POLICY_COLORS[index % len(POLICY_COLORS)]
+
+
+def policy_label(runs: Sequence[RunData], index: int) -> str:
+    run = runs[index]
+    reference = " (reference)" if index == 0 and len(runs) > 1 else ""
+    horizon = f", {run.horizon_days:g}-day horizon" if len({r.horizon_days for r in runs}) > 1 else ""
+    return f"{run.name}{reference}, {run.timeline.replications} runs{horizon}"
+
+
+def _as_runs(data: RunData | Sequence[RunData] | str | Path) -> list[RunData]:
+    if isinstance(data, RunData):
+        return [data]
+    if isinstance(data, (str, Path)):
+        return load_runs(data)
+    return list(data)
+
+
+def _as_run(data: RunData | str | Path) -> RunData:
+    runs = _as_runs(data)
+    if len(runs) != 1:
+        raise ValueError(f"expected one run, got {len(runs)}")
+    return runs[0]
+
+
+def new_figure(width: float, height: float) -> Figure:
+    """A figure with an Agg canvas attached (object API only; no pyplot)."""
+    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _new_axes(ax: Axes | None, size: tuple[float, float] = (7.0, 4.5)) -> Axes:
+    return ax if ax is not None else new_figure(*size).add_subplot()
+
+
+def _share_axis(ax: Axes, top: float) -> None:
+    ax.set_ylim(0, top)
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=None if top < 0.1 else 0))
+    ax.set_ylabel("share of stolen value")
+
+
+def _nice_top(peak: float) -> float:
+    """Upper y limit for a share axis: 100 % for large shares, room above smaller ones."""
+    if peak > 0.6:
+        return 1.02
+    if peak <= 0:
+        return 0.05
+    step = 10 ** math.floor(math.log10(peak * 1.15))
+    return min(1.02, math.ceil(peak * 1.15 / step) * step)
+
+
+def plot_traceability(data: RunData | Sequence[RunData] | str | Path, state: str = "traced",
+                      ax: Axes | None = None) -> Axes:
+    """Share of the stolen value in ``state`` over time: median line, 5–95 % band, one colour per scenario."""
+    if state not in STATES:
+        raise ValueError(f"unknown state {state!r} (one of {', '.join(STATES)})")
+    runs = _as_runs(data)
+    ax = _new_axes(ax)
+    peak = 0.0
+    for i, run in enumerate(runs):
+        p5, med, p95 = run.timeline[state]
+        color = policy_color(i)
+        ax.fill_between(run.timeline.days, p5, p95, color=color, alpha=0.2, linewidth=0)
+        ax.plot(run.timeline.days, med, color=color, linewidth=2.4 if i == 0 else 1.7, label=policy_label(runs, i))
+        peak = max(peak, float(np.nanmax(p95, initial=0.0)))
+    ax.set_title(TRACE_TITLES.get(state, STATE_LABELS[state].capitalize()))
+    ax.set_xlabel("time since the scenario starts (days)")
+    ax.set_xlim(0, max(run.horizon_days for run in runs))
+    _share_axis(ax, _nice_top(peak))
+    if peak <= 0:
+        ax.text(0.5, 0.5, f"0 % {STATE_LABELS[state]} in every replication", transform=ax.transAxes,
+                ha="center", va="center", color="#666666", fontsize=9)
+    return ax
+
+
+def plot_outcome_areas(data: RunData | str | Path, ax: Axes | None = None) -> Axes:
+    """Stacked median shares of the six locations over time for one scenario."""
+    run = _as_run(data)
+    ax = _new_axes(ax)
+    days = run.timeline.days
+    layers = [run.timeline[s][1] for s in STACK_ORDER]
+    ax.stackplot(days, layers, colors=[STATE_COLORS[s] for s in STACK_ORDER],
+                 labels=[STATE_LABELS[s] for s in STACK_ORDER], linewidth=0)
+    total = np.nansum(np.vstack(layers), axis=0) if len(days) else np.zeros(1)
+    ax.set_xlim(0, run.horizon_days)
+    _share_axis(ax, max(1.0, float(np.nanmax(total))))
+    ax.set_xlabel("time since the scenario starts (days)")
+    ax.set_title(run.name)
+    return ax
+
+
+def plot_final_outcomes(data: RunData | Sequence[RunData] | str | Path, ax: Axes | None = None) -> Axes:
+    """Grouped bars: median final share of each state per scenario, 5–95 % error bars (summary.json)."""
+    runs = _as_runs(data)
+    ax = _new_axes(ax, (10.0, 5.0))
+    n = len(runs)
+    width = 0.8 / n
+    x = np.arange(len(STATES), dtype=float)
+    for i, run in enumerate(runs):
+        states = run.summary["states"]
+        med = np.array([_f(states.get(s, {}).get("median_share")) for s in STATES])
+        lo = np.array([_f(states.get(s, {}).get("p5_share")) for s in STATES])
+        hi = np.array([_f(states.get(s, {}).get("p95_share")) for s in STATES])
+        pos = x - 0.4 + width * (i + 0.5)
+        ax.bar(pos, med, width * 0.92, color=policy_color(i), label=policy_label(runs, i), zorder=2)
+        ax.errorbar(pos, med, yerr=np.vstack([np.clip(med - lo, 0, None), np.clip(hi - med, 0, None)]),
+                    fmt="none", ecolor="#222222", elinewidth=1, capsize=2.5 if n < 6 else 1.5, zorder=3)
+        if n <= 4:  # print the medians; a zero bar is invisible, so say "0" there
+            for p, m, h in zip(pos, med, hi):
+                if math.isfinite(m):
+                    text, color = (f"{m:.0%}", "#000000") if m >= 0.005 else (f"{m:.1%}" if m > 0 else "0", "#777777")
+                    ax.text(p, max(h, m) + 0.012, text, ha="center", va="bottom", color=color,
+                            fontsize=7.5 if n > 2 else 8.5)
+    ax.set_xticks(x, [STATE_LABELS[s] for s in STATES])
+    ax.set_xlim(-0.6, len(STATES) - 0.4)
+    _share_axis(ax, 1.16)
+    ax.set_yticks(np.linspace(0, 1, 6))
+    ax.grid(axis="x", visible=False)
+    split = len(LOCATIONS) - 0.5
+    ax.axvline(split, color="#888888", linewidth=0.8, linestyle=":")
+    ax.text((split - 0.6) / 2, 1.1, "where the value ended up (sums to 100 %)", ha="center", va="center",
+            fontsize=9, color="#444444")
+    ax.text((split + len(STATES) - 0.4) / 2, 1.1, "what investigators know", ha="center", va="center",
+            fontsize=9, color="#444444")
+    ax.set_xlabel("final state at the horizon")
+    return ax
+
+
+def plot_anonymity(data: RunData | str | Path, venue: str | None = None, ax: Axes | None = None,
+                   asset: str | None = None) -> Axes:
+    """Notes in a pool mixer's pools over time: median per denomination, 5–95 % band, log y."""
+    run = _as_run(data)
+    if not run.anonymity:
+        raise ValueError(f"{run.name}: no anonymity data (no anonymity.parquet)")
+    venue = venue if venue is not None else next(iter(run.anonymity))
+    q = run.anonymity[venue]
+    ax = _new_axes(ax)
+    cmap = matplotlib.colormaps["viridis"]
+    n = len(q.keys)
+    lowest = np.inf
+    highest = 0.0
+    for j, denom in enumerate(q.keys):
+        color = cmap(0.85 * j / max(n - 1, 1))
+        p5, med, p95 = q[denom]
+        ax.fill_between(q.days, p5, p95, color=color, alpha=0.12, linewidth=0)
+        ax.plot(q.days, med, color=color, linewidth=1.6, label=f"{denom:g}{' ' + asset if asset else ''}")
+        positive = p5[np.isfinite(p5) & (p5 > 0)]
+        lowest = min(lowest, float(positive.min()) if len(positive) else np.inf)
+        highest = max(highest, float(np.nanmax(p95, initial=0.0)))
+    ax.set_yscale("log")
+    if np.isfinite(lowest) and highest > 0:
+        lo, hi = lowest / 1.15, highest * 1.15
+        ax.set_ylim(lo, hi)
+        if hi / lo < 10:  # less than a decade: decade ticks would leave the axis bare
+            ax.yaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]))
+            ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 else f"{v:g}"))
+    ax.set_xlim(0, run.horizon_days)
+    ax.set_xlabel("time since the scenario starts (days)")
+    ax.set_ylabel("notes in the pool (log scale)")
+    ax.set_title(f"{venue} — {run.name}")
+    ax.legend(title="denomination", loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    return ax
+
+
+def _f(x: Any) -> float:
+    return float(x) if isinstance(x, (int, float)) and math.isfinite(x) else float("nan")
+
+
+# ----------------------------------------------------------------------------------------- figures
+
+
+def _band_note(runs: Sequence[RunData]) -> str:
+    reps = sorted({run.timeline.replications for run in runs})
+    counts = f"{reps[0]}" if len(reps) == 1 else f"{reps[0]}–{reps[-1]}"
+    return f"line: median, band: 5–95 % of {counts} replications"
+
+
+def traceability_figure(runs: Sequence[RunData]) -> Figure:
+    """(a) Traced / frozen / seized / cashed-out shares over time, one panel each, one colour per scenario."""
+    fig = new_figure(*TRACE_SIZE)
+    axes = fig.subplots(2, 2, sharex=True)
+    for ax, state in zip(axes.flat, TRACE_STATES):
+        plot_traceability(runs, state, ax=ax)
+    for ax in axes[0]:
+        ax.set_xlabel("")
+        ax.tick_params(labelbottom=True)
+    handles = [(Patch(color=policy_color(i), alpha=0.2, linewidth=0), line)
+               for i, line in enumerate(axes.flat[0].get_lines()[:len(runs)])]
+    fig.legend(handles, [policy_label(runs, i) for i in range(len(runs))], loc="outside lower center",
+               ncols=min(len(runs), 3), handler_map={tuple: HandlerTuple(ndivide=1)}, handlelength=3)
+    what = "one colour per scenario; " if len(runs) > 1 else ""
+    fig.suptitle(f"Share of the stolen value traced, frozen, seized and cashed out over time\n"
+                 f"({what}{_band_note(runs)})")
+    return fig
+
+
+def _grid(n: int) -> tuple[int, int]:
+    ncols = 1 if n == 1 else 2 if n in (2, 4) else 3
+    return math.ceil(n / ncols), ncols
+
+
+def outcome_areas_figure(runs: Sequence[RunData]) -> Figure:
+    """(b) Stacked median shares of the six locations, one panel per scenario."""
+    nrows, ncols = _grid(len(runs))
+    fig = new_figure(max(8.0, PANEL_W * ncols + 1.0), PANEL_H * nrows + 1.5)
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, sharey=True, squeeze=False)).ravel()
+    for ax, run in zip(axes, runs):
+        plot_outcome_areas(run, ax=ax)
+    for i, ax in enumerate(axes):
+        if i >= len(runs):
+            ax.set_visible(False)
+        elif i % ncols:
+            ax.set_ylabel("")
+    if len(runs) > 1:
+        axes[0].set_title(f"{runs[0].name} (reference)")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles[::-1], labels[::-1], loc="outside lower center", ncols=len(STACK_ORDER))
+    fig.suptitle("Where the stolen value is over time\n(median share in each state over "
+                 f"{_band_note(runs).split(' of ')[1]}; medians need not add up to exactly 100 %)")
+    return fig
+
+
+def final_outcomes_figure(runs: Sequence[RunData]) -> Figure:
+    """(c) Median final share of each state per scenario, with 5–95 % error bars."""
+    fig = new_figure(*FINAL_SIZE)
+    ax = plot_final_outcomes(runs, ax=fig.add_subplot())
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=min(len(runs), 4))
+    horizons = sorted({f"{run.horizon_days:g}" for run in runs})
+    fig.suptitle(f"Final outcome at the horizon ({' / '.join(horizons)} days): median share of the stolen value\n"
+                 "(error bars: 5–95 % of replications)")
+    return fig
+
+
+def scenario_asset(run: RunData, venue: str) -> str | None:
+    """The asset a pool mixer takes, from a scenario.yaml / scenario.json saved beside the run, if any."""
+    for name in ("scenario.yaml", "scenario.yml", "scenario.json"):
+        file = run.path / name
+        if file.is_file():
+            try:
+                import yaml
+
+                doc = yaml.safe_load(file.read_text(encoding="utf-8"))
+                asset = doc["venues"][venue]["asset"]
+                return str(asset) if asset else None
+            except Exception:  # noqa: BLE001 — a label nicety; the figure is fine without it
+                return None
+    return None
+
+
+def anonymity_figure(runs: Sequence[RunData]) -> Figure | None:
+    """(d) Anonymity sets of every pool mixer of every scenario that has them (None if none has)."""
+    panels = [(run, venue) for run in runs for venue in run.anonymity]
+    if not panels:
+        return None
+    nrows, ncols = (len(panels), 1) if len(panels) <= 2 else (math.ceil(len(panels) / 2), 2)
+    fig = new_figure(11.0 if ncols == 2 else 9.0, PANEL_H * nrows + 1.3)
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+    for ax, (run, venue) in zip(axes, panels):
+        plot_anonymity(run, venue, ax=ax, asset=scenario_asset(run, venue))
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
+    fig.suptitle("Anonymity set of the pool mixers over time\n"
+                 f"(notes in each denomination's pool; {_band_note([r for r, _ in panels])})")
+    return fig
+
+
+FIGURES = (
+    ("traceability", traceability_figure),
+    ("outcome_areas", outcome_areas_figure),
+    ("final_outcomes", final_outcomes_figure),
+    ("anonymity", anonymity_figure),
+)
+
+
+@contextmanager
+def style_context() -> Iterator[None]:
+    """matplotlib's default style plus ours and a fixed SVG hash salt (independent of the user's rc)."""
+    with matplotlib.style.context("default"), matplotlib.rc_context(STYLE):
+        yield
+
+
+def build_figures(runs: Sequence[RunData]) -> list[tuple[str, Figure]]:
+    """All figures for these runs as ``(name, figure)``; call inside :func:`style_context`."""
+    out = []
+    for name, build in FIGURES:
+        fig = build(runs)
+        if fig is not None:
+            out.append((name, fig))
+    return out
+
+
+def save_figure(fig: Figure, target: Any, fmt: str) -> None:
+    """Save deterministically (no date, no software tag); ``target`` is a path or a binary file."""
+    if fmt not in _SAVE_OPTIONS:
+        raise ValueError(f"unknown format {fmt!r} (one of {', '.join(FORMATS)})")
+    with matplotlib.rc_context({"svg.hashsalt": STYLE["svg.hashsalt"]}):
+        fig.savefig(target, format=fmt, **_SAVE_OPTIONS[fmt])
+
+
+def write_figures(run_or_compare_dir: str | Path, out_dir: str | Path | None = None,
+                  formats: Sequence[str] = FORMATS) -> list[Path]:
+    """Draw every figure of a run or comparison directory into ``out_dir`` (default DIR/figures).
+
+    Writes ``traceability``, ``outcome_areas``, ``final_outcomes`` and, when any scenario has
+    pool mixers, ``anonymity`` — each in every format — and returns the paths written.
+    """
+    formats = tuple(dict.fromkeys(formats))
+    bad = [f for f in formats if f not in _SAVE_OPTIONS]
+    if bad or not formats:
+        raise ValueError(f"unknown format(s) {', '.join(map(repr, bad))} (use {', '.join(FORMATS)})")
+    runs = load_runs(run_or_compare_dir)
+    target = Path(out_dir) if out_dir is not None else Path(run_or_compare_dir) / "figures"
+    target.mkdir(parents=True, exist_ok=True)
+    written = []
+    with style_context():
+        for name, fig in build_figures(runs):
+            for fmt in formats:
+                path = target / f"{name}.{fmt}"
+                save_figure(fig, path, fmt)
+                written.append(path)
+    return written
