@@ -141,6 +141,18 @@ def test_otc_capacity_serves_lots_one_after_another(delay):
     np.testing.assert_allclose(led["value_usd"][out], 0.95 * x, rtol=REL)
 
 
+def test_otc_capacity_queue_is_first_come_first_served():
+    """$200k arrives at 0 h, $100k at 12 h, desk converts $100k a day: done at 48 h, then 72 h."""
+    thefts = [{"name": "first", "victim": "a", "stolen": [{"asset": "ETH", "amount": 200}]},
+              {"name": "second", "victim": "b", "time": "12h", "stolen": [{"asset": "ETH", "amount": 100}]}]
+    rep = run(make([{"hop": "cash_out", "venue": "otc"}], {"otc": {**OTC, "capacity_usd_per_day": 100_000}},
+                   thefts=thefts))
+    led = rep.ledger
+    out = rows(led, "cash_out") & (led["dst"] == OFF_CHAIN)
+    done = dict(zip(led["value_usd"][out].tolist(), led["time"][out].tolist()))
+    assert done == {200_000.0: pytest.approx(48.0), 100_000.0: pytest.approx(72.0)}
+
+
 def test_otc_capacity_keeps_a_huge_theft_inside_for_value_over_capacity_days():
     v, capacity = 10_000 * PRICE["ETH"], 1_000_000.0  # $10 M at $1 M a day: 10 days in the queue
     rep = run(make([{"hop": "cash_out", "venue": "otc"}],

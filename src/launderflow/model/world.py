@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import simpy
 
-from ..distributions import Distribution
+from ..distributions import Distribution, from_spec
 from ..scenario.schema import HOP_KINDS, Scenario
 from .addresses import AddressBook, Role
 from .agenda import Agenda
@@ -84,21 +84,34 @@ class World:
         self.env.run(until=self.horizon)
 
     def _theft(self, index: int):
+        """Create the stolen lots at the theft time (and at every instalment of a stream)."""
         theft = self.scenario.thefts[index]
         yield self.env.timeout(theft.time)
-        now = self.env.now
+        self.env.process(self._discovery(index, theft.discovered_after))
         assets = np.array([self.asset_index[s.asset] for s in theft.stolen], dtype=np.int16)
         values = np.array([s.amount for s in theft.stolen]) * self.asset_price[assets]
+        gaps = None if theft.repeat is None else from_spec(theft.repeat.every)
+        for k in range(theft.instalments):
+            if k > 0:
+                yield self.env.timeout(float(gaps.sample(self.rng, 1)[0]))  # type: ignore[union-attr]
+            self._take(index, assets, values)
+
+    def _take(self, index: int, assets: np.ndarray, values: np.ndarray) -> None:
+        now = self.env.now
         n = len(assets)
         victims = self.addresses.new(n, self.asset_chain[assets], Role.VICTIM)
         wallets = self.addresses.new(n, self.asset_chain[assets], Role.LAUNDERER)
         ids = self.lots.add(n, value=values, asset=assets, address=wallets, theft=index, trail=True,
-                            traced=self.discovered[index], step=0, location=int(Location.LAUNDERER))
+                            traced=False, step=0, location=int(Location.LAUNDERER))
         self.book.add(now, self.cells(ids), values)
         self.record(now, victims, wallets, ids, values, "theft")
         self.schedule(ids, np.full(n, now))
-        if theft.discovered_after > 0:
-            yield self.env.timeout(theft.discovered_after)
+        if self.discovered[index]:
+            self.team.queue(ids, now)
+
+    def _discovery(self, index: int, after: float):
+        if after > 0:
+            yield self.env.timeout(after)
         self.discover(index)
 
     def discover(self, theft: int) -> None:

@@ -407,9 +407,14 @@ class ExchangeHop(VenueHopBase):
 
 
 class MixHop(VenueHopBase):
-    """Pass through a mixer (pool or custodial)."""
+    """Pass through a mixer (pool or custodial) — or, as a substitute, a bridge to asset ``to``.
+
+    Listing a bridge after the mixers models the switch Lazarus made after the Tornado Cash
+    designation: when every mixer refuses (or is avoided), the funds cross chains instead.
+    """
 
     hop: Literal["mix"]
+    to: Name | None = Field(default=None, description="asset reached when a bridge substitute is used")
 
 
 class Branch(Strict):
@@ -448,7 +453,7 @@ VENUE_FOR_HOP = {
     "swap": ("dex",),
     "bridge": ("bridge",),
     "exchange": ("exchange",),
-    "mix": ("pool_mixer", "custodial_mixer"),
+    "mix": ("pool_mixer", "custodial_mixer", "bridge"),
 }
 
 
@@ -589,8 +594,19 @@ class Launderer(Strict):
     avoids_designated: bool = Field(default=True, description="treat designated venues as refusing (fall back to substitutes)")
 
 
+class Repeat(Strict):
+    """A stream instead of one event: ``count`` takings, ``every`` apart (e.g. IT workers' salaries)."""
+
+    count: Annotated[int, Field(ge=1, le=1_000_000)]
+    every: Delay
+
+
 class Theft(Strict):
-    """One theft: what was taken, when, from whom, and when the victim noticed."""
+    """One theft (or, with ``repeat``, a stream of illicit income): what, when, from whom, when noticed.
+
+    For a stream, ``stolen`` is one instalment and ``discovered_after`` counts from the first; once
+    discovered, later instalments are followed from the moment they arrive.
+    """
 
     name: Name
     victim: str = Field(min_length=1, max_length=200)
@@ -598,6 +614,11 @@ class Theft(Strict):
     stolen: list[StolenAmount] = Field(min_length=1)
     discovered_after: Duration = Field(default=0.0, description="investigators start tracing this long after the theft")
     playbook: list[Hop] | None = Field(default=None, description="this theft's own playbook (default: the scenario's)")
+    repeat: Repeat | None = None
+
+    @property
+    def instalments(self) -> int:
+        return 1 if self.repeat is None else self.repeat.count
 
 
 class Scenario(Strict):
@@ -630,7 +651,7 @@ class Scenario(Strict):
 
     @property
     def stolen_usd(self) -> float:
-        return math.fsum(s.amount * self.assets[s.asset].price_usd for t in self.thefts for s in t.stolen)
+        return math.fsum(s.amount * self.assets[s.asset].price_usd * t.instalments for t in self.thefts for s in t.stolen)
 
 
 def reference_problems(scenario: Scenario) -> list[tuple[tuple[Any, ...], str]]:
@@ -693,6 +714,9 @@ def _hop_problems(scenario: Scenario, hops: list[Any], where: tuple[Any, ...]) -
         target = getattr(hop, "to", None)
         if target is not None and target not in scenario.assets:
             problems.append(((*where, k, "to"), _unknown("asset", target, scenario.assets)))
+        if hop.hop == "mix" and target is None and any(
+                getattr(scenario.venues.get(n), "kind", None) == "bridge" for n in hop.venue):
+            problems.append(((*where, k, "to"), "a mix hop with a bridge substitute needs 'to' (the asset on the other chain)"))
     return problems
 
 

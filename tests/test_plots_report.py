@@ -1,0 +1,314 @@
+"""Figures (plots.py), the HTML report (report.py) and the `plot` / `report` commands.
+
+Most tests use small synthetic run directories whose medians are known exactly; one test runs the
+real simulator on tests/scenarios/all_venues.yaml for a few simulated days.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+from pathlib import Path
+
+import matplotlib.image
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+from matplotlib.axes import Axes
+
+from launderflow import plots
+from launderflow.cli import main
+from launderflow.metrics import STATES
+from launderflow.plots import RunDirError, load_run, load_runs, write_figures
+from launderflow.report import write_report
+
+REPO = Path(__file__).resolve().parent.parent
+ALL_VENUES = REPO / "tests" / "scenarios" / "all_venues.yaml"
+FIGURE_NAMES = ("traceability", "outcome_areas", "final_outcomes", "anonymity")
+EVIL = "<script>alert('x')</script> & \"quotes\""
+
+
+def make_run(path: Path, name: str, *, reps: int = 5, horizon: float = 96.0, step: float = 6.0, frozen: float = 0.2,
+             pools: bool = True, description: str = "") -> Path:
+    """A synthetic run directory. Replication r has traced = 0.5 + 0.05 r at every instant (so the median
+    over 5 replications is 0.6, the 5th percentile 0.51, the 95th 0.69); the other shares ramp up linearly."""
+    path.mkdir(parents=True, exist_ok=True)
+    grid = np.arange(0.0, horizon + step / 2, step)
+    progress = np.clip(grid / (0.75 * horizon), 0, 1)
+    rows = {"replication": [], "time_hours": [], "state": [], "share": []}
+    finals = []
+    for r in range(reps):
+        wobble = 1 + 0.02 * (r - (reps - 1) / 2)
+        values = {
+            "launderer": 1 - progress,
+            "venue": np.zeros_like(grid),
+            "frozen": progress * frozen * wobble,
+            "seized": np.zeros_like(grid),
+            "fees": progress * 0.05,
+        }
+        values["cashed_out"] = progress - values["frozen"] - values["fees"]
+        values["traced"] = np.full_like(grid, 0.5 + 0.05 * r)
+        values["dark"] = 1 - values["traced"]
+        for k, t in enumerate(grid):
+            for s, state in enumerate(STATES):
+                rows["replication"].append(r)
+                rows["time_hours"].append(t)
+                rows["state"].append(s)
+                rows["share"].append(float(values[state][k]))
+        finals.append([values[s][-1] for s in STATES])
+    finals = np.array(finals)
+    stolen = 1e6
+    table = pa.table({
+        "replication": pa.array(rows["replication"], pa.int32()),
+        "time_hours": pa.array(rows["time_hours"], pa.float64()),
+        "state": pa.DictionaryArray.from_arrays(pa.array(rows["state"], pa.int32()), pa.array(list(STATES))),
+        "value_usd": pa.array(np.array(rows["share"]) * stolen),
+        "share": pa.array(rows["share"], pa.float64()),
+    })
+    pq.write_table(table, path / "timeline.parquet")
+    states = {}
+    for j, state in enumerate(STATES):
+        p5, med, p95 = np.percentile(finals[:, j], [5, 50, 95])
+        states[state] = {"median_usd": med * stolen, "p5_usd": p5 * stolen, "p95_usd": p95 * stolen,
+                         "median_share": med, "p5_share": p5, "p95_share": p95}
+    summary = {
+        "scenario": name, "description": description, "seed": 1, "runs": reps, "horizon_hours": horizon,
+        "stolen_usd": stolen, "states": states,
+        "time_to_50pct_cash_out_hours": {"median": 48.0, "p5": 42.0, "p95": 54.0, "never": 0},
+        "launderer_cost_usd": {"median": 50000.0, "p5": 49000.0, "p95": 51000.0},
+        "venues": {"mixer": {"kind": "pool_mixer", "jurisdiction": "none"}},
+        "interventions": {},
+        "replications": [],
+    }
+    (path / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
+    if pools:
+        arows = {"replication": [], "time_hours": [], "venue": [], "denomination": [], "notes": []}
+        for r in range(reps):
+            for t in grid:
+                for d in (0.1, 1.0, 10.0):
+                    arows["replication"].append(r)
+                    arows["time_hours"].append(t)
+                    arows["venue"].append(0)
+                    arows["denomination"].append(d)
+                    arows["notes"].append(int(1000 * d ** 0.5 + 10 * r + t))
+        pq.write_table(pa.table({
+            "replication": pa.array(arows["replication"], pa.int32()),
+            "time_hours": pa.array(arows["time_hours"]),
+            "venue": pa.DictionaryArray.from_arrays(pa.array(arows["venue"], pa.int32()), pa.array(["mixer"])),
+            "denomination": pa.array(arows["denomination"]),
+            "notes": pa.array(arows["notes"], pa.int64()),
+        }), path / "anonymity.parquet")
+    return path
+
+
+@pytest.fixture(scope="module")
+def single(tmp_path_factory) -> Path:
+    return make_run(tmp_path_factory.mktemp("single") / "run", "solo", description=EVIL)
+
+
+@pytest.fixture(scope="module")
+def comparison(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("compare")
+    make_run(root / "zeta_policy", "zeta_policy", frozen=0.0, description="no freezes")
+    make_run(root / "alpha_policy", "alpha_policy", frozen=0.4, pools=False, horizon=72.0, description=EVIL)
+    (root / "alpha_policy" / "scenario.yaml").write_text(f"name: alpha_policy\n# {EVIL}\nseed: 1\n", encoding="utf-8")
+    (root / "comparison.json").write_text(json.dumps({"scenarios": ["zeta_policy", "alpha_policy"]}), encoding="utf-8")
+    (root / "comparison.csv").write_text("scenario\nzeta_policy\nalpha_policy\n", encoding="utf-8")
+    return root
+
+
+def png_shape(path_or_bytes) -> tuple[int, ...]:
+    source = io.BytesIO(path_or_bytes) if isinstance(path_or_bytes, bytes) else path_or_bytes
+    return matplotlib.image.imread(source, format="png").shape
+
+
+# ------------------------------------------------------------------------------------------ loading
+
+
+def test_quantiles_over_replications(single):
+    run = load_run(single)
+    p5, med, p95 = run.timeline["traced"]
+    assert run.timeline.replications == 5
+    np.testing.assert_allclose(med, 0.6)
+    np.testing.assert_allclose(p5, 0.51)
+    np.testing.assert_allclose(p95, 0.69)
+    np.testing.assert_allclose(run.timeline.days, np.arange(0, 97, 6) / 24)  # hours -> days
+    assert run.name == "solo"
+    q = run.anonymity["mixer"]
+    assert q.keys == (0.1, 1.0, 10.0)
+    np.testing.assert_allclose(q[1.0][1][0], 1000 + 20)  # median of 1000 + 10 r, r = 0..4
+
+
+def test_unaligned_curves_hold_their_last_value():
+    # replication 0 reports at t = 0 and 10, replication 1 at t = 0 and 5: compared on the union grid
+    q = plots.quantiles(np.array([0, 0, 1, 1]), np.array([0.0, 10.0, 0.0, 5.0]), np.zeros(4, int),
+                        np.array([1.0, 3.0, 1.0, 5.0]), ("x",))
+    np.testing.assert_allclose(q.days * 24, [0, 5, 10])
+    np.testing.assert_allclose(q.median[:, 0], [1.0, 3.0, 4.0])
+
+
+def test_comparison_order_from_comparison_json_else_alphabetical(comparison, tmp_path):
+    assert [r.name for r in load_runs(comparison)] == ["zeta_policy", "alpha_policy"]
+    other = tmp_path / "cmp"
+    make_run(other / "zeta", "zeta", pools=False, reps=2)
+    make_run(other / "alpha", "alpha", pools=False, reps=2)
+    assert [r.name for r in load_runs(other)] == ["alpha", "zeta"]
+    (other / "comparison.json").write_text(json.dumps({"scenarios": ["zeta", "missing"]}))
+    with pytest.raises(RunDirError, match="missing"):
+        load_runs(other)
+
+
+# ------------------------------------------------------------------------------------------ figures
+
+
+def test_plot_functions_draw_on_given_axes(comparison):
+    runs = load_runs(comparison)
+    ax = plots.plot_traceability(runs, "frozen")
+    assert isinstance(ax, Axes)
+    assert [line.get_label() for line in ax.get_lines()][:2] == [
+        "zeta_policy (reference), 5 runs, 4-day horizon", "alpha_policy, 5 runs, 3-day horizon"]
+    assert "days" in ax.get_xlabel() and "share of stolen value" in ax.get_ylabel()
+    assert ax.get_title().startswith("Frozen")
+    fig = plots.new_figure(6, 4)
+    given = fig.add_subplot()
+    assert plots.plot_final_outcomes(runs, ax=given) is given
+    assert len(given.patches) == 2 * len(STATES)  # one bar per state and scenario
+    anon = plots.plot_anonymity(runs[0])
+    assert anon.get_yscale() == "log" and "notes" in anon.get_ylabel()
+
+
+def test_write_figures_single_run(single, tmp_path):
+    written = write_figures(single, tmp_path / "figs")
+    assert written == [tmp_path / "figs" / f"{n}.{f}" for n in FIGURE_NAMES for f in ("png", "svg")]
+    for path in written:
+        assert path.stat().st_size > 5000, path
+    # sizes in pixels (rows, columns) at 150 dpi: 11 x 7.5 in, 8 x 4.9 in, 11 x 5.5 in, 9 x 4.7 in
+    expected = {"traceability": (1125, 1650), "outcome_areas": (735, 1200), "final_outcomes": (825, 1650),
+                "anonymity": (705, 1350)}
+    for name, (rows, cols) in expected.items():
+        assert png_shape(tmp_path / "figs" / f"{name}.png")[:2] == (rows, cols), name
+    svg = (tmp_path / "figs" / "traceability.svg").read_text(encoding="utf-8")
+    assert svg.lstrip().startswith("<?xml") and "</svg>" in svg
+
+
+def test_write_figures_default_dir_and_formats(comparison):
+    written = write_figures(comparison, formats=("png",))
+    assert all(p.parent == comparison / "figures" and p.suffix == ".png" for p in written)
+    assert len(written) == 4  # zeta_policy has a pool mixer, so the anonymity figure exists
+    assert png_shape(comparison / "figures" / "outcome_areas.png")[:2] == (735, 1650)  # two panels side by side
+    with pytest.raises(ValueError, match="pdf"):
+        write_figures(comparison, formats=("pdf",))
+
+
+def test_no_anonymity_figure_without_pools(tmp_path):
+    run = make_run(tmp_path / "run", "plain", pools=False, reps=2)
+    written = write_figures(run)
+    assert {p.stem for p in written} == {"traceability", "outcome_areas", "final_outcomes"}
+
+
+def test_figures_are_byte_identical_on_repeat(comparison, tmp_path):
+    first = write_figures(comparison, tmp_path / "a")
+    second = write_figures(comparison, tmp_path / "b")
+    for a, b in zip(first, second):
+        assert a.read_bytes() == b.read_bytes(), a.name
+    # and not by luck of the clock: no date in the SVG, no software tag in the PNG
+    svg = (tmp_path / "a" / "traceability.svg").read_bytes()
+    png = (tmp_path / "a" / "traceability.png").read_bytes()
+    assert b"<dc:date>" not in svg
+    assert b"Software" not in png and b"matplotlib version" not in png.lower()
+
+
+# ------------------------------------------------------------------------------------------- report
+
+
+def test_report_is_one_self_contained_page(comparison):
+    before = {p for p in comparison.rglob("*")}
+    path = write_report(comparison)
+    assert path == comparison / "report.html"
+    assert {p for p in comparison.rglob("*")} - before == {path}  # nothing else written
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>") and text.rstrip().endswith("</html>")
+    # no external resources: every src/href is inline data or an in-page anchor
+    refs = re.findall(r"""(?:src|href)\s*=\s*["']?([^"' >]*)""", text, flags=re.I)
+    assert refs and all(r.startswith(("data:", "#")) for r in refs), refs
+    assert not re.search(r"https?://", text)
+    assert "<link" not in text and "@import" not in text and "<script" not in text.lower()
+    # the table, with each scenario and its numbers; the reference first
+    assert '<table class="comparison">' in text and "Time to 50 % cash-out" in text and "Launderer cost" in text
+    assert text.index("zeta_policy") < text.index("alpha_policy")
+    assert "60.0 %" in text and "51.0 % – 69.0 %" in text  # traced: median and 90 % interval
+    assert "+40.0 pp vs reference" in text  # frozen: 0 % -> 40 %
+    assert "2.0<span" in text  # 48 h to half cashed out = 2.0 days
+    # figures embedded as PNG that decode
+    images = re.findall(r'src="data:image/png;base64,([^"]+)"', text)
+    assert len(images) == 4
+    for data in images:
+        assert png_shape(base64.b64decode(data))[1] == 1650
+
+
+def test_report_escapes_and_shows_parameters(comparison):
+    text = write_report(comparison).read_text(encoding="utf-8")
+    assert EVIL not in text and "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; &quot;quotes&quot;" in text
+    assert "scenario.yaml" in text and "name: alpha_policy" in text  # alpha's file is shown
+    assert "no freezes" in text  # zeta has no scenario file: its description from summary.json
+
+
+def test_report_of_single_run_is_deterministic(single):
+    first = write_report(single).read_bytes()
+    second = write_report(single).read_bytes()
+    assert first == second
+    assert b"solo" in first and b"(reference)" not in first
+
+
+# ---------------------------------------------------------------------------------------------- CLI
+
+
+def test_cli_plot_and_report(comparison, tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(main, ["plot", str(comparison), "--out", str(tmp_path / "f"), "--format", "svg"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "f").iterdir()) == sorted(f"{n}.svg" for n in FIGURE_NAMES)
+    assert f"wrote {tmp_path / 'f' / 'traceability.svg'}" in result.stdout
+    result = runner.invoke(main, ["report", str(comparison)])
+    assert result.exit_code == 0, result.output
+    assert f"wrote {comparison / 'report.html'}" in result.stdout
+
+
+@pytest.mark.parametrize("kind", ["missing", "empty", "file", "bad_summary", "bad_parquet"])
+def test_cli_bad_dir_exits_2(kind, tmp_path, single):
+    target = tmp_path / "target"
+    if kind == "empty":
+        target.mkdir()
+    elif kind == "file":
+        target.write_text("not a directory")
+    elif kind in ("bad_summary", "bad_parquet"):
+        make_run(target, "broken", pools=False, reps=2)
+        broken = "summary.json" if kind == "bad_summary" else "timeline.parquet"
+        (target / broken).write_text("{ not json nor parquet")
+    for command in ("plot", "report"):
+        result = CliRunner().invoke(main, [command, str(target)])
+        assert result.exit_code == 2, (command, result.output)
+        assert isinstance(result.exception, SystemExit)  # a clean exit, not a crash
+        assert "Traceback" not in result.output
+        assert result.stderr.startswith(f"error: {target}"), result.stderr
+    assert not (target / "report.html").exists()
+
+
+def test_real_run_end_to_end(tmp_path):
+    out = tmp_path / "all_venues"
+    runner = CliRunner()
+    result = runner.invoke(main, ["run", str(ALL_VENUES), "--runs", "2", "--set", "clock.horizon=3d", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert (out / "anonymity.parquet").is_file()
+    result = runner.invoke(main, ["plot", str(out), "--format", "png"])
+    assert result.exit_code == 0, result.output
+    assert {p.name for p in (out / "figures").iterdir()} == {f"{n}.png" for n in FIGURE_NAMES}
+    run = load_run(out)
+    p5, med, p95 = run.timeline["cashed_out"]
+    assert np.all((p5 <= med + 1e-12) & (med <= p95 + 1e-12)) and med[-1] > 0
+    assert runner.invoke(main, ["report", str(out)]).exit_code == 0
+    assert "all_venues" in (out / "report.html").read_text(encoding="utf-8")
