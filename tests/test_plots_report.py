@@ -24,7 +24,7 @@ from launderflow import plots
 from launderflow.cli import main
 from launderflow.metrics import STATES
 from launderflow.plots import RunDirError, load_run, load_runs, write_figures
-from launderflow.report import write_report
+from launderflow.report import comparison_table, write_report
 
 REPO = Path(__file__).resolve().parent.parent
 ALL_VENUES = REPO / "tests" / "scenarios" / "all_venues.yaml"
@@ -121,6 +121,23 @@ def comparison(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.fixture(scope="module")
+def single_figures(single, tmp_path_factory) -> list[Path]:
+    return write_figures(single, tmp_path_factory.mktemp("figs") / "figs")
+
+
+@pytest.fixture(scope="module")
+def comparison_report(comparison) -> bytes:
+    """The report of the comparison, written by `launderflow report DIR`."""
+    before = set(comparison.rglob("*"))
+    result = CliRunner().invoke(main, ["report", str(comparison)])
+    assert result.exit_code == 0, result.output
+    path = comparison / "report.html"
+    assert result.stdout == f"wrote {path}\n"
+    assert set(comparison.rglob("*")) - before == {path}  # nothing else written
+    return path.read_bytes()
+
+
 def png_shape(path_or_bytes) -> tuple[int, ...]:
     source = io.BytesIO(path_or_bytes) if isinstance(path_or_bytes, bytes) else path_or_bytes
     return matplotlib.image.imread(source, format="png").shape
@@ -181,17 +198,17 @@ def test_plot_functions_draw_on_given_axes(comparison):
     assert anon.get_yscale() == "log" and "notes" in anon.get_ylabel()
 
 
-def test_write_figures_single_run(single, tmp_path):
-    written = write_figures(single, tmp_path / "figs")
-    assert written == [tmp_path / "figs" / f"{n}.{f}" for n in FIGURE_NAMES for f in ("png", "svg")]
-    for path in written:
+def test_write_figures_single_run(single_figures):
+    figs = single_figures[0].parent
+    assert single_figures == [figs / f"{n}.{f}" for n in FIGURE_NAMES for f in ("png", "svg")]
+    for path in single_figures:
         assert path.stat().st_size > 5000, path
-    # sizes in pixels (rows, columns) at 150 dpi: 11 x 7.5 in, 8 x 4.9 in, 11 x 5.5 in, 9 x 4.7 in
-    expected = {"traceability": (1125, 1650), "outcome_areas": (735, 1200), "final_outcomes": (825, 1650),
+    # sizes in pixels (rows, columns) at 150 dpi: 11 x 7.5 in, 9 x 4.9 in, 11 x 5.5 in, 9 x 4.7 in
+    expected = {"traceability": (1125, 1650), "outcome_areas": (735, 1350), "final_outcomes": (825, 1650),
                 "anonymity": (705, 1350)}
     for name, (rows, cols) in expected.items():
-        assert png_shape(tmp_path / "figs" / f"{name}.png")[:2] == (rows, cols), name
-    svg = (tmp_path / "figs" / "traceability.svg").read_text(encoding="utf-8")
+        assert png_shape(figs / f"{name}.png")[:2] == (rows, cols), name
+    svg = (figs / "traceability.svg").read_text(encoding="utf-8")
     assert svg.lstrip().startswith("<?xml") and "</svg>" in svg
 
 
@@ -206,18 +223,18 @@ def test_write_figures_default_dir_and_formats(comparison):
 
 def test_no_anonymity_figure_without_pools(tmp_path):
     run = make_run(tmp_path / "run", "plain", pools=False, reps=2)
-    written = write_figures(run)
+    written = write_figures(run, formats=("png",))
     assert {p.stem for p in written} == {"traceability", "outcome_areas", "final_outcomes"}
 
 
-def test_figures_are_byte_identical_on_repeat(comparison, tmp_path):
-    first = write_figures(comparison, tmp_path / "a")
-    second = write_figures(comparison, tmp_path / "b")
-    for a, b in zip(first, second):
+def test_figures_are_byte_identical_on_repeat(single, single_figures, tmp_path):
+    second = write_figures(single, tmp_path / "again")
+    assert len(second) == len(single_figures) == 8
+    for a, b in zip(single_figures, second):
         assert a.read_bytes() == b.read_bytes(), a.name
     # and not by luck of the clock: no date in the SVG, no software tag in the PNG
-    svg = (tmp_path / "a" / "traceability.svg").read_bytes()
-    png = (tmp_path / "a" / "traceability.png").read_bytes()
+    svg = second[1].read_bytes()
+    png = second[0].read_bytes()
     assert b"<dc:date>" not in svg
     assert b"Software" not in png and b"matplotlib version" not in png.lower()
 
@@ -225,12 +242,8 @@ def test_figures_are_byte_identical_on_repeat(comparison, tmp_path):
 # ------------------------------------------------------------------------------------------- report
 
 
-def test_report_is_one_self_contained_page(comparison):
-    before = {p for p in comparison.rglob("*")}
-    path = write_report(comparison)
-    assert path == comparison / "report.html"
-    assert {p for p in comparison.rglob("*")} - before == {path}  # nothing else written
-    text = path.read_text(encoding="utf-8")
+def test_report_is_one_self_contained_page(comparison_report):
+    text = comparison_report.decode("utf-8")
     assert text.startswith("<!DOCTYPE html>") and text.rstrip().endswith("</html>")
     # no external resources: every src/href is inline data or an in-page anchor
     refs = re.findall(r"""(?:src|href)\s*=\s*["']?([^"' >]*)""", text, flags=re.I)
@@ -247,35 +260,35 @@ def test_report_is_one_self_contained_page(comparison):
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', text)
     assert len(images) == 4
     for data in images:
-        assert png_shape(base64.b64decode(data))[1] == 1650
+        assert png_shape(base64.b64decode(data))[1] in (1350, 1650)  # 9 or 11 inches at 150 dpi
 
 
-def test_report_escapes_and_shows_parameters(comparison):
-    text = write_report(comparison).read_text(encoding="utf-8")
+def test_report_escapes_and_shows_parameters(comparison_report):
+    text = comparison_report.decode("utf-8")
     assert EVIL not in text and "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; &quot;quotes&quot;" in text
     assert "scenario.yaml" in text and "name: alpha_policy" in text  # alpha's file is shown
     assert "no freezes" in text  # zeta has no scenario file: its description from summary.json
 
 
-def test_report_of_single_run_is_deterministic(single):
-    first = write_report(single).read_bytes()
-    second = write_report(single).read_bytes()
-    assert first == second
-    assert b"solo" in first and b"(reference)" not in first
+def test_report_is_deterministic(comparison, comparison_report):
+    assert write_report(comparison).read_bytes() == comparison_report
+
+
+def test_report_of_a_single_run_has_no_reference():
+    runs = [plots.RunData("solo", Path("."), {"states": {}, "stolen_usd": 1.0, "runs": 3},
+                          plots.quantiles([0], [0.0], [0], [0.5], STATES), {})]
+    table = comparison_table(runs)
+    assert "solo" in table and "reference" not in table and table.count("<tr") == 2
 
 
 # ---------------------------------------------------------------------------------------------- CLI
 
 
-def test_cli_plot_and_report(comparison, tmp_path):
-    runner = CliRunner()
-    result = runner.invoke(main, ["plot", str(comparison), "--out", str(tmp_path / "f"), "--format", "svg"])
+def test_cli_plot_with_out_and_format(single, tmp_path):
+    result = CliRunner().invoke(main, ["plot", str(single), "--out", str(tmp_path / "f"), "--format", "svg"])
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (tmp_path / "f").iterdir()) == sorted(f"{n}.svg" for n in FIGURE_NAMES)
     assert f"wrote {tmp_path / 'f' / 'traceability.svg'}" in result.stdout
-    result = runner.invoke(main, ["report", str(comparison)])
-    assert result.exit_code == 0, result.output
-    assert f"wrote {comparison / 'report.html'}" in result.stdout
 
 
 @pytest.mark.parametrize("kind", ["missing", "empty", "file", "bad_summary", "bad_parquet"])
@@ -308,7 +321,6 @@ def test_real_run_end_to_end(tmp_path):
     assert result.exit_code == 0, result.output
     assert {p.name for p in (out / "figures").iterdir()} == {f"{n}.png" for n in FIGURE_NAMES}
     run = load_run(out)
+    assert run.name == "all_venues" and run.timeline.replications == 2
     p5, med, p95 = run.timeline["cashed_out"]
     assert np.all((p5 <= med + 1e-12) & (med <= p95 + 1e-12)) and med[-1] > 0
-    assert runner.invoke(main, ["report", str(out)]).exit_code == 0
-    assert "all_venues" in (out / "report.html").read_text(encoding="utf-8")

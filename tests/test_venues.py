@@ -561,7 +561,6 @@ def test_pool_mixer_deposits_whole_denominations_and_the_remainder_moves_on():
     assert out.sum() == 10 and np.all(led["time"][out] == 48.0)
     np.testing.assert_allclose(np.sort(led["amount"][out]), np.sort(amounts) * 0.995, rtol=REL)
     assert close(rep.venue_fees[0], 123.4 * PRICE["ETH"] * 0.005, rel=1e-9)
-    assert rep.withdrawals["pool"].tolist().count(0) == 4
     assert np.bincount(rep.withdrawals["pool"], minlength=4).tolist() == [4, 3, 2, 1]
 
 
@@ -649,10 +648,8 @@ def test_pool_mixer_all_habits_and_a_quick_round_trip_link_most_notes():
     np.testing.assert_allclose(w["p_link"], h + (1 - h) / w["anonymity_set"], rtol=REL)
     # binomial sd over 10,000 notes: sqrt(h (1-h) / 1e4) = 0.0047; 0.02 is > 4 sd
     assert abs(w["linked"].mean() - h) < 0.02
-    # linked notes keep the trail: the traced share of what came out is the linked share
-    led = rep.ledger
-    assert (rep.final_cells[1] / (rep.final_cells[0] + rep.final_cells[1])) == pytest.approx(w["linked"].mean(), abs=1e-9)
-    assert led is not None
+    # linked notes keep the trail, the others go dark: what came out is traced in the linked share
+    assert rep.final_cells[1] / (rep.final_cells[0] + rep.final_cells[1]) == pytest.approx(w["linked"].mean(), abs=1e-9)
 
 
 def test_pool_mixer_refuses_other_assets_and_the_launderer_falls_back():

@@ -105,35 +105,185 @@ def _progress() -> Progress:
               help="output directory (default: out/<scenario name>)")
 @click.option("--keep-ledgers", is_flag=True, help="write every replication's ledger (always on with --runs 1)")
 @click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1, 512), help="local worker processes")
+@click.option("--scheduler", metavar="tcp://HOST:PORT", default=None,
+              help="run the replications on this dask.distributed scheduler's workers")
+@click.option("--resume", is_flag=True, help="continue the run stored in --out: run only its missing replications")
+@click.option("--overwrite", is_flag=True, help="discard whatever run --out holds and start afresh")
 @click.option("--set", "sets", multiple=True, metavar="FIELD=VALUE", help="override a scenario field (repeatable)")
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON instead of a table")
 def run(scenario_file: str, runs: int, seed: int | None, out_dir: str | None, keep_ledgers: bool, jobs: int,
-        sets: tuple[str, ...], as_json: bool) -> None:
-    """Run SCENARIO_FILE for --runs replications and write summary, timeline and ledger."""
-    from .experiment import run_replications
-    from .results import summarize, write_run
+        scheduler: str | None, resume: bool, overwrite: bool, sets: tuple[str, ...], as_json: bool) -> None:
+    """Run SCENARIO_FILE for --runs replications and write summary, timeline and ledger.
 
+    Every replication is stored in OUT/parts/ as soon as it finishes; after an interruption,
+    the same command with --resume runs only the missing ones.
+    """
+    import time
+    from contextlib import ExitStack
+
+    from .experiment import open_executor, run_experiment
+    from .store import RunStore, StoreError
+
+    if scheduler and jobs != 1:
+        raise click.UsageError("--jobs and --scheduler exclude each other (the cluster's workers do the work)")
+    if resume and overwrite:
+        raise click.UsageError("--resume and --overwrite exclude each other")
     scenario = load_or_exit(scenario_file, _parse_sets(sets))
     seed = scenario.seed if seed is None else seed
     target = Path(out_dir) if out_dir else Path("out") / scenario.name
-    reps = {}
-    with _progress() as progress:
-        task = progress.add_task(scenario.name, total=runs, rate="")
-        import time
+    try:
+        store = RunStore.open(target, scenario, seed, runs, keep_ledgers or runs == 1, resume=resume, overwrite=overwrite)
+    except StoreError as exc:
+        err.print(str(exc), markup=False, soft_wrap=True)
+        sys.exit(2)
+    before = store.count()
+    if resume and before:
+        err.print(f"{target}: {before} of {runs} replications already stored", markup=False, soft_wrap=True)
+    todo = len(store.missing())
+    try:
+        with ExitStack() as stack:
+            executor = stack.enter_context(open_executor(jobs, scheduler)) if todo else None
+            progress = stack.enter_context(_progress()) if todo else None
+            bar = progress.add_task(scenario.name, total=runs, completed=before, rate="") if progress else None
+            start, finished, failed = time.perf_counter(), [0], [0]
 
-        start = time.perf_counter()
-        for index, rep in run_replications(scenario, runs, seed, keep_ledgers=keep_ledgers or runs == 1, jobs=jobs):
-            reps[index] = rep
-            elapsed = time.perf_counter() - start
-            progress.update(task, advance=1, rate=f"{len(reps) / elapsed:.2f} runs/s" if elapsed > 0 else "")
-    summary = summarize(scenario, seed, reps)
-    written = write_run(target, scenario, seed, reps, summary)
+            def tick() -> None:  # the runner's completion callback: done or failed, either way one less to go
+                finished[0] += 1
+                elapsed = time.perf_counter() - start
+                progress.update(bar, advance=1, rate=f"{finished[0] / elapsed:.2f} runs/s" if elapsed > 0 else "",
+                                description=scenario.name + (f" ({failed[0]} failed)" if failed[0] else ""))
+
+            def on_error(failure: Any) -> None:
+                failed[0] += 1
+                progress.console.print(f"replication {failure.index} failed ({failure.stage}): {failure.error}",
+                                       markup=False, soft_wrap=True)
+                tick()
+
+            report = run_experiment(scenario, store, jobs=jobs, executor=executor,
+                                    on_done=lambda index, rep: tick(), on_error=on_error)
+    except KeyboardInterrupt:
+        err.print(f"interrupted: {store.count()} of {runs} replications are stored in {target / 'parts'}; "
+                  f"the same command with --resume runs the rest", markup=False, soft_wrap=True)
+        sys.exit(130)
+    except OSError as exc:  # e.g. the dask scheduler cannot be reached
+        err.print(f"error: {exc}", markup=False, soft_wrap=True)
+        sys.exit(1)
+    summary = report.summary
+    if not report.ran and not report.failures and not report.assembled:
+        err.print(f"{target}: all {runs} replications were already stored; nothing to run", markup=False, soft_wrap=True)
+    if summary is not None:
+        if as_json:
+            click.echo(json.dumps(summary, indent=2))
+        else:
+            out.print(summary_table(summary))
+            for path in report.written:
+                out.print(f"wrote {path}", markup=False)
+    failures = store.failures()
+    if failures:
+        err.print(f"{len(failures)} of {runs} replication(s) failed (see {target / 'failures.json'}); "
+                  f"{'the files hold the other ' + str(store.count()) if store.count() else 'nothing was written'}; "
+                  f"--resume retries the failed ones", markup=False, soft_wrap=True)
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
+@click.argument("sql")
+@click.option("--csv", "as_csv", is_flag=True, help="print CSV instead of a table")
+@click.option("--json", "as_json", is_flag=True, help="print a JSON list of rows instead of a table")
+def query(run_dir: str, sql: str, as_csv: bool, as_json: bool) -> None:
+    """Run DuckDB SQL over RUN_DIR's results: views timeline, ledger, summary, anonymity.
+
+    \b
+    launderflow query out/baseline "SELECT state, median(share) FROM timeline
+                                    WHERE time_hours = 720 GROUP BY state ORDER BY state"
+    """
+    import csv
+    import io
+
+    import duckdb
+
+    from .store import StoreError, connect
+
+    if as_csv and as_json:
+        raise click.UsageError("--csv and --json exclude each other")
+    try:
+        con, sources = connect(Path(run_dir))
+    except (StoreError, duckdb.Error, OSError, ValueError) as exc:
+        err.print(f"{run_dir}: {exc}", markup=False, soft_wrap=True)
+        sys.exit(2)
+    if not sources:
+        err.print(f"{run_dir}: no results to query (no summary.json, Parquet files or parts)", markup=False)
+        sys.exit(2)
+    for view, source in sources.items():
+        if "part(s)" in source:
+            err.print(f"note: view {view} reads {source} (the run is not assembled)", markup=False)
+    try:
+        cursor = con.execute(sql)
+        columns = [d[0] for d in cursor.description] if cursor.description else []
+        rows = cursor.fetchall() if columns else []
+    except duckdb.Error as exc:
+        err.print(f"query failed: {exc}", markup=False, soft_wrap=True)
+        err.print(f"views: {', '.join(f'{v} ({s})' for v, s in sources.items())}", markup=False, soft_wrap=True)
+        sys.exit(2)
     if as_json:
-        click.echo(json.dumps(summary, indent=2))
-    else:
-        out.print(summary_table(summary))
-        for path in written:
-            out.print(f"wrote {path}", markup=False)
+        click.echo(json.dumps([{c: _json_value(v) for c, v in zip(columns, row)} for row in rows], indent=2))
+    elif as_csv:
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows(rows)
+        click.echo(buf.getvalue(), nl=False)
+    elif columns:
+        table = Table()
+        numeric = [all(isinstance(row[j], (int, float)) or row[j] is None for row in rows) and rows != []
+                   for j in range(len(columns))]
+        for name, num in zip(columns, numeric):
+            table.add_column(name, justify="right" if num else "left", overflow="fold")
+        for row in rows:
+            table.add_row(*(_cell(v) for v in row))
+        table.caption = f"{len(rows)} row(s)"
+        from rich.measure import Measurement
+
+        needed = Measurement.get(out, out.options.update(width=100_000, max_width=100_000), table).maximum
+        if needed > out.width and not out.is_terminal:  # piped: print it whole rather than squeezed
+            Console(highlight=False, width=needed).print(table)
+        else:
+            if needed > out.width:
+                err.print("note: the table is wider than the terminal: select fewer columns, or use --csv",
+                          markup=False)
+            out.print(table)
+    con.close()
+
+
+def _json_value(value: Any) -> Any:
+    import datetime
+    import decimal
+    import math
+
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, (datetime.date, datetime.time, datetime.datetime, datetime.timedelta)):
+        return str(value)
+    if isinstance(value, (bytes, bytearray)):
+        return value.hex()
+    if isinstance(value, (list, tuple)):
+        return [_json_value(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _json_value(v) for k, v in value.items()}
+    return value
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:,.2f}" if abs(value) >= 1 else f"{value:.6g}"
+    return str(value)
 
 
 @main.command()

@@ -40,7 +40,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.legend_handler import HandlerTuple
 from matplotlib.patches import Patch
-from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter, PercentFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter, PercentFormatter
 
 from .metrics import STATES
 
@@ -143,7 +143,9 @@ class RunData:
     @property
     def horizon_days(self) -> float:
         horizon = self.summary.get("horizon_hours")
-        return float(horizon) / 24 if horizon else float(self.timeline.days[-1]) if len(self.timeline.days) else 1.0
+        if isinstance(horizon, (int, float)) and horizon > 0:
+            return float(horizon) / 24
+        return float(self.timeline.days[-1]) if len(self.timeline.days) and self.timeline.days[-1] > 0 else 1.0
 
 
 # ----------------------------------------------------------------------------------------- loading
@@ -367,7 +369,8 @@ def plot_traceability(data: RunData | Sequence[RunData] | str | Path, state: str
     ax.set_xlim(0, max(run.horizon_days for run in runs))
     _share_axis(ax, _nice_top(peak))
     if peak <= 0:
-        ax.text(0.5, 0.5, f"0 % {STATE_LABELS[state]} in every replication", transform=ax.transAxes,
+        every = "every replication" + (" of every scenario" if len(runs) > 1 else "")
+        ax.text(0.5, 0.5, f"0 % {STATE_LABELS[state]} in {every}", transform=ax.transAxes,
                 ha="center", va="center", color="#666666", fontsize=9)
     return ax
 
@@ -452,8 +455,10 @@ def plot_anonymity(data: RunData | str | Path, venue: str | None = None, ax: Axe
         ax.set_ylim(lo, hi)
         if hi / lo < 10:  # less than a decade: decade ticks would leave the axis bare
             ax.yaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]))
-            ax.yaxis.set_minor_formatter(NullFormatter())
+        elif hi / lo < 1000:  # a few decades: label 1, 2, (3,) 5 of each
+            ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 3.0, 5.0) if hi / lo < 100 else (1.0, 2.0, 5.0)))
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 else f"{v:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
     ax.set_xlim(0, run.horizon_days)
     ax.set_xlabel("time since the scenario starts (days)")
     ax.set_ylabel("notes in the pool (log scale)")
@@ -486,12 +491,19 @@ def traceability_figure(runs: Sequence[RunData]) -> Figure:
         ax.tick_params(labelbottom=True)
     handles = [(Patch(color=policy_color(i), alpha=0.2, linewidth=0), line)
                for i, line in enumerate(axes.flat[0].get_lines()[:len(runs)])]
-    fig.legend(handles, [policy_label(runs, i) for i in range(len(runs))], loc="outside lower center",
-               ncols=min(len(runs), 3), handler_map={tuple: HandlerTuple(ndivide=1)}, handlelength=3)
+    ncols = min(len(runs), 3)
+    order = _row_major(len(runs), ncols)
+    fig.legend([handles[k] for k in order], [policy_label(runs, k) for k in order], loc="outside lower center",
+               ncols=ncols, handler_map={tuple: HandlerTuple(ndivide=1)}, handlelength=3)
     what = "one colour per scenario; " if len(runs) > 1 else ""
     fig.suptitle(f"Share of the stolen value traced, frozen, seized and cashed out over time\n"
                  f"({what}{_band_note(runs)})")
     return fig
+
+
+def _row_major(n: int, ncols: int) -> list[int]:
+    """Order for a legend (which fills column by column) so that it reads row by row."""
+    return [k for j in range(ncols) for k in range(j, n, ncols)]
 
 
 def _grid(n: int) -> tuple[int, int]:
@@ -502,7 +514,7 @@ def _grid(n: int) -> tuple[int, int]:
 def outcome_areas_figure(runs: Sequence[RunData]) -> Figure:
     """(b) Stacked median shares of the six locations, one panel per scenario."""
     nrows, ncols = _grid(len(runs))
-    fig = new_figure(max(8.0, PANEL_W * ncols + 1.0), PANEL_H * nrows + 1.5)
+    fig = new_figure(max(9.0, PANEL_W * ncols + 1.0), PANEL_H * nrows + 1.5)
     axes = np.atleast_1d(fig.subplots(nrows, ncols, sharey=True, squeeze=False)).ravel()
     for ax, run in zip(axes, runs):
         plot_outcome_areas(run, ax=ax)
@@ -515,8 +527,8 @@ def outcome_areas_figure(runs: Sequence[RunData]) -> Figure:
         axes[0].set_title(f"{runs[0].name} (reference)")
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles[::-1], labels[::-1], loc="outside lower center", ncols=len(STACK_ORDER))
-    fig.suptitle("Where the stolen value is over time\n(median share in each state over "
-                 f"{_band_note(runs).split(' of ')[1]}; medians need not add up to exactly 100 %)")
+    fig.suptitle("Where the stolen value is over time: median share in each state\n"
+                 f"(over {_band_note(runs).split(' of ')[1]}; medians need not sum to exactly 100 %)")
     return fig
 
 
@@ -524,7 +536,10 @@ def final_outcomes_figure(runs: Sequence[RunData]) -> Figure:
     """(c) Median final share of each state per scenario, with 5–95 % error bars."""
     fig = new_figure(*FINAL_SIZE)
     ax = plot_final_outcomes(runs, ax=fig.add_subplot())
-    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=min(len(runs), 4))
+    handles, labels = ax.get_legend_handles_labels()
+    ncols = min(len(runs), 3)
+    order = _row_major(len(handles), ncols)
+    fig.legend([handles[k] for k in order], [labels[k] for k in order], loc="outside lower center", ncols=ncols)
     horizons = sorted({f"{run.horizon_days:g}" for run in runs})
     fig.suptitle(f"Final outcome at the horizon ({' / '.join(horizons)} days): median share of the stolen value\n"
                  "(error bars: 5–95 % of replications)")

@@ -29,6 +29,7 @@ class Replication:
     batches: int
     lots_table: dict[str, np.ndarray] | None = None
     venue_fees: np.ndarray | None = None  # USD collected by each venue (scenario order)
+    venue_inflow: np.ndarray | None = None  # USD of stolen value that entered each venue
     venue_frozen: np.ndarray | None = None  # USD frozen by each venue
     venue_seized: np.ndarray | None = None  # USD seized inside each venue
     refusals: np.ndarray | None = None  # lots each venue turned away
@@ -65,6 +66,7 @@ def simulate(scenario: Scenario, rng: np.random.Generator, keep_ledger: bool = T
         batches=world.agenda.batches,
         lots_table=lots_table,
         venue_fees=world.venue_fees.copy(),
+        venue_inflow=world.venue_inflow.copy(),
         venue_frozen=np.array([getattr(v, "frozen_usd", 0.0) for v in world.venues]),
         venue_seized=np.array([getattr(v, "seized_usd", 0.0) for v in world.venues]),
         refusals=world.refusals.copy(),

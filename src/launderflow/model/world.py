@@ -65,6 +65,7 @@ class World:
         self.venues = build_venues(self)
         self.venue_index = {v.name: v.index for v in self.venues}
         self.venue_fees = np.zeros(len(self.venues))  # USD of fees each venue collected
+        self.venue_inflow = np.zeros(len(self.venues))  # USD of stolen value that entered each venue
         self.refusals = np.zeros(len(self.venues), dtype=np.int64)  # lots each venue turned away
         self.network_fees = 0.0
         self.barriers_waiting: set[tuple[int, int]] = set()

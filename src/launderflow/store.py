@@ -1,0 +1,522 @@
+"""The results store: a run directory that fills up one replication at a time and survives interruption.
+
+A run writes into one directory::
+
+    DIR/manifest.json        which run this is: the scenario's canonical JSON and its hash, seed, runs
+    DIR/parts/0000003/       replication 3, complete or absent (written to a temp name, then renamed)
+        replication.npz      the whole Replication, losslessly (rebuilds the summary and every table)
+        summary.parquet      one row: its final states, time to 50 % cashed out, cost, transfers, lots
+        timeline.parquet     its timeline rows
+        ledger.parquet       its ledger rows (when ledgers are kept)
+        anonymity.parquet    its pool-mixer anonymity sets (when the scenario has pool mixers)
+    DIR/failures.json        replications that failed: index, seed, stage, error (absent if none)
+    DIR/summary.json, timeline.parquet, ledger.parquet, anonymity.parquet
+                             the run's files, assembled from the parts by results.py
+
+A replication is stored the moment it finishes, so a run stopped by Ctrl-C or a killed process
+loses only the replications in flight; ``--resume`` runs the missing ones and assembles the same
+bytes an uninterrupted run writes. The assembled files always match the parts they were built from:
+they are deleted before new parts are added and written back (summary.json last) at the end.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import uuid
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from . import __version__, metrics
+from .model.simulate import Replication
+from .results import ledger_table, pools_table, summarize, timeline_table, write_run
+from .scenario.schema import Scenario
+
+STORE_FORMAT = 1
+MANIFEST = "manifest.json"
+FAILURES = "failures.json"
+PARTS = "parts"
+# the assembled files, in the order they are put in place (summary.json last: it marks a finished assembly)
+FINAL_FILES = ("timeline.parquet", "anonymity.parquet", "ledger.parquet", "summary.json")
+DERIVED_FILES = ("taint.json",)  # written by other commands from the assembled files; stale once they change
+PART_TABLES = ("summary", "timeline", "ledger", "anonymity")
+
+
+class StoreError(Exception):
+    """The directory cannot take this run: it holds another run, or another scenario's results."""
+
+
+# --- the manifest --------------------------------------------------------------------------------
+
+
+def scenario_json(scenario: Scenario) -> str:
+    """The scenario's canonical JSON: what a stored run is checked against."""
+    return scenario.model_dump_json()
+
+
+def make_manifest(scenario: Scenario, seed: int, runs: int, keep_ledgers: bool) -> dict[str, Any]:
+    text = scenario_json(scenario)
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return {
+        "launderflow_store": STORE_FORMAT,
+        "launderflow_version": __version__,
+        "scenario_name": scenario.name,
+        "scenario_sha256": digest,
+        "seed": seed,
+        "runs": runs,
+        "keep_ledgers": keep_ledgers,
+        "run_key": run_key(digest, seed, keep_ledgers),
+        "scenario": json.loads(text),
+    }
+
+
+def run_key(scenario_sha256: str, seed: int, keep_ledgers: bool) -> str:
+    """Short hash of what makes replication i's result: scenario content, seed and ledger keeping."""
+    return hashlib.sha256(f"{scenario_sha256}:{seed}:{int(keep_ledgers)}".encode()).hexdigest()[:16]
+
+
+def _differences(old: Any, new: Any, path: str = "") -> list[str]:
+    """Field paths where two JSON documents differ, with both values."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out = []
+        for key in list(old) + [k for k in new if k not in old]:
+            sub = f"{path}.{key}" if path else str(key)
+            if key not in new:
+                out.append(f"{sub}: {json.dumps(old[key])} in the stored run, absent now")
+            elif key not in old:
+                out.append(f"{sub}: absent in the stored run, {json.dumps(new[key])} now")
+            else:
+                out.extend(_differences(old[key], new[key], sub))
+        if list(old) != list(new) and not out:
+            out.append(f"{path or 'scenario'}: same entries in another order")
+        return out
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        return [d for i, (a, b) in enumerate(zip(old, new)) for d in _differences(a, b, f"{path}.{i}")]
+    if old != new:
+        return [f"{path}: {_short(old)} in the stored run, {_short(new)} now"]
+    return []
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+# --- one replication, losslessly: a deterministic .npz -------------------------------------------
+
+
+def replication_arrays(rep: Replication) -> dict[str, np.ndarray]:
+    """Every field of ``rep`` as named arrays, plus a ``__layout__`` entry that says how to rebuild it.
+
+    Arrays are stored as they are (dtype and shape exact); numbers, strings and small dicts of tuples
+    (the interventions) go into the layout's JSON, which round-trips floats exactly. A field of any
+    other type raises TypeError: better than silently dropping what a newer model returns.
+    """
+    arrays: dict[str, np.ndarray] = {}
+    layout: dict[str, Any] = {}
+    for f in dataclasses.fields(rep):
+        value = getattr(rep, f.name)
+        if isinstance(value, np.ndarray):
+            _plain(value, f.name)
+            arrays[f.name] = value
+            layout[f.name] = {"kind": "array"}
+        elif isinstance(value, dict) and all(isinstance(v, np.ndarray) for v in value.values()):
+            keys = list(value)
+            for j, key in enumerate(keys):
+                arrays[f"{f.name}/{j}"] = _plain(value[key], f"{f.name}[{key!r}]")
+            layout[f.name] = {"kind": "arrays", "keys": keys}
+        elif isinstance(value, dict) and all(isinstance(v, tuple) for v in value.values()):
+            layout[f.name] = {"kind": "tuples", "items": [[k, [_scalar(x, f.name) for x in v]] for k, v in value.items()]}
+        else:
+            layout[f.name] = {"kind": "value", "value": _scalar(value, f.name)}
+    arrays["__layout__"] = np.frombuffer(json.dumps({"format": STORE_FORMAT, "fields": layout}).encode("utf-8"),
+                                         dtype=np.uint8)
+    return arrays
+
+
+def _plain(array: np.ndarray, name: str) -> np.ndarray:
+    if array.dtype.hasobject:
+        raise TypeError(f"cannot store Replication.{name}: an object array")
+    return array
+
+
+def _scalar(value: Any, name: str) -> Any:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return float(value) if isinstance(value, np.floating) else value
+    if isinstance(value, (np.bool_, np.integer, np.floating)):
+        return value.item()
+    raise TypeError(f"cannot store Replication.{name}: a {type(value).__name__}")
+
+
+def replication_from_arrays(arrays: Any) -> Replication:
+    """Rebuild the Replication that :func:`replication_arrays` took apart (``arrays``: any mapping)."""
+    layout = json.loads(bytes(np.asarray(arrays["__layout__"], dtype=np.uint8)).decode("utf-8"))
+    known = {f.name for f in dataclasses.fields(Replication)}
+    unknown = sorted(set(layout["fields"]) - known)
+    if unknown:
+        raise ValueError(f"stored replication has fields this launderflow does not know: {', '.join(unknown)}")
+    kwargs: dict[str, Any] = {}
+    for name, spec in layout["fields"].items():
+        kind = spec["kind"]
+        if kind == "array":
+            kwargs[name] = np.asarray(arrays[name])
+        elif kind == "arrays":
+            kwargs[name] = {key: np.asarray(arrays[f"{name}/{j}"]) for j, key in enumerate(spec["keys"])}
+        elif kind == "tuples":
+            kwargs[name] = {key: tuple(values) for key, values in spec["items"]}
+        else:
+            kwargs[name] = spec["value"]
+    return Replication(**kwargs)
+
+
+def save_replication(path: Path, rep: Replication) -> None:
+    """Write ``rep`` as an .npz that is the same bytes for the same replication (no zip timestamps)."""
+    with zipfile.ZipFile(path, "w", allowZip64=True) as zf:
+        for name, array in replication_arrays(rep).items():
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            with zf.open(info, "w", force_zip64=True) as fh:
+                np.lib.format.write_array(fh, np.asanyarray(array), allow_pickle=False)
+
+
+def load_replication(path: Path) -> Replication:
+    with np.load(path, allow_pickle=False) as npz:
+        return replication_from_arrays({name: npz[name] for name in npz.files})
+
+
+# --- per-replication rows ------------------------------------------------------------------------
+
+
+def replication_rows(stolen_usd: float, records: list[dict[str, Any]]) -> pa.Table:
+    """summary.json's per-replication records as a flat table (the ``summary`` view of ``query``)."""
+    cols: dict[str, pa.Array] = {
+        "replication": pa.array([r["index"] for r in records], pa.int32()),
+        "stolen_usd": pa.array([stolen_usd] * len(records), pa.float64()),
+    }
+    for state in metrics.STATES:
+        cols[f"{state}_usd"] = pa.array([r["final_usd"][state] for r in records], pa.float64())
+    for state in metrics.STATES:
+        cols[f"{state}_share"] = pa.array(
+            [None if r["final_usd"][state] is None else r["final_usd"][state] / stolen_usd for r in records], pa.float64())
+    cols["time_to_50pct_cash_out_hours"] = pa.array([r["time_to_50pct_cash_out_hours"] for r in records], pa.float64())
+    cols["launderer_cost_usd"] = pa.array([r["launderer_cost_usd"] for r in records], pa.float64())
+    cols["transfers"] = pa.array([r["transfers"] for r in records], pa.int64())
+    cols["lots"] = pa.array([r["lots"] for r in records], pa.int64())
+    return pa.table(cols)
+
+
+# --- the store -----------------------------------------------------------------------------------
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise StoreError(f"{path}: cannot be read ({exc}); remove the directory or use --overwrite") from exc
+
+
+class RunStore:
+    """One run's directory: manifest, one part per finished replication, failures, assembled files.
+
+    Open it with :meth:`open`, which checks that the directory holds nothing or this same run.
+    """
+
+    def __init__(self, root: Path, scenario: Scenario, manifest: dict[str, Any]):
+        self.root = Path(root)
+        self.scenario = scenario
+        self.manifest = manifest
+        self.parts = self.root / PARTS
+        self._stored = self._scan()
+        self._failures = self._read_failures()
+
+    # identity
+    @property
+    def seed(self) -> int:
+        return int(self.manifest["seed"])
+
+    @property
+    def runs(self) -> int:
+        return int(self.manifest["runs"])
+
+    @property
+    def keep_ledgers(self) -> bool:
+        return bool(self.manifest["keep_ledgers"])
+
+    @property
+    def key(self) -> str:
+        return str(self.manifest["run_key"])
+
+    @classmethod
+    def open(cls, root: Path | str, scenario: Scenario, seed: int, runs: int, keep_ledgers: bool = False, *,
+             resume: bool = False, overwrite: bool = False) -> RunStore:
+        """Open ``root`` for this run; raise :class:`StoreError` rather than mix or clobber runs.
+
+        * empty or new directory: a new run;
+        * ``overwrite``: whatever the directory held (of launderflow's files) is removed first;
+        * ``resume``: the stored run must have the same scenario content, seed and ledger keeping;
+          ``runs`` may differ (replication i is the same whatever the number of runs), so a run can
+          be extended;
+        * neither: a complete run of exactly this command is run again from scratch; an unfinished
+          one, another run, or results without a manifest are refused.
+        """
+        root = Path(root)
+        new = make_manifest(scenario, seed, runs, keep_ledgers)
+        path = root / MANIFEST
+        if overwrite:
+            cls._clear(root)
+            return cls._create(root, scenario, new)
+        if not path.exists():
+            leftovers = [n for n in (PARTS, FAILURES, *FINAL_FILES) if (root / n).exists()]
+            if leftovers:
+                raise StoreError(
+                    f"{root} holds results without a {MANIFEST} ({', '.join(leftovers)}; from an older launderflow?), "
+                    f"so they cannot be checked against this run: choose another --out, or --overwrite to replace them")
+            return cls._create(root, scenario, new)
+        old = _read_json(path)
+        if old.get("launderflow_store") != STORE_FORMAT:
+            raise StoreError(f"{path}: store format {old.get('launderflow_store')!r}, this launderflow reads "
+                             f"{STORE_FORMAT}: choose another --out, or --overwrite to replace it")
+        problems = cls._mismatch(old, new)
+        if not any(p.name.isdigit() for p in (root / PARTS).glob("*")) and not (root / "summary.json").exists():
+            cls._clear(root)  # a run that stored nothing (it could not start): nothing to keep or check
+            return cls._create(root, scenario, new)
+        if resume:
+            if problems:
+                raise StoreError(f"{root} holds another run, --resume refused:\n  " + "\n  ".join(problems)
+                                 + "\nchoose another --out, or --overwrite to discard the stored run")
+            store = cls(root, scenario, old)
+            store._cleanup_temp()
+            if old["runs"] != runs:
+                store._remove_finals()
+                store.manifest = {**old, "runs": runs}
+                _write_text_atomic(path, json.dumps(store.manifest, indent=2) + "\n")
+            return store
+        store = cls(root, scenario, old)
+        if not problems and old["runs"] == runs:
+            if not store.missing():
+                cls._clear(root)  # the same command again: run it again, from scratch
+                return cls._create(root, scenario, new)
+            raise StoreError(
+                f"{root} holds an unfinished run of this scenario ({store.count()} of {runs} replications stored): "
+                f"add --resume to finish it, or --overwrite to start again")
+        what = problems or [f"runs: {old['runs']} in the stored run, {runs} now"]
+        raise StoreError(
+            f"{root} holds results of another run ({old.get('scenario_name')}, seed {old.get('seed')}, "
+            f"{store.count()} of {old.get('runs')} replications stored):\n  " + "\n  ".join(what)
+            + "\nchoose another --out, --resume to continue the stored run, or --overwrite to discard it")
+
+    @staticmethod
+    def _mismatch(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+        problems = []
+        if old.get("scenario_sha256") != new["scenario_sha256"]:
+            diffs = _differences(old.get("scenario"), new["scenario"])
+            shown = diffs[:8] + ([f"... and {len(diffs) - 8} more"] if len(diffs) > 8 else [])
+            problems.append("the scenario differs: " + ("; ".join(shown) if shown else "different content"))
+        if old.get("seed") != new["seed"]:
+            problems.append(f"seed: {old.get('seed')} in the stored run, {new['seed']} now")
+        if old.get("keep_ledgers") != new["keep_ledgers"]:
+            problems.append(f"ledgers: {'kept' if old.get('keep_ledgers') else 'not kept'} in the stored run, "
+                            f"{'kept' if new['keep_ledgers'] else 'not kept'} now (--keep-ledgers; always on with --runs 1)")
+        return problems
+
+    @classmethod
+    def _create(cls, root: Path, scenario: Scenario, manifest: dict[str, Any]) -> RunStore:
+        (root / PARTS).mkdir(parents=True, exist_ok=True)
+        _write_text_atomic(root / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+        return cls(root, scenario, manifest)
+
+    @staticmethod
+    def _clear(root: Path) -> None:
+        for name in FINAL_FILES[::-1] + DERIVED_FILES + (FAILURES, MANIFEST):
+            (root / name).unlink(missing_ok=True)
+        shutil.rmtree(root / PARTS, ignore_errors=True)
+
+    def _cleanup_temp(self) -> None:
+        """Remove what a killed process left half-written (temp parts and assemblies)."""
+        for pattern_root, pattern in ((self.parts, ".tmp-*"), (self.root, ".assemble-*"), (self.root, ".*.tmp")):
+            if pattern_root.is_dir():
+                for leftover in pattern_root.glob(pattern):
+                    shutil.rmtree(leftover, ignore_errors=True) if leftover.is_dir() else leftover.unlink(missing_ok=True)
+
+    # parts
+    def _scan(self) -> set[int]:
+        if not self.parts.is_dir():
+            return set()
+        return {int(p.name) for p in self.parts.iterdir() if p.name.isdigit() and p.is_dir()}
+
+    def part_dir(self, index: int) -> Path:
+        return self.parts / f"{index:07d}"
+
+    def stored(self) -> list[int]:
+        """Indices of the stored replications of this run (below ``runs``), ascending."""
+        return sorted(i for i in self._stored if i < self.runs)
+
+    def count(self) -> int:
+        return len(self.stored())
+
+    def missing(self) -> list[int]:
+        return [i for i in range(self.runs) if i not in self._stored]
+
+    def complete(self) -> bool:
+        return not self.missing()
+
+    def write_part(self, index: int, rep: Replication) -> Path:
+        """Store replication ``index``: all its files in a temp directory, then one atomic rename."""
+        final = self.part_dir(index)
+        tmp = self.parts / f".tmp-{index:07d}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        tmp.mkdir(parents=True)
+        try:
+            save_replication(tmp / "replication.npz", rep)
+            one = {index: rep}
+            record = summarize(self.scenario, self.seed, one)["replications"][0]
+            pq.write_table(replication_rows(rep.stolen_usd, [record]), tmp / "summary.parquet", compression="zstd")
+            pq.write_table(timeline_table(self.scenario, one), tmp / "timeline.parquet", compression="zstd")
+            for name, table in (("ledger", ledger_table(self.scenario, one)), ("anonymity", pools_table(self.scenario, one))):
+                if table is not None:
+                    pq.write_table(table, tmp / f"{name}.parquet", compression="zstd")
+            try:
+                os.replace(tmp, final)
+            except OSError:
+                if not final.is_dir():
+                    raise
+                shutil.rmtree(tmp, ignore_errors=True)  # stored meanwhile by another process: same content
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        self._stored.add(index)
+        return final
+
+    def load(self, index: int) -> Replication:
+        return load_replication(self.part_dir(index) / "replication.npz")
+
+    # failures
+    def _read_failures(self) -> dict[int, dict[str, Any]]:
+        path = self.root / FAILURES
+        if not path.exists():
+            return {}
+        return {int(r["index"]): r for r in _read_json(path)}
+
+    def failures(self) -> list[dict[str, Any]]:
+        return [self._failures[i] for i in sorted(self._failures)]
+
+    def record_failure(self, record: dict[str, Any]) -> None:
+        """Note that a replication failed (index, seed, stage, error, ...); written at once."""
+        self._failures[int(record["index"])] = record
+        self._write_failures()
+
+    def clear_failure(self, index: int) -> None:
+        if self._failures.pop(index, None) is not None:
+            self._write_failures()
+
+    def _write_failures(self) -> None:
+        path = self.root / FAILURES
+        current = [r for r in self.failures() if int(r["index"]) not in self._stored]
+        if current:
+            _write_text_atomic(path, json.dumps(current, indent=2) + "\n")
+        else:
+            path.unlink(missing_ok=True)
+
+    # the assembled files
+    def assembled(self) -> bool:
+        return (self.root / "summary.json").is_file()
+
+    def _remove_finals(self) -> None:
+        for name in FINAL_FILES[::-1] + DERIVED_FILES:  # summary.json first
+            (self.root / name).unlink(missing_ok=True)
+
+    def prepare(self) -> None:
+        """Before new parts are added: drop the assembled files, which would no longer match."""
+        self._cleanup_temp()
+        if self.missing():
+            self._remove_finals()
+
+    def assemble(self) -> tuple[dict[str, Any] | None, list[Path]]:
+        """Build summary.json and the Parquet files from every stored part, in replication order.
+
+        Returns the summary and the files written (``(None, [])`` when nothing is stored). When some
+        replications are missing the summary says which (``failed_replications``).
+        """
+        self._write_failures()
+        order = self.stored()
+        if not order:
+            self._remove_finals()
+            return None, []
+        reps = {i: self.load(i) for i in order}
+        summary = summarize(self.scenario, self.seed, reps)
+        missing = self.missing()
+        if missing:
+            summary["failed_replications"] = missing
+        tmp = self.root / f".assemble-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        try:
+            made = {p.name for p in write_run(tmp, self.scenario, self.seed, reps, summary)}
+            written = []
+            for name in FINAL_FILES:  # summary.json last
+                if name in made:
+                    os.replace(tmp / name, self.root / name)
+                    written.append(self.root / name)
+                else:
+                    (self.root / name).unlink(missing_ok=True)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return summary, written
+
+    def summary(self) -> dict[str, Any] | None:
+        path = self.root / "summary.json"
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+# --- reading a run with DuckDB -------------------------------------------------------------------
+
+
+def connect(root: Path | str) -> tuple[Any, dict[str, str]]:
+    """A DuckDB connection with views ``timeline``, ``ledger``, ``summary``, ``anonymity`` over a run.
+
+    Each view reads the assembled file when there is one, else the stored parts (a run that was
+    interrupted, or is still running). Returns the connection and, per view, where it reads from.
+    """
+    import duckdb
+
+    root = Path(root)
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
+    sources: dict[str, str] = {}
+    parts = sorted(p for p in (root / PARTS).glob("*") if p.name.isdigit()) if (root / PARTS).is_dir() else []
+    limit = None
+    manifest_path = root / MANIFEST
+    if manifest_path.is_file():
+        try:
+            limit = int(json.loads(manifest_path.read_text(encoding="utf-8"))["runs"])
+        except (ValueError, KeyError, OSError):
+            limit = None
+    if limit is not None:
+        parts = [p for p in parts if int(p.name) < limit]
+    summary_json = root / "summary.json"
+    for view in PART_TABLES:
+        final = root / f"{view}.parquet"
+        files = [p / f"{view}.parquet" for p in parts if (p / f"{view}.parquet").is_file()]
+        if view == "summary" and summary_json.is_file():
+            doc = json.loads(summary_json.read_text(encoding="utf-8"))
+            con.register("summary", replication_rows(doc["stolen_usd"], doc["replications"]))
+            sources[view] = str(summary_json)
+        elif view != "summary" and final.is_file() and summary_json.is_file():
+            con.read_parquet(str(final)).create_view(view)
+            sources[view] = str(final)
+        elif files and not summary_json.is_file():
+            con.read_parquet([str(f) for f in files]).create_view(view)
+            sources[view] = f"{len(files)} part(s) in {root / PARTS}"
+    return con, sources
