@@ -331,6 +331,33 @@ def test_a_failed_replication_is_recorded_and_retried_on_resume(quick, quick_cle
     assert tree(out) == tree(quick_clean)
 
 
+def test_any_executor_will_do_and_a_lost_worker_is_recorded(quick, quick_clean, tmp_path):
+    """A home-made Executor; the task of replication 3 is 'lost' (stage worker), --resume redoes it."""
+    from concurrent.futures import Executor, Future
+
+    from launderflow.experiment import run_task
+
+    class Inline(Executor):
+        def submit(self, fn, /, *args, **kwargs):
+            fut = Future()
+            if args[0].index == 3:
+                fut.set_exception(ConnectionError("worker lost"))
+            else:
+                fut.set_result(fn(*args, **kwargs))
+            return fut
+
+    out = tmp_path / "run"
+    scenario = load_scenario(quick)
+    store = RunStore.open(out, scenario, scenario.seed, 6, keep_ledgers=True)
+    report = run_experiment(scenario, store, executor=Inline())
+    assert sorted(report.ran) == [0, 1, 2, 4, 5]
+    assert [(f.index, f.stage, f.error) for f in report.failures] == [(3, "worker", "ConnectionError: worker lost")]
+    assert [r["index"] for r in json.loads((out / "failures.json").read_text())] == [3]
+    assert run_task.__module__ == "launderflow.experiment"
+    run_ok(str(quick), "--runs", "6", "--keep-ledgers", "--out", str(out), "--resume")
+    assert tree(out) == tree(quick_clean)
+
+
 def test_the_same_command_twice_runs_again_with_the_same_bytes(quick, quick_clean, tmp_path):
     out = tmp_path / "run"
     run_ok(str(quick), "--runs", "6", "--keep-ledgers", "--out", str(out))

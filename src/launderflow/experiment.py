@@ -301,7 +301,8 @@ def run_experiment(
 
     if todo:
         for _ in run_replications(scenario, store.runs, store.seed, keep_ledgers=store.keep_ledgers, jobs=jobs,
-                                  executor=executor, indices=todo, on_done=done, on_error=failed, key=store.key):
+                                  executor=executor, indices=todo, on_done=done, on_error=failed,
+                                  key=f"{scenario.name}-{store.key}"):
             pass
     if todo or not store.assembled():
         report.summary, report.written = store.assemble()

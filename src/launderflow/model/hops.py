@@ -219,6 +219,13 @@ class VenueHop:
             there = lots.asset[entering] == self.to_asset  # already holds the target asset: nothing to do
             advance(world, entering[there], now, self, None)
             entering = entering[~there]
+        if self.to_asset is not None and self.kind == "swap":
+            # A DEX swaps within one chain: lots on another chain skip the swap (counted as refusals).
+            elsewhere = world.asset_chain[lots.asset[entering]] != world.asset_chain[self.to_asset]
+            if elsewhere.any():
+                world.note_refusal(self.venues[0], entering[elsewhere], now)
+                advance(world, entering[elsewhere], now, self, None)
+                entering = entering[~elsewhere]
         for venue in self.venues:
             if len(entering) == 0:
                 break

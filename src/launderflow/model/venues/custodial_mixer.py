@@ -27,7 +27,7 @@ class CustodialMixer(VenueModel):
         self.hold(world, ids[world.lots.alive[ids]], now, self.delay)
 
     def release(self, world: Any, ids: np.ndarray, now: float, hop: Any) -> np.ndarray:
-        """Pay each deposit out to ``payouts`` fresh wallets (shares drawn uniformly)."""
+        """Pay each deposit out to ``payouts`` fresh wallets (shares from a Dirichlet(5, ..., 5): uneven but not extreme)."""
         lots = world.lots
         ids = ids[lots.alive[ids]]
         world.relocate(ids, Location.LAUNDERER)

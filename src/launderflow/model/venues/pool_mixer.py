@@ -92,15 +92,15 @@ class PoolMixer(VenueModel):
         from ..hops import advance
 
         lots = world.lots
-        rest = lots.value[ids] / self.price
-        counts = np.zeros((len(ids), len(self.denominations)), dtype=np.int64)
-        for k in range(len(self.denominations) - 1, -1, -1):  # greedy, largest denomination first
-            counts[:, k] = np.floor(rest / self.denominations[k] + 1e-9)
-            rest = np.maximum(rest - counts[:, k] * self.denominations[k], 0.0)
-        has_rest = rest * self.price > 1e-6
+        gas = float(world.chain_fee[self.chain])  # each deposit pays its own transfer fee on top
+        counts = self._notes(lots.value[ids] / self.price)
+        if gas > 0:  # leave room for the deposits' fees: recount from what is left after them
+            counts = self._notes((lots.value[ids] - counts.sum(axis=1) * gas) / self.price)
         notes = counts.sum(axis=1)
+        has_rest = (lots.value[ids] - (counts @ self.denominations) * self.price - notes * gas) > 1e-6
         pieces = notes + has_rest
         skip = pieces == 0
+        advance(world, ids[skip], now, hop, hop.delay)  # worth no note at all: moves on unmixed
         ids, counts, has_rest, pieces = ids[~skip], counts[~skip], has_rest[~skip], pieces[~skip]
         if len(ids) == 0:
             return
@@ -108,7 +108,7 @@ class PoolMixer(VenueModel):
         per_lot = np.hstack([counts, has_rest[:, None].astype(np.int64)])  # pool k = the remainder
         pool_of_piece = np.repeat(np.tile(np.arange(k + 1, dtype=np.int32), len(ids)), per_lot.ravel())
         pool_of_piece[pool_of_piece == k] = -1
-        values = np.where(pool_of_piece >= 0, self.denominations[np.maximum(pool_of_piece, 0)] * self.price, 0.0)
+        values = np.where(pool_of_piece >= 0, self.denominations[np.maximum(pool_of_piece, 0)] * self.price + gas, 0.0)
         pieces_ids = world.divide(ids, pieces, values)
         is_note = pool_of_piece >= 0
         remainder = pieces_ids[~is_note]
@@ -118,6 +118,15 @@ class PoolMixer(VenueModel):
         notes_ids = self.take_in(world, notes_ids, now, "pool_mixer")
         np.add.at(self.launderer, lots.tag[notes_ids], 1)
         self.hold(world, notes_ids, now, self.delay)  # the launderer's waiting time in the pool
+
+    def _notes(self, amount: np.ndarray) -> np.ndarray:
+        """Whole notes per lot, largest denomination first: (lots, denominations) counts."""
+        counts = np.zeros((len(amount), len(self.denominations)), dtype=np.int64)
+        rest = np.maximum(amount, 0.0)
+        for k in range(len(self.denominations) - 1, -1, -1):
+            counts[:, k] = np.floor(rest / self.denominations[k] + 1e-9)
+            rest = np.maximum(rest - counts[:, k] * self.denominations[k], 0.0)
+        return counts
 
     def release(self, world: Any, ids: np.ndarray, now: float, hop: Any) -> np.ndarray:
         lots = world.lots
