@@ -249,7 +249,6 @@ def test_crowd_report_quality_scales_its_success():
     assert followed_share_of_split([perfect]) == pytest.approx(0.9, abs=0.019)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: Tracer.joins_after is ignored (only used to make the team non-instant)")
 def test_tracer_joins_after_delays_its_work():
     """A single tracer that joins 6 h after the discovery: nothing is traced before 6 h, all after."""
     rep = run(make([{"hop": "transfer"}], tracing={"tracers": [tracer(joins_after="6h")]}, horizon="1d"))
@@ -301,8 +300,6 @@ def test_partial_kyc_resumes_kyc_times_resume_at_kyc_of_the_lots():
     assert rep.ledger["followed"][out].mean() == pytest.approx(0.4, abs=0.045)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a resumed lot is alerted twice to the exchange (with sharing "
-                                       "latency 0), so its freeze chance is 1-(1-c)^2 instead of compliance c")
 def test_resumed_lot_is_frozen_with_the_exchange_compliance():
     """Resumed lots are flagged at once (sharing latency 0); compliance 0.5 should freeze about half of
     2000 (sd 0.011, tolerance 0.045 rejects the 0.75 of a double draw)."""
@@ -345,9 +342,6 @@ def test_faster_sharing_never_freezes_less_with_fixed_exchange_delay(seed):
     assert non_increasing(frozen), frozen
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: Exchange.alert draws compliance coins (even at compliance 1) from the "
-                                       "stream that also draws the exchange delays, so the sharing latency shifts "
-                                       "every later lot's stay (no common random numbers)")
 def test_faster_sharing_never_freezes_less_on_the_same_seed():
     """Common random numbers: the same seed should give every lot the same deposit time and the same
     random stay, so flagging it earlier can only freeze more (seeds 2, 4, 5 break it)."""
@@ -365,8 +359,6 @@ def test_sharing_coverage_excludes_an_exchange_holding_the_lots_when_flagged():
     assert excluded.tolist() == [0.0, 0.0]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: Exchange.on_enter alerts itself about already-flagged deposits "
-                                       "without checking sharing.coverage")
 @pytest.mark.parametrize("latency", [0.0, 6.0])
 def test_sharing_coverage_excludes_an_exchange_receiving_flagged_lots(latency):
     """Lots flagged in the launderer's wallet (to the covered venues only), then deposited at an
@@ -606,8 +598,6 @@ def test_operators_fee_is_capped_at_half():
     assert world.venues[0].fee == 0.5
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: DesignationAction._creep_back overwrites honest_rate every day, "
-                                       "erasing a later Operators honest_rate_factor cut")
 def test_operators_cut_survives_a_designation_recovery():
     """Tornado: designated (Aug 2022), then its operators indicted (Aug 2023) while volume recovers."""
     designation = {"kind": "designation", "venue": "tornado", "at": 0, "volume_drop": 0.5, "recovery_level": 1.0,
@@ -874,8 +864,6 @@ def test_conservation_with_every_intervention(seed):
 # --- suspected bugs found while writing these tests (see the xfail reasons) ---------------------
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: VenueModel.seize/shut_down do not decrement PoolMixer.launderer, so "
-                                       "seized notes stay in the anonymity set forever")
 @pytest.mark.parametrize("action", [{"kind": "shutdown", "venue": "tornado", "at": "1d"},
                                     {"kind": "seizure", "at": "1d", "jurisdictions": ["none"]}])
 def test_seized_notes_leave_the_anonymity_set(action):
@@ -889,9 +877,6 @@ def test_seized_notes_leave_the_anonymity_set(action):
     assert pool_notes_at(rep, 48.0) == 0  # the pool is empty: nobody's notes are left in it
 
 
-@pytest.mark.xfail(strict=True, reason="SUSPECTED BUG: DefencesAction sets freezes=True on every exchange it "
-                                       "touches, so defences that only raise kyc make an eXch-like "
-                                       "(freezes: false) service freeze")
 def test_defences_without_freeze_settings_do_not_make_a_no_freeze_service_freeze():
     venues = {"exch": {**EXCHANGE, "freezes": False, "kyc": 0, "delay": "1d", "freeze_latency": "1h"}}
     rep = run(make([{"hop": "exchange", "venue": "exch"}], venues, horizon="3d",

@@ -26,6 +26,7 @@ class Action:
         self.name = spec.name or f"{spec.kind}_{index}"
         self.seized_usd = 0.0
         self.applied_at: float | None = None
+        self.rng = world.rng.spawn(1)[0]  # its own stream: acting never shifts anyone else's draws
         world.env.process(self._run())
 
     def _run(self):
@@ -56,26 +57,29 @@ class DesignationAction(Action):
         for venue in self.world.venues:
             if venue is not target and venue.jurisdiction in spec.complying:
                 venue.sanctioned_links |= np.uint64(1 << target.index)
-        if not hasattr(target, "honest_rate"):
+        if not hasattr(target, "rate_factors"):
             return None
-        target.honest_rate *= 1.0 - spec.volume_drop
+        low = 1.0 - spec.volume_drop
+        target.rate_factors[self.name] = low
         target.exodus += spec.exodus_per_day / 24.0
-        return self._creep_back(target, target.honest_rate)
+        return self._creep_back(target, low)
 
     def _creep_back(self, mixer: Any, low: float):
         """Honest volume recovers linearly to ``recovery_level`` over ``recovery_time`` (daily steps)."""
         spec = self.spec
         start = self.world.env.now
         target = spec.recovery_level
+        exodus = spec.exodus_per_day / 24.0
         if spec.recovery_time <= 0:
-            mixer.honest_rate = target
-            mixer.exodus = 0.0
+            mixer.rate_factors[self.name] = target
+            mixer.exodus = max(0.0, mixer.exodus - exodus)
             return
         while self.world.env.now < start + spec.recovery_time:
             yield self.world.env.timeout(24.0)
             progress = min(1.0, (self.world.env.now - start) / spec.recovery_time)
-            mixer.honest_rate = low + (target - low) * progress
-            mixer.exodus = spec.exodus_per_day / 24.0 * (1.0 - progress)
+            mixer.rate_factors[self.name] = low + (target - low) * progress
+            step = exodus * min(1.0, 24.0 / spec.recovery_time)
+            mixer.exodus = max(0.0, mixer.exodus - step)  # honest users stop leaving as volume returns
 
 
 class OperatorsAction(Action):
@@ -83,8 +87,8 @@ class OperatorsAction(Action):
 
     def apply(self, now: float) -> None:
         target = self.venue(self.spec.venue)
-        if hasattr(target, "honest_rate"):
-            target.honest_rate *= self.spec.honest_rate_factor
+        if hasattr(target, "rate_factors"):
+            target.rate_factors[self.name] = self.spec.honest_rate_factor
         if hasattr(target, "fee"):
             target.fee = min(0.5, target.fee * self.spec.relayer_fee_factor)
         return None
@@ -98,7 +102,7 @@ class SeizureAction(Action):
         lots = world.lots
         spec = self.spec
         names = set(spec.venues) if spec.venues is not None else None
-        rng = world.team.rng
+        rng = self.rng
         for venue in world.venues:
             if venue.jurisdiction not in spec.jurisdictions or (names is not None and venue.name not in names):
                 continue
@@ -142,7 +146,8 @@ class DefencesAction(Action):
                 venue.compliance = spec.compliance
             if spec.freeze_latency is not None:
                 venue.freeze_latency = from_spec(spec.freeze_latency)
-            venue.freezes = True
+            if spec.freezes is not None:
+                venue.freezes = spec.freezes
         return None
 
 

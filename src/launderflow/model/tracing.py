@@ -25,55 +25,73 @@ from ..scenario.schema import Tracing
 
 
 class TracingTeam:
-    """All tracers of a scenario pooled into one team with a shared work queue."""
+    """All tracers of a scenario pooled into one team with a shared work queue.
+
+    A tracer joins ``joins_after`` the first discovery (a bounty announced later, say); until then
+    it adds neither success, nor capacity, nor a shorter latency. Before anyone has joined, queued
+    hops wait for the first tracer to arrive.
+    """
 
     def __init__(self, world: Any, spec: Tracing):
         self.world = world
         self.spec = spec
         self.rng = world.rng.spawn(1)[0]
-        tracers = spec.tracers
-        self.instant = not tracers or (all(t.capacity_per_hour is None for t in tracers)
-                                       and min(t.latency for t in tracers) == 0 and all(t.joins_after == 0 for t in tracers))
-        self._success: dict[str, float] = {}
-        self.latency = min((t.latency for t in tracers), default=0.0)
-        caps = [t.capacity_per_hour for t in tracers]
-        self.capacity = None if (not tracers or any(c is None for c in caps)) else float(sum(caps))  # type: ignore[arg-type]
+        self.tracers = list(spec.tracers)
+        self.instant = not self.tracers or (all(t.capacity_per_hour is None for t in self.tracers)
+                                            and min(t.latency for t in self.tracers) == 0
+                                            and all(t.joins_after == 0 for t in self.tracers))
+        self._success: dict[tuple[str, tuple[int, ...]], float] = {}
         self.free_at = 0.0  # when the team has worked through its queue
         self.followed = 0  # hops followed (work done)
-        self.backlog_log: list[tuple[float, float]] = []  # (time, hours of queued work)
+        self.discovered_at: float | None = None  # the first discovery; tracers join relative to it
 
-    def success(self, hop: str) -> float:
-        """Chance the team follows one hop of this kind: 1 - prod(1 - p_i q_i) over tracers able to."""
-        if hop not in self._success:
-            tracers = self.spec.tracers
-            if not tracers:
-                p = self.spec.success(hop)
-            else:
-                miss = 1.0
-                for t in tracers:
-                    if hop == "bridge" and not t.cross_chain:
-                        continue
-                    p_t = t.hop_success.get(hop, self.spec.success(hop))  # type: ignore[call-overload]
-                    miss *= 1.0 - p_t * t.report_quality
-                p = 1.0 - miss
-            self._success[hop] = p
-        return self._success[hop]
+    def active(self, now: float) -> list[Any]:
+        """Tracers at work at ``now`` (all of them if there is no discovery yet to count from)."""
+        if self.discovered_at is None:
+            return self.tracers
+        return [t for t in self.tracers if now >= self.discovered_at + t.joins_after - 1e-9]
+
+    def success(self, hop: str, now: float | None = None) -> float:
+        """Chance the team follows one hop of this kind: 1 - prod(1 - p_i q_i) over active tracers able to."""
+        if not self.tracers:
+            return self.spec.success(hop)
+        team = self.tracers if now is None else self.active(now)
+        if not team:  # nobody yet: the hop will be followed by those who join first
+            team = self.active(self.discovered_at + min(t.joins_after for t in self.tracers))  # type: ignore[operator]
+        key = (hop, tuple(id(t) for t in team))
+        if key not in self._success:
+            miss = 1.0
+            for t in team:
+                if hop == "bridge" and not t.cross_chain:
+                    continue
+                p_t = t.hop_success.get(hop, self.spec.success(hop))  # type: ignore[call-overload]
+                miss *= 1.0 - p_t * t.report_quality
+            self._success[key] = 1.0 - miss
+        return self._success[key]
 
     def follow_times(self, now: float, n: int) -> np.ndarray:
         """When each of ``n`` newly queued hops will have been followed."""
-        if self.capacity is None:
-            return np.full(n, now + self.latency)
         start = max(now, self.free_at)
-        done = start + np.arange(1, n + 1) / self.capacity
+        team = self.active(start)
+        if not team and self.discovered_at is not None:  # nobody has joined yet: wait for the first
+            start = self.discovered_at + min(t.joins_after for t in self.tracers)
+            team = self.active(start)
+        latency = min((t.latency for t in team), default=0.0)
+        caps = [t.capacity_per_hour for t in team]
+        if any(c is None for c in caps):
+            return np.full(n, start + latency)
+        capacity = float(sum(caps))  # type: ignore[arg-type]
+        done = start + np.arange(1, n + 1) / capacity
         self.free_at = float(done[-1]) if n else self.free_at
-        self.backlog_log.append((now, self.free_at - now))
-        return done + self.latency
+        return done + latency
 
     def queue(self, ids: np.ndarray, now: float) -> None:
         """Lots with an intact trail moved (or were discovered): follow them when the team gets there."""
         world = self.world
         if len(ids) == 0:
             return
+        if self.discovered_at is None:
+            self.discovered_at = now
         self.followed += len(ids)
         if self.instant:
             world.set_traced(ids, np.ones(len(ids), dtype=bool))

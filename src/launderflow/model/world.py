@@ -205,7 +205,7 @@ class World:
         lots = self.lots
         lots.hops[ids] += 1
         lots.flagged[ids] = False
-        p = self.team.success(hop)
+        p = self.team.success(hop, self.env.now)
         if p < 1.0:
             lots.trail[ids] &= self.team.rng.random(len(ids)) < p
         follow = lots.trail[ids] & self.discovered[lots.theft[ids]]
@@ -281,7 +281,7 @@ class World:
             self.hop_knowledge(ids, hop)
         self.record(now, src, dst, ids, lots.value[ids], hop, venue, fee)
 
-    def divide(self, parents: np.ndarray, counts: np.ndarray, values: np.ndarray) -> np.ndarray:
+    def divide(self, parents: np.ndarray, counts: np.ndarray, values: np.ndarray, requeue: bool = True) -> np.ndarray:
         """Cut each parent lot into ``counts[i]`` lots at the same address, worth ``values`` (no transfer).
 
         ``values`` has ``counts.sum()`` entries; the last piece of each parent takes whatever is left
@@ -297,11 +297,17 @@ class World:
         children = lots.add(len(owner), value=values, asset=lots.asset[owner], address=lots.address[owner],
                             location=lots.location[owner], venue=lots.venue[owner], traced=lots.traced[owner],
                             trail=lots.trail[owner], theft=lots.theft[owner], step=lots.step[owner],
-                            substep=lots.substep[owner], touched=lots.touched[owner], entered=lots.entered[owner])
+                            substep=lots.substep[owner], touched=lots.touched[owner], entered=lots.entered[owner],
+                            hops=lots.hops[owner], flagged=lots.flagged[owner], tag=lots.tag[owner])
         # Parents hand their value to the children: same cells, so the book does not change.
         lots.value[parents] = 0.0
         lots.alive[parents] = False
         lots.ready[parents] = np.inf
+        # A follow-up still pending on a parent would be lost with it: queue the pieces instead
+        # (not when the pieces move on at once, which queues them anyway).
+        pending = lots.trail[children] & ~lots.traced[children] & self.discovered[lots.theft[children]]
+        if requeue and pending.any():
+            self.team.queue(children[pending], self.env.now)
         return children
 
     def fork(self, parents: np.ndarray, counts: np.ndarray, shares: np.ndarray, now: float, hop: str,
@@ -312,7 +318,7 @@ class World:
         one network fee and is one ledger row (from ``src`` if given, else the parent's address).
         """
         owner = np.repeat(parents, counts)
-        children = self.divide(parents, counts, self.lots.value[owner] * shares)
+        children = self.divide(parents, counts, self.lots.value[owner] * shares, requeue=False)
         if src is not None:
             self.lots.address[children] = src
         self.move(children, now, hop, venue=venue)

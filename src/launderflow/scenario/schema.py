@@ -581,6 +581,7 @@ class Defences(InterventionBase):
     kyc: Probability | None = None
     freeze_latency: Delay | None = None
     compliance: Probability | None = None
+    freezes: bool | None = Field(default=None, description="make them freeze flagged deposits (or stop); default: unchanged")
 
 
 Intervention = Annotated[

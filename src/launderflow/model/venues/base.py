@@ -30,7 +30,9 @@ class VenueModel:
         self.halted = False
         self.closed = False  # shut down for good (seized infrastructure)
         self.address = int(world.addresses.new(1, -1, Role.VENUE)[0])
-        self.rng = world.rng.spawn(1)[0]  # own stream: its draws do not shift when other parts change
+        # Own streams: the launderer's delays here and the venue's enforcement draws (compliance,
+        # freeze latency) never shift each other, so a policy change leaves the laundering as it was.
+        self.rng, self.policy_rng = world.rng.spawn(2)
         self.frozen_usd = 0.0
         self.seized_usd = 0.0
         self.designated = False  # under sanctions itself
@@ -113,10 +115,14 @@ class VenueModel:
         world.relocate(ids, Location.CASHED_OUT, self.index)
         return ids[:0]
 
+    def removed(self, world: Any, ids: np.ndarray) -> None:
+        """Lots inside the venue were frozen or seized (venues that count their holdings override this)."""
+
     def freeze_lots(self, world: Any, ids: np.ndarray, now: float, where: np.ndarray) -> None:
         """Freeze whole lots at ``where`` (their address, or the venue's for deposits)."""
         if len(ids) == 0:
             return
+        self.removed(world, ids[world.lots.location[ids] == int(Location.VENUE)])
         self.frozen_usd += float(world.lots.value[ids].sum())
         world.record(now, where, where, ids, world.lots.value[ids], "freeze", self.index)
         world.relocate(ids, Location.FROZEN, self.index)
@@ -126,6 +132,7 @@ class VenueModel:
         if len(ids) == 0:
             return 0.0
         value = float(world.lots.value[ids].sum())
+        self.removed(world, ids[world.lots.location[ids] == int(Location.VENUE)])
         self.seized_usd += value
         world.record(now, np.full(len(ids), self.address), np.full(len(ids), self.address), ids,
                      world.lots.value[ids], "seizure", self.index)

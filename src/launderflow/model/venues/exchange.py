@@ -34,19 +34,22 @@ class Exchange(VenueModel):
             ids = ids[lots.alive[ids]]
             lots.asset[ids] = hop.to_asset
         self.hold(world, ids, now, self.delay)
+        flagged = ids[lots.flagged[ids]]  # deposits from addresses already shared as stolen
         dark = ids[~lots.trail[ids]]
         if len(dark) and self.kyc > 0:  # a KYC'd deposit can put analysts back on a lost trail
-            resume = self.rng.random(len(dark)) < self.kyc * world.scenario.tracing.resume_at_kyc
+            resume = self.policy_rng.random(len(dark)) < self.kyc * world.scenario.tracing.resume_at_kyc
             world.resume_trail(dark[resume], now)
-        self.alert(world, ids[lots.flagged[ids]], now)  # deposits from already-flagged addresses
+        if self in world.sharing.venues:
+            self.alert(world, flagged, now)
 
     def alert(self, world: Any, ids: np.ndarray, now: float) -> None:
         """Flagged lots: a complying exchange freezes those it holds after its latency."""
         ids = self.inside(world, ids)
         if not self.freezes or len(ids) == 0:
             return
-        ids = ids[self.rng.random(len(ids)) < self.compliance]
-        world.at(now + self.freeze_latency.sample(self.rng, len(ids)), ids, self.freeze)
+        if self.compliance < 1.0:
+            ids = ids[self.policy_rng.random(len(ids)) < self.compliance]
+        world.at(now + self.freeze_latency.sample(self.policy_rng, len(ids)), ids, self.freeze)
 
     def freeze(self, ids: np.ndarray, now: float) -> None:
         world = self.world

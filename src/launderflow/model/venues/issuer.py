@@ -33,8 +33,9 @@ class Issuer(VenueModel):
         mine = ids[(lots.asset[ids] == self.asset) & lots.alive[ids] & (lots.location[ids] == int(Location.LAUNDERER))]
         if len(mine) == 0 or self.halted or self.closed:
             return
-        mine = mine[self.rng.random(len(mine)) < self.compliance]
-        times = now + self.freeze_latency.sample(self.rng, len(mine))
+        if self.compliance < 1.0:
+            mine = mine[self.policy_rng.random(len(mine)) < self.compliance]
+        times = now + self.freeze_latency.sample(self.policy_rng, len(mine))
         world.at(times, mine, self.freeze, lots.hops[mine].copy())
 
     def freeze(self, ids: np.ndarray, now: float, hops: np.ndarray) -> None:

@@ -44,7 +44,7 @@ class PoolMixer(VenueModel):
         self.fee = spec.relayer_fee
         self.demixing = spec.demixing
         self.habits = spec.habits
-        self.honest_rate = 1.0  # multiplier on honest deposits (a designation lowers it)
+        self.rate_factors: dict[str, float] = {}  # multipliers on honest deposits by cause (designation, operators)
         self.exodus = 0.0  # extra hourly rate at which honest notes leave (a designation raises it)
         self.step = spec.background_step
         self.pools_log = ColumnBuffer({"time": np.float64, "venue": np.int16, "pool": np.int16, "notes": np.int64})
@@ -54,6 +54,11 @@ class PoolMixer(VenueModel):
         world.env.process(self._background())
 
     # --- the anonymity set ---------------------------------------------------------------------
+
+    @property
+    def honest_rate(self) -> float:
+        """Multiplier on honest deposits: the product of every cause's factor (1 = undisturbed)."""
+        return float(np.prod(list(self.rate_factors.values()))) if self.rate_factors else 1.0
 
     @property
     def anonymity_set(self) -> np.ndarray:
@@ -118,6 +123,10 @@ class PoolMixer(VenueModel):
         notes_ids = self.take_in(world, notes_ids, now, "pool_mixer")
         np.add.at(self.launderer, lots.tag[notes_ids], 1)
         self.hold(world, notes_ids, now, self.delay)  # the launderer's waiting time in the pool
+
+    def removed(self, world: Any, ids: np.ndarray) -> None:
+        """Seized notes leave the pool (and its anonymity set)."""
+        np.subtract.at(self.launderer, world.lots.tag[ids], 1)
 
     def _notes(self, amount: np.ndarray) -> np.ndarray:
         """Whole notes per lot, largest denomination first: (lots, denominations) counts."""
