@@ -110,13 +110,204 @@ def _progress() -> Progress:
 @click.option("--resume", is_flag=True, help="continue the run stored in --out: run only its missing replications")
 @click.option("--overwrite", is_flag=True, help="discard whatever run --out holds and start afresh")
 @click.option("--set", "sets", multiple=True, metavar="FIELD=VALUE", help="override a scenario field (repeatable)")
+@click.option("--at", "at", default=None, metavar="TIMES",
+              help="also report traced/dark/frozen/seized/cashed-out shares at these times after the theft, e.g. 11d,60d")
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON instead of a table")
 def run(scenario_file: str, runs: int, seed: int | None, out_dir: str | None, keep_ledgers: bool, jobs: int,
-        scheduler: str | None, resume: bool, overwrite: bool, sets: tuple[str, ...], as_json: bool) -> None:
+        scheduler: str | None, resume: bool, overwrite: bool, sets: tuple[str, ...], at: str | None,
+        as_json: bool) -> None:
     """Run SCENARIO_FILE for --runs replications and write summary, timeline and ledger.
 
     Every replication is stored in OUT/parts/ as soon as it finishes; after an interruption,
     the same command with --resume runs only the missing ones.
+    """
+    if scheduler and jobs != 1:
+        raise click.UsageError("--jobs and --scheduler exclude each other (the cluster's workers do the work)")
+    if resume and overwrite:
+        raise click.UsageError("--resume and --overwrite exclude each other")
+    times = _parse_at(at)
+    scenario = load_or_exit(scenario_file, _parse_sets(sets))
+    seed = scenario.seed if seed is None else seed
+    target = Path(out_dir) if out_dir else Path("out") / scenario.name
+    summary, written, failed = run_into(scenario, target, seed, runs, keep_ledgers or runs == 1, jobs, scheduler,
+                                        resume, overwrite)
+    if summary is not None:
+        if as_json:
+            if times:
+                from .compare import compare
+
+                summary = {**summary, "at": [r for r in compare([(scenario.name, target)], times) if "_at_" in r["metric"]]}
+            click.echo(json.dumps(summary, indent=2))
+        else:
+            out.print(summary_table(summary))
+            if times:
+                from .compare import compare
+
+                rows = [r for r in compare([(scenario.name, target)], times) if "_at_" in r["metric"]]
+                out.print(comparison_table(rows, title=f"{scenario.name}: shares at given times after the theft"))
+            for path in written:
+                out.print(f"wrote {path}", markup=False)
+    if failed:
+        sys.exit(1)
+
+
+def _parse_at(text: str | None) -> list[float]:
+    from .compare import parse_times
+
+    try:
+        return parse_times(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--at") from None
+
+
+def comparison_table(rows: list[dict[str, Any]], title: str) -> Table:
+    """One line per (metric, scenario): median, 5-95 % range, and the paired difference from the first."""
+    from .compare import _fmt, _fmt_diff
+
+    scenarios = list(dict.fromkeys(r["scenario"] for r in rows))
+    metrics = list(dict.fromkeys(r["metric"] for r in rows))
+    by = {(r["scenario"], r["metric"]): r for r in rows}
+    table = Table(title=title)
+    for name, justify in (("metric", "left"), ("scenario", "left"), ("median", "right"), ("5–95 %", "right")):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    if len(scenarios) > 1:
+        table.add_column(f"Δ vs {scenarios[0]}", justify="right")
+        table.add_column("Δ 5–95 %", justify="right")
+    for m in metrics:
+        for k, sc in enumerate(scenarios):
+            r = by.get((sc, m))
+            if r is None:
+                continue
+            cells = [m.replace("_", " ") if k == 0 else "", sc, _fmt(m, r["median"]),
+                     f"{_fmt(m, r['p5'])}–{_fmt(m, r['p95'])}"]
+            if len(scenarios) > 1:
+                if r["diff_median"] is None:
+                    cells += ["", ""]
+                else:
+                    cells += [_fmt_diff(m, r["diff_median"]), f"{_fmt_diff(m, r['diff_p5'])}…{_fmt_diff(m, r['diff_p95'])}"]
+            table.add_row(*cells, end_section=k == len(scenarios) - 1)
+    table.caption = ("median and 5–95 % over replications" + ("; Δ = difference from the first scenario, paired by "
+                     "replication (common random numbers)" if len(scenarios) > 1 else ""))
+    return table
+
+
+@main.command()
+@click.argument("scenario_files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--runs", "-n", default=20, show_default=True, type=click.IntRange(1, 1_000_000), help="replications per scenario")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None,
+              help="master seed shared by every scenario (default: the first scenario's)")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="out/compare", show_default=True)
+@click.option("--at", "at", default=None, metavar="TIMES", help="also compare shares at these times, e.g. 11d,60d")
+@click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1, 512), help="local worker processes")
+@click.option("--scheduler", metavar="tcp://HOST:PORT", default=None, help="run on this dask.distributed scheduler")
+@click.option("--resume", is_flag=True, help="continue stored runs (run only missing replications)")
+@click.option("--overwrite", is_flag=True, help="discard stored runs in --out")
+@click.option("--set", "sets", multiple=True, metavar="FIELD=VALUE", help="override a field in every scenario")
+def compare(scenario_files: tuple[str, ...], runs: int, seed: int | None, out_dir: str, at: str | None, jobs: int,
+            scheduler: str | None, resume: bool, overwrite: bool, sets: tuple[str, ...]) -> None:
+    """Run every SCENARIO_FILE on the same random streams and compare them with the first.
+
+    Writes OUT/<scenario>/ (one run directory each) and OUT/comparison.{csv,parquet,md,json}.
+    """
+    from . import compare as cmp
+
+    if scheduler and jobs != 1:
+        raise click.UsageError("--jobs and --scheduler exclude each other")
+    if resume and overwrite:
+        raise click.UsageError("--resume and --overwrite exclude each other")
+    times = _parse_at(at)
+    overrides = _parse_sets(sets)
+    scenarios = [load_or_exit(path, overrides) for path in scenario_files]
+    names = [sc.name for sc in scenarios]
+    if len(set(names)) != len(names):
+        raise click.UsageError(f"scenario names must differ (got {', '.join(names)})")
+    seed = scenarios[0].seed if seed is None else seed
+    target = Path(out_dir)
+    failed_any = False
+    for sc in scenarios:
+        _, _, failed = run_into(sc, target / sc.name, seed, runs, False, jobs, scheduler, resume, overwrite)
+        failed_any |= failed
+    rows = cmp.compare([(name, target / name) for name in names], times)
+    written = cmp.write(target, rows, names, {"seed": seed, "runs": runs, "at_hours": times})
+    out.print(comparison_table(rows, title=f"{len(names)} scenarios, {runs} runs each, seed {seed} (common random numbers)"))
+    for path in written:
+        out.print(f"wrote {path}", markup=False)
+    if failed_any:
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("scenario_file", type=click.Path(dir_okay=False))
+@click.option("--set", "sets", multiple=True, required=True, metavar="FIELD=V1,V2,...",
+              help="a parameter and the values to try (repeatable: the grid is every combination)")
+@click.option("--runs", "-n", default=10, show_default=True, type=click.IntRange(1, 1_000_000), help="replications per grid point")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None, help="master seed shared by every grid point")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="out/sweep", show_default=True)
+@click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1, 512), help="local worker processes")
+@click.option("--scheduler", metavar="tcp://HOST:PORT", default=None, help="run on this dask.distributed scheduler")
+@click.option("--resume", is_flag=True, help="continue stored runs")
+@click.option("--overwrite", is_flag=True, help="discard stored runs in --out")
+def sweep(scenario_file: str, sets: tuple[str, ...], runs: int, seed: int | None, out_dir: str, jobs: int,
+          scheduler: str | None, resume: bool, overwrite: bool) -> None:
+    """Run SCENARIO_FILE over a grid of parameter values; one table and a sensitivity plot.
+
+    Example: --set tracing.sharing.latency=1h,6h,24h --set venues.us_exchange.compliance=0.5,0.9
+    """
+    import itertools
+
+    from . import compare as cmp
+    from .plots import write_sensitivity
+
+    if scheduler and jobs != 1:
+        raise click.UsageError("--jobs and --scheduler exclude each other")
+    if resume and overwrite:
+        raise click.UsageError("--resume and --overwrite exclude each other")
+    axes: list[tuple[str, list[Any]]] = []
+    for item in sets:
+        if "=" not in item:
+            raise click.BadParameter(f"{item!r} is not FIELD=V1,V2,...", param_hint="--set")
+        key, raw = item.split("=", 1)
+        values = [parse_value(v.strip()) for v in raw.split(",") if v.strip()]
+        if not values:
+            raise click.BadParameter(f"{key}: no values", param_hint="--set")
+        axes.append((key.strip(), values))
+    grid = list(itertools.product(*[values for _, values in axes]))
+    points = []
+    for combo in grid:
+        overrides = {key: value for (key, _), value in zip(axes, combo)}
+        scenario = load_or_exit(scenario_file, overrides)
+        label = ",".join(f"{key.split('.')[-1]}={value}" for key, value in overrides.items())
+        points.append((label, scenario, overrides))
+    seed = points[0][1].seed if seed is None else seed
+    target = Path(out_dir)
+    failed_any = False
+    runs_dirs = []
+    for k, (label, scenario, overrides) in enumerate(points):
+        run_dir = target / f"point_{k:03d}"
+        _, _, failed = run_into(scenario, run_dir, seed, runs, False, jobs, scheduler, resume, overwrite, label=label)
+        failed_any |= failed
+        runs_dirs.append((label, run_dir))
+    rows = cmp.compare(runs_dirs)
+    params = [{"point": k, "label": label, **{key: (v if isinstance(v, (int, float, str, bool)) else str(v))
+                                            for key, v in overrides.items()}}
+              for k, (label, _, overrides) in enumerate(points)]
+    written = cmp.write(target, rows, [label for label, _ in runs_dirs],
+                        {"seed": seed, "runs": runs, "parameters": [key for key, _ in axes], "points": params})
+    written += write_sensitivity(target, rows, axes, [label for label, _ in runs_dirs])
+    out.print(comparison_table(rows, title=f"sweep of {' x '.join(k for k, _ in axes)}: {len(points)} points, "
+                                           f"{runs} runs each, seed {seed}"))
+    for path in written:
+        out.print(f"wrote {path}", markup=False)
+    if failed_any:
+        sys.exit(1)
+
+
+def run_into(scenario: Scenario, target: Path, seed: int, runs: int, keep_ledgers: bool, jobs: int = 1,
+             scheduler: str | None = None, resume: bool = False, overwrite: bool = False,
+             label: str | None = None) -> tuple[dict[str, Any] | None, list[Path], bool]:
+    """Run (or resume) a scenario into a run directory with a progress bar; exit on store errors.
+
+    Returns the summary, the files written and whether any replication failed.
     """
     import time
     from contextlib import ExitStack
@@ -124,15 +315,9 @@ def run(scenario_file: str, runs: int, seed: int | None, out_dir: str | None, ke
     from .experiment import open_executor, run_experiment
     from .store import RunStore, StoreError
 
-    if scheduler and jobs != 1:
-        raise click.UsageError("--jobs and --scheduler exclude each other (the cluster's workers do the work)")
-    if resume and overwrite:
-        raise click.UsageError("--resume and --overwrite exclude each other")
-    scenario = load_or_exit(scenario_file, _parse_sets(sets))
-    seed = scenario.seed if seed is None else seed
-    target = Path(out_dir) if out_dir else Path("out") / scenario.name
+    label = label or scenario.name
     try:
-        store = RunStore.open(target, scenario, seed, runs, keep_ledgers or runs == 1, resume=resume, overwrite=overwrite)
+        store = RunStore.open(target, scenario, seed, runs, keep_ledgers, resume=resume, overwrite=overwrite)
     except StoreError as exc:
         err.print(str(exc), markup=False, soft_wrap=True)
         sys.exit(2)
@@ -144,14 +329,14 @@ def run(scenario_file: str, runs: int, seed: int | None, out_dir: str | None, ke
         with ExitStack() as stack:
             executor = stack.enter_context(open_executor(jobs, scheduler)) if todo else None
             progress = stack.enter_context(_progress()) if todo else None
-            bar = progress.add_task(scenario.name, total=runs, completed=before, rate="") if progress else None
+            bar = progress.add_task(label, total=runs, completed=before, rate="") if progress else None
             start, finished, failed = time.perf_counter(), [0], [0]
 
             def tick() -> None:  # the runner's completion callback: done or failed, either way one less to go
                 finished[0] += 1
                 elapsed = time.perf_counter() - start
                 progress.update(bar, advance=1, rate=f"{finished[0] / elapsed:.2f} runs/s" if elapsed > 0 else "",
-                                description=scenario.name + (f" ({failed[0]} failed)" if failed[0] else ""))
+                                description=label + (f" ({failed[0]} failed)" if failed[0] else ""))
 
             def on_error(failure: Any) -> None:
                 failed[0] += 1
@@ -168,22 +353,14 @@ def run(scenario_file: str, runs: int, seed: int | None, out_dir: str | None, ke
     except OSError as exc:  # e.g. the dask scheduler cannot be reached
         err.print(f"error: {exc}", markup=False, soft_wrap=True)
         sys.exit(1)
-    summary = report.summary
     if not report.ran and not report.failures and not report.assembled:
         err.print(f"{target}: all {runs} replications were already stored; nothing to run", markup=False, soft_wrap=True)
-    if summary is not None:
-        if as_json:
-            click.echo(json.dumps(summary, indent=2))
-        else:
-            out.print(summary_table(summary))
-            for path in report.written:
-                out.print(f"wrote {path}", markup=False)
     failures = store.failures()
     if failures:
         err.print(f"{len(failures)} of {runs} replication(s) failed (see {target / 'failures.json'}); "
                   f"{'the files hold the other ' + str(store.count()) if store.count() else 'nothing was written'}; "
                   f"--resume retries the failed ones", markup=False, soft_wrap=True)
-        sys.exit(1)
+    return report.summary, report.written, bool(failures)
 
 
 @main.command()

@@ -634,3 +634,56 @@ def write_figures(run_or_compare_dir: str | Path, out_dir: str | Path | None = N
                 save_figure(fig, path, fmt)
                 written.append(path)
     return written
+
+
+SENSITIVITY_METRICS = ("traced_share", "frozen_share", "seized_share", "cashed_out_share")
+
+
+def sensitivity_figure(rows: Sequence[dict[str, Any]], axes: Sequence[tuple[str, Sequence[Any]]],
+                       labels: Sequence[str]) -> Figure:
+    """Final shares against the swept parameter(s): median with a 5-95 % band per metric.
+
+    With one swept parameter its values are the x axis; with several, every grid point is one
+    x position labelled with its values.
+    """
+    by = {(r["scenario"], r["metric"]): r for r in rows}
+    fig = new_figure(11.0, 4.8)
+    ax = fig.add_subplot()
+    x = np.arange(len(labels))
+    numeric = len(axes) == 1 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in axes[0][1])
+    if numeric:
+        x = np.array([float(v) for v in axes[0][1]])
+    for metric in SENSITIVITY_METRICS:
+        state = metric.replace("_share", "")
+        med = np.array([_f(by.get((lab, metric), {}).get("median")) for lab in labels])
+        lo = np.array([_f(by.get((lab, metric), {}).get("p5")) for lab in labels])
+        hi = np.array([_f(by.get((lab, metric), {}).get("p95")) for lab in labels])
+        color = STATE_COLORS.get(state, "#333333")
+        ax.plot(x, med, marker="o", color=color, label=STATE_LABELS.get(state, state))
+        ax.fill_between(x, lo, hi, color=color, alpha=0.15, linewidth=0)
+    ax.set_ylim(0, 1)
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    ax.set_ylabel("final share of stolen value")
+    if numeric:
+        ax.set_xlabel(axes[0][0])
+    else:
+        ax.set_xticks(x, [lab.replace(",", "\n") for lab in labels], fontsize=8)
+        ax.set_xlabel(" × ".join(name for name, _ in axes))
+    ax.set_title("Sensitivity of final outcomes (median, 5–95 % band over replications)")
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    return fig
+
+
+def write_sensitivity(out_dir: str | Path, rows: Sequence[dict[str, Any]], axes: Sequence[tuple[str, Sequence[Any]]],
+                      labels: Sequence[str], formats: Sequence[str] = FORMATS) -> list[Path]:
+    """Save the sweep's sensitivity figure as OUT/figures/sensitivity.{png,svg}."""
+    target = Path(out_dir) / "figures"
+    target.mkdir(parents=True, exist_ok=True)
+    written = []
+    with style_context():
+        fig = sensitivity_figure(rows, axes, labels)
+        for fmt in formats:
+            path = target / f"sensitivity.{fmt}"
+            save_figure(fig, path, fmt)
+            written.append(path)
+    return written

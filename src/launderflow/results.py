@@ -121,7 +121,7 @@ def timeline_table(scenario: Scenario, reps: dict[int, Replication]) -> pa.Table
     )
 
 
-def ledger_table(scenario: Scenario, reps: dict[int, Replication]) -> pa.Table:
+def ledger_table(scenario: Scenario, reps: dict[int, Replication]) -> pa.Table | None:
     """All kept ledgers, one row per transfer, with asset, hop and venue names."""
     assets = pa.array(list(scenario.assets))
     hops = pa.array(list(HOP_KINDS))
@@ -176,9 +176,15 @@ def pools_table(scenario: Scenario, reps: dict[int, Replication]) -> pa.Table | 
 
 
 def write_run(out: Path, scenario: Scenario, seed: int, reps: dict[int, Replication], summary: dict[str, Any]) -> list[Path]:
-    """Write summary.json, timeline.parquet and (if any ledgers were kept) ledger.parquet."""
+    """Write summary.json, timeline.parquet, scenario.yaml (the resolved scenario, for reports) and
+    (if any ledgers were kept) ledger.parquet."""
+    import yaml
+
     out.mkdir(parents=True, exist_ok=True)
-    written = [out / "summary.json", out / "timeline.parquet"]
+    written = [out / "summary.json", out / "timeline.parquet", out / "scenario.yaml"]
+    (out / "scenario.yaml").write_text(
+        "# the scenario as run (extends and --set resolved; durations in hours)\n"
+        + yaml.safe_dump(scenario.model_dump(mode="json"), sort_keys=False, allow_unicode=True), encoding="utf-8")
     (out / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n", encoding="utf-8")
     pq.write_table(timeline_table(scenario, reps), out / "timeline.parquet", compression="zstd")
     pools = pools_table(scenario, reps)

@@ -45,7 +45,7 @@ MANIFEST = "manifest.json"
 FAILURES = "failures.json"
 PARTS = "parts"
 # the assembled files, in the order they are put in place (summary.json last: it marks a finished assembly)
-FINAL_FILES = ("timeline.parquet", "anonymity.parquet", "ledger.parquet", "summary.json")
+FINAL_FILES = ("scenario.yaml", "timeline.parquet", "anonymity.parquet", "ledger.parquet", "summary.json")
 DERIVED_FILES = ("taint.json", "report.html")  # other commands write them from the assembled files: stale once those change
 PART_TABLES = ("summary", "timeline", "ledger", "anonymity")
 

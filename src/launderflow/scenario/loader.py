@@ -239,6 +239,8 @@ def _set_path(data: dict[str, Any], dotted: str, value: Any, doc: _Document) -> 
     keys: list[Any] = [int(k) if k.isdigit() else k for k in dotted.split(".")]
     node: Any = data
     for i, key in enumerate(keys[:-1]):
+        if isinstance(node, dict) and key not in node and not isinstance(keys[i + 1], int):
+            node[key] = {}  # a section the file leaves at its defaults; the schema checks the key
         try:
             node = node[key]
         except (KeyError, IndexError, TypeError):
