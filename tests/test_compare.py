@@ -101,3 +101,11 @@ def test_sweep_runs_the_grid_and_draws_the_sensitivity_plot(tmp_path: Path) -> N
 def test_compare_refuses_duplicate_names(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["compare", ALL, ALL, "--runs", "1", "--out", str(tmp_path / "x")])
     assert result.exit_code == 2 and "names must differ" in result.output
+
+
+def test_summary_reports_the_share_of_stolen_value_entering_each_venue(comparison: Path) -> None:
+    summary = json.loads((comparison / "slow_sharing" / "summary.json").read_text())
+    venues = summary["venues"]
+    # Every lot is split, swapped (USDC only: the ETH is already ETH) and then mixed in the pool.
+    assert 0.9 < venues["tornado"]["inflow_share"]["median"] <= 1.0
+    assert venues["uniswap"]["inflow_share"]["median"] == pytest.approx(2e6 / 17e6, rel=0.01)

@@ -549,5 +549,83 @@ def report(results_dir: Path) -> None:
     click.echo(f"wrote {path}")
 
 
+@main.command()
+@click.argument("scenario_file", type=click.Path(dir_okay=False))
+@click.option("--targets", "targets_file", required=True, type=click.Path(dir_okay=False),
+              help="YAML file: the parameters to fit (path, low, high, scale) and the facts (targets)")
+@click.option("--runs", "-n", default=5, show_default=True, type=click.IntRange(1, 100_000),
+              help="replications per candidate (the same seeds for every candidate)")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None, help="master seed (default: the scenario's)")
+@click.option("--samples", "-k", default=20, show_default=True, type=click.IntRange(1, 100_000),
+              help="candidates (Latin hypercube over the parameter box)")
+@click.option("--accept", default=0.2, show_default=True, type=click.FloatRange(0, 1, min_open=True),
+              help="ABC: accept this best fraction of the candidates, or all within distance 1 if more")
+@click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1, 512), help="local worker processes")
+@click.option("--scheduler", metavar="tcp://HOST:PORT", default=None,
+              help="run the replications on this dask.distributed scheduler's workers")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="output directory (default: out/<scenario name>-calibration)")
+def calibrate(scenario_file: str, targets_file: str, runs: int, seed: int | None, samples: int, accept: float,
+              jobs: int, scheduler: str | None, out_dir: str | None) -> None:
+    """Fit SCENARIO_FILE's uncertain parameters to the public facts in --targets.
+
+    Latin-hypercube candidates with common random numbers, distance = RMS of (model median - fact)
+    / tolerance, then ABC rejection. Writes OUT/calibration.json, OUT/candidates.csv and
+    OUT/calibrated.yaml (the scenario with the best values; `launderflow run` it).
+    """
+    import time
+
+    from .calibrate import calibrate as run_calibration
+    from .calibrate import load_targets, tables, write_outputs
+
+    if scheduler and jobs != 1:
+        raise click.UsageError("--jobs and --scheduler exclude each other (the cluster's workers do the work)")
+    try:
+        _, base = load_targets(targets_file, scenario_file)
+    except ScenarioError as exc:
+        _fail(exc)
+    target = Path(out_dir) if out_dir else Path("out") / f"{base.name}-calibration"
+    total = samples * runs
+    try:
+        with _progress() as progress:
+            bar = progress.add_task(f"calibrate {base.name}", total=total, rate="")
+            start, finished = time.perf_counter(), [0]
+
+            def tick() -> None:
+                finished[0] += 1
+                elapsed = time.perf_counter() - start
+                progress.update(bar, advance=1, rate=f"{finished[0] / elapsed:.2f} runs/s" if elapsed > 0 else "")
+
+            cal = run_calibration(scenario_file, targets_file, runs, seed=seed, samples=samples, accept=accept,
+                                  jobs=jobs, scheduler=scheduler, on_replication=tick)
+    except ScenarioError as exc:
+        _fail(exc)
+    except KeyboardInterrupt:
+        err.print("interrupted: nothing was written", markup=False)
+        sys.exit(130)
+    except OSError as exc:  # e.g. the dask scheduler cannot be reached
+        err.print(f"error: {exc}", markup=False, soft_wrap=True)
+        sys.exit(1)
+    from rich.measure import Measurement
+
+    for table in tables(cal):
+        needed = Measurement.get(out, out.options.update(width=100_000, max_width=100_000), table).maximum
+        (Console(highlight=False, width=needed) if needed > out.width and not out.is_terminal else out).print(table)
+    failures = cal.report()["failures"]
+    if failures:
+        err.print(f"{len(failures)} replication(s) or candidate(s) failed; those candidates were discarded "
+                  f"(see {target / 'calibration.json'})", markup=False, soft_wrap=True)
+    try:
+        written = write_outputs(cal, target)
+    except OSError as exc:
+        err.print(f"error: cannot write {target}: {exc}", markup=False, soft_wrap=True)
+        sys.exit(1)
+    for path in written:
+        out.print(f"wrote {path}", markup=False)
+    if cal.best is None:
+        err.print("every candidate failed: no calibrated scenario", markup=False)
+        sys.exit(1)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

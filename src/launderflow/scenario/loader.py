@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from .budget import budget_problems
 from .schema import Scenario, reference_problems
 
 MAX_FILE_BYTES = 5_000_000
@@ -230,6 +231,8 @@ def validate_document(data: dict[str, Any], doc: _Document) -> Scenario:
     except ValidationError as exc:
         raise ScenarioError([_problem_from_pydantic(err, doc) for err in exc.errors(include_url=False)]) from None
     problems = [Problem(*doc.locate(loc), _dotted(loc), msg) for loc, msg in reference_problems(scenario)]
+    if not problems:  # the budget needs valid references (venues, assets); refuse what would not fit a run
+        problems = [Problem(*doc.locate(loc), _dotted(loc), msg) for loc, msg in budget_problems(scenario)]
     if problems:
         raise ScenarioError(problems)
     return scenario

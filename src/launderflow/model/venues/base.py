@@ -77,6 +77,7 @@ class VenueModel:
     def take_in(self, world: Any, ids: np.ndarray, now: float, hop_kind: str) -> np.ndarray:
         """Move lots to the venue's address (one transfer each) and mark them inside it."""
         lots = world.lots
+        world.venue_inflow[self.index] += float(lots.value[ids].sum())
         # Deposits to a venue are followable, except into an off-ramp whose address may be unlabelled.
         world.move(ids, now, hop_kind, dst=np.full(len(ids), self.address), venue=self.index,
                    trace=hop_kind == "cash_out")

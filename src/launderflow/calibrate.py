@@ -1,0 +1,785 @@
+"""Calibrate a scenario's uncertain parameters to public facts.
+
+Method (documented, deliberately simple):
+
+1. **Design.** ``K`` candidate parameter vectors from a Latin hypercube over the parameter box
+   (McKay, Beckman & Conover 1979): each parameter's range is cut into ``K`` equal strata (equal in
+   ``log`` for ``scale: log``) and every stratum is sampled exactly once. The hypercube is drawn
+   from ``numpy.random.default_rng([seed, 0xCA1B])``, so the design is fixed by the seed. Sampled
+   values are rounded to 6 significant digits, so a candidate is exactly what the files show.
+2. **Common random numbers.** Every candidate runs the same ``N`` replications: replication ``i``
+   draws from ``SeedSequence(seed, spawn_key=(i,))`` whatever the parameters, so two candidates
+   differ by their parameters, not by their luck.
+3. **Distance.** For each target (a public fact with its own uncertainty ``tolerance``), the
+   model's value is the median over the ``N`` replications, and
+   ``distance = sqrt(mean over targets of ((median - fact) / tolerance) ** 2)``:
+   a distance of 1 means "one tolerance off on average".
+4. **Approximate Bayesian computation by rejection** (Pritchard et al. 1999; Beaumont 2010) with a
+   uniform prior on the box: accept every candidate within ``distance <= 1``, or the best
+   ``accept`` fraction (default 20 %) if that is more, i.e. the ABC threshold is
+   ``epsilon = max(1, distance of the ceil(accept * K)-th best)``. For each parameter the accepted
+   candidates' median and 5-95 % range are its estimate and uncertainty; the best candidate is
+   the point estimate written to ``calibrated.yaml``.
+
+With a small ``K`` the 5-95 % range of a handful of accepted candidates is little more than their
+span; it is an honest statement of how (un)identified a parameter is at that effort, nothing more.
+
+The targets file (``scenarios/targets/*.yaml``) is read with the scenario loader's machinery
+(duplicate keys refused, every error reported as ``file:line: field: message``).
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import hashlib
+import io
+import json
+import math
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union, get_args
+
+import numpy as np
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from .experiment import open_executor, run_replications
+from .metrics import STATES, final_states, time_to_share, timeline
+from .model.simulate import Replication
+from .model.states import Location
+from .scenario.loader import Problem, ScenarioError, _problem_from_pydantic, load_data, load_scenario
+from .scenario.schema import Duration, Name, Scenario
+from .units import DAY, format_duration, parse_duration
+
+FORMAT = 1
+DESIGN_STREAM = 0xCA1B  # the hypercube's generator: default_rng([seed, DESIGN_STREAM])
+
+
+# --- the targets file --------------------------------------------------------------------------------
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _number(value: Any) -> float:
+    """A bound: a number, or a duration with a unit (``5d``), which becomes hours like the scenario's."""
+    if isinstance(value, bool):
+        raise ValueError("must be a number (or a duration such as '5d')")
+    if isinstance(value, str):
+        return parse_duration(value)
+    if isinstance(value, (int, float)):
+        if not math.isfinite(value):
+            raise ValueError("must be finite")
+        return float(value)
+    raise ValueError("must be a number (or a duration such as '5d')")
+
+
+Bound = Annotated[float, BeforeValidator(_number)]
+PATH_PATTERN = r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$"
+
+
+class Parameter(_Strict):
+    """A scenario field to fit, by its dotted path, within [low, high]."""
+
+    path: Annotated[str, Field(pattern=PATH_PATTERN, max_length=256)]
+    low: Bound
+    high: Bound
+    scale: Literal["linear", "log"] = "linear"
+    integer: bool = Field(default=False, description="round to a whole number (for counts)")
+
+    @model_validator(mode="after")
+    def _box(self) -> "Parameter":
+        if not self.high > self.low:
+            raise ValueError(f"high must be greater than low (got low {self.low:g}, high {self.high:g})")
+        if self.scale == "log" and self.low <= 0:
+            raise ValueError(f"a log scale needs low > 0 (got {self.low:g})")
+        return self
+
+
+class _Fact(_Strict):
+    name: Name
+    value: float = Field(allow_inf_nan=False)
+    tolerance: Annotated[float, Field(gt=0.0, allow_inf_nan=False)] = Field(
+        description="the fact's own uncertainty: the scale of the distance")
+    source: Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class ShareAt(_Fact):
+    """Share of the stolen value in ``state`` at time ``at``."""
+
+    metric: Literal["share_at"]
+    state: Literal[STATES]  # type: ignore[valid-type]
+    at: Duration
+
+
+class FinalShare(_Fact):
+    """Share of the stolen value in ``state`` at the horizon."""
+
+    metric: Literal["final_share"]
+    state: Literal[STATES]  # type: ignore[valid-type]
+
+
+class VenueInflowShare(_Fact):
+    """Share of the stolen value that entered ``venue``."""
+
+    metric: Literal["venue_inflow_share"]
+    venue: Name
+
+
+class VenueFrozenUsd(_Fact):
+    """USD frozen by ``venue``."""
+
+    metric: Literal["venue_frozen_usd"]
+    venue: Name
+
+
+class VenueSeizedUsd(_Fact):
+    """USD seized inside ``venue``."""
+
+    metric: Literal["venue_seized_usd"]
+    venue: Name
+
+
+class ActionSeizedUsd(_Fact):
+    """USD seized by the intervention named ``intervention``."""
+
+    metric: Literal["action_seized_usd"]
+    intervention: Name
+
+
+class SeizedUsd(_Fact):
+    """USD seized at the horizon (all seizures)."""
+
+    metric: Literal["seized_usd"]
+
+
+class FrozenUsd(_Fact):
+    """USD frozen at the horizon (all freezes, minus what was later seized)."""
+
+    metric: Literal["frozen_usd"]
+
+
+class DaysToCashOutShare(_Fact):
+    """Days until ``share`` of the stolen value was cashed out (never: the horizon, a lower bound)."""
+
+    metric: Literal["days_to_cash_out_share"]
+    share: Annotated[float, Field(gt=0.0, le=1.0)]
+
+
+Target = Annotated[
+    Union[ShareAt, FinalShare, VenueInflowShare, VenueFrozenUsd, VenueSeizedUsd, ActionSeizedUsd, SeizedUsd,
+          FrozenUsd, DaysToCashOutShare],
+    Field(discriminator="metric"),
+]
+METRICS: dict[str, type[_Fact]] = {get_args(typ.model_fields["metric"].annotation)[0]: typ
+                                   for typ in get_args(get_args(Target)[0])}
+
+
+class Targets(_Strict):
+    """A targets file: which scenario fields to fit, and the facts to fit them to."""
+
+    description: str = ""
+    parameters: list[Parameter] = Field(min_length=1)
+    targets: list[Target] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique(self) -> "Targets":
+        paths = [p.path for p in self.parameters]
+        for i, a in enumerate(paths):
+            for b in paths[:i]:
+                if a == b or a.startswith(b + ".") or b.startswith(a + "."):
+                    raise ValueError(f"parameter paths overlap: {b!r} and {a!r}")
+        names = [t.name for t in self.targets]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"target names must be unique (repeated: {', '.join(dupes)})")
+        return self
+
+
+def _clean_tags(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
+    """Drop the ``metric`` tag pydantic puts into a discriminated target's error path."""
+    out: list[Any] = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and part not in node and node.get("metric") == part:
+            continue
+        out.append(part)
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            node = None
+    return tuple(out)
+
+
+def _model_for(data: Any, loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The targets-file model at ``loc`` (for "unknown field (allowed: ...)")."""
+    if loc == ():
+        return Targets
+    if len(loc) == 2 and loc[0] == "parameters":
+        return Parameter
+    if len(loc) == 2 and loc[0] == "targets":
+        try:
+            item = data["targets"][loc[1]]
+        except (KeyError, IndexError, TypeError):
+            return None
+        return METRICS.get(item.get("metric")) if isinstance(item, dict) else None
+    return None
+
+
+def _pydantic_problem(err: dict[str, Any], doc: Any) -> Problem:
+    err = dict(err)
+    loc = _clean_tags(tuple(err["loc"]), doc.data)
+    if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        node = _lookup(doc.data, ".".join(map(str, loc))) if loc else doc.data
+        if isinstance(node, dict) and "metric" in node:
+            loc = (*loc, "metric")
+    err["loc"] = loc
+    problem = _problem_from_pydantic(err, doc)  # the scenario loader's wording and line lookup
+    if err["type"] == "extra_forbidden":
+        model = _model_for(doc.data, loc[:-1])
+        allowed = f" (allowed: {', '.join(model.model_fields)})" if model is not None else ""
+        problem = Problem(problem.file, problem.line, problem.path, "unknown field" + allowed)
+    return problem
+
+
+def load_targets(path: str | Path, scenario_path: str | Path) -> tuple[Targets, Scenario]:
+    """Read and check a targets file against its scenario; raise :class:`ScenarioError` listing every problem.
+
+    The scenario's own problems come first (and alone): a targets file cannot be checked against a
+    scenario that does not load.
+    """
+    data, doc = load_data(path)
+    try:
+        spec = Targets.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError([_pydantic_problem(e, doc) for e in exc.errors(include_url=False)]) from None
+    scenario = load_scenario(scenario_path)
+    problems = _reference_problems(spec, scenario, scenario_path, doc)
+    if problems:
+        raise ScenarioError(problems)
+    return spec, scenario
+
+
+def _reference_problems(spec: Targets, scenario: Scenario, scenario_path: str | Path, doc: Any) -> list[Problem]:
+    problems: list[Problem] = []
+
+    def problem(loc: tuple[Any, ...], message: str) -> None:
+        problems.append(Problem(*doc.locate(loc), ".".join(map(str, loc)), message))
+
+    raw, _ = load_data(scenario_path)
+    for i, param in enumerate(spec.parameters):
+        current = _lookup(raw, param.path)
+        if isinstance(current, (dict, list, bool)):
+            problem(("parameters", i, "path"), f"{param.path} is a {type(current).__name__} in the scenario, "
+                                               f"not a number")
+            continue
+        for bound in ("low", "high"):
+            value = _as_value(param, getattr(param, bound))
+            try:
+                load_scenario(scenario_path, {param.path: value})
+            except ScenarioError as exc:
+                first = exc.problems[0]
+                missing = _missing_prefix(raw, param.path)
+                if missing is not None and first.path.startswith(missing):
+                    problem(("parameters", i, "path"), f"no such field in the scenario: {param.path} "
+                                                       f"({missing} is not in {scenario_path})")
+                    break
+                if "no such field" in first.message or first.message.startswith(("unknown field", "index out of range")):
+                    problem(("parameters", i, "path"), f"no such field in the scenario: {param.path} "
+                                                       f"({first.path}: {first.message})")
+                    break
+                problem(("parameters", i, bound), f"the scenario refuses {param.path} = {value!r} "
+                                                  f"({first.path}: {first.message})")
+    actions = action_names(scenario)
+    for j, target in enumerate(spec.targets):
+        venue = getattr(target, "venue", None)
+        if venue is not None and venue not in scenario.venues:
+            problem(("targets", j, "venue"), f"unknown venue {venue!r} (defined: {', '.join(scenario.venues) or 'none'})")
+        name = getattr(target, "intervention", None)
+        if name is not None and name not in actions:
+            problem(("targets", j, "intervention"),
+                    f"unknown intervention {name!r} (defined: {', '.join(actions) or 'none'})")
+        at = getattr(target, "at", None)
+        if at is not None and at > scenario.clock.horizon + 1e-9:
+            problem(("targets", j, "at"), f"is after the scenario's horizon ({format_duration(at)} > "
+                                          f"{format_duration(scenario.clock.horizon)})")
+    return problems
+
+
+def _keys(path: str) -> list[Any]:
+    return [int(k) if k.isdigit() else k for k in path.split(".")]
+
+
+def _missing_prefix(data: Any, path: str) -> str | None:
+    """The first section on ``path`` (not its last key) that the scenario file does not have, if any."""
+    node = data
+    keys = _keys(path)
+    for i, key in enumerate(keys[:-1]):
+        try:
+            node = node[key]
+        except (KeyError, IndexError, TypeError):
+            return ".".join(map(str, keys[: i + 1]))
+    return None
+
+
+def _lookup(data: Any, path: str) -> Any:
+    node = data
+    for key in _keys(path):
+        try:
+            node = node[key]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return node
+
+
+def action_names(scenario: Scenario) -> list[str]:
+    """Interventions as a replication names them (``kind_index`` when unnamed)."""
+    return [a.name or f"{a.kind}_{i}" for i, a in enumerate(scenario.interventions)]
+
+
+# --- metrics ------------------------------------------------------------------------------------------
+
+
+def metric_value(target: Any, rep: Replication, scenario: Scenario) -> float:
+    """The value of one target's metric in one replication."""
+    metric = target.metric
+    stolen = rep.stolen_usd
+    if metric == "share_at":
+        values = timeline(rep, np.array([float(target.at)]))[0]
+        return float(values[STATES.index(target.state)] / stolen)
+    if metric == "final_share":
+        return final_states(rep)[target.state] / stolen
+    if metric in ("seized_usd", "frozen_usd"):
+        return final_states(rep)[metric[:-4]]
+    if metric == "days_to_cash_out_share":
+        t = time_to_share(rep, Location.CASHED_OUT, target.share)
+        return (rep.horizon if math.isnan(t) else t) / DAY
+    if metric == "action_seized_usd":
+        return float((rep.actions or {})[target.intervention][2])
+    index = list(scenario.venues).index(target.venue)
+    if metric == "venue_inflow_share":
+        return float(rep.venue_inflow[index] / stolen)
+    if metric == "venue_frozen_usd":
+        return float(rep.venue_frozen[index])
+    if metric == "venue_seized_usd":
+        return float(rep.venue_seized[index])
+    raise ValueError(f"unknown metric {metric!r}")
+
+
+def describe_target(target: Any) -> str:
+    """``venue_frozen_usd(offshore_exchange)`` and the like."""
+    args = [str(getattr(target, f)) for f in ("state", "venue", "intervention") if hasattr(target, f)]
+    if hasattr(target, "at"):
+        args.append(f"{target.at / DAY:g}d")
+    if hasattr(target, "share"):
+        args.append(f"{target.share:g}")
+    return f"{target.metric}({', '.join(args)})" if args else target.metric
+
+
+# --- the design ---------------------------------------------------------------------------------------
+
+
+def latin_hypercube(n: int, d: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` points in [0, 1)^d, one in each of the ``n`` strata of every dimension (McKay et al. 1979)."""
+    u = np.empty((n, d))
+    for j in range(d):
+        u[:, j] = (rng.permutation(n) + rng.random(n)) / n
+    return u
+
+
+def _as_value(param: Parameter, x: float) -> float | int:
+    if param.integer:
+        return int(round(x))
+    return float(x)
+
+
+def design(params: list[Parameter], samples: int, seed: int) -> list[list[float | int]]:
+    """The candidates: a Latin hypercube scaled to the box, rounded to 6 significant digits."""
+    rng = np.random.default_rng([seed, DESIGN_STREAM])
+    units = latin_hypercube(samples, len(params), rng)
+    out: list[list[float | int]] = []
+    for row in units:
+        values: list[float | int] = []
+        for p, u in zip(params, row):
+            if p.scale == "log":
+                x = math.exp(math.log(p.low) + u * (math.log(p.high) - math.log(p.low)))
+            else:
+                x = p.low + u * (p.high - p.low)
+            x = min(max(float(f"{x:.6g}"), p.low), p.high)
+            values.append(_as_value(p, x))
+        out.append(values)
+    return out
+
+
+# --- running ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Candidate:
+    index: int
+    values: list[float | int]
+    metrics: np.ndarray  # (targets, runs), nan where a replication failed
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None  # the candidate's scenario did not load
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not self.failures
+
+    def medians(self) -> np.ndarray:
+        return np.median(self.metrics, axis=1) if self.ok else np.full(len(self.metrics), np.nan)
+
+    def distance(self, facts: np.ndarray, tolerances: np.ndarray) -> float:
+        if not self.ok:
+            return math.inf
+        z = (self.medians() - facts) / tolerances
+        return float(math.sqrt(float(np.mean(z ** 2))))
+
+
+@dataclass
+class Calibration:
+    scenario_path: str
+    targets_path: str
+    scenario: Scenario
+    spec: Targets
+    seed: int
+    runs: int
+    samples: int
+    accept: float
+    candidates: list[Candidate]
+    distances: np.ndarray = field(init=False)
+    order: list[int] = field(init=False)
+    accepted: list[int] = field(init=False)
+    epsilon: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        facts = np.array([t.value for t in self.spec.targets])
+        tols = np.array([t.tolerance for t in self.spec.targets])
+        self.distances = np.array([c.distance(facts, tols) for c in self.candidates])
+        self.order = sorted(range(len(self.candidates)), key=lambda k: (self.distances[k], k))
+        finite = [k for k in self.order if math.isfinite(self.distances[k])]
+        n_best = math.ceil(self.accept * len(self.candidates))
+        within = [k for k in finite if self.distances[k] <= 1.0]
+        self.accepted = finite[: max(n_best, len(within))]
+        self.epsilon = max(1.0, float(self.distances[self.accepted[-1]])) if self.accepted else math.inf
+
+    @property
+    def best(self) -> Candidate | None:
+        return self.candidates[self.order[0]] if self.accepted else None
+
+    def overrides(self, candidate: Candidate) -> dict[str, Any]:
+        return {p.path: v for p, v in zip(self.spec.parameters, candidate.values)}
+
+    def parameter_rows(self) -> list[dict[str, Any]]:
+        rows = []
+        best = self.best
+        for j, p in enumerate(self.spec.parameters):
+            accepted = np.array([float(self.candidates[k].values[j]) for k in self.accepted])
+            row: dict[str, Any] = {"path": p.path, "low": p.low, "high": p.high, "scale": p.scale,
+                                   "best": None if best is None else best.values[j]}
+            if len(accepted):
+                p5, med, p95 = (float(x) for x in np.percentile(accepted, [5, 50, 95]))
+                if p.scale == "log":
+                    width = (math.log(p95) - math.log(p5)) / (math.log(p.high) - math.log(p.low))
+                else:
+                    width = (p95 - p5) / (p.high - p.low)
+                row.update(accepted_median=med, accepted_p5=p5, accepted_p95=p95, width_of_box=width)
+            else:
+                row.update(accepted_median=None, accepted_p5=None, accepted_p95=None, width_of_box=None)
+            rows.append(row)
+        return rows
+
+    def target_rows(self) -> list[dict[str, Any]]:
+        rows = []
+        best = self.best
+        for t, target in enumerate(self.spec.targets):
+            row: dict[str, Any] = {"name": target.name, "metric": describe_target(target),
+                                   "fact": target.value, "tolerance": target.tolerance, "source": target.source}
+            if best is not None:
+                vals = best.metrics[t]
+                p5, med, p95 = (float(x) for x in np.percentile(vals, [5, 50, 95]))
+                row.update(model_median=med, model_p5=p5, model_p95=p95,
+                           z=(med - target.value) / target.tolerance)
+            rows.append(row)
+        return rows
+
+    def report(self) -> dict[str, Any]:
+        best = self.best
+        text = self.scenario.model_dump_json()
+        return _clean_json({
+            "launderflow_calibration": FORMAT,
+            "scenario": self.scenario_path,
+            "scenario_name": self.scenario.name,
+            "scenario_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
+            "targets_file": self.targets_path,
+            "seed": self.seed,
+            "runs": self.runs,
+            "samples": self.samples,
+            "method": {
+                "design": f"Latin hypercube, {self.samples} candidates over the parameter box "
+                          f"(generator numpy default_rng([seed, {DESIGN_STREAM}]))",
+                "common_random_numbers": "replication i of every candidate draws from SeedSequence(seed, spawn_key=(i,))",
+                "summary": "median over the replications",
+                "distance": "sqrt(mean over targets of ((model median - fact) / tolerance)^2)",
+                "abc": f"rejection: accept distance <= max(1, distance of the ceil({self.accept:g} * K)-th best)",
+                "accept_fraction": self.accept,
+            },
+            "epsilon": self.epsilon,
+            "accepted": self.accepted,
+            "best": None if best is None else {
+                "candidate": best.index, "distance": float(self.distances[best.index]),
+                "parameters": self.overrides(best),
+            },
+            "parameters": self.parameter_rows(),
+            "targets": self.target_rows(),
+            "failures": [f for c in self.candidates for f in c.failures]
+                        + [{"candidate": c.index, "stage": "load", "error": c.error}
+                           for c in self.candidates if c.error],
+        })
+
+
+def _clean_json(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _clean_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean_json(v) for v in value]
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        return value if math.isfinite(value) else None
+    return value
+
+
+def calibrate(
+    scenario_path: str | Path,
+    targets_path: str | Path,
+    runs: int,
+    seed: int | None = None,
+    samples: int = 20,
+    accept: float = 0.2,
+    jobs: int = 1,
+    scheduler: str | None = None,
+    executor: Executor | None = None,
+    on_replication: Callable[[], None] | None = None,
+) -> Calibration:
+    """Run the calibration; raises :class:`ScenarioError` for a bad scenario or targets file.
+
+    ``on_replication`` is called once per replication done or failed (``samples * runs`` in all),
+    from worker-feeding threads when the replications run in other processes.
+    """
+    if runs < 1 or samples < 1 or not 0 < accept <= 1:
+        raise ValueError("runs and samples must be >= 1 and accept in (0, 1]")
+    spec, scenario = load_targets(targets_path, scenario_path)
+    seed = scenario.seed if seed is None else seed
+    params = spec.parameters
+    candidates = [Candidate(k, values, np.full((len(spec.targets), runs), np.nan))
+                  for k, values in enumerate(design(params, samples, seed))]
+    lock = threading.Lock()
+
+    def run_candidate(cand: Candidate, pool: Executor | None) -> None:
+        try:
+            cand_scenario = load_scenario(scenario_path, {p.path: v for p, v in zip(params, cand.values)})
+        except ScenarioError as exc:
+            cand.error = str(exc)
+            for _ in range(runs):
+                _tick()
+            return
+
+        def done(index: int, rep: Replication) -> None:
+            for t, target in enumerate(spec.targets):
+                cand.metrics[t, index] = metric_value(target, rep, cand_scenario)
+            _tick()
+
+        def failed(failure: Any) -> None:
+            with lock:
+                cand.failures.append({"candidate": cand.index, "replication": failure.index,
+                                      "stage": failure.stage, "error": failure.error})
+            _tick()
+
+        for _ in run_replications(cand_scenario, runs, seed, keep_ledgers=False, executor=pool,
+                                  on_done=done, on_error=failed, key=f"{scenario.name}-cal{cand.index}-s{seed}"):
+            pass
+        cand.failures.sort(key=lambda f: f["replication"])
+
+    def _tick() -> None:
+        if on_replication is not None:
+            with lock:
+                on_replication()
+
+    if executor is None and jobs <= 1 and not scheduler:
+        for cand in candidates:
+            run_candidate(cand, None)
+    else:
+        with open_executor(jobs, scheduler) if executor is None else _given(executor) as pool:
+            # One feeding thread per worker (plus one) keeps every worker busy across candidates.
+            width = max(2, (jobs if executor is None and not scheduler else 8) + 1)
+            with ThreadPoolExecutor(max_workers=min(width, len(candidates))) as threads:
+                for fut in [threads.submit(run_candidate, cand, pool) for cand in candidates]:
+                    fut.result()
+    return Calibration(str(scenario_path), str(targets_path), scenario, spec, seed, runs, samples, accept,
+                       candidates)
+
+
+class _given:
+    def __init__(self, executor: Executor):
+        self.executor = executor
+
+    def __enter__(self) -> Executor:
+        return self.executor
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+
+# --- files ----------------------------------------------------------------------------------------------
+
+
+def candidates_csv(cal: Calibration) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    names = [t.name for t in cal.spec.targets]
+    writer.writerow(["candidate", *(p.path for p in cal.spec.parameters), *(f"{n}_median" for n in names),
+                     "distance", "accepted", "failed_replications"])
+    accepted = set(cal.accepted)
+    for cand in cal.candidates:
+        d = cal.distances[cand.index]
+        writer.writerow([cand.index, *(repr(v) for v in cand.values), *(_num(m) for m in cand.medians()),
+                         _num(d), "true" if cand.index in accepted else "false",
+                         len(cand.failures) if cand.error is None else cal.runs])
+    return buf.getvalue()
+
+
+def _num(x: float) -> str:
+    x = float(x)
+    return repr(x) if math.isfinite(x) else ""
+
+
+def calibrated_yaml(cal: Calibration, out_dir: Path) -> str:
+    """A scenario that ``extends`` the calibrated one and sets the best candidate's values."""
+    best = cal.best
+    if best is None:
+        raise ValueError("no candidate succeeded: nothing to write")
+    raw, _ = load_data(cal.scenario_path)
+    tree: dict[str, Any] = {}
+    for param, value in zip(cal.spec.parameters, best.values):
+        keys = _keys(param.path)
+        cut = next((i for i, k in enumerate(keys) if isinstance(k, int)), None)
+        if cut is None:
+            node = tree
+            for k in keys[:-1]:
+                node = node.setdefault(k, {})
+            node[keys[-1]] = value
+            continue
+        # lists are replaced whole by extends: copy the list from the scenario and set the value in it
+        node = tree
+        for k in keys[: cut - 1]:
+            node = node.setdefault(k, {})
+        if keys[cut - 1] not in node:
+            node[keys[cut - 1]] = copy.deepcopy(_lookup(raw, ".".join(map(str, keys[:cut]))))
+        inner = node[keys[cut - 1]]
+        for k in keys[cut:-1]:
+            inner = inner[k]
+        inner[keys[-1]] = value
+    scenario_abs = Path(cal.scenario_path).resolve()
+    try:
+        parent = Path(os.path.relpath(scenario_abs, out_dir.resolve())).as_posix()
+    except ValueError:  # another drive
+        parent = scenario_abs.as_posix()
+    name = f"{cal.scenario.name}_calibrated"[:64]
+    dist = float(cal.distances[best.index])
+    header = (f"# {name}: {cal.scenario.name} with the best candidate of a calibration to the facts in\n"
+              f"# {cal.targets_path} ({cal.samples} candidates x {cal.runs} runs, seed {cal.seed}; "
+              f"candidate {best.index}, distance {dist:.3g}).\n"
+              f"# Written by `launderflow calibrate`; see calibration.json next to this file.\n")
+    head = {"extends": parent, "name": name,
+            "description": f"{cal.scenario.name} calibrated to {Path(cal.targets_path).name} "
+                           f"(candidate {best.index} of {cal.samples}, distance {dist:.3g})"}
+    body = yaml.safe_dump(head, sort_keys=False, allow_unicode=True, width=100)
+    body += yaml.safe_dump(tree, sort_keys=False, allow_unicode=True, width=100) if tree else ""
+    return header + body
+
+
+def write_outputs(cal: Calibration, out_dir: str | Path) -> list[Path]:
+    """Write calibration.json, candidates.csv and calibrated.yaml (checked to load as the best candidate)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    path = out_dir / "calibration.json"
+    path.write_text(json.dumps(cal.report(), indent=2) + "\n", encoding="utf-8")
+    written.append(path)
+    path = out_dir / "candidates.csv"
+    path.write_text(candidates_csv(cal), encoding="utf-8")
+    written.append(path)
+    if cal.best is not None:
+        path = out_dir / "calibrated.yaml"
+        path.write_text(calibrated_yaml(cal, out_dir), encoding="utf-8")
+        loaded = load_scenario(path)
+        expected = load_scenario(cal.scenario_path, cal.overrides(cal.best))
+        same = loaded.model_copy(update={"name": expected.name, "description": expected.description})
+        if same.model_dump_json() != expected.model_dump_json():
+            raise RuntimeError(f"{path} does not reproduce the best candidate's scenario (a bug)")
+        written.append(path)
+    return written
+
+
+# --- tables -----------------------------------------------------------------------------------------------
+
+
+def _fmt_value(x: Any) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, int):
+        return str(x)
+    return f"{x:.4g}"
+
+
+def _fmt_metric(metric: str, x: Any) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "-"
+    if metric.endswith("_usd"):
+        return f"${x / 1e6:,.2f} M" if abs(x) >= 1e5 else f"${x:,.0f}"
+    if metric.startswith("days_"):
+        return f"{x:.1f} d"
+    return f"{x:.1%}"
+
+
+def tables(cal: Calibration) -> list[Any]:
+    """Two rich tables: the parameters (best, accepted median, 5-95 %) and the targets (fact, model, z)."""
+    from rich.table import Table
+
+    best = cal.best
+    title = (f"{cal.scenario.name}: {cal.samples} candidates x {cal.runs} runs, seed {cal.seed} — "
+             f"{len(cal.accepted)} accepted (distance <= {cal.epsilon:.3g})")
+    params = Table(title=title)
+    for col, justify in (("parameter", "left"), ("box", "right"), ("best", "right"), ("accepted median", "right"),
+                         ("5-95 %", "right"), ("of box", "right")):
+        params.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for row in cal.parameter_rows():
+        box = f"{row['low']:.4g} - {row['high']:.4g}" + (" (log)" if row["scale"] == "log" else "")
+        rng = "-" if row["accepted_p5"] is None else f"{_fmt_value(row['accepted_p5'])} - {_fmt_value(row['accepted_p95'])}"
+        width = "-" if row["width_of_box"] is None else f"{row['width_of_box']:.0%}"
+        params.add_row(row["path"], box, _fmt_value(row["best"]), _fmt_value(row["accepted_median"]), rng, width)
+    if best is not None:
+        params.caption = f"best: candidate {best.index}, distance {cal.distances[best.index]:.3g}"
+    else:
+        params.caption = "every candidate failed"
+    facts = Table(title="targets at the best candidate (model: median and 5-95 % over the runs)")
+    for col, justify in (("target", "left"), ("metric", "left"), ("fact", "right"), ("tolerance", "right"),
+                         ("model", "right"), ("5-95 %", "right"), ("z", "right")):
+        facts.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for target, row in zip(cal.spec.targets, cal.target_rows()):
+        m = target.metric
+        rng = f"{_fmt_metric(m, row.get('model_p5'))} - {_fmt_metric(m, row.get('model_p95'))}" if best else "-"
+        z = row.get("z")
+        facts.add_row(row["name"], row["metric"], _fmt_metric(m, row["fact"]), _fmt_metric(m, row["tolerance"]),
+                      _fmt_metric(m, row.get("model_median")), rng, "-" if z is None else f"{z:+.2f}")
+    return [params, facts]

@@ -1,0 +1,333 @@
+"""Budget refusal: estimate what a scenario would cost from its parameters alone, before it runs.
+
+A typo such as ``wallets: 1000000`` in three nested splits asks for 10^18 wallets; the run would
+grind until it runs out of memory. :func:`budget_problems` walks the scenario once — no
+simulation, no randomness, time linear in the number of hops — and computes *upper bounds* per
+replication on
+
+* **lots** (one per wallet the launderer fills: a row of the lot table): the stolen lots of every
+  theft and instalment, then along the playbook (branches included) ``split`` × ``wallets``, a
+  ``peel`` chain 2 × ``length`` new lots per lot (``length`` peeled pieces + ``length``
+  remainders, ``length`` + 1 of which move on), a ``branch`` one piece per branch, a custodial
+  mixer ``payouts`` per lot, a pool mixer its notes — at most the value reaching it divided by the
+  smallest denomination (or, whichever is smaller, by the largest denomination plus the
+  greedy bound per lot) — plus one unmixed remainder per lot, and a ``consolidate`` at most
+  ``wallets`` × assets × instalments (never more than reach it);
+* **transfers** (ledger rows): one per theft lot, one per fresh wallet of a split, peel or branch,
+  one per input of a consolidation, two per lot through an exchange, DEX or bridge (deposit and
+  withdrawal) or a cash-out (deposit and off-ramp), a deposit plus one payout per wallet for a
+  custodial mixer, a deposit and a withdrawal per pool-mixer note;
+* **honest rows** of pool mixers: ``honest_deposits_per_day`` × horizon (days) deposits (times the
+  largest recovery a designation allows) plus at most as many withdrawals, plus the honest notes
+  that can leave;
+* **timeline points** (``horizon / timeline_step``), **ticks** (``horizon / resolution``) and pool
+  mixers' background steps (``horizon / background_step``, one simpy event each);
+* **memory**: ~:data:`BYTES_PER_ROW` bytes per lot, transfer and honest row, plus the timeline and
+  the pools' anonymity log.
+
+With substitute venues (``venue: [a, b]``) the bound takes the worst venue for every lot. Freeze
+and seizure rows (at most one per lot) are not counted. The bounds are deliberately loose — a real
+run creates far fewer lots (a pool mixer rarely mints one note per smallest denomination) — so the
+limits are set high: a scenario is refused only when even a generous reading of it is absurd.
+
+Each refusal points at the field responsible: for lots, transfers and memory, the hop (or theft, or
+venue) at which the running total first passes the limit, e.g.
+``s.yaml:14: playbook.1.wallets: would create ~1.0e+12 wallets per replication (limit 50,000,000); ...``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from . import schema as s
+
+#: Refuse a scenario whose replications could create more lots (wallets filled) than this.
+MAX_LOTS = 50_000_000
+#: Refuse a scenario whose replications could write more launderer transfers (ledger rows) than this.
+MAX_TRANSFERS = 50_000_000
+#: Refuse a scenario whose replications would need more memory than this (estimated, see below).
+MAX_MEMORY_BYTES = 2 * 1024**3
+#: Rough memory of one lot or one ledger row: the lot table (~70 bytes a row, doubled while it
+#: grows), the ledger (~60 bytes a row) and the copies the results make.
+BYTES_PER_ROW = 100
+#: Memory of one timeline point: 8 outcome states x (time, value, share, replication, state).
+BYTES_PER_TIMELINE_POINT = 8 * 32
+#: Memory of one row of a pool mixer's anonymity log (time, venue, pool, notes).
+BYTES_PER_POOL_LOG_ROW = 20
+#: Refuse a clock with more ticks (``horizon / resolution``) than this, and a pool mixer with more
+#: background steps (``horizon / background_step``, one simulation event each).
+MAX_TICKS = 100_000_000
+
+Path = tuple[Any, ...]
+
+
+@dataclass
+class _Step:
+    """What one place in the scenario adds to the totals, and why (for the message)."""
+
+    where: Path
+    lots: float = 0.0
+    transfers: float = 0.0
+    memory: float = 0.0
+    why: str = ""
+
+
+@dataclass
+class Estimate:
+    """Upper bounds for one replication (floats: they may be astronomically large or infinite)."""
+
+    lots: float
+    transfers: float
+    honest_rows: float
+    timeline_points: float
+    ticks: float
+    background_steps: float
+    memory_bytes: float
+    steps: list[_Step]
+
+
+# --- arithmetic that tolerates infinity (inf * 0 is 0 here: no lot, no cost) ----------------------
+
+
+def _mul(*xs: float) -> float:
+    out = 1.0
+    for x in xs:
+        if x == 0:
+            return 0.0
+        out *= x
+    return out
+
+
+def _div(a: float, b: float) -> float:
+    if a == 0:
+        return 0.0
+    if b == 0 or not math.isfinite(a) and not math.isfinite(b):
+        return math.inf
+    return a / b
+
+
+def _float(x: int | float) -> float:
+    try:
+        return float(x)
+    except OverflowError:  # an integer beyond float range
+        return math.inf
+
+
+def _floor(x: float) -> float:
+    return float(math.floor(x)) if math.isfinite(x) else x
+
+
+def _add(*xs: float) -> float:
+    return math.fsum(xs) if all(math.isfinite(x) for x in xs) else math.inf
+
+
+def count(x: float) -> str:
+    """A count for a message: ``1,000,000``, ``3.2e+15``, or ``more than 1e308``."""
+    if not math.isfinite(x):
+        return "more than 1e308"
+    if x < 1e12:
+        return f"{round(x):,}"
+    return f"{x:.1e}"
+
+
+def gib(x: float) -> str:
+    if not math.isfinite(x):
+        return "more than 1e308 bytes"
+    return f"{x / 1024**3:,.1f} GiB" if x < 1e6 * 1024**3 else f"{x / 1024**3:.1e} GiB"
+
+
+# --- the walk -----------------------------------------------------------------------------------
+
+
+class _Walker:
+    def __init__(self, scenario: s.Scenario):
+        self.scenario = scenario
+        self.steps: list[_Step] = []
+        self.assets = len(scenario.assets)
+
+    def add(self, where: Path, lots: float = 0.0, transfers: float = 0.0, memory: float = 0.0, why: str = "") -> None:
+        self.steps.append(_Step(where, lots, transfers, memory, why))
+
+    def theft(self, i: int, theft: s.Theft) -> None:
+        n = _mul(len(theft.stolen), theft.instalments)
+        value = _mul(theft.instalments, _add(*(_mul(x.amount, self.scenario.assets[x.asset].price_usd) for x in theft.stolen)))
+        where: Path = ("thefts", i, "repeat", "count") if theft.repeat is not None else ("thefts", i, "stolen")
+        self.add(where, lots=n, transfers=n, why=f"the theft makes {count(n)} stolen lots")
+        playbook = self.scenario.playbook_for(theft)
+        base: Path = ("thefts", i, "playbook") if theft.playbook is not None else ("playbook",)
+        self.walk(playbook, base, n, value, theft.instalments)
+
+    def walk(self, hops: list[Any], base: Path, n: float, value: float, instalments: int) -> float:
+        """Walk ``hops`` with at most ``n`` lots worth at most ``value`` USD; return the lots that come out."""
+        for k, hop in enumerate(hops):
+            here = (*base, k)
+            reach = f"~{count(n)} lots reach this {hop.hop}"
+            if isinstance(hop, s.TransferHop):
+                self.add(here, transfers=n, why=f"{reach}; each moves once")
+            elif isinstance(hop, s.SplitHop):
+                out = _mul(n, hop.wallets)
+                self.add((*here, "wallets"), lots=out, transfers=out,
+                         why=f"{reach} and each fans out to {hop.wallets:,} wallets")
+                n = out
+            elif isinstance(hop, s.PeelHop):
+                made = _mul(n, 2 * hop.length)
+                self.add((*here, "length"), lots=made, transfers=made,
+                         why=f"{reach} and each peels {hop.length:,} times into 2 wallets")
+                n = _mul(n, hop.length + 1)
+            elif isinstance(hop, s.WaitHop):
+                pass
+            elif isinstance(hop, s.ConsolidateHop):
+                out = min(n, _mul(hop.wallets, self.assets, instalments))
+                self.add((*here, "wallets"), lots=out, transfers=n, why=f"{reach}; they merge into ~{count(out)} wallets")
+                n = out
+            elif isinstance(hop, s.BranchHop):
+                b = len(hop.branches)
+                pieces = _mul(n, b)
+                self.add(here, lots=pieces, transfers=pieces, why=f"{reach} and each is divided over {b} branches")
+                outs = [self.walk(branch.playbook, (*here, "branches", j, "playbook"), n, _mul(value, branch.share),
+                              instalments) for j, branch in enumerate(hop.branches)]
+                n = _add(*outs)
+            elif isinstance(hop, s.VenueHopBase):
+                n = self.venue_hop(hop, here, n, value)
+        return n
+
+    def venue_hop(self, hop: Any, here: Path, n: float, value: float) -> float:
+        """Bound a venue hop linearly in (lots, value) for every substitute; take the worst per term."""
+        best: tuple[float, float, float] | None = None
+        why = ""
+        for alternative in (0, 1):
+            terms = [self.venue_terms(self.scenario.venues[name], hop.hop, alternative) for name in hop.venue]
+            # terms: (lots out per lot, per USD), (new lots per lot, per USD), (transfers per lot, per USD)
+            out = _add(_mul(max(t[0][0] for t in terms), n), _mul(max(t[0][1] for t in terms), value))
+            made = _add(_mul(max(t[1][0] for t in terms), n), _mul(max(t[1][1] for t in terms), value))
+            moved = _add(_mul(max(t[2][0] for t in terms), n), _mul(max(t[2][1] for t in terms), value))
+            best = (out, made, moved) if best is None else (min(best[0], out), min(best[1], made), min(best[2], moved))
+        assert best is not None
+        out, made, moved = best
+        mixers = [self.scenario.venues[name] for name in hop.venue]
+        pools = [v for v in mixers if isinstance(v, s.PoolMixerVenue)]
+        custodial = [v for v in mixers if isinstance(v, s.CustodialMixerVenue)]
+        if pools:
+            v = pools[0]
+            why = (f"~{count(n)} lots worth ~${count(value)} reach this mix; a pool mixer takes whole notes "
+                   f"(smallest {v.denominations[0]:g} {v.asset}), ~{count(made)} pieces")
+        elif custodial:
+            why = f"~{count(n)} lots reach this mix and each is paid out to {max(v.payouts for v in custodial):,} wallets"
+        else:
+            why = f"~{count(n)} lots reach this {hop.hop}; each makes a deposit and a withdrawal"
+        self.add((*here, "venue"), lots=made, transfers=moved, why=why)
+        return out
+
+    def venue_terms(self, venue: Any, hop_kind: str, alternative: int) -> tuple[tuple[float, float], ...]:
+        if isinstance(venue, s.PoolMixerVenue):
+            price = self.scenario.assets[venue.asset].price_usd
+            d = venue.denominations
+            if alternative == 0:  # every note the smallest: value / smallest denomination
+                per_usd = _div(1.0, _mul(price, d[0]))
+                return (1.0, per_usd), (1.0, per_usd), (0.0, _mul(2.0, per_usd))
+            # greedy, largest first: value / largest + fewer than d[k+1]/d[k] + 1 of each smaller one per lot
+            per_lot = _add(*(_floor(_div(d[k + 1], d[k])) + 1.0 for k in range(len(d) - 1)))
+            per_usd = _div(1.0, _mul(price, d[-1]))
+            return (1.0 + per_lot, per_usd), (1.0 + per_lot, per_usd), (_mul(2.0, per_lot), _mul(2.0, per_usd))
+        if isinstance(venue, s.CustodialMixerVenue):
+            return (float(venue.payouts), 0.0), (float(venue.payouts), 0.0), (1.0 + venue.payouts, 0.0)
+        if hop_kind == "cash_out":
+            return (0.0, 0.0), (0.0, 0.0), (2.0, 0.0)
+        return (1.0, 0.0), (0.0, 0.0), (2.0, 0.0)
+
+
+def estimate(scenario: s.Scenario) -> Estimate:
+    """Upper bounds on what one replication of ``scenario`` creates (see the module docstring)."""
+    walker = _Walker(scenario)
+    for i, theft in enumerate(scenario.thefts):
+        walker.theft(i, theft)
+    clock = scenario.clock
+    horizon = clock.horizon
+    points = _div(horizon, clock.timeline_step) + 1
+    walker.add(("clock", "timeline_step"), memory=_mul(points, BYTES_PER_TIMELINE_POINT),
+               why=f"the timeline has ~{count(points)} points")
+    honest_rows = 0.0
+    background = 0.0
+    for name, venue in scenario.venues.items():
+        if not isinstance(venue, s.PoolMixerVenue):
+            continue
+        boost, exodus = 1.0, 0.0
+        for action in scenario.interventions:
+            if isinstance(action, s.Designation) and action.venue == name:
+                boost = _mul(boost, max(1.0, action.recovery_level))
+                exodus += action.exodus_per_day / 24.0
+        arrivals = _mul(venue.honest_deposits_per_day / 24.0, horizon, boost)
+        if venue.initial_notes is not None:
+            initial = _float(sum(venue.initial_notes))
+        else:
+            initial = _mul(venue.honest_deposits_per_day / 24.0, venue.honest_holding)
+        leave = 1.0 - math.exp(-_mul(horizon, _add(_div(1.0, venue.honest_holding), exodus)))
+        rows = _add(arrivals, arrivals, min(initial, _mul(initial, leave)))
+        honest_rows = _add(honest_rows, rows)
+        walker.add(("venues", name, "honest_deposits_per_day"), memory=_mul(rows, BYTES_PER_ROW),
+                   why=f"honest users of {name} make ~{count(rows)} ledger rows")
+        steps = _div(horizon, venue.background_step)
+        background = max(background, steps)
+        log_rows = _mul(steps + 1, len(venue.denominations))
+        walker.add(("venues", name, "background_step"), memory=_mul(log_rows, BYTES_PER_POOL_LOG_ROW),
+                   why=f"{name}'s anonymity log has ~{count(log_rows)} rows")
+    for step in walker.steps:  # lots and transfers cost memory where they are made
+        step.memory = _add(step.memory, _mul(_add(step.lots, step.transfers), BYTES_PER_ROW))
+    return Estimate(
+        lots=_add(*(st.lots for st in walker.steps)),
+        transfers=_add(*(st.transfers for st in walker.steps)),
+        honest_rows=honest_rows,
+        timeline_points=points,
+        ticks=_div(horizon, clock.resolution),
+        background_steps=background,
+        memory_bytes=_add(*(st.memory for st in walker.steps)),
+        steps=walker.steps,
+    )
+
+
+def _culprit(steps: list[_Step], attr: str, limit: float) -> _Step:
+    """The step at which the running total of ``attr`` first passes ``limit``."""
+    total = 0.0
+    for step in steps:
+        total = _add(total, getattr(step, attr))
+        if total > limit:
+            return step
+    return max(steps, key=lambda st: getattr(st, attr))  # pragma: no cover - only called when over the limit
+
+
+def budget_problems(scenario: s.Scenario) -> list[tuple[Path, str]]:
+    """``(location path, message)`` for every budget the scenario would exceed (empty if none).
+
+    Lots, transfers and memory that are over budget at the same place are reported as one problem.
+    """
+    est = estimate(scenario)
+    found: dict[Path, tuple[list[str], str]] = {}
+
+    def over(where: Path, what: str, why: str) -> None:
+        items, _ = found.setdefault(where, ([], why))
+        items.append(what)
+
+    if est.lots > MAX_LOTS:
+        step = _culprit(est.steps, "lots", MAX_LOTS)
+        over(step.where, f"~{count(est.lots)} wallets per replication (limit {MAX_LOTS:,})", step.why)
+    if est.transfers > MAX_TRANSFERS:
+        step = _culprit(est.steps, "transfers", MAX_TRANSFERS)
+        over(step.where, f"~{count(est.transfers)} transfers per replication (limit {MAX_TRANSFERS:,})", step.why)
+    if est.memory_bytes > MAX_MEMORY_BYTES:
+        step = _culprit(est.steps, "memory", MAX_MEMORY_BYTES)
+        over(step.where, f"~{gib(est.memory_bytes)} of memory per replication (limit {gib(MAX_MEMORY_BYTES)})", step.why)
+    problems = [(where, f"would create {'; '.join(items)}; {why}") for where, (items, why) in found.items()]
+    if est.ticks > MAX_TICKS:
+        problems.append((("clock", "resolution"),
+                         f"would run ~{count(est.ticks)} clock ticks (limit {MAX_TICKS:,}): horizon / resolution; "
+                         f"use a coarser resolution or a shorter horizon"))
+    for name, venue in scenario.venues.items():
+        if isinstance(venue, s.PoolMixerVenue):
+            steps = _div(scenario.clock.horizon, venue.background_step)
+            if steps > MAX_TICKS:
+                problems.append((("venues", name, "background_step"),
+                                 f"would run ~{count(steps)} background steps (limit {MAX_TICKS:,}): horizon / "
+                                 f"background_step; use a longer background_step"))
+    return problems
