@@ -16,7 +16,7 @@ LEDGER_COLUMNS: dict[str, type] = {
     "src": np.int64,  # address ids (see AddressBook)
     "dst": np.int64,
     "asset": np.int16,
-    "amount": np.float64,
+    "amount": np.float64,  # filled in at the end of the run: value_usd / the asset's price
     "value_usd": np.float64,
     "fee_usd": np.float64,  # network fee paid by this transfer (already deducted from value_usd)
     "hop": np.int8,  # index into HOP_KINDS

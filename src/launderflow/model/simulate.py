@@ -47,6 +47,8 @@ def simulate(scenario: Scenario, rng: np.random.Generator, keep_ledger: bool = T
     world.run()
     log_time, log_delta = world.book.log()
     ledger = {k: v.copy() for k, v in world.ledger.arrays().items()} if keep_ledger else None
+    if ledger is not None:  # amounts in asset units, from the USD value at the scenario's fixed prices
+        ledger["amount"] = ledger["value_usd"] / world.asset_price[ledger["asset"]]
     if ledger is not None:  # a trail is only followed if the theft was discovered within the run
         stolen = ledger["lot"] >= 0
         ledger["followed"][stolen] &= world.discovered[world.lots.theft[ledger["lot"][stolen]]]

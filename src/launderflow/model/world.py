@@ -150,7 +150,8 @@ class World:
     # --- primitives used by hops and venues ----------------------------------------------------
 
     def cells(self, ids: np.ndarray) -> np.ndarray:
-        return self.lots.location[ids].astype(np.int64) * 2 + self.lots.traced[ids]
+        """Outcome-book cell of each lot: ``location * 2 + traced`` (small ints; bincount takes them)."""
+        return self.lots.location[ids] * np.int8(2) + self.lots.traced[ids]
 
     def schedule(self, ids: np.ndarray, times: np.ndarray) -> None:
         """Make lots due at ``times`` (rounded up to the clock tick) and put them on the agenda."""
@@ -192,8 +193,7 @@ class World:
 
     def record(self, now: float, src: np.ndarray, dst: np.ndarray | int, lots: np.ndarray,
                values: np.ndarray, hop: str, venue: int | np.ndarray = -1, fee: np.ndarray | float = 0.0) -> None:
-        asset = self.lots.asset[lots]
-        self.ledger.append(len(lots), time=now, src=src, dst=dst, asset=asset, amount=values / self.asset_price[asset],
+        self.ledger.append(len(lots), time=now, src=src, dst=dst, asset=self.lots.asset[lots], amount=0.0,
                            value_usd=values, fee_usd=fee, hop=HOP_CODE[hop], lot=lots, venue=venue,
                            followed=self.lots.trail[lots])  # ANDed with "discovered by the end" in simulate()
 
@@ -219,9 +219,9 @@ class World:
         if not changed.any():
             return
         ids, traced = ids[changed], traced[changed]
-        before = self.cells(ids)
+        base = lots.location[ids] * np.int8(2)
         lots.traced[ids] = traced
-        self.book.move(self.env.now, before, self.cells(ids), lots.value[ids])
+        self.book.move(self.env.now, base + ~traced, base + traced, lots.value[ids])
 
     def network_fee(self, ids: np.ndarray) -> np.ndarray:
         """Charge each lot one transfer fee of its chain; a lot worth less than the fee is all fee."""
@@ -342,7 +342,7 @@ class World:
     def record_honest(self, now: float, src: np.ndarray, dst: np.ndarray, asset: int, amount: float, venue: int) -> None:
         """Transfers of honest users (no stolen value): ledger rows with ``lot == -1``."""
         n = len(src)
-        self.ledger.append(n, time=now, src=src, dst=dst, asset=asset, amount=amount,
+        self.ledger.append(n, time=now, src=src, dst=dst, asset=asset, amount=0.0,
                            value_usd=amount * self.asset_price[asset], fee_usd=0.0, hop=HOP_CODE["honest"],
                            lot=-1, venue=venue, followed=False)
 

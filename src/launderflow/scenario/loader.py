@@ -21,6 +21,7 @@ from .schema import Scenario, reference_problems
 
 MAX_FILE_BYTES = 5_000_000
 MAX_EXTENDS_DEPTH = 16
+MAX_VALUES = 500_000  # values (mappings, lists, scalars) in one file once aliases are expanded
 _TRUE_WORDS = {"true", "True", "TRUE"}
 _FALSE_WORDS = {"false", "False", "FALSE"}
 
@@ -96,10 +97,14 @@ def _parse(path: Path) -> _Document:
         line = mark.line + 1 if mark is not None else None
         message = " ".join(x for x in (exc.context, exc.problem) if x)
         raise ScenarioError([Problem(file, line, "", f"malformed YAML: {message}")]) from None
+    except yaml.reader.ReaderError as exc:  # a control character: it has a position, not a mark
+        line = text.count("\n", 0, exc.position) + 1 if isinstance(exc.position, int) else None
+        char = f"#x{exc.character:04x}" if isinstance(exc.character, int) else repr(exc.character)
+        raise ScenarioError([Problem(file, line, "", f"malformed YAML: unacceptable character {char}: {exc.reason}")]) from None
     except yaml.YAMLError as exc:
         raise ScenarioError([Problem(file, None, "", f"malformed YAML: {exc}")]) from None
     except RecursionError:
-        raise ScenarioError([Problem(file, None, "", "YAML nesting is too deep")]) from None
+        raise ScenarioError([Problem(file, _too_deep_line(text), "", "YAML nesting is too deep")]) from None
     if root is None or (isinstance(root, yaml.ScalarNode) and root.tag == "tag:yaml.org,2002:null"):
         raise ScenarioError([Problem(file, 1, "", "the file is empty (expected a mapping of scenario fields)")])
     where: dict[tuple[Any, ...], Location] = {}
@@ -116,9 +121,30 @@ def _parse(path: Path) -> _Document:
     return _Document(data, where, file)
 
 
+def _too_deep_line(text: str) -> int | None:
+    """The line where nesting first gets deeper than 64 (the event parser, unlike compose, does not recurse)."""
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > 64:
+                    return event.start_mark.line + 1
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except (yaml.YAMLError, RecursionError):
+        pass
+    return None
+
+
 def _build(node: yaml.Node, path: tuple[Any, ...], where: dict, problems: list[Problem], file: str,
            constructor: yaml.SafeLoader, depth: int) -> Any:
     where[path] = (file, node.start_mark.line + 1)
+    if len(where) > MAX_VALUES:  # every value has its own path: aliases (*a) that expand exponentially stop here
+        if len(where) == MAX_VALUES + 1:
+            problems.append(Problem(file, node.start_mark.line + 1, _dotted(path),
+                                    f"the file expands to more than {MAX_VALUES:,} values (YAML aliases?)"))
+        return None
     if depth > 64:
         problems.append(Problem(file, node.start_mark.line + 1, _dotted(path), "nesting is too deep"))
         return None
@@ -195,13 +221,17 @@ def _resolve(path: Path, chain: tuple[Path, ...]) -> _Document:
     line = doc.where.get(("extends",), (doc.file, 1))[1]
     if not isinstance(parent_name, str) or not parent_name.strip():
         raise ScenarioError([Problem(doc.file, line, "extends", "must be the path of another scenario file")])
-    parent_path = (path.parent / parent_name).resolve()
+    try:
+        parent_path = (path.parent / parent_name).resolve()
+        parent_is_file = parent_path.is_file()
+    except (OSError, ValueError):  # a name the OS cannot take (too long, a NUL byte)
+        raise ScenarioError([Problem(doc.file, line, "extends", f"no such scenario file: {parent_name!r}")]) from None
     if parent_path in chain or parent_path == path.resolve():
         cycle = " -> ".join(p.name for p in (*chain, path.resolve(), parent_path))
         raise ScenarioError([Problem(doc.file, line, "extends", f"cycle in extends ({cycle})")])
     if len(chain) >= MAX_EXTENDS_DEPTH:
         raise ScenarioError([Problem(doc.file, line, "extends", f"more than {MAX_EXTENDS_DEPTH} levels of extends")])
-    if not parent_path.is_file():
+    if not parent_is_file:
         raise ScenarioError([Problem(doc.file, line, "extends", f"no such scenario file: {parent_name}")])
     parent = _resolve(parent_path, (*chain, path.resolve()))
     return _merge(parent, doc)
@@ -239,7 +269,7 @@ def validate_document(data: dict[str, Any], doc: _Document) -> Scenario:
 
 
 def _set_path(data: dict[str, Any], dotted: str, value: Any, doc: _Document) -> None:
-    keys: list[Any] = [int(k) if k.isdigit() else k for k in dotted.split(".")]
+    keys: list[Any] = [int(k) if k.isascii() and k.isdigit() else k for k in dotted.split(".")]
     node: Any = data
     for i, key in enumerate(keys[:-1]):
         if isinstance(node, dict) and key not in node and not isinstance(keys[i + 1], int):
@@ -250,7 +280,7 @@ def _set_path(data: dict[str, Any], dotted: str, value: Any, doc: _Document) -> 
             raise ScenarioError([Problem(doc.file, None, ".".join(map(str, keys[: i + 1])), "no such field to override")]) from None
     if isinstance(node, list) and isinstance(keys[-1], int) and keys[-1] >= len(node):
         raise ScenarioError([Problem(doc.file, None, dotted, f"index out of range (the list has {len(node)} items)")])
-    if not isinstance(node, (dict, list)):
+    if not isinstance(node, (dict, list)) or (isinstance(node, list) and not isinstance(keys[-1], int)):
         raise ScenarioError([Problem(doc.file, None, dotted, "no such field to override")])
     node[keys[-1]] = value
 
@@ -343,7 +373,8 @@ def _clean_loc(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
     out: list[Any] = []
     node = data
     for part in loc:
-        if isinstance(part, str) and (part.startswith("function-") or "[" in part):
+        if isinstance(part, str) and (part.startswith("function-") or "[" in part) and not (
+                isinstance(node, dict) and part in node):  # (a key the author wrote is kept)
             continue
         if isinstance(node, dict) and part not in node and any(node.get(f) == part for f in ("kind", "hop", "dist")):
             continue

@@ -1,0 +1,132 @@
+"""launderflow's performance benchmark: four figures measured in one run on one machine.
+
+    python sim/bench.py                # everything (several minutes on 2 cores)
+    python sim/bench.py --quick        # smaller sizes, for a smoke test
+    python sim/bench.py --json out.json
+
+(a) Throughput: simulated transfers per second of a large scenario (bybit_2025) next to the events
+    per second of a bare simpy loop doing one timeout per transfer — the ceiling of a design with
+    one event per transfer. The ratio is the figure (> 1: batching beats that ceiling).
+(b) A Bybit-sized replication (>= 10,000 launderer wallets, >= 1,000,000 transfers counting the
+    mixer's honest traffic): wall time and peak memory, measured in a fresh process.
+(c) Taint analysis (poison, haircut, FIFO) over a 10,000,000-transfer ledger, next to the plain
+    Python reference on a sample: speed ratio per policy (from sim/bench_taint.py).
+(d) Parallel efficiency: K replications with 2 worker processes against 1, T1 / (2 T2).
+
+Ratios measured in one run are more stable than absolute times; run it on an idle machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+def bare_simpy_events_per_second(n: int) -> float:
+    """One process doing ``n`` timeouts: the cost of one simpy event per transfer."""
+    import simpy
+
+    env = simpy.Environment()
+
+    def loop(env: simpy.Environment, n: int):
+        for _ in range(n):
+            yield env.timeout(1.0)
+
+    env.process(loop(env, n))
+    start = time.perf_counter()
+    env.run()
+    return n / (time.perf_counter() - start)
+
+
+def one_replication(scenario_path: Path, seed: int = 1, horizon: str | None = None) -> dict[str, float]:
+    """Simulate one replication in this process; return transfers, wallets, seconds."""
+    from launderflow.experiment import replication_rng
+    from launderflow.model.simulate import simulate
+    from launderflow.scenario.loader import load_scenario
+
+    scenario = load_scenario(scenario_path, {"clock.horizon": horizon} if horizon else None)
+    start = time.perf_counter()
+    rep = simulate(scenario, replication_rng(seed, 0), keep_ledger=True)
+    seconds = time.perf_counter() - start
+    ledger = rep.ledger or {}
+    stolen = int(np.sum(ledger["lot"] >= 0)) if ledger else rep.transfers
+    wallets = int(len(np.unique(ledger["dst"][ledger["lot"] >= 0]))) if ledger else 0
+    return {"seconds": seconds, "transfers": rep.transfers, "stolen_transfers": stolen,
+            "honest_transfers": rep.transfers - stolen, "launderer_wallets": wallets, "lots": rep.lots,
+            "batches": rep.batches}
+
+
+def throughput(scenario_path: Path, horizon: str | None) -> dict[str, float]:
+    rep = one_replication(scenario_path, horizon=horizon)
+    ceiling = bare_simpy_events_per_second(min(int(rep["transfers"]), 2_000_000))
+    rate = rep["transfers"] / rep["seconds"]
+    return {**rep, "transfers_per_second": rate, "bare_simpy_events_per_second": ceiling,
+            "ratio_to_ceiling": rate / ceiling}
+
+
+def peak_memory(scenario_path: Path, horizon: str | None) -> dict[str, float]:
+    """Run one replication in a fresh interpreter and read its peak resident memory."""
+    code = (
+        "import json, resource, sys; sys.path.insert(0, %r); from bench import one_replication; "
+        "r = one_replication(__import__('pathlib').Path(%r), horizon=%r); "
+        "r['peak_rss_mib'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024; print(json.dumps(r))"
+    ) % (str(Path(__file__).resolve().parent), str(scenario_path), horizon)
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def parallel_efficiency(scenario_path: Path, runs: int) -> dict[str, float]:
+    from launderflow.experiment import open_executor, run_replications
+    from launderflow.scenario.loader import load_scenario
+
+    scenario = load_scenario(scenario_path)
+    times = {}
+    for jobs in (1, 2):
+        with open_executor(jobs, None) as executor:
+            start = time.perf_counter()
+            for _ in run_replications(scenario, runs, 7, jobs=jobs, executor=executor):
+                pass
+            times[jobs] = time.perf_counter() - start
+    return {"runs": runs, "seconds_1_worker": times[1], "seconds_2_workers": times[2],
+            "efficiency": times[1] / (2 * times[2])}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes (a smoke test, not the figures)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
+    parser.add_argument("--skip", action="append", default=[], choices=["a", "b", "c", "d"])
+    args = parser.parse_args(argv)
+    bybit = ROOT / "scenarios" / "bybit_2025.yaml"
+    medium = ROOT / "tests" / "scenarios" / "all_venues.yaml"
+    horizon = "10d" if args.quick else None
+    results: dict[str, dict[str, float]] = {}
+    if "a" not in args.skip:
+        results["a_throughput"] = throughput(bybit, horizon)
+    if "b" not in args.skip:
+        results["b_bybit_replication"] = peak_memory(bybit, horizon)
+    if "c" not in args.skip:
+        from bench_taint import bench_taint
+
+        n = 200_000 if args.quick else 10_000_000
+        results["c_taint"] = bench_taint(n_transfers=n, n_addresses=max(1000, n // 10), sample=min(n, 200_000))
+    if "d" not in args.skip:
+        results["d_parallel"] = parallel_efficiency(medium, 4 if args.quick else 12)
+    print(json.dumps(results, indent=2, default=float))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2, default=float) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
