@@ -69,7 +69,7 @@ def validate(files: tuple[str, ...]) -> None:
                 err.print(str(problem), markup=False, soft_wrap=True)
             continue
         out.print(f"{path}: ok ({scenario.name}: {len(scenario.thefts)} theft(s), "
-                  f"${scenario.stolen_usd:,.0f} stolen, {len(scenario.venues)} venue(s))", markup=False)
+                  f"${scenario.stolen_usd:,.0f} stolen, {len(scenario.venues)} venue(s))", markup=False, soft_wrap=True)
     if bad:
         sys.exit(2)
 
