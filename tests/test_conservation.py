@@ -95,11 +95,13 @@ def scenarios(draw: Any) -> dict[str, Any]:
 
 
 def stolen_by(scenario: Scenario, t: np.ndarray) -> np.ndarray:
-    """Value stolen at or before each instant."""
+    """Value stolen at or before each instant (thefts happen on the clock's tick grid)."""
     out = np.zeros(len(t))
+    res = scenario.clock.resolution
     for theft in scenario.thefts:
         value = math.fsum(s.amount * scenario.assets[s.asset].price_usd for s in theft.stolen)
-        out += np.where(t >= theft.time, value, 0.0)
+        on_grid = math.ceil(theft.time / res - 1e-9) * res
+        out += np.where(t >= on_grid - 1e-9, value, 0.0)
     return out
 
 

@@ -619,12 +619,24 @@ def calibrate(
         for cand in candidates:
             run_candidate(cand, None)
     else:
+        stop = threading.Event()
+
+        def feed(cand: Candidate, pool: Executor | None) -> None:
+            if not stop.is_set():
+                run_candidate(cand, pool)
+
         with open_executor(jobs, scheduler) if executor is None else _given(executor) as pool:
             # One feeding thread per worker (plus one) keeps every worker busy across candidates.
             width = max(2, (jobs if executor is None and not scheduler else 8) + 1)
-            with ThreadPoolExecutor(max_workers=min(width, len(candidates))) as threads:
-                for fut in [threads.submit(run_candidate, cand, pool) for cand in candidates]:
+            threads = ThreadPoolExecutor(max_workers=min(width, len(candidates)))
+            try:
+                for fut in [threads.submit(feed, cand, pool) for cand in candidates]:
                     fut.result()
+            except BaseException:  # Ctrl-C: start nothing new; leaving open_executor stops the workers
+                stop.set()
+                threads.shutdown(wait=False, cancel_futures=True)
+                raise
+            threads.shutdown()
     return Calibration(str(scenario_path), str(targets_path), scenario, spec, seed, runs, samples, accept,
                        candidates)
 

@@ -27,13 +27,14 @@ from pathlib import Path
 from typing import Any, Literal, Union
 
 import annotated_types as at
-from pydantic import BaseModel, BeforeValidator, WithJsonSchema
+from pydantic import BaseModel, BeforeValidator
 from pydantic.fields import FieldInfo
 
 from .scenario import schema as s
 from .units import UNITS
 
-OUTPUT = Path(__file__).resolve().parents[2] / "docs" / "scenario-reference.md"
+_CHECKOUT = Path(__file__).resolve().parents[2]  # src/launderflow/docgen.py -> the repository
+OUTPUT = (_CHECKOUT if (_CHECKOUT / "pyproject.toml").is_file() else Path.cwd()) / "docs" / "scenario-reference.md"
 COMMAND = "python -m launderflow.docgen"
 
 # --- examples ------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ class Action:
         self.name = spec.name or f"{spec.kind}_{index}"
         self.seized_usd = 0.0
         self.applied_at: float | None = None
-        self.rng = world.rng.spawn(1)[0]  # its own stream: acting never shifts anyone else's draws
+        self.rng = world.stream(f"intervention:{self.name}")  # acting never shifts anyone else's draws
         world.env.process(self._run())
 
     def _run(self):

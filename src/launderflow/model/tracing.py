@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..distributions import Fixed
-from ..scenario.schema import Tracing
+from ..scenario.schema import TRACEABLE_HOPS, Tracing
 
 
 class TracingTeam:
@@ -35,7 +35,7 @@ class TracingTeam:
     def __init__(self, world: Any, spec: Tracing):
         self.world = world
         self.spec = spec
-        self.rng = world.rng.spawn(1)[0]
+        self.rng = world.stream("tracing")
         self.tracers = list(spec.tracers)
         self.instant = not self.tracers or (all(t.capacity_per_hour is None for t in self.tracers)
                                             and min(t.latency for t in self.tracers) == 0
@@ -55,6 +55,8 @@ class TracingTeam:
         """Chance the team follows one hop of this kind: 1 - prod(1 - p_i q_i) over active tracers able to."""
         if not self.tracers:
             return self.spec.success(hop)
+        if hop not in TRACEABLE_HOPS:  # e.g. pool-mixer payouts: demixing decides, not the team
+            return 1.0
         team = self.tracers if now is None else self.active(now)
         if not team:  # nobody yet: the hop will be followed by those who join first
             team = self.active(self.discovered_at + min(t.joins_after for t in self.tracers))  # type: ignore[operator]

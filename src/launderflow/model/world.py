@@ -5,9 +5,10 @@ new wallets, charging fees, updating knowledge — so that conservation is enfor
 every change of value goes through the :class:`OutcomeBook` here.
 
 Order of simultaneous events: lots due in the same tick are processed together, grouped by
-theft and then by playbook step in ascending order; scheduled processes (discovery, later
-interventions) that fall on the same instant run before the lots due then, because they are
-started first and simpy keeps insertion order among equal times.
+theft and then by playbook step in ascending order. Other events at the same instant (a freeze,
+a follow-up, an intervention) are ordered by simpy, by when they were scheduled: an intervention
+scheduled from the start runs before lots that became due at its instant later in the run, but a
+freeze scheduled during the run may fall after them. Every event is on the clock's tick grid.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class World:
 
         self.scenario = scenario
         self.rng = rng
+        self._root_seed = rng.bit_generator.seed_seq
         self.env = simpy.Environment()
         self.lots = LotTable()
         self.ledger = Ledger()
@@ -79,6 +81,21 @@ class World:
         for i, theft in enumerate(scenario.thefts):
             self.env.process(self._theft(i))
 
+    def stream(self, name: str) -> np.random.Generator:
+        """An independent generator for one component, keyed by its name.
+
+        Derived from the replication's seed sequence with the name's CRC32 as an extra spawn key, so a
+        component's draws depend on nothing but the seed and its name: adding a venue, a tracer or
+        an intervention leaves every other component's random numbers as they were.
+        """
+        import zlib
+
+        root = self._root_seed
+        if not isinstance(root, np.random.SeedSequence):  # a generator built without a seed sequence
+            return self.rng.spawn(1)[0]
+        key = zlib.crc32(name.encode("utf-8"))
+        return np.random.default_rng(np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, 1 << 32, key)))
+
     # --- running -------------------------------------------------------------------------------
 
     def run(self) -> None:
@@ -87,7 +104,7 @@ class World:
     def _theft(self, index: int):
         """Create the stolen lots at the theft time (and at every instalment of a stream)."""
         theft = self.scenario.thefts[index]
-        yield self.env.timeout(theft.time)
+        yield self.env.timeout(float(self.agenda.tick_of(theft.time)) * self.resolution)  # on the clock's tick grid
         self.env.process(self._discovery(index, theft.discovered_after))
         assets = np.array([self.asset_index[s.asset] for s in theft.stolen], dtype=np.int16)
         values = np.array([s.amount for s in theft.stolen]) * self.asset_price[assets]

@@ -116,7 +116,7 @@ ZERO_DELAY = FixedDelay(dist="fixed", value=0.0)
 class Clock(Strict):
     """How long to simulate and how finely to record it."""
 
-    horizon: Duration = Field(description="simulated time after the first theft")
+    horizon: Duration = Field(description="simulated time from the scenario's time zero (thefts usually happen at 0)")
     resolution: Duration = Field(
         default=1.0 / 60.0,
         description="clock tick: moves that fall in the same tick are processed together as one batch",
@@ -290,8 +290,8 @@ class PoolMixerVenue(VenueBase):
     initial_notes: list[Annotated[int, Field(ge=0)]] | None = Field(default=None, description="notes in each pool at time 0 (default: the honest steady state)")
     honest_deposits_per_day: Annotated[float, Field(ge=0.0)] = 200.0
     honest_pool_weights: list[Annotated[float, Field(ge=0.0)]] | None = None
-    honest_holding: Duration = Field(default=30 * 24.0, description="mean time an honest note stays in the pool")
-    background_step: Duration = Field(default=1.0, description="honest traffic is generated in batches of this length")
+    honest_holding: Annotated[Duration, Field(gt=0.0)] = Field(default=30 * 24.0, description="mean time an honest note stays in the pool (hours; > 0)")
+    background_step: Annotated[Duration, Field(ge=1.0 / 60.0)] = Field(default=1.0, description="honest traffic is generated in batches of this length (hours; >= 1 minute)")
     delay: Delay = Field(default_factory=lambda: ExponentialDelay(dist="exponential", mean=48.0))
     relayer_fee: Fraction = 0.005
     demixing: Demixing = Field(default_factory=Demixing)
@@ -484,7 +484,7 @@ class Tracer(Strict):
 class Sharing(Strict):
     """How traced addresses reach venues and issuers: after ``latency``, to the venues in ``coverage``."""
 
-    latency: Duration = 24.0
+    latency: Duration = Field(default=0.0, description="from traced to flagged at the venues (0: at once)")
     coverage: list[Name] | Literal["all"] = "all"
 
 
@@ -504,7 +504,7 @@ class Tracing(Strict):
         default_factory=dict, description="per-hop chance that a followed trail stays followed (default 1.0)"
     )
     tracers: list[Tracer] = Field(default_factory=list)
-    sharing: Sharing = Field(default_factory=lambda: Sharing(latency=0.0))
+    sharing: Sharing = Field(default_factory=Sharing)
     resume_at_kyc: Probability = Field(
         default=0.5, description="chance a lost trail resumes when funds enter a KYC venue (times its kyc level)"
     )
@@ -518,7 +518,7 @@ class Tracing(Strict):
 
 class InterventionBase(Strict):
     name: Name | None = None
-    at: Duration = Field(description="when, after the first theft (or after its discovery with after_discovery)")
+    at: Duration = Field(description="when: time since the scenario's time zero (or since the first theft's discovery with after_discovery)")
     after_discovery: bool = False
 
 
@@ -555,7 +555,7 @@ class Seizure(InterventionBase):
     kind: Literal["seizure"]
     jurisdictions: list[Annotated[str, Field(pattern=r"^([A-Z]{2}|EU|offshore|none)$")]] = Field(default_factory=lambda: ["US"])
     venues: list[Name] | None = Field(default=None, description="limit to these venues (default: all in reach)")
-    share: Probability = Field(default=1.0, description="share of the reachable traced value actually seized")
+    share: Probability = Field(default=1.0, description="chance each reachable lot is actually seized (about this share of the value)")
 
 
 class Shutdown(InterventionBase):
@@ -632,7 +632,7 @@ class Scenario(Strict):
     clock: Clock
     chains: dict[Name, Chain] = Field(min_length=1)
     assets: dict[Name, Asset] = Field(min_length=1)
-    venues: dict[Name, Venue] = Field(default_factory=dict)
+    venues: dict[Name, Venue] = Field(default_factory=dict, max_length=64)
     thefts: list[Theft] = Field(min_length=1)
     playbook: list[Hop] = Field(default_factory=list)
     tracing: Tracing = Field(default_factory=Tracing)
@@ -674,6 +674,8 @@ def reference_problems(scenario: Scenario) -> list[tuple[tuple[Any, ...], str]]:
         asset = getattr(venue, "asset", None)
         if asset is not None and asset not in scenario.assets:
             problems.append((("venues", name, "asset"), _unknown("asset", asset, scenario.assets)))
+        elif venue.kind == "issuer" and asset is not None and not scenario.assets[asset].freezable:
+            problems.append((("venues", name, "asset"), f"asset {asset!r} is not freezable (set freezable: true on it to let its issuer freeze)"))
     problems += _hop_problems(scenario, scenario.playbook, ("playbook",))
     for i, action in enumerate(scenario.interventions):
         names = getattr(action, "venues", None) or []

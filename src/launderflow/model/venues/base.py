@@ -32,7 +32,8 @@ class VenueModel:
         self.address = int(world.addresses.new(1, -1, Role.VENUE)[0])
         # Own streams: the launderer's delays here and the venue's enforcement draws (compliance,
         # freeze latency) never shift each other, so a policy change leaves the laundering as it was.
-        self.rng, self.policy_rng = world.rng.spawn(2)
+        self.rng = world.stream(f"venue:{name}")
+        self.policy_rng = world.stream(f"venue-policy:{name}")
         self.frozen_usd = 0.0
         self.seized_usd = 0.0
         self.designated = False  # under sanctions itself
@@ -56,7 +57,7 @@ class VenueModel:
         linked = (world.lots.touched[ids] & self.sanctioned_links) != 0
         compliance = getattr(self, "compliance", 1.0)
         if compliance < 1.0:
-            linked &= self.rng.random(len(ids)) < compliance
+            linked &= self.policy_rng.random(len(ids)) < compliance
         return linked
 
     def enter(self, world: Any, ids: np.ndarray, now: float, hop: Any) -> None:
@@ -78,9 +79,11 @@ class VenueModel:
         """Move lots to the venue's address (one transfer each) and mark them inside it."""
         lots = world.lots
         world.venue_inflow[self.index] += float(lots.value[ids].sum())
+        flagged = lots.flagged[ids].copy()  # the deposit comes from an address already shared as stolen
         # Deposits to a venue are followable, except into an off-ramp whose address may be unlabelled.
         world.move(ids, now, hop_kind, dst=np.full(len(ids), self.address), venue=self.index,
                    trace=hop_kind == "cash_out")
+        lots.flagged[ids] |= flagged  # the venue screens the deposit against the flagged addresses
         ids = ids[lots.alive[ids]]
         world.relocate(ids, Location.VENUE, self.index)
         lots.substep[ids] = 1

@@ -1,0 +1,274 @@
+"""``launderflow calibrate``: recovers a known parameter, reports targets-file errors by line, is deterministic."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from launderflow.calibrate import calibrate, design, latin_hypercube, load_targets, metric_value
+from launderflow.cli import main
+from launderflow.experiment import run_replications
+from launderflow.scenario.loader import ScenarioError, load_scenario
+
+# An exchange that freezes every traced deposit it complies on: the frozen amount is ~compliance x
+# the value deposited, and an OTC desk whose lognormal delay decides how much is cashed out by day 3.
+TINY = """\
+name: tiny_freeze
+seed: 3
+clock: {horizon: 5d, resolution: 10min, timeline_step: 6h}
+chains:
+  eth: {confirmation: 3min, fee_usd: 1}
+assets:
+  ETH: {chain: eth, price_usd: 1000}
+venues:
+  ex: {kind: exchange, jurisdiction: US, compliance: 0.9, freeze_latency: 1h, delay: 2d, fee: 0.0}
+  otc:
+    kind: otc
+    jurisdiction: offshore
+    delay: {dist: lognormal, median: 12h, sigma: 0.8}
+thefts:
+  - {name: hack, victim: test, stolen: [{asset: ETH, amount: 100}]}
+playbook:
+  - {hop: split, wallets: 200, concentration: 50}
+  - {hop: exchange, venue: ex}
+  - {hop: cash_out, venue: otc}
+"""
+TRUE_COMPLIANCE = 0.6
+TRUE_OTC_MEDIAN = 20.0  # hours
+
+TARGETS = """\
+parameters:
+  - path: venues.ex.compliance
+    low: 0.05
+    high: 1.0
+  - path: venues.otc.delay.median
+    low: 1h
+    high: 3d
+    scale: log
+targets:
+  - name: frozen
+    metric: venue_frozen_usd
+    venue: ex
+    value: {frozen}
+    tolerance: {frozen_tol}
+    source: synthetic truth (compliance 0.6)
+  - name: cashed_by_day_3
+    metric: share_at
+    state: cashed_out
+    at: 3d
+    value: {cashed}
+    tolerance: 0.02
+    source: synthetic truth (OTC median 20h)
+"""
+
+
+def _truth(scenario_path) -> tuple[float, float]:
+    """The facts, as the model gives them at the true parameters (another seed than the calibration's)."""
+    scenario = load_scenario(scenario_path, {"venues.ex.compliance": TRUE_COMPLIANCE,
+                                             "venues.otc.delay.median": TRUE_OTC_MEDIAN})
+    spec_frozen = type("T", (), {"metric": "venue_frozen_usd", "venue": "ex"})
+    spec_cashed = type("T", (), {"metric": "share_at", "state": "cashed_out", "at": 72.0})
+    frozen, cashed = [], []
+    for _, rep in run_replications(scenario, 9, seed=99):
+        frozen.append(metric_value(spec_frozen, rep, scenario))
+        cashed.append(metric_value(spec_cashed, rep, scenario))
+    return float(np.median(frozen)), float(np.median(cashed))
+
+
+@pytest.fixture(scope="module")
+def case(tmp_path_factory):
+    root = tmp_path_factory.mktemp("calibrate")
+    scenario = root / "tiny.yaml"
+    scenario.write_text(TINY)
+    frozen, cashed = _truth(scenario)
+    targets = root / "targets.yaml"
+    targets.write_text(TARGETS.format(frozen=frozen, frozen_tol=0.03 * frozen, cashed=cashed))
+    return root, scenario, targets
+
+
+@pytest.fixture(scope="module")
+def cli_run(case):
+    root, scenario, targets = case
+    out = root / "out1"
+    result = CliRunner().invoke(main, ["calibrate", str(scenario), "--targets", str(targets), "--samples", "60",
+                                       "--runs", "5", "--seed", "1", "--out", str(out)])
+    return result, out
+
+
+def test_latin_hypercube_has_one_point_per_stratum():
+    u = latin_hypercube(10, 3, np.random.default_rng(0))
+    for j in range(3):
+        assert sorted(np.floor(u[:, j] * 10).astype(int)) == list(range(10))
+
+
+def test_recovers_the_true_parameters(cli_run):
+    """60 candidates x 5 runs over two parameters: the best candidate is within 0.05 of the true compliance
+    and within a factor 1.5 of the true OTC median delay; the accepted 5-95 % ranges contain both."""
+    result, out = cli_run
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "calibration.json").read_text())
+    compliance, otc = report["parameters"]
+    best = report["best"]["parameters"]
+    assert abs(best["venues.ex.compliance"] - TRUE_COMPLIANCE) <= 0.05
+    assert TRUE_OTC_MEDIAN / 1.5 <= best["venues.otc.delay.median"] <= TRUE_OTC_MEDIAN * 1.5
+    assert compliance["accepted_p5"] <= TRUE_COMPLIANCE <= compliance["accepted_p95"]
+    assert abs(compliance["accepted_median"] - TRUE_COMPLIANCE) <= 0.1
+    assert otc["accepted_p5"] <= TRUE_OTC_MEDIAN <= otc["accepted_p95"]
+    assert report["best"]["distance"] < 1.0
+    for row in report["targets"]:
+        assert abs(row["z"]) < 1.5
+    # the table on stdout
+    assert "venues.ex.compliance" in result.stdout and "cashed_by_day_3" in result.stdout
+
+
+def test_candidates_csv_lists_every_candidate(cli_run):
+    _, out = cli_run
+    lines = (out / "candidates.csv").read_text().splitlines()
+    assert lines[0].split(",") == ["candidate", "venues.ex.compliance", "venues.otc.delay.median", "frozen_median",
+                                   "cashed_by_day_3_median", "distance", "accepted", "failed_replications"]
+    assert len(lines) == 61
+    report = json.loads((out / "calibration.json").read_text())
+    accepted = [int(line.split(",")[0]) for line in lines[1:] if line.split(",")[-2] == "true"]
+    assert accepted == sorted(report["accepted"]) and len(accepted) >= 12  # at least 20 % of 60
+
+
+def test_same_inputs_give_identical_files(cli_run, case):
+    root, scenario, targets = case
+    result, out = cli_run
+    again = root / "out2"
+    result2 = CliRunner().invoke(main, ["calibrate", str(scenario), "--targets", str(targets), "--samples", "60",
+                                        "--runs", "5", "--seed", "1", "--out", str(again), "--jobs", "2"])
+    assert result2.exit_code == 0, result2.output
+    for name in ("calibration.json", "candidates.csv", "calibrated.yaml"):
+        assert (out / name).read_bytes() == (again / name).read_bytes(), name
+
+
+def test_calibrated_yaml_loads_and_runs(cli_run, tmp_path):
+    _, out = cli_run
+    report = json.loads((out / "calibration.json").read_text())
+    calibrated = load_scenario(out / "calibrated.yaml")
+    assert calibrated.name == "tiny_freeze_calibrated"
+    best = report["best"]["parameters"]
+    assert calibrated.venues["ex"].compliance == best["venues.ex.compliance"]
+    assert calibrated.venues["otc"].delay.median == best["venues.otc.delay.median"]
+    assert calibrated.venues["otc"].delay.sigma == 0.8  # the rest of the mapping comes from the original
+    result = CliRunner().invoke(main, ["run", str(out / "calibrated.yaml"), "--runs", "2", "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "run" / "summary.json").is_file()
+
+
+def test_list_paths_and_integers(case, tmp_path):
+    """A parameter inside a list (the playbook) is written by copying the list: extends replaces lists whole."""
+    _, scenario, _ = case
+    targets = tmp_path / "t.yaml"
+    targets.write_text("parameters:\n  - {path: playbook.0.wallets, low: 5, high: 50, integer: true}\n"
+                       "targets:\n  - {name: seized, metric: seized_usd, value: 0, tolerance: 1, source: none}\n")
+    cal = calibrate(scenario, targets, runs=1, samples=3, seed=5)
+    assert all(isinstance(c.values[0], int) and 5 <= c.values[0] <= 50 for c in cal.candidates)
+    from launderflow.calibrate import write_outputs
+
+    write_outputs(cal, tmp_path / "out")
+    loaded = load_scenario(tmp_path / "out" / "calibrated.yaml")
+    assert loaded.playbook[0].wallets == cal.best.values[0]
+    assert [h.hop for h in loaded.playbook] == ["split", "exchange", "cash_out"]
+
+
+def test_design_is_deterministic_and_inside_the_box(case):
+    _, scenario, targets = case
+    spec, _ = load_targets(targets, scenario)
+    a, b = design(spec.parameters, 7, seed=11), design(spec.parameters, 7, seed=11)
+    assert a == b and a != design(spec.parameters, 7, seed=12)
+    for values in a:
+        assert 0.05 <= values[0] <= 1.0 and 1.0 <= values[1] <= 72.0
+
+
+BAD = """\
+parameters:
+  - path: venues.ex.compliance
+    low: 0.1
+    high: 1.5
+  - path: venues.nope.compliance
+    low: 0.1
+    high: 0.2
+targets:
+  - name: frozen
+    metric: venue_frozen_usd
+    venue: exx
+    value: 1
+    tolerance: 1
+    source: s
+  - name: seized
+    metric: action_seized_usd
+    intervention: sep
+    value: 1
+    tolerance: 1
+    source: s
+"""
+
+BAD_SCHEMA = """\
+parameters:
+  - path: venues.ex.compliance
+    low: 0.9
+    high: 0.2
+targets:
+  - name: frozen
+    metric: venue_frozen_usd
+    venu: ex
+    value: 1
+    tolerance: 0
+    source: s
+  - name: other
+    metric: share_of
+    value: 1
+    tolerance: 1
+    source: s
+bogus: 1
+"""
+
+
+def _invoke_bad(tmp_path, case, text):
+    _, scenario, _ = case
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    result = CliRunner().invoke(main, ["calibrate", str(scenario), "--targets", str(path), "--out", str(tmp_path / "o")])
+    return result, str(path)
+
+
+def test_reference_errors_give_file_line_and_exit_2(tmp_path, case):
+    result, f = _invoke_bad(tmp_path, case, BAD)
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert lines == [
+        f"{f}:4: parameters.0.high: the scenario refuses venues.ex.compliance = 1.5 "
+        f"(venues.ex.compliance: input should be less than or equal to 1 (got 1.5))",
+        f"{f}:5: parameters.1.path: no such field in the scenario: venues.nope.compliance "
+        f"(venues.nope is not in {case[1]})",
+        f"{f}:11: targets.0.venue: unknown venue 'exx' (defined: ex, otc)",
+        f"{f}:17: targets.1.intervention: unknown intervention 'sep' (defined: none)",
+    ]
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_schema_errors_give_file_line_and_exit_2(tmp_path, case):
+    result, f = _invoke_bad(tmp_path, case, BAD_SCHEMA)
+    assert result.exit_code == 2
+    err = result.stderr
+    assert f"{f}:2: parameters.0: high must be greater than low (got low 0.9, high 0.2)" in err
+    assert f"{f}:8: targets.0.venu: unknown field (allowed: name, value, tolerance, source, metric, venue)" in err
+    assert f"{f}:10: targets.0.tolerance: input should be greater than 0 (got 0)" in err
+    assert f"{f}:13: targets.1.metric: unknown metric 'share_of'" in err
+    assert f"{f}:17: bogus: unknown field (allowed: description, parameters, targets)" in err
+    assert "Traceback" not in result.output
+
+
+def test_duplicate_key_and_missing_file(tmp_path, case):
+    result, f = _invoke_bad(tmp_path, case, "parameters: []\nparameters: []\ntargets: []\n")
+    assert result.exit_code == 2
+    assert f"{f}:2: parameters: duplicate key" in result.stderr
+    _, scenario, _ = case
+    with pytest.raises(ScenarioError, match="file not found"):
+        load_targets(tmp_path / "missing.yaml", scenario)
