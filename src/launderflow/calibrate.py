@@ -39,7 +39,7 @@ import math
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args
@@ -441,7 +441,8 @@ class Candidate:
         if not self.ok:
             return math.inf
         z = (self.medians() - facts) / tolerances
-        return float(math.sqrt(float(np.mean(z ** 2))))
+        d = math.sqrt(float(np.mean(z ** 2)))
+        return d if math.isfinite(d) else math.inf  # a metric the model could not give (nan) disqualifies
 
 
 @dataclass
@@ -619,26 +620,50 @@ def calibrate(
         for cand in candidates:
             run_candidate(cand, None)
     else:
-        stop = threading.Event()
-
-        def feed(cand: Candidate, pool: Executor | None) -> None:
-            if not stop.is_set():
-                run_candidate(cand, pool)
-
         with open_executor(jobs, scheduler) if executor is None else _given(executor) as pool:
-            # One feeding thread per worker (plus one) keeps every worker busy across candidates.
-            width = max(2, (jobs if executor is None and not scheduler else 8) + 1)
-            threads = ThreadPoolExecutor(max_workers=min(width, len(candidates)))
-            try:
-                for fut in [threads.submit(feed, cand, pool) for cand in candidates]:
-                    fut.result()
-            except BaseException:  # Ctrl-C: start nothing new; leaving open_executor stops the workers
-                stop.set()
-                threads.shutdown(wait=False, cancel_futures=True)
-                raise
-            threads.shutdown()
+            _feed(candidates, lambda cand: run_candidate(cand, pool),
+                  width=max(2, (jobs if executor is None and not scheduler else 8) + 1))
     return Calibration(str(scenario_path), str(targets_path), scenario, spec, seed, runs, samples, accept,
                        candidates)
+
+
+def _feed(candidates: list[Candidate], run: Callable[[Candidate], None], width: int) -> None:
+    """Run the candidates from ``width`` feeding threads, so every worker stays busy across candidates.
+
+    The threads are daemons: after Ctrl-C (raised here, in the main thread) nothing new starts, the
+    caller's ``open_executor`` stops the workers, and a thread still waiting on one cannot keep the
+    process alive. An error in a thread is raised here.
+    """
+    todo = list(candidates)
+    lock = threading.Lock()
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def loop() -> None:
+        while not stop.is_set():
+            with lock:
+                if not todo:
+                    return
+                cand = todo.pop(0)
+            try:
+                run(cand)
+            except BaseException as exc:  # handed to the main thread
+                errors.append(exc)
+                stop.set()
+
+    threads = [threading.Thread(target=loop, name=f"launderflow-calibrate-{i}", daemon=True)
+               for i in range(min(width, len(candidates)))]
+    for t in threads:
+        t.start()
+    try:
+        for t in threads:
+            while t.is_alive():
+                t.join(timeout=0.2)
+    except BaseException:
+        stop.set()
+        raise
+    if errors:
+        raise errors[0]
 
 
 class _given:
