@@ -34,7 +34,10 @@ def parse_duration(text: str | int | float) -> float:
     if isinstance(text, bool):
         raise ValueError("a duration must be a number of hours or a string like '6h', '15min', '30d'")
     if isinstance(text, (int, float)):
-        value = float(text)
+        try:
+            value = float(text)
+        except OverflowError:
+            raise ValueError("a duration must be finite and >= 0") from None
     else:
         match = _DURATION.match(text)
         if match is None or match.group(2) not in UNITS:
@@ -42,7 +45,10 @@ def parse_duration(text: str | int | float) -> float:
                 f"{text!r} is not a duration (write a number and a unit: "
                 f"{', '.join(sorted(UNITS))}, e.g. '6h', '15min', '30d')"
             )
-        value = float(match.group(1)) * UNITS[match.group(2)]
+        try:
+            value = float(match.group(1)) * UNITS[match.group(2)]
+        except OverflowError:
+            raise ValueError("a duration must be finite and >= 0") from None
     if value != value or value < 0 or value == float("inf"):
         raise ValueError("a duration must be finite and >= 0")
     return value

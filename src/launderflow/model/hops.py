@@ -237,8 +237,8 @@ class VenueHop:
                 self.refusals += int(refused.sum())
                 world.note_refusal(venue, entering[refused], now)
             entering = entering[refused]
-        if len(entering):
-            world.schedule(entering, now + self.retry.sample(world.rng, len(entering)))
+        if len(entering):  # try again later — at least one clock tick later, or it would loop at this instant
+            world.schedule(entering, np.maximum(now + self.retry.sample(world.rng, len(entering)), now + world.resolution))
         if len(leaving):
             where = lots.venue[leaving]
             for v in np.unique(where):

@@ -28,7 +28,7 @@ from ..units import parse_duration
 class Strict(BaseModel):
     """Base of every scenario model: unknown keys are errors and objects are immutable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def _duration(value: Any) -> float:
