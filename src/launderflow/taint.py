@@ -239,8 +239,8 @@ def _haircut_kernel(src, dst, amount, is_source):  # pragma: no cover - numba
     n = src.shape[0]
     m = is_source.shape[0]
     out = np.zeros(n, dtype=np.float64)
-    bal = np.zeros(m, dtype=np.float64)
-    tb = np.zeros(m, dtype=np.float64)
+    # state[a, 0] = balance, state[a, 1] = tainted balance: side by side, one cache line per address
+    state = np.zeros((m, 2), dtype=np.float64)
     for i in range(n):
         s = src[i]
         d = dst[i]
@@ -248,26 +248,27 @@ def _haircut_kernel(src, dst, amount, is_source):  # pragma: no cover - numba
         if is_source[s]:
             t = a
         else:
-            b = bal[s]
+            b = state[s, 0]
+            tbs = state[s, 1]
             if b < a:  # shortfall: the address had clean money of its own
                 b = a
-            t = a * (tb[s] / b) if b > 0.0 else 0.0
+            t = a * (tbs / b) if b > 0.0 else 0.0
             if t > a:
                 t = a
             elif t < 0.0:
                 t = 0.0
             b -= a
-            r = tb[s] - t
+            r = tbs - t
             if r < 0.0:
                 r = 0.0
             elif r > b:
                 r = b
-            bal[s] = b
-            tb[s] = r
+            state[s, 0] = b
+            state[s, 1] = r
         out[i] = t
         if not is_source[d]:
-            bal[d] += a
-            tb[d] += t
+            state[d, 0] += a
+            state[d, 1] += t
     return out
 
 
