@@ -11,7 +11,7 @@
     mixer's honest traffic): wall time and peak memory, measured in a fresh process.
 (c) Taint analysis (poison, haircut, FIFO) over a 10,000,000-transfer ledger, next to the plain
     Python reference on a sample: speed ratio per policy (from sim/bench_taint.py).
-(d) Parallel efficiency: K replications with 2 worker processes against 1, T1 / (2 T2).
+(d) Parallel efficiency: 8 replications of the baseline with 2 worker processes against 1, T1 / (2 T2).
 
 Ratios measured in one run are more stable than absolute times; run it on an idle machine.
 """
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip", action="append", default=[], choices=["a", "b", "c", "d"])
     args = parser.parse_args(argv)
     bybit = ROOT / "scenarios" / "bybit_2025.yaml"
-    medium = ROOT / "tests" / "scenarios" / "all_venues.yaml"
+    medium = ROOT / "tests" / "scenarios" / ("all_venues.yaml" if args.quick else "../../scenarios/baseline.yaml")
     horizon = "10d" if args.quick else None
     results: dict[str, dict[str, float]] = {}
     if "a" not in args.skip:
@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         n = 200_000 if args.quick else 10_000_000
         results["c_taint"] = bench_taint(n_transfers=n, n_addresses=max(1000, n // 10), sample=min(n, 200_000))
     if "d" not in args.skip:
-        results["d_parallel"] = parallel_efficiency(medium, 4 if args.quick else 12)
+        results["d_parallel"] = parallel_efficiency(medium.resolve(), 4 if args.quick else 8)
     print(json.dumps(results, indent=2, default=float))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=float) + "\n", encoding="utf-8")

@@ -104,6 +104,8 @@ class World:
     def _theft(self, index: int):
         """Create the stolen lots at the theft time (and at every instalment of a stream)."""
         theft = self.scenario.thefts[index]
+        if theft.time > self.horizon:
+            return  # after the end of the run
         yield self.env.timeout(float(self.agenda.tick_of(theft.time)) * self.resolution)  # on the clock's tick grid
         self.env.process(self._discovery(index, theft.discovered_after))
         assets = np.array([self.asset_index[s.asset] for s in theft.stolen], dtype=np.int16)
@@ -171,7 +173,15 @@ class World:
         return self.lots.location[ids] * np.int8(2) + self.lots.traced[ids]
 
     def schedule(self, ids: np.ndarray, times: np.ndarray) -> None:
-        """Make lots due at ``times`` (rounded up to the clock tick) and put them on the agenda."""
+        """Make lots due at ``times`` (rounded up to the clock tick) and put them on the agenda.
+
+        Lots due after the horizon never move within the run: they are parked, not scheduled.
+        """
+        times = np.asarray(times, dtype=np.float64)
+        late = ~(times <= self.horizon)
+        if late.any():
+            self.lots.ready[ids[late]] = np.inf
+            ids, times = ids[~late], times[~late]
         ticks = self.agenda.tick_of(times)
         ticks[ticks * self.resolution < self.env.now] += 1  # never before the present instant
         self.lots.ready[ids] = ticks * self.resolution
@@ -193,6 +203,10 @@ class World:
         One simpy event per distinct tick, whatever the number of lots. ``payload`` arrays are
         aligned with ``ids`` and split the same way (e.g. the address a freeze expects).
         """
+        times = np.broadcast_to(np.asarray(times, dtype=np.float64), (len(ids),))
+        soon = times <= self.horizon  # what would happen after the run never happens in it
+        if not soon.all():
+            ids, times, payload = ids[soon], times[soon], tuple(p[soon] for p in payload)
         if len(ids) == 0:
             return
         ticks = self.agenda.tick_of(times)

@@ -123,19 +123,20 @@ def _add(*xs: float) -> float:
     return math.fsum(xs) if all(math.isfinite(x) for x in xs) else math.inf
 
 
-def count(x: float) -> str:
-    """A count for a message: ``1,000,000``, ``3.2e+15``, or ``more than 1e308``."""
+def count(x: float, unit: str = "") -> str:
+    """An estimate for a message: ``~1,000,000``, ``~3.2e+15``, or ``more than 1e308`` (``unit``: e.g. ``$``)."""
     if not math.isfinite(x):
-        return "more than 1e308"
+        return f"more than {unit}1e308"
     if x < 1e12:
-        return f"{round(x):,}"
-    return f"{x:.1e}"
+        return f"~{unit}{round(x):,}"
+    return f"~{unit}{x:.1e}"
 
 
 def gib(x: float) -> str:
+    """Bytes as ``~1.5 GiB`` (``~`` dropped for the exact limits)."""
     if not math.isfinite(x):
         return "more than 1e308 bytes"
-    return f"{x / 1024**3:,.1f} GiB" if x < 1e6 * 1024**3 else f"{x / 1024**3:.1e} GiB"
+    return f"~{x / 1024**3:,.1f} GiB" if x < 1e6 * 1024**3 else f"~{x / 1024**3:.1e} GiB"
 
 
 # --- the walk -----------------------------------------------------------------------------------
@@ -163,7 +164,7 @@ class _Walker:
         """Walk ``hops`` with at most ``n`` lots worth at most ``value`` USD; return the lots that come out."""
         for k, hop in enumerate(hops):
             here = (*base, k)
-            reach = f"~{count(n)} lots reach this {hop.hop}"
+            reach = f"{count(n)} lots reach this {hop.hop}"
             if isinstance(hop, s.TransferHop):
                 self.add(here, transfers=n, why=f"{reach}; each moves once")
             elif isinstance(hop, s.SplitHop):
@@ -180,7 +181,7 @@ class _Walker:
                 pass
             elif isinstance(hop, s.ConsolidateHop):
                 out = min(n, _mul(hop.wallets, self.assets, instalments))
-                self.add((*here, "wallets"), lots=out, transfers=n, why=f"{reach}; they merge into ~{count(out)} wallets")
+                self.add((*here, "wallets"), lots=out, transfers=n, why=f"{reach}; they merge into {count(out)} wallets")
                 n = out
             elif isinstance(hop, s.BranchHop):
                 b = len(hop.branches)
@@ -211,12 +212,14 @@ class _Walker:
         custodial = [v for v in mixers if isinstance(v, s.CustodialMixerVenue)]
         if pools:
             v = pools[0]
-            why = (f"~{count(n)} lots worth ~${count(value)} reach this mix; a pool mixer takes whole notes "
-                   f"(smallest {v.denominations[0]:g} {v.asset}), ~{count(made)} pieces")
+            why = (f"{count(n)} lots worth {count(value, '$')} reach this mix; a pool mixer takes whole notes "
+                   f"(smallest {v.denominations[0]:g} {v.asset}), {count(made)} pieces")
         elif custodial:
-            why = f"~{count(n)} lots reach this mix and each is paid out to {max(v.payouts for v in custodial):,} wallets"
+            why = f"{count(n)} lots reach this mix and each is paid out to {max(v.payouts for v in custodial):,} wallets"
+        elif hop.hop == "cash_out":
+            why = f"{count(n)} lots reach this cash_out; each makes a deposit and leaves the chain"
         else:
-            why = f"~{count(n)} lots reach this {hop.hop}; each makes a deposit and a withdrawal"
+            why = f"{count(n)} lots reach this {hop.hop}; each makes a deposit and a withdrawal"
         self.add((*here, "venue"), lots=made, transfers=moved, why=why)
         return out
 
@@ -247,7 +250,7 @@ def estimate(scenario: s.Scenario) -> Estimate:
     horizon = clock.horizon
     points = _div(horizon, clock.timeline_step) + 1
     walker.add(("clock", "timeline_step"), memory=_mul(points, BYTES_PER_TIMELINE_POINT),
-               why=f"the timeline has ~{count(points)} points")
+               why=f"the timeline has {count(points)} points")
     honest_rows = 0.0
     background = 0.0
     for name, venue in scenario.venues.items():
@@ -264,15 +267,17 @@ def estimate(scenario: s.Scenario) -> Estimate:
         else:
             initial = _mul(venue.honest_deposits_per_day / 24.0, venue.honest_holding)
         leave = 1.0 - math.exp(-_mul(horizon, _add(_div(1.0, venue.honest_holding), exodus)))
-        rows = _add(arrivals, arrivals, min(initial, _mul(initial, leave)))
+        leaving = min(initial, _mul(initial, leave))
+        rows = _add(arrivals, arrivals, leaving)
         honest_rows = _add(honest_rows, rows)
-        walker.add(("venues", name, "honest_deposits_per_day"), memory=_mul(rows, BYTES_PER_ROW),
-                   why=f"honest users of {name} make ~{count(rows)} ledger rows")
+        field = "initial_notes" if venue.initial_notes is not None and leaving > arrivals else "honest_deposits_per_day"
+        walker.add(("venues", name, field), memory=_mul(rows, BYTES_PER_ROW),
+                   why=f"honest users of {name} make {count(rows)} ledger rows")
         steps = _div(horizon, venue.background_step)
         background = max(background, steps)
         log_rows = _mul(steps + 1, len(venue.denominations))
         walker.add(("venues", name, "background_step"), memory=_mul(log_rows, BYTES_PER_POOL_LOG_ROW),
-                   why=f"{name}'s anonymity log has ~{count(log_rows)} rows")
+                   why=f"{name}'s anonymity log has {count(log_rows)} rows")
     for step in walker.steps:  # lots and transfers cost memory where they are made
         step.memory = _add(step.memory, _mul(_add(step.lots, step.transfers), BYTES_PER_ROW))
     return Estimate(
@@ -311,23 +316,23 @@ def budget_problems(scenario: s.Scenario) -> list[tuple[Path, str]]:
 
     if est.lots > MAX_LOTS:
         step = _culprit(est.steps, "lots", MAX_LOTS)
-        over(step.where, f"~{count(est.lots)} wallets per replication (limit {MAX_LOTS:,})", step.why)
+        over(step.where, f"{count(est.lots)} wallets per replication (limit {MAX_LOTS:,})", step.why)
     if est.transfers > MAX_TRANSFERS:
         step = _culprit(est.steps, "transfers", MAX_TRANSFERS)
-        over(step.where, f"~{count(est.transfers)} transfers per replication (limit {MAX_TRANSFERS:,})", step.why)
+        over(step.where, f"{count(est.transfers)} transfers per replication (limit {MAX_TRANSFERS:,})", step.why)
     if est.memory_bytes > MAX_MEMORY_BYTES:
         step = _culprit(est.steps, "memory", MAX_MEMORY_BYTES)
-        over(step.where, f"~{gib(est.memory_bytes)} of memory per replication (limit {gib(MAX_MEMORY_BYTES)})", step.why)
+        over(step.where, f"{gib(est.memory_bytes)} of memory per replication (limit {MAX_MEMORY_BYTES / 1024**3:g} GiB)", step.why)
     problems = [(where, f"would create {'; '.join(items)}; {why}") for where, (items, why) in found.items()]
     if est.ticks > MAX_TICKS:
         problems.append((("clock", "resolution"),
-                         f"would run ~{count(est.ticks)} clock ticks (limit {MAX_TICKS:,}): horizon / resolution; "
+                         f"would run {count(est.ticks)} clock ticks (limit {MAX_TICKS:,}): horizon / resolution; "
                          f"use a coarser resolution or a shorter horizon"))
     for name, venue in scenario.venues.items():
         if isinstance(venue, s.PoolMixerVenue):
             steps = _div(scenario.clock.horizon, venue.background_step)
             if steps > MAX_TICKS:
                 problems.append((("venues", name, "background_step"),
-                                 f"would run ~{count(steps)} background steps (limit {MAX_TICKS:,}): horizon / "
+                                 f"would run {count(steps)} background steps (limit {MAX_TICKS:,}): horizon / "
                                  f"background_step; use a longer background_step"))
     return problems

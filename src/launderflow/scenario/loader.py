@@ -172,8 +172,9 @@ def _build(node: yaml.Node, path: tuple[Any, ...], where: dict, problems: list[P
         return node.value
     try:
         return constructor.construct_object(node, deep=True)
-    except (yaml.YAMLError, ValueError, OverflowError) as exc:
-        problems.append(Problem(file, node.start_mark.line + 1, _dotted(path), f"unreadable value: {exc}"))
+    except (yaml.YAMLError, ValueError, OverflowError, AttributeError, TypeError) as exc:
+        detail = " ".join(str(getattr(exc, "problem", None) or exc).split())  # one line (the line is ours)
+        problems.append(Problem(file, node.start_mark.line + 1, _dotted(path), f"unreadable value: {detail}"))
         return None
 
 
@@ -225,14 +226,14 @@ def _resolve(path: Path, chain: tuple[Path, ...]) -> _Document:
         parent_path = (path.parent / parent_name).resolve()
         parent_is_file = parent_path.is_file()
     except (OSError, ValueError):  # a name the OS cannot take (too long, a NUL byte)
-        raise ScenarioError([Problem(doc.file, line, "extends", f"no such scenario file: {parent_name!r}")]) from None
+        raise ScenarioError([Problem(doc.file, line, "extends", f"no such scenario file: {_dotted((parent_name,))}")]) from None
     if parent_path in chain or parent_path == path.resolve():
         cycle = " -> ".join(p.name for p in (*chain, path.resolve(), parent_path))
         raise ScenarioError([Problem(doc.file, line, "extends", f"cycle in extends ({cycle})")])
     if len(chain) >= MAX_EXTENDS_DEPTH:
         raise ScenarioError([Problem(doc.file, line, "extends", f"more than {MAX_EXTENDS_DEPTH} levels of extends")])
     if not parent_is_file:
-        raise ScenarioError([Problem(doc.file, line, "extends", f"no such scenario file: {parent_name}")])
+        raise ScenarioError([Problem(doc.file, line, "extends", f"no such scenario file: {_dotted((parent_name,))}")])
     parent = _resolve(parent_path, (*chain, path.resolve()))
     return _merge(parent, doc)
 
@@ -277,16 +278,17 @@ def _set_path(data: dict[str, Any], dotted: str, value: Any, doc: _Document) -> 
         try:
             node = node[key]
         except (KeyError, IndexError, TypeError):
-            raise ScenarioError([Problem(doc.file, None, ".".join(map(str, keys[: i + 1])), "no such field to override")]) from None
+            raise ScenarioError([Problem(doc.file, None, _dotted(tuple(keys[: i + 1])), "no such field to override")]) from None
     if isinstance(node, list) and isinstance(keys[-1], int) and keys[-1] >= len(node):
-        raise ScenarioError([Problem(doc.file, None, dotted, f"index out of range (the list has {len(node)} items)")])
+        raise ScenarioError([Problem(doc.file, None, _dotted(tuple(keys)), f"index out of range (the list has {len(node)} items)")])
     if not isinstance(node, (dict, list)) or (isinstance(node, list) and not isinstance(keys[-1], int)):
-        raise ScenarioError([Problem(doc.file, None, dotted, "no such field to override")])
+        raise ScenarioError([Problem(doc.file, None, _dotted(tuple(keys)), "no such field to override")])
     node[keys[-1]] = value
 
 
 def _dotted(path: tuple[Any, ...]) -> str:
-    return ".".join(str(p) for p in path)
+    # keys with line breaks or control characters are escaped: a problem stays on one line
+    return ".".join(str(p) if str(p).isprintable() else repr(str(p))[1:-1] for p in path)
 
 
 def _allowed_keys(data: Any, loc: tuple[Any, ...]) -> str:
