@@ -52,7 +52,7 @@ from .experiment import open_executor, run_replications
 from .metrics import STATES, final_states, time_to_share, timeline
 from .model.simulate import Replication
 from .model.states import Location
-from .scenario.loader import Problem, ScenarioError, _problem_from_pydantic, load_data, load_scenario
+from .scenario.loader import Problem, ScenarioError, _clean_loc, _problem_from_pydantic, load_data, load_scenario
 from .scenario.schema import Duration, Name, Scenario
 from .units import DAY, format_duration, parse_duration
 
@@ -204,19 +204,7 @@ class Targets(_Strict):
 
 def _clean_tags(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
     """Drop the ``metric`` tag pydantic puts into a discriminated target's error path."""
-    out: list[Any] = []
-    node = data
-    for part in loc:
-        if isinstance(node, dict) and part not in node and node.get("metric") == part:
-            continue
-        out.append(part)
-        if isinstance(node, dict):
-            node = node.get(part)
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-            node = node[part]
-        else:
-            node = None
-    return tuple(out)
+    return _clean_loc(loc, data, tags=("metric",))
 
 
 def _model_for(data: Any, loc: tuple[Any, ...]) -> type[BaseModel] | None:

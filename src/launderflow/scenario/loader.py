@@ -365,7 +365,7 @@ def _unwrap(annotation: Any, node: Any, part: Any = None) -> Any:
     return None
 
 
-def _clean_loc(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
+def _clean_loc(loc: tuple[Any, ...], data: Any, tags: tuple[str, ...] = ("kind", "hop", "dist")) -> tuple[Any, ...]:
     """Drop what pydantic inserts into error paths but the author never wrote.
 
     A discriminated union adds its tag after the item's path (``playbook.0.split.wallets``) and a
@@ -378,7 +378,7 @@ def _clean_loc(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
         if isinstance(part, str) and (part.startswith("function-") or "[" in part) and not (
                 isinstance(node, dict) and part in node):  # (a key the author wrote is kept)
             continue
-        if isinstance(node, dict) and part not in node and any(node.get(f) == part for f in ("kind", "hop", "dist")):
+        if isinstance(node, dict) and part not in node and any(node.get(f) == part for f in tags):
             continue
         if part == "fixed" and not isinstance(node, (dict, list)):
             continue  # the ``delay: 2h`` shorthand became {dist: fixed, value: 2h}
