@@ -609,11 +609,10 @@ def test_cli_refuses_bad_files_with_exit_code_2(fuzz_dir, seed, base, steps, hug
 def test_all_fuzz_tests_fed_their_documents():
     """Runs last: the fuzz tests above fed at least 10,000 documents to the loader in total."""
     fed = {name: FED.get(name, 0) for name in EXAMPLES}
-    if not all(fed.values()) or SCALE < 1:
-        pytest.skip("not every fuzz test ran in this session, or LAUNDERFLOW_FUZZ_SCALE < 1")
-    assert TOTAL_EXAMPLES >= 10_000
+    assert TOTAL_EXAMPLES >= 10_000 or SCALE < 1, "the fuzz tests are configured for fewer than 10,000 documents"
     print(f"documents fed to the loader: {sum(fed.values())} {fed}")  # shown with pytest -s
-    assert sum(fed.values()) >= 10_000, fed
+    if all(fed.values()) and SCALE >= 1:  # every fuzz test ran in this session (not a -k subset)
+        assert sum(fed.values()) >= 10_000, fed
 
 
 # --- specific hazards the fuzzer found (kept as fixed examples) -------------------------------
