@@ -21,6 +21,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .results import _stats
+
 FINAL_STATES = ("traced", "frozen", "seized", "cashed_out")
 AT_STATES = ("traced", "dark", "frozen", "seized", "cashed_out")
 
@@ -58,11 +60,9 @@ def _label(hours: float) -> str:
 
 
 def _interval(values: np.ndarray) -> tuple[float | None, float | None, float | None]:
-    finite = values[np.isfinite(values)]
-    if len(finite) == 0:
-        return None, None, None
-    p5, med, p95 = np.percentile(finite, [5, 50, 95])
-    return float(med), float(p5), float(p95)
+    """Median, 5th and 95th percentile of the finite values (the summary's statistics)."""
+    stats = _stats(np.asarray(values, dtype=np.float64))
+    return stats["median"], stats["p5"], stats["p95"]
 
 
 def compare(runs: list[tuple[str, Path]], at: list[float] | None = None) -> list[dict[str, Any]]:

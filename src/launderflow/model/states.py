@@ -27,7 +27,6 @@ class Knowledge(IntEnum):
 LOCATIONS: tuple[str, ...] = tuple(loc.name.lower() for loc in Location)
 KNOWLEDGE: tuple[str, ...] = tuple(k.name.lower() for k in Knowledge)
 N_CELLS = len(Location) * len(Knowledge)
-IN_PLAY = (Location.LAUNDERER, Location.VENUE)
 
 
 def cell(location: int, traced: int) -> int:

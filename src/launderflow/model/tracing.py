@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 
-from ..distributions import Fixed
 from ..scenario.schema import TRACEABLE_HOPS, Tracing
 
 
@@ -120,7 +119,6 @@ class Sharing:
         self.latency = spec.sharing.latency
         coverage = spec.sharing.coverage
         self.venues = [v for v in world.venues if hasattr(v, "alert") and (coverage == "all" or v.name in coverage)]
-        self.delay = Fixed(self.latency)
 
     def traced(self, ids: np.ndarray, now: float) -> None:
         if len(ids) == 0:

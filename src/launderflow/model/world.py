@@ -376,6 +376,3 @@ class World:
         self.ledger.append(n, time=now, src=src, dst=dst, asset=asset, amount=0.0,
                            value_usd=amount * self.asset_price[asset], fee_usd=0.0, hop=HOP_CODE["honest"],
                            lot=-1, venue=venue, followed=False)
-
-    def new_wallets(self, ids: np.ndarray) -> np.ndarray:
-        return self.addresses.new(len(ids), self.asset_chain[self.lots.asset[ids]], Role.LAUNDERER)
