@@ -46,6 +46,8 @@ class OutcomeBook:
 
     def _at(self, time: float) -> None:
         pending = self._pending_time
+        if time == pending:
+            return
         if pending is None or abs(time - pending) > 1e-9 * max(1.0, abs(time)):  # same instant up to float error
             self._flush()
             self._pending_time = time

@@ -26,7 +26,7 @@ class ColumnBuffer:
         """Append one batch of ``n`` rows; scalars are broadcast. Every column must be given."""
         if n is None:
             n = next((len(v) for v in columns.values() if np.ndim(v) > 0), 1)  # type: ignore[arg-type]
-        if len(columns) != len(self.dtypes):
+        if columns.keys() != self.dtypes.keys():
             missing = set(self.dtypes) - set(columns)
             raise KeyError(f"missing columns: {sorted(missing)}" if missing else f"unknown columns: {sorted(set(columns) - set(self.dtypes))}")
         start, end = self._rows, self._rows + n

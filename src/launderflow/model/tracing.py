@@ -86,8 +86,11 @@ class TracingTeam:
         self.free_at = float(done[-1]) if n else self.free_at
         return done + latency
 
-    def queue(self, ids: np.ndarray, now: float) -> None:
-        """Lots with an intact trail moved (or were discovered): follow them when the team gets there."""
+    def queue(self, ids: np.ndarray, now: float, dark: bool = False) -> None:
+        """Lots with an intact trail moved (or were discovered): follow them when the team gets there.
+
+        ``dark``: the caller has already marked them not traced (as every moved lot is).
+        """
         world = self.world
         if len(ids) == 0:
             return
@@ -98,7 +101,8 @@ class TracingTeam:
             world.set_traced(ids, np.ones(len(ids), dtype=bool))
             world.sharing.traced(ids, now)
             return
-        world.set_traced(ids, np.zeros(len(ids), dtype=bool))
+        if not dark:
+            world.set_dark(ids)
         times = self.follow_times(now, len(ids))
         world.at(times, ids, self._caught_up, world.lots.hops[ids].copy())
 
@@ -126,7 +130,7 @@ class Sharing:
         if self.latency == 0:
             self._flag(ids, now, self.world.lots.hops[ids].copy())
         else:
-            self.world.at(np.full(len(ids), now + self.latency), ids, self._flag, self.world.lots.hops[ids].copy())
+            self.world.at(now + self.latency, ids, self._flag, self.world.lots.hops[ids].copy())
 
     def _flag(self, ids: np.ndarray, now: float, hops: np.ndarray) -> None:
         lots = self.world.lots

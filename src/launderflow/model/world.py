@@ -203,21 +203,36 @@ class World:
         One simpy event per distinct tick, whatever the number of lots. ``payload`` arrays are
         aligned with ``ids`` and split the same way (e.g. the address a freeze expects).
         """
-        times = np.broadcast_to(np.asarray(times, dtype=np.float64), (len(ids),))
-        soon = times <= self.horizon  # what would happen after the run never happens in it
-        if not soon.all():
-            ids, times, payload = ids[soon], times[soon], tuple(p[soon] for p in payload)
         if len(ids) == 0:
             return
+        if np.ndim(times) == 0:  # one time for all (a latency after now): one event, no per-lot work
+            if not times <= self.horizon:  # what would happen after the run never happens in it
+                return
+            tick = int(self.agenda.tick_of(times))
+            self._call_at(tick, action, ids, payload)
+            return
+        times = np.asarray(times, dtype=np.float64)
+        soon = times <= self.horizon
+        if not soon.all():
+            ids, times, payload = ids[soon], times[soon], tuple(p[soon] for p in payload)
+            if len(ids) == 0:
+                return
         ticks = self.agenda.tick_of(times)
-        if np.all(ticks == ticks[0]):
-            groups = [(ticks[0], slice(None))]
+        if ticks[0] == ticks[-1] and (len(ticks) < 3 or np.all(ticks == ticks[0])):
+            self._call_at(int(ticks[0]), action, ids, payload)
+        elif np.all(ticks[1:] >= ticks[:-1]):  # already in time order (a work queue): cut at the changes
+            cuts = np.flatnonzero(ticks[1:] != ticks[:-1]) + 1
+            bounds = np.concatenate(([0], cuts, [len(ticks)]))
+            for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
+                self._call_at(int(ticks[a]), action, ids[a:b], tuple(p[a:b] for p in payload))
         else:
-            groups = [(tick, ticks == tick) for tick in np.unique(ticks)]
-        for tick, sel in groups:
-            args = (ids[sel], *(p[sel] for p in payload))
-            event = self.env.timeout(max(0.0, tick * self.resolution - self.env.now))
-            event.callbacks.append(lambda _e, args=args: action(args[0], self.env.now, *args[1:]))
+            for tick in np.unique(ticks):
+                sel = ticks == tick
+                self._call_at(int(tick), action, ids[sel], tuple(p[sel] for p in payload))
+
+    def _call_at(self, tick: int, action: Any, ids: np.ndarray, payload: tuple[np.ndarray, ...]) -> None:
+        event = self.env.timeout(max(0.0, tick * self.resolution - self.env.now))
+        event.callbacks.append(lambda _e: action(ids, self.env.now, *payload))
 
     def park(self, ids: np.ndarray) -> None:
         self.lots.ready[ids] = np.inf
@@ -240,9 +255,11 @@ class World:
         if p < 1.0:
             lots.trail[ids] &= self.team.rng.random(len(ids)) < p
         follow = lots.trail[ids] & self.discovered[lots.theft[ids]]
-        lost = ids[~follow]
-        self.set_traced(lost, np.zeros(len(lost), dtype=bool))
-        self.team.queue(ids[follow], self.env.now)
+        if self.team.instant:  # followed at once: only the lost trails go dark
+            self.set_dark(ids[~follow])
+        else:  # dark at the new address until followed
+            self.set_dark(ids)
+        self.team.queue(ids[follow], self.env.now, dark=True)
 
     def set_traced(self, ids: np.ndarray, traced: np.ndarray) -> None:
         lots = self.lots
@@ -253,6 +270,17 @@ class World:
         base = lots.location[ids] * np.int8(2)
         lots.traced[ids] = traced
         self.book.move(self.env.now, base + ~traced, base + traced, lots.value[ids])
+
+    def set_dark(self, ids: np.ndarray) -> None:
+        """``set_traced(ids, False)`` without building the all-False array."""
+        lots = self.lots
+        was = lots.traced[ids]
+        if not was.any():
+            return
+        ids = ids[was]
+        lots.traced[ids] = False
+        base = lots.location[ids] * np.int8(2)
+        self.book.move(self.env.now, base + np.int8(1), base, lots.value[ids])
 
     def network_fee(self, ids: np.ndarray) -> np.ndarray:
         """Charge each lot one transfer fee of its chain; a lot worth less than the fee is all fee."""
