@@ -233,6 +233,31 @@ def test_bad_inputs_raise() -> None:
         taint(t, s, d, a, [0], "fifo", n_addresses=2)
 
 
+@pytest.mark.parametrize(
+    ("time", "src", "dst", "amount", "sources", "n_addresses", "match"),
+    [
+        ([0.0, np.nan], [0, 1], [1, 2], [1.0, 1.0], [0], None, "time contains NaN"),
+        ([np.nan, 0.0], [0, 1], [1, 2], [1.0, 1.0], [0], 3, "time contains NaN"),
+        ([0.0, 1.0], [0, 1], [1, 2], [1.0, np.nan], [0], None, "amount must be finite"),
+        ([0.0, 1.0], [0, 1], [1, 2], [np.inf, 1.0], [0], 3, "amount must be finite"),
+        ([0.0, 1.0], [0, -1], [1, 2], [1.0, 1.0], [0], None, "src contains negative"),
+        ([0.0, 1.0], [0, 1], [-5, 2], [1.0, 1.0], [0], 3, "dst contains negative"),
+        ([0.0, 1.0], [0, 1], [1, 2], [1.0, 1.0], [-1], None, "sources contains negative"),
+        ([0.0, 1.0], [0, 1], [1, 3], [1.0, 1.0], [0], 3, "dst contains ids >= n_addresses"),
+        ([0.0, 1.0], [0, 1], [1, 2], [1.0, 1.0], [7], 3, "sources contains ids >= n_addr"),
+        ([], [], [], [], [4], 3, "sources contains ids >= n_addresses"),
+    ],
+)
+def test_validation_messages(time, src, dst, amount, sources, n_addresses, match) -> None:
+    """The fused validation pass reports the same errors as the numpy checks."""
+    with pytest.raises(ValueError, match=match):
+        taint(
+            np.array(time, dtype=float), np.array(src, dtype=np.int64),
+            np.array(dst, dtype=np.int64), np.array(amount, dtype=float), sources,
+            "haircut", n_addresses=n_addresses,
+        )
+
+
 def test_empty_ledger() -> None:
     e = np.array([])
     res = taint(e, e.astype(np.int64), e.astype(np.int64), e, [3], "fifo")

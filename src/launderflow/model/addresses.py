@@ -10,7 +10,6 @@ from enum import IntEnum
 
 import numpy as np
 
-from .columns import ColumnBuffer
 
 
 class Role(IntEnum):
@@ -29,7 +28,7 @@ class AddressBook:
     FEE_SINK = 1  # miners, relayers, venue fee wallets
 
     def __init__(self) -> None:
-        self._rows = ColumnBuffer({"chain": np.int16, "role": np.int8})
+        self._blocks: list[tuple[int, int | np.ndarray, int]] = []  # (count, chain(s), role) per call
         self._next = 0
         self.new(1, chain=-1, role=Role.OFF_CHAIN)
         self.new(1, chain=-1, role=Role.FEE_SINK)
@@ -38,11 +37,15 @@ class AddressBook:
         return self._next
 
     def new(self, n: int, chain: int | np.ndarray, role: Role) -> np.ndarray:
+        """``n`` fresh address ids on ``chain`` (one per address, or one for all)."""
         ids = np.arange(self._next, self._next + n, dtype=np.int64)
-        self._rows.append(n, chain=chain, role=int(role))
+        self._blocks.append((n, chain, int(role)))  # a reference, not a copy: new() runs once per hop
         self._next += n
         return ids
 
     def arrays(self) -> dict[str, np.ndarray]:
-        out = self._rows.arrays()
-        return {"address": np.arange(self._next, dtype=np.int64), **out}
+        """Every address with its chain and role, as columns."""
+        counts = np.array([b[0] for b in self._blocks], dtype=np.int64)
+        chain = np.concatenate([np.broadcast_to(np.asarray(b[1], dtype=np.int16), (b[0],)) for b in self._blocks])
+        role = np.repeat(np.array([b[2] for b in self._blocks], dtype=np.int8), counts)
+        return {"address": np.arange(self._next, dtype=np.int64), "chain": chain, "role": role}

@@ -237,7 +237,7 @@ class World:
     def park(self, ids: np.ndarray) -> None:
         self.lots.ready[ids] = np.inf
 
-    def record(self, now: float, src: np.ndarray, dst: np.ndarray | int, lots: np.ndarray,
+    def record(self, now: float, src: np.ndarray | int, dst: np.ndarray | int, lots: np.ndarray,
                values: np.ndarray, hop: str, venue: int | np.ndarray = -1, fee: np.ndarray | float = 0.0) -> None:
         self.ledger.append(len(lots), time=now, src=src, dst=dst, asset=self.lots.asset[lots], amount=0.0,
                            value_usd=values, fee_usd=fee, hop=HOP_CODE[hop], lot=lots, venue=venue,
@@ -324,7 +324,7 @@ class World:
             lots.ready[ids] = np.inf
         self.book.move(self.env.now, before, self.cells(ids), lots.value[ids])
 
-    def move(self, ids: np.ndarray, now: float, hop: str, dst: np.ndarray | None = None, venue: int = -1,
+    def move(self, ids: np.ndarray, now: float, hop: str, dst: np.ndarray | int | None = None, venue: int = -1,
              trace: bool = True) -> None:
         """Send each lot whole to a new address (fresh launderer wallets unless ``dst`` is given).
 
@@ -392,7 +392,7 @@ class World:
         return children
 
     def fork(self, parents: np.ndarray, counts: np.ndarray, shares: np.ndarray, now: float, hop: str,
-             src: np.ndarray | None = None, venue: int = -1) -> np.ndarray:
+             src: np.ndarray | int | None = None, venue: int = -1) -> np.ndarray:
         """Split each parent lot into ``counts[i]`` children sent to fresh wallets, by ``shares``.
 
         ``shares`` has ``counts.sum()`` entries, each parent's block summing to 1. Each child pays
@@ -420,9 +420,10 @@ class World:
         lost = ids[~keep]
         self.set_traced(lost, np.zeros(len(lost), dtype=bool))
 
-    def record_honest(self, now: float, src: np.ndarray, dst: np.ndarray, asset: int, amount: float, venue: int) -> None:
-        """Transfers of honest users (no stolen value): ledger rows with ``lot == -1``."""
-        n = len(src)
+    def record_honest(self, now: float, src: np.ndarray | int, dst: np.ndarray | int, asset: int, amount: float,
+                      venue: int) -> None:
+        """Transfers of honest users (no stolen value): ledger rows with ``lot == -1`` (one of ``src``, ``dst`` an array)."""
+        n = len(src) if np.ndim(src) else len(dst)  # type: ignore[arg-type]
         self.ledger.append(n, time=now, src=src, dst=dst, asset=asset, amount=0.0,
                            value_usd=amount * self.asset_price[asset], fee_usd=0.0, hop=HOP_CODE["honest"],
                            lot=-1, venue=venue, followed=False)

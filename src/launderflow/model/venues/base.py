@@ -81,7 +81,7 @@ class VenueModel:
         world.venue_inflow[self.index] += float(lots.value[ids].sum())
         flagged = lots.flagged[ids].copy()  # the deposit comes from an address already shared as stolen
         # Deposits to a venue are followable, except into an off-ramp whose address may be unlabelled.
-        world.move(ids, now, hop_kind, dst=np.full(len(ids), self.address), venue=self.index,
+        world.move(ids, now, hop_kind, dst=self.address, venue=self.index,
                    trace=hop_kind == "cash_out")
         lots.flagged[ids] |= flagged  # the venue screens the deposit against the flagged addresses
         ids = ids[lots.alive[ids]]
@@ -115,7 +115,7 @@ class VenueModel:
         ids = ids[lots.alive[ids]]
         self.charge(world, ids, haircut)
         ids = ids[lots.value[ids] > 0]
-        world.record(now, np.full(len(ids), self.address), AddressBook.OFF_CHAIN, ids, lots.value[ids], "cash_out", self.index)
+        world.record(now, self.address, AddressBook.OFF_CHAIN, ids, lots.value[ids], "cash_out", self.index)
         world.relocate(ids, Location.CASHED_OUT, self.index)
         return ids[:0]
 

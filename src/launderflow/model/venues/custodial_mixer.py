@@ -34,4 +34,4 @@ class CustodialMixer(VenueModel):
         k = self.payouts
         shares = self.rng.dirichlet(np.full(k, 5.0), size=len(ids)).ravel() if k > 1 else np.ones(len(ids))
         return world.fork(ids, np.full(len(ids), k), shares, now, "custodial_mixer",
-                          src=np.full(len(ids) * k, self.address), venue=self.index)
+                          src=self.address, venue=self.index)

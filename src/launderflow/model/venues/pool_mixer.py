@@ -82,10 +82,10 @@ class PoolMixer(VenueModel):
                 amount = float(self.denominations[pool])
                 if arrivals[pool]:
                     users = world.addresses.new(int(arrivals[pool]), self.chain, Role.HONEST)
-                    world.record_honest(now, users, np.full(len(users), self.address), self.asset, amount, self.index)
+                    world.record_honest(now, users, self.address, self.asset, amount, self.index)
                 if departures[pool]:
                     users = world.addresses.new(int(departures[pool]), self.chain, Role.HONEST)
-                    world.record_honest(now, np.full(len(users), self.address), users, self.asset, amount, self.index)
+                    world.record_honest(now, self.address, users, self.asset, amount, self.index)
             self._log_pools(now)
 
     # --- the launderer's notes -----------------------------------------------------------------
