@@ -33,6 +33,9 @@ _FIELDS: dict[str, tuple[type, object]] = {
 }
 
 
+_COPIED = tuple(name for name in _FIELDS if name not in ("value", "ready", "alive"))
+
+
 class LotTable:
     """Parallel arrays of lots with amortised O(1) growth."""
 
@@ -59,6 +62,17 @@ class LotTable:
         for name, value in fields.items():
             getattr(self, name)[self._n : self._n + n] = value
         self._n += n
+        return ids
+
+    def add_copies(self, parents: np.ndarray, counts: np.ndarray, value: np.ndarray) -> np.ndarray:
+        """Append ``counts[i]`` copies of each parent lot (all but ``value``, ``ready`` and ``alive``,
+        which take ``value`` and the defaults); return their ids. Used to divide lots."""
+        n = int(counts.sum())
+        ids = self.add(n, value=value)  # grows the table if needed; the new rows hold the defaults
+        start = int(ids[0]) if n else self._n
+        for name in _COPIED:
+            column = getattr(self, name)
+            column[start : start + n] = np.repeat(column[parents], counts)
         return ids
 
     def view(self, name: str) -> np.ndarray:

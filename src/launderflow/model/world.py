@@ -369,17 +369,12 @@ class World:
         so that the pieces add up to the parent exactly. Children inherit everything but the value.
         """
         lots = self.lots
-        owner = np.repeat(parents, counts)
         values = np.array(values, dtype=np.float64)
         last = np.cumsum(counts) - 1
         firsts = np.concatenate(([0], last[:-1] + 1))
         others = np.add.reduceat(values, firsts) - values[last]
         values[last] = lots.value[parents] - others
-        children = lots.add(len(owner), value=values, asset=lots.asset[owner], address=lots.address[owner],
-                            location=lots.location[owner], venue=lots.venue[owner], traced=lots.traced[owner],
-                            trail=lots.trail[owner], theft=lots.theft[owner], step=lots.step[owner],
-                            substep=lots.substep[owner], touched=lots.touched[owner], entered=lots.entered[owner],
-                            hops=lots.hops[owner], flagged=lots.flagged[owner], tag=lots.tag[owner])
+        children = lots.add_copies(parents, counts, values)
         # Parents hand their value to the children: same cells, so the book does not change.
         lots.value[parents] = 0.0
         lots.alive[parents] = False
