@@ -802,3 +802,32 @@ def test_summary_reports_venues_and_the_launderers_cost(tmp_path):
     anonymity = pq.read_table(out / "anonymity.parquet").to_pydict()
     assert len(anonymity["notes"]) > 0 and set(anonymity["venue"]) == {"tornado"}
     assert set(anonymity["denomination"]) == {0.1, 1.0, 10.0, 100.0}
+
+
+def test_address_book_knows_the_role_of_every_address_in_the_ledger():
+    """Victims send the theft, venues' addresses are labelled, honest users only meet the pool."""
+    from launderflow.model.addresses import Role
+    from launderflow.model.world import World
+
+    from launderflow.scenario.loader import load_scenario
+
+    scenario = load_scenario(ALL_VENUES)
+    world = World(scenario, np.random.default_rng(5))
+    world.run()
+    book = world.addresses.arrays()
+    led = world.ledger.arrays()
+    n = len(world.addresses)
+    assert len(book["address"]) == len(book["chain"]) == len(book["role"]) == n
+    assert led["src"].max() < n and led["dst"].max() < n
+    role = book["role"]
+    theft = led["hop"] == HOP["theft"]
+    assert np.all(role[led["src"][theft]] == Role.VICTIM) and np.all(role[led["dst"][theft]] == Role.LAUNDERER)
+    honest = led["hop"] == HOP["honest"]
+    assert honest.any()
+    pair = np.sort(np.stack([role[led["src"][honest]], role[led["dst"][honest]]]), axis=0)
+    assert np.all(pair == np.array([[Role.VENUE], [Role.HONEST]]))
+    for venue in world.venues:
+        assert role[venue.address] == Role.VENUE
+    # a wallet's chain is its asset's chain
+    moved = ~theft & (led["lot"] >= 0) & (role[led["dst"]] == Role.LAUNDERER)
+    assert np.array_equal(book["chain"][led["dst"][moved]], world.asset_chain[led["asset"][moved]])
