@@ -144,9 +144,19 @@ class Agenda:
                 self.batches += 1
                 self._in_batch = True
                 try:
-                    self._on_due(np.unique(ids), when)
+                    self._on_due(_sorted_unique(ids), when)
                 finally:
                     self._in_batch = False
                 if self._deferred:
                     parts, self._deferred = self._deferred, []
                     self._file_all(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
+
+
+def _sorted_unique(ids: np.ndarray) -> np.ndarray:
+    """``np.unique`` for lot ids (a lot may be on the agenda twice for the same tick), sort-based."""
+    ids = np.sort(ids)
+    if len(ids) > 1:
+        repeat = ids[1:] == ids[:-1]
+        if repeat.any():
+            return ids[np.concatenate(([True], ~repeat))]
+    return ids

@@ -241,9 +241,12 @@ class VenueHop:
             world.schedule(entering, np.maximum(now + self.retry.sample(world.rng, len(entering)), now + world.resolution))
         if len(leaving):
             where = lots.venue[leaving]
-            for v in np.unique(where):
-                group = leaving[where == v]
-                out = world.venues[int(v)].release(world, group, now, self)
+            if where[0] == where[-1] and (where == where[0]).all():  # the usual case: one venue
+                groups = [(int(where[0]), leaving)]
+            else:
+                groups = [(int(v), leaving[where == v]) for v in np.unique(where)]
+            for v, group in groups:
+                out = world.venues[v].release(world, group, now, self)
                 advance(world, out, now, self, self.delay)
 
 

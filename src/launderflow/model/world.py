@@ -153,8 +153,9 @@ class World:
         key = lots.theft[ids].astype(np.int64) * (1 << 32) + lots.step[ids]
         order = np.argsort(key, kind="stable")
         ids, key = ids[order], key[order]
-        cuts = np.flatnonzero(np.diff(key)) + 1
-        for group in np.split(ids, cuts):
+        bounds = [0, *(np.flatnonzero(key[1:] != key[:-1]) + 1).tolist(), len(ids)]
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            group = ids[a:b]
             theft, step = int(lots.theft[group[0]]), int(lots.step[group[0]])
             program = self.programs[theft]
             if 0 <= step < len(program.steps):
