@@ -295,7 +295,9 @@ class World:
 
         ``venue`` names who collected it (-1: the network's miners/validators).
         """
-        amounts = np.minimum(amounts, self.lots.value[ids])
+        lots = self.lots
+        value = lots.value[ids]
+        amounts = np.minimum(amounts, value)
         total = float(amounts.sum())
         if total <= 0:
             return
@@ -303,27 +305,28 @@ class World:
             self.venue_fees[venue] += total
         else:
             self.network_fees += total
-        lots = self.lots
-        from_cells = self.cells(ids)
-        to_cells = int(Location.FEES) * 2 + lots.traced[ids]
-        lots.value[ids] -= amounts
-        self.book.move(self.env.now, from_cells, to_cells, amounts)
-        emptied = ids[lots.value[ids] <= 0]
-        if len(emptied):
-            lots.value[emptied] = 0.0
-            lots.alive[emptied] = False
-            lots.ready[emptied] = np.inf
+        traced = lots.traced[ids]
+        value -= amounts
+        lots.value[ids] = value
+        self.book.move(self.env.now, lots.location[ids] * np.int8(2) + traced, int(Location.FEES) * 2 + traced, amounts)
+        emptied = value <= 0
+        if emptied.any():
+            gone = ids[emptied]
+            lots.value[gone] = 0.0
+            lots.alive[gone] = False
+            lots.ready[gone] = np.inf
 
     def relocate(self, ids: np.ndarray, location: Location, venue: int = -1) -> None:
         """Change the location of whole lots (e.g. into a venue, or cashed out)."""
         lots = self.lots
-        before = self.cells(ids)
+        traced = lots.traced[ids]
+        before = lots.location[ids] * np.int8(2) + traced
         lots.location[ids] = int(location)
         lots.venue[ids] = venue
         if location not in (Location.LAUNDERER, Location.VENUE):
             lots.alive[ids] = False
             lots.ready[ids] = np.inf
-        self.book.move(self.env.now, before, self.cells(ids), lots.value[ids])
+        self.book.move(self.env.now, before, np.int8(2 * int(location)) + traced, lots.value[ids])
 
     def move(self, ids: np.ndarray, now: float, hop: str, dst: np.ndarray | int | None = None, venue: int = -1,
              trace: bool = True) -> None:
