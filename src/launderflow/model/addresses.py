@@ -1,7 +1,8 @@
 """Address ids: every wallet, venue and sink gets an integer, with its chain and role.
 
-Millions of addresses are just a counter and two small arrays; nothing is allocated per wallet
-beyond their rows.
+Millions of addresses are just a counter and one (count, chain, role) block per request — a hop
+asks for all its fresh wallets at once — so nothing is written per wallet while the model runs;
+:meth:`AddressBook.arrays` spreads the blocks into per-address columns when they are wanted.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 from enum import IntEnum
 
 import numpy as np
-
 
 
 class Role(IntEnum):

@@ -9,8 +9,9 @@ batch costs is then its numpy calls; see the README's benchmark).
 Entries are filed by window (``WINDOW`` ticks) as unsorted chunks; when the clock reaches a window
 its chunks are sorted once (stable, so lots scheduled earlier come first at equal ticks), and due
 ticks are then served by slicing. Entries for the window being served are inserted into it in
-place (after those already there at the same tick: a linear merge, not a new sort). Entries go stale when a lot is frozen, merged or rescheduled in
-the meantime; they are filtered when served (``ready`` no longer matches), never searched for.
+place (after those already there at the same tick: a linear merge, not a new sort). Entries go
+stale when a lot is frozen, merged or rescheduled in the meantime; they are filtered when served
+(``ready`` no longer matches), never searched for.
 """
 
 from __future__ import annotations
