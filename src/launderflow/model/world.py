@@ -305,16 +305,24 @@ class World:
             self.venue_fees[venue] += total
         else:
             self.network_fees += total
+        self._to_fees(ids, value, amounts)
+
+    def _to_fees(self, ids: np.ndarray, value: np.ndarray, amounts: np.ndarray) -> np.ndarray:
+        """Move ``amounts`` (at most ``value``, the lots' current values) to the fee cells; a lot
+        left with nothing is spent. Return the values left."""
+        lots = self.lots
         traced = lots.traced[ids]
-        value -= amounts
-        lots.value[ids] = value
+        left = value - amounts
+        lots.value[ids] = left
         self.book.move(self.env.now, lots.location[ids] * np.int8(2) + traced, int(Location.FEES) * 2 + traced, amounts)
-        emptied = value <= 0
+        emptied = left <= 0
         if emptied.any():
             gone = ids[emptied]
             lots.value[gone] = 0.0
             lots.alive[gone] = False
             lots.ready[gone] = np.inf
+            left[emptied] = 0.0
+        return left
 
     def relocate(self, ids: np.ndarray, location: Location, venue: int = -1) -> None:
         """Change the location of whole lots (e.g. into a venue, or cashed out)."""
@@ -347,19 +355,8 @@ class World:
         fee = np.minimum(self.chain_fee[self.asset_chain[asset]], value)  # a lot worth less than the fee is all fee
         total = float(fee.sum())
         if total > 0:
-            traced = lots.traced[ids]
-            base = lots.location[ids] * np.int8(2)
-            value = value - fee
-            lots.value[ids] = value
             self.network_fees += total
-            self.book.move(now, base + traced, int(Location.FEES) * 2 + traced, fee)
-            emptied = value <= 0
-            if emptied.any():
-                gone = ids[emptied]
-                lots.value[gone] = 0.0
-                lots.alive[gone] = False
-                lots.ready[gone] = np.inf
-                value[emptied] = 0.0
+            value = self._to_fees(ids, value, fee)
         lots.address[ids] = dst
         if trace:
             self.hop_knowledge(ids, hop)
