@@ -1,4 +1,4 @@
-"""Compiled kernels for the model's hottest primitive: moving lots to new addresses.
+"""Compiled kernels for the model's hottest primitives: moving lots, copying them when divided.
 
 A batch of a few hundred lots costs numpy little per element but a few microseconds per call
 (dispatch, allocation, dtype resolution), and :meth:`World.move` used to make ~40 calls per batch:
@@ -91,3 +91,34 @@ def move_lots(ids, dst, asset_fee, value, address, asset, location, traced, aliv
             dark_value[j] = left[k]
             j += 1
     return src, fee, left, fee_from, fee_to, follow, dark_from, dark_to, dark_value, any_fee
+
+
+@njit(cache=True)
+def _repeat_into(column, parents, counts, start):  # pragma: no cover - numba
+    j = start
+    for k in range(parents.shape[0]):
+        v = column[parents[k]]
+        for _ in range(counts[k]):
+            column[j] = v
+            j += 1
+
+
+@njit(cache=True)
+def copy_rows(parents, counts, start, asset, address, location, venue, traced, trail, theft, step,
+              substep, touched, entered, tag, hops, flagged):  # pragma: no cover - numba
+    """Write ``counts[k]`` copies of row ``parents[k]`` of each column from row ``start`` on (the
+    rows of a divided lot's pieces: ``np.repeat(column[parents], counts)``, in one call)."""
+    _repeat_into(asset, parents, counts, start)
+    _repeat_into(address, parents, counts, start)
+    _repeat_into(location, parents, counts, start)
+    _repeat_into(venue, parents, counts, start)
+    _repeat_into(traced, parents, counts, start)
+    _repeat_into(trail, parents, counts, start)
+    _repeat_into(theft, parents, counts, start)
+    _repeat_into(step, parents, counts, start)
+    _repeat_into(substep, parents, counts, start)
+    _repeat_into(touched, parents, counts, start)
+    _repeat_into(entered, parents, counts, start)
+    _repeat_into(tag, parents, counts, start)
+    _repeat_into(hops, parents, counts, start)
+    _repeat_into(flagged, parents, counts, start)
