@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .kernels import copy_rows
 from .states import Location
 
 _FIELDS: dict[str, tuple[type, object]] = {
@@ -25,19 +24,16 @@ _FIELDS: dict[str, tuple[type, object]] = {
     "step": (np.int32, 0),  # index of the lot's next playbook step in its theft's program
     "substep": (np.int32, 0),  # progress inside a multi-stage step (peel hop number, venue phase)
     "ready": (np.float64, np.inf),  # time of the lot's next move; inf = parked or finished
-    "alive": (np.bool_, True),  # False once the value is merged away, cashed out, frozen, ...
+    "alive": (np.bool_, True),
     "touched": (np.uint64, 0),  # bit v set: the lot's history passed through venue v (sanction links)
     "entered": (np.float64, np.nan),  # when it entered its current venue
-    "tag": (np.int32, -1),  # venue-specific detail (e.g. the mixer pool a note sits in)
+    "tag": (np.int32, -1),
     "hops": (np.int32, 0),  # moves made so far (a follow-up or alert about an older address is stale)
-    "flagged": (np.bool_, False),  # its current address has been shared with venues as stolen
+    "flagged": (np.bool_, False),  # its current address has been shared with venues as stolen  # venue-specific detail (e.g. the mixer pool a note sits in)  # False once the value is merged away, cashed out, frozen, ...
 }
 
 
-# What a divided lot's pieces inherit, in the order copy_rows takes the columns.
-_COPIED = ("asset", "address", "location", "venue", "traced", "trail", "theft", "step", "substep", "touched",
-           "entered", "tag", "hops", "flagged")
-assert set(_COPIED) == set(_FIELDS) - {"value", "ready", "alive"}, "copy_rows must copy every inherited column"
+_COPIED = tuple(name for name in _FIELDS if name not in ("value", "ready", "alive"))
 
 
 class LotTable:
@@ -73,8 +69,10 @@ class LotTable:
         which take ``value`` and the defaults); return their ids. Used to divide lots."""
         n = int(counts.sum())
         ids = self.add(n, value=value)  # grows the table if needed; the new rows hold the defaults
-        if n:
-            copy_rows(parents, counts, int(ids[0]), *(getattr(self, name) for name in _COPIED))
+        start = int(ids[0]) if n else self._n
+        for name in _COPIED:
+            column = getattr(self, name)
+            column[start : start + n] = np.repeat(column[parents], counts)
         return ids
 
     def view(self, name: str) -> np.ndarray:

@@ -24,13 +24,11 @@ from ..scenario.schema import HOP_KINDS, Scenario
 from .addresses import AddressBook, Role
 from .agenda import Agenda
 from .book import OutcomeBook
-from .kernels import move_lots
 from .ledger import Ledger
 from .lots import LotTable
 from .states import Location
 
 HOP_CODE = {name: i for i, name in enumerate(HOP_KINDS)}
-_NO_DRAWS = np.empty(0, dtype=np.float64)
 
 
 @dataclass
@@ -65,7 +63,6 @@ class World:
         self.asset_index = {name: i for i, name in enumerate(self.asset_names)}
         self.asset_price = np.array([a.price_usd for a in scenario.assets.values()])
         self.asset_chain = np.array([self.chain_names.index(a.chain) for a in scenario.assets.values()], dtype=np.int16)
-        self.asset_fee = self.chain_fee[self.asset_chain]  # one transfer's network fee, by asset
 
         self.venues = build_venues(self)
         self.venue_index = {v.name: v.index for v in self.venues}
@@ -344,29 +341,26 @@ class World:
         """Send each lot whole to a new address (fresh launderer wallets unless ``dst`` is given).
 
         ``trace=False`` for deposits to a venue's labelled address, which analysts always see.
-        The hottest path of the model: one compiled pass (:func:`.kernels.move_lots`) does what
+        The hottest path of the model, so it reads each column once and does in one pass what
         :meth:`network_fee` and :meth:`hop_knowledge` would do one after the other.
         """
-        n = len(ids)
-        if n == 0:
+        if len(ids) == 0:
             return
         lots = self.lots
         asset = lots.asset[ids]
         if dst is None:
-            dst = self.addresses.new(n, self.asset_chain[asset], Role.LAUNDERER)
-        p = self.team.success(hop, now) if trace else 1.0
-        draws = self.team.rng.random(n) if trace and p < 1.0 else _NO_DRAWS
-        src, fee, value, fee_from, fee_to, follow, dark_from, dark_to, dark_value, any_fee = move_lots(
-            ids, dst if np.ndim(dst) else np.full(n, dst, dtype=np.int64), self.asset_fee, lots.value,
-            lots.address, lots.asset, lots.location, lots.traced, lots.alive, lots.ready, lots.hops,
-            lots.flagged, lots.trail, lots.theft, self.discovered, trace, draws, p, self.team.instant)
-        if any_fee:
-            self.network_fees += float(fee.sum())
-            self.book.move(now, fee_from, fee_to, fee)
+            dst = self.addresses.new(len(ids), self.asset_chain[asset], Role.LAUNDERER)
+        src = lots.address[ids]
+        value = lots.value[ids]
+        fee = np.minimum(self.chain_fee[self.asset_chain[asset]], value)  # a lot worth less than the fee is all fee
+        total = float(fee.sum())
+        if total > 0:
+            self.network_fees += total
+            value = self._to_fees(ids, value, fee)
+        lots.address[ids] = dst
         if trace:
-            self.book.move(now, dark_from, dark_to, dark_value)
-            self.team.queue(ids[follow], now, dark=True)
-        self.ledger.append(n, time=now, src=src, dst=dst, asset=asset, amount=0.0, value_usd=value,
+            self.hop_knowledge(ids, hop)
+        self.ledger.append(len(ids), time=now, src=src, dst=dst, asset=asset, amount=0.0, value_usd=value,
                            fee_usd=fee, hop=HOP_CODE[hop], lot=ids, venue=venue, followed=lots.trail[ids])
 
     def divide(self, parents: np.ndarray, counts: np.ndarray, values: np.ndarray, requeue: bool = True) -> np.ndarray:
