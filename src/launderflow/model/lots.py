@@ -24,12 +24,12 @@ _FIELDS: dict[str, tuple[type, object]] = {
     "step": (np.int32, 0),  # index of the lot's next playbook step in its theft's program
     "substep": (np.int32, 0),  # progress inside a multi-stage step (peel hop number, venue phase)
     "ready": (np.float64, np.inf),  # time of the lot's next move; inf = parked or finished
-    "alive": (np.bool_, True),
+    "alive": (np.bool_, True),  # False once the value is merged away, cashed out, frozen, ...
     "touched": (np.uint64, 0),  # bit v set: the lot's history passed through venue v (sanction links)
     "entered": (np.float64, np.nan),  # when it entered its current venue
-    "tag": (np.int32, -1),
+    "tag": (np.int32, -1),  # venue-specific detail (e.g. the mixer pool a note sits in)
     "hops": (np.int32, 0),  # moves made so far (a follow-up or alert about an older address is stale)
-    "flagged": (np.bool_, False),  # its current address has been shared with venues as stolen  # venue-specific detail (e.g. the mixer pool a note sits in)  # False once the value is merged away, cashed out, frozen, ...
+    "flagged": (np.bool_, False),  # its current address has been shared with venues as stolen
 }
 
 
