@@ -100,6 +100,31 @@ def tiny(playbook: list[dict], *, stolen: list[dict] | None = None, fee: float =
     return Scenario.model_validate(data)
 
 
+PRICE = {"ETH": 1000.0, "USDC": 1.0, "BTC": 40_000.0}  # the three assets of two_chain_dict, in order
+
+
+def two_chain_dict(name: str, playbook: list[dict], venues: dict[str, dict] | None = None, *,
+                   stolen: list[dict] | None = None, horizon: str | float = "10d",
+                   discovered_after: str | float = 0.0, fees: tuple[float, float] = (0.0, 0.0),
+                   thefts: list[dict] | None = None, **sections: Any) -> dict[str, Any]:
+    """Two chains (ethereum, bitcoin), three assets (ETH $1000, USDC $1 freezable, BTC $40000), one
+    theft discovered at once by default; ``sections`` (tracing, interventions, ...) go in as given."""
+    return {
+        "name": name,
+        "clock": {"horizon": horizon, "resolution": "1min", "timeline_step": "1h"},
+        "chains": {"ethereum": {"confirmation": 0, "fee_usd": fees[0]},
+                   "bitcoin": {"confirmation": 0, "fee_usd": fees[1]}},
+        "assets": {"ETH": {"chain": "ethereum", "price_usd": PRICE["ETH"]},
+                   "USDC": {"chain": "ethereum", "price_usd": PRICE["USDC"], "freezable": True},
+                   "BTC": {"chain": "bitcoin", "price_usd": PRICE["BTC"]}},
+        "venues": venues or {},
+        "thefts": thefts or [{"name": "hack", "victim": "test", "discovered_after": discovered_after,
+                              "stolen": stolen or [{"asset": "ETH", "amount": 100}]}],
+        "playbook": playbook,
+        **sections,
+    }
+
+
 def run(scenario: Scenario, seed: int = 0) -> Replication:
     return simulate(scenario, np.random.default_rng(seed))
 

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import yaml
 
+from conftest import PRICE, two_chain_dict
 from launderflow import metrics
 from launderflow.model.simulate import Replication, simulate
 from launderflow.model.states import N_CELLS, Location
@@ -25,7 +26,6 @@ from launderflow.taint_score import score_ledger
 
 HOP = {name: i for i, name in enumerate(HOP_KINDS)}
 STATE = {name: i for i, name in enumerate(metrics.STATES)}
-PRICE = {"ETH": 1000.0, "USDC": 1.0, "BTC": 40_000.0}
 SCENARIOS = Path(__file__).resolve().parent / "scenarios"
 ALL_VENUES = SCENARIOS / "all_venues.yaml"
 
@@ -45,20 +45,9 @@ def scenario_dict(playbook: list[dict], venues: dict[str, dict] | None = None, *
                   tracing: dict | None = None, interventions: list[dict] | None = None,
                   launderer: dict | None = None, thefts: list[dict] | None = None) -> dict[str, Any]:
     """Two chains (ethereum, bitcoin), three assets, no fees, one theft discovered at once by default."""
-    data: dict[str, Any] = {
-        "name": "tracing_test",
-        "clock": {"horizon": horizon, "resolution": "1min", "timeline_step": "1h"},
-        "chains": {"ethereum": {"confirmation": 0, "fee_usd": 0}, "bitcoin": {"confirmation": 0, "fee_usd": 0}},
-        "assets": {"ETH": {"chain": "ethereum", "price_usd": PRICE["ETH"]},
-                   "USDC": {"chain": "ethereum", "price_usd": PRICE["USDC"], "freezable": True},
-                   "BTC": {"chain": "bitcoin", "price_usd": PRICE["BTC"]}},
-        "venues": venues or {},
-        "thefts": thefts or [{"name": "hack", "victim": "test", "discovered_after": discovered_after,
-                              "stolen": stolen or [{"asset": "ETH", "amount": 100}]}],
-        "playbook": playbook,
-        "tracing": tracing or {},
-        "interventions": interventions or [],
-    }
+    data = two_chain_dict("tracing_test", playbook, venues, stolen=stolen, horizon=horizon,
+                          discovered_after=discovered_after, thefts=thefts, tracing=tracing or {},
+                          interventions=interventions or [])
     if launderer is not None:
         data["launderer"] = launderer
     return data

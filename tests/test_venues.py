@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from conftest import PRICE, two_chain_dict
 from launderflow import metrics
 from launderflow.model.addresses import AddressBook
 from launderflow.model.simulate import Replication, simulate
@@ -22,7 +23,6 @@ from launderflow.scenario.schema import HOP_KINDS, Scenario
 
 HOP = {name: i for i, name in enumerate(HOP_KINDS)}
 STATE = {name: i for i, name in enumerate(metrics.STATES)}
-PRICE = {"ETH": 1000.0, "USDC": 1.0, "BTC": 40_000.0}
 ASSET = {name: i for i, name in enumerate(PRICE)}  # the order the scenarios below declare them in
 ALL_VENUES = Path(__file__).resolve().parent / "scenarios" / "all_venues.yaml"
 OFF_CHAIN = AddressBook.OFF_CHAIN
@@ -36,21 +36,9 @@ def make(playbook: list[dict], venues: dict[str, dict] | None = None, *, stolen:
          horizon: str | float = "20d", discovered_after: str | float = 0.0, hop_success: dict | None = None,
          fees: tuple[float, float] = (0.0, 0.0), thefts: list[dict] | None = None) -> Scenario:
     """Two chains (ethereum, bitcoin), three assets (ETH $1000, USDC $1, BTC $40000), one theft."""
-    data: dict[str, Any] = {
-        "name": "venue_test",
-        "clock": {"horizon": horizon, "resolution": "1min", "timeline_step": "1h"},
-        "chains": {"ethereum": {"confirmation": 0, "fee_usd": fees[0]},
-                   "bitcoin": {"confirmation": 0, "fee_usd": fees[1]}},
-        "assets": {"ETH": {"chain": "ethereum", "price_usd": PRICE["ETH"]},
-                   "USDC": {"chain": "ethereum", "price_usd": PRICE["USDC"], "freezable": True},
-                   "BTC": {"chain": "bitcoin", "price_usd": PRICE["BTC"]}},
-        "venues": venues or {},
-        "thefts": thefts or [{"name": "hack", "victim": "test", "discovered_after": discovered_after,
-                              "stolen": stolen or [{"asset": "ETH", "amount": 100}]}],
-        "playbook": playbook,
-        "tracing": {"hop_success": hop_success or {}},
-    }
-    return Scenario.model_validate(data)
+    return Scenario.model_validate(two_chain_dict(
+        "venue_test", playbook, venues, stolen=stolen, horizon=horizon, discovered_after=discovered_after,
+        fees=fees, thefts=thefts, tracing={"hop_success": hop_success or {}}))
 
 
 def run(scenario: Scenario, seed: int = 0) -> Replication:
