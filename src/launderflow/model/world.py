@@ -360,8 +360,7 @@ class World:
         lots.address[ids] = dst
         if trace:
             self.hop_knowledge(ids, hop)
-        self.ledger.append(len(ids), time=now, src=src, dst=dst, asset=asset, amount=0.0, value_usd=value,
-                           fee_usd=fee, hop=HOP_CODE[hop], lot=ids, venue=venue, followed=lots.trail[ids])
+        self.record(now, src, dst, ids, value, hop, venue, fee)
 
     def divide(self, parents: np.ndarray, counts: np.ndarray, values: np.ndarray, requeue: bool = True) -> np.ndarray:
         """Cut each parent lot into ``counts[i]`` lots at the same address, worth ``values`` (no transfer).
