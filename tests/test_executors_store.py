@@ -119,6 +119,19 @@ def all_venues_runs(tmp_path_factory) -> dict[str, Path]:
     return dirs
 
 
+def interrupt_after(k: int, scenario, store) -> None:
+    """Run into ``store`` and press Ctrl-C (KeyboardInterrupt from the runner's callback) after ``k`` replications."""
+    done = []
+
+    def stop(index, rep):
+        done.append(index)
+        if len(done) == k:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(scenario, store, on_done=stop)
+
+
 def test_dask_cluster_and_process_pool_write_the_same_bytes_as_jobs_1(all_venues_runs):
     reference = tree(all_venues_runs["jobs1"])
     assert {"summary.json", "timeline.parquet", "anonymity.parquet", "manifest.json"} <= set(reference)
@@ -197,15 +210,7 @@ def test_interrupted_run_resumes_to_the_same_bytes(quick, quick_clean, tmp_path)
     out = tmp_path / "run"
     scenario = load_scenario(quick)
     store = RunStore.open(out, scenario, scenario.seed, 6, keep_ledgers=True)
-    seen = []
-
-    def stop_after_two(index, rep):
-        seen.append(index)
-        if len(seen) == 2:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        run_experiment(scenario, store, on_done=stop_after_two)
+    interrupt_after(2, scenario, store)
     assert sorted(p.name for p in (out / "parts").iterdir()) == ["0000000", "0000001"]
     assert not (out / "summary.json").exists()
 
@@ -397,15 +402,7 @@ def test_query_reads_the_parts_of_an_unfinished_run(quick, tmp_path):
     out = tmp_path / "run"
     scenario = load_scenario(quick)
     store = RunStore.open(out, scenario, scenario.seed, 4)
-    seen = []
-
-    def stop(index, rep):
-        seen.append(index)
-        if len(seen) == 3:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        run_experiment(scenario, store, on_done=stop)
+    interrupt_after(3, scenario, store)
     result = invoke("query", str(out), "SELECT count(DISTINCT replication) AS n FROM timeline", "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == [{"n": 3}]
