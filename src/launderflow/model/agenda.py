@@ -76,10 +76,14 @@ class Agenda:
             lo = int(windows.min())
         if lo == hi:
             self._file(lo, ids, ticks)
-        else:
-            for w in np.unique(windows):
-                sel = windows == w
-                self._file(int(w), ids[sel], ticks[sel])
+        else:  # one stable sort by window, then slices (a mask per window costs a pass per window)
+            order = np.argsort(windows, kind="stable")
+            windows = windows[order]
+            cuts = (windows[1:] != windows[:-1]).nonzero()[0] + 1
+            bounds = [0, *cuts.tolist(), len(order)]
+            for a, b in zip(bounds[:-1], bounds[1:]):
+                part = order[a:b]
+                self._file(int(windows[a]), ids[part], ticks[part])
         self._maybe_wake(int(ticks.min()))
 
     def _file(self, window: int, ids: np.ndarray, ticks: np.ndarray) -> None:
@@ -97,10 +101,15 @@ class Agenda:
             ticks, ids = ticks[order], ids[order]
         # Insert the (sorted) newcomers after the entries already there at equal ticks: the same
         # order as a stable sort of the concatenation, for a linear merge instead of a sort.
-        at = np.searchsorted(rest_t, ticks, side="right")
-        self._ticks = np.insert(rest_t, at, ticks)
-        self._ids = np.insert(rest_i, at, ids)
-        self._cursor = 0
+        m = len(ticks)
+        slots = np.searchsorted(rest_t, ticks, side="right") + np.arange(m)  # where each newcomer lands
+        old = np.ones(len(rest_t) + m, dtype=bool)
+        old[slots] = False
+        merged_t = np.empty(len(old), dtype=np.int64)
+        merged_i = np.empty(len(old), dtype=np.int64)
+        merged_t[slots], merged_i[slots] = ticks, ids
+        merged_t[old], merged_i[old] = rest_t, rest_i
+        self._ticks, self._ids, self._cursor = merged_t, merged_i, 0
 
     def _maybe_wake(self, first: int) -> None:
         if self._wake is not None and not self._wake.triggered and (self._sleep_until is None or first < self._sleep_until):

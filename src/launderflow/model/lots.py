@@ -64,15 +64,15 @@ class LotTable:
         self._n += n
         return ids
 
-    def add_copies(self, parents: np.ndarray, counts: np.ndarray, value: np.ndarray) -> np.ndarray:
-        """Append ``counts[i]`` copies of each parent lot (all but ``value``, ``ready`` and ``alive``,
+    def add_copies(self, owner: np.ndarray, value: np.ndarray) -> np.ndarray:
+        """Append one copy of lot ``owner[i]`` per entry (all but ``value``, ``ready`` and ``alive``,
         which take ``value`` and the defaults); return their ids. Used to divide lots."""
-        n = int(counts.sum())
+        n = len(owner)
         ids = self.add(n, value=value)  # grows the table if needed; the new rows hold the defaults
         start = int(ids[0]) if n else self._n
         for name in _COPIED:
             column = getattr(self, name)
-            column[start : start + n] = np.repeat(column[parents], counts)
+            column[start : start + n] = column[owner]
         return ids
 
     def view(self, name: str) -> np.ndarray:

@@ -40,13 +40,15 @@ class TracingTeam:
                                             and min(t.latency for t in self.tracers) == 0
                                             and all(t.joins_after == 0 for t in self.tracers))
         self._success: dict[tuple[str, tuple[int, ...]], float] = {}
+        self._paces: dict[tuple[int, ...], tuple[float, float | None]] = {}
         self.free_at = 0.0  # when the team has worked through its queue
         self.followed = 0  # hops followed (work done)
         self.discovered_at: float | None = None  # the first discovery; tracers join relative to it
+        self.all_joined_at = np.inf  # from then on every tracer is at work
 
     def active(self, now: float) -> list[Any]:
         """Tracers at work at ``now`` (all of them if there is no discovery yet to count from)."""
-        if self.discovered_at is None:
+        if self.discovered_at is None or now >= self.all_joined_at:
             return self.tracers
         return [t for t in self.tracers if now >= self.discovered_at + t.joins_after - 1e-9]
 
@@ -77,14 +79,22 @@ class TracingTeam:
         if not team and self.discovered_at is not None:  # nobody has joined yet: wait for the first
             start = self.discovered_at + min(t.joins_after for t in self.tracers)
             team = self.active(start)
-        latency = min((t.latency for t in team), default=0.0)
-        caps = [t.capacity_per_hour for t in team]
-        if any(c is None for c in caps):
+        latency, capacity = self._pace(team)
+        if capacity is None:
             return np.full(n, start + latency)
-        capacity = float(sum(caps))  # type: ignore[arg-type]
         done = start + np.arange(1, n + 1) / capacity
         self.free_at = float(done[-1]) if n else self.free_at
         return done + latency
+
+    def _pace(self, team: list[Any]) -> tuple[float, float | None]:
+        """The team's latency (its fastest tracer's) and capacity (hops per hour; None: unlimited)."""
+        key = tuple(id(t) for t in team)
+        pace = self._paces.get(key)
+        if pace is None:
+            latency = min((t.latency for t in team), default=0.0)
+            caps = [t.capacity_per_hour for t in team]
+            pace = self._paces[key] = (latency, None if any(c is None for c in caps) else float(sum(caps)))
+        return pace
 
     def queue(self, ids: np.ndarray, now: float, dark: bool = False) -> None:
         """Lots with an intact trail moved (or were discovered): follow them when the team gets there.
@@ -96,6 +106,7 @@ class TracingTeam:
             return
         if self.discovered_at is None:
             self.discovered_at = now
+            self.all_joined_at = now + max((t.joins_after for t in self.tracers), default=0.0) - 1e-9
         self.followed += len(ids)
         if self.instant:
             world.set_traced(ids, np.ones(len(ids), dtype=bool))
@@ -104,7 +115,7 @@ class TracingTeam:
         if not dark:
             world.set_dark(ids)
         times = self.follow_times(now, len(ids))
-        world.at(times, ids, self._caught_up, world.lots.hops[ids].copy())
+        world.at(times, ids, self._caught_up, world.lots.hops[ids])  # (indexing copies: a snapshot)
 
     def _caught_up(self, ids: np.ndarray, now: float, hops: np.ndarray) -> None:
         lots = self.world.lots
@@ -128,9 +139,9 @@ class Sharing:
         if len(ids) == 0:
             return
         if self.latency == 0:
-            self._flag(ids, now, self.world.lots.hops[ids].copy())
+            self._flag(ids, now, self.world.lots.hops[ids])
         else:
-            self.world.at(now + self.latency, ids, self._flag, self.world.lots.hops[ids].copy())
+            self.world.at(now + self.latency, ids, self._flag, self.world.lots.hops[ids])
 
     def _flag(self, ids: np.ndarray, now: float, hops: np.ndarray) -> None:
         lots = self.world.lots

@@ -29,6 +29,9 @@ from .lots import LotTable
 from .states import Location
 
 HOP_CODE = {name: i for i, name in enumerate(HOP_KINDS)}
+_TWO = np.int8(2)  # cells are location * 2 + traced, kept in int8
+_FEE_CELL = np.int8(2 * int(Location.FEES))
+_OUT_OF_PLAY = frozenset({Location.FROZEN, Location.SEIZED, Location.CASHED_OUT, Location.FEES})
 
 
 @dataclass
@@ -63,6 +66,8 @@ class World:
         self.asset_index = {name: i for i, name in enumerate(self.asset_names)}
         self.asset_price = np.array([a.price_usd for a in scenario.assets.values()])
         self.asset_chain = np.array([self.chain_names.index(a.chain) for a in scenario.assets.values()], dtype=np.int16)
+        self.asset_confirmation = self.chain_confirmation[self.asset_chain]  # per asset: one lookup per lot, not two
+        self.asset_fee = self.chain_fee[self.asset_chain]
 
         self.venues = build_venues(self)
         self.venue_index = {v.name: v.index for v in self.venues}
@@ -75,6 +80,7 @@ class World:
         self.sharing = Sharing(self, scenario.tracing)
         self.interventions = build_interventions(self)
         self.discovered = np.zeros(len(scenario.thefts), dtype=bool)
+        self.all_discovered = False  # every theft is known: no need to look each lot's theft up
         self.programs = [compile_program(self, scenario.playbook_for(t)) for t in scenario.thefts]
         self.agenda = Agenda(self.env, self.resolution, lambda: self.lots.ready, self._on_due)
         self.env.process(self.agenda.run())
@@ -141,6 +147,7 @@ class World:
         analysts reconstruct where it went, but there is nothing left to freeze.
         """
         self.discovered[theft] = True
+        self.all_discovered = bool(self.discovered.all())
         lots = self.lots
         ids = np.flatnonzero((lots.view("theft") == theft) & lots.view("trail") & ~lots.view("traced")
                              & (lots.view("value") > 0))
@@ -171,7 +178,7 @@ class World:
 
     def cells(self, ids: np.ndarray) -> np.ndarray:
         """Outcome-book cell of each lot: ``location * 2 + traced`` (small ints; bincount takes them)."""
-        return self.lots.location[ids] * np.int8(2) + self.lots.traced[ids]
+        return self.lots.location[ids] * _TWO + self.lots.traced[ids]
 
     def schedule(self, ids: np.ndarray, times: np.ndarray) -> None:
         """Make lots due at ``times`` (rounded up to the clock tick) and put them on the agenda.
@@ -179,18 +186,22 @@ class World:
         Lots due after the horizon never move within the run: they are parked, not scheduled.
         """
         times = np.asarray(times, dtype=np.float64)
-        late = ~(times <= self.horizon)
-        if late.any():
-            self.lots.ready[ids[late]] = np.inf
-            ids, times = ids[~late], times[~late]
+        soon = times <= self.horizon
+        if np.count_nonzero(soon) < len(soon):  # (count_nonzero: a fraction of the cost of .all())
+            self.lots.ready[ids[~soon]] = np.inf
+            ids, times = ids[soon], times[soon]
         ticks = self.agenda.tick_of(times)
-        ticks[ticks * self.resolution < self.env.now] += 1  # never before the present instant
-        self.lots.ready[ids] = ticks * self.resolution
+        ready = ticks * self.resolution
+        early = ready < self.env.now  # never before the present instant
+        if np.count_nonzero(early):
+            ticks[early] += 1
+            ready = ticks * self.resolution
+        self.lots.ready[ids] = ready
         self.agenda.schedule(ids, ticks)
 
     def after(self, ids: np.ndarray, now: float, delay: Distribution | None) -> None:
         """Schedule lots for their next move: confirmation of their chain plus a drawn delay."""
-        t = now + self.chain_confirmation[self.asset_chain[self.lots.asset[ids]]]
+        t = now + self.asset_confirmation[self.lots.asset[ids]]
         if delay is not None:
             t = t + delay.sample(self.rng, len(ids))
         self.schedule(ids, t)
@@ -239,8 +250,11 @@ class World:
         self.lots.ready[ids] = np.inf
 
     def record(self, now: float, src: np.ndarray | int, dst: np.ndarray | int, lots: np.ndarray,
-               values: np.ndarray, hop: str, venue: int | np.ndarray = -1, fee: np.ndarray | float = 0.0) -> None:
-        self.ledger.append(len(lots), time=now, src=src, dst=dst, asset=self.lots.asset[lots], amount=0.0,
+               values: np.ndarray, hop: str, venue: int | np.ndarray = -1, fee: np.ndarray | float = 0.0,
+               asset: np.ndarray | None = None) -> None:
+        """Ledger rows for lots that moved (``asset``: their assets, if the caller has read them)."""
+        self.ledger.append(len(lots), time=now, src=src, dst=dst,
+                           asset=self.lots.asset[lots] if asset is None else asset, amount=0.0,
                            value_usd=values, fee_usd=fee, hop=HOP_CODE[hop], lot=lots, venue=venue,
                            followed=self.lots.trail[lots])  # ANDed with "discovered by the end" in simulate()
 
@@ -255,7 +269,7 @@ class World:
         p = self.team.success(hop, self.env.now)
         if p < 1.0:
             lots.trail[ids] &= self.team.rng.random(len(ids)) < p
-        follow = lots.trail[ids] & self.discovered[lots.theft[ids]]
+        follow = lots.trail[ids] if self.all_discovered else lots.trail[ids] & self.discovered[lots.theft[ids]]
         if self.team.instant:  # followed at once: only the lost trails go dark
             self.set_dark(ids[~follow])
         else:  # dark at the new address until followed
@@ -265,10 +279,10 @@ class World:
     def set_traced(self, ids: np.ndarray, traced: np.ndarray) -> None:
         lots = self.lots
         changed = lots.traced[ids] != traced
-        if not changed.any():
+        if not np.count_nonzero(changed):
             return
         ids, traced = ids[changed], traced[changed]
-        base = lots.location[ids] * np.int8(2)
+        base = lots.location[ids] * _TWO
         lots.traced[ids] = traced
         self.book.move(self.env.now, base + ~traced, base + traced, lots.value[ids])
 
@@ -276,17 +290,17 @@ class World:
         """``set_traced(ids, False)`` without building the all-False array."""
         lots = self.lots
         was = lots.traced[ids]
-        if not was.any():
+        if not np.count_nonzero(was):
             return
         ids = ids[was]
         lots.traced[ids] = False
-        base = lots.location[ids] * np.int8(2)
+        base = lots.location[ids] * _TWO
         self.book.move(self.env.now, base + np.int8(1), base, lots.value[ids])
 
     def network_fee(self, ids: np.ndarray) -> np.ndarray:
         """Charge each lot one transfer fee of its chain; a lot worth less than the fee is all fee."""
         lots = self.lots
-        fee = np.minimum(self.chain_fee[self.asset_chain[lots.asset[ids]]], lots.value[ids])
+        fee = np.minimum(self.asset_fee[lots.asset[ids]], lots.value[ids])
         self.spend(ids, fee)
         return fee
 
@@ -311,12 +325,12 @@ class World:
         """Move ``amounts`` (at most ``value``, the lots' current values) to the fee cells; a lot
         left with nothing is spent. Return the values left."""
         lots = self.lots
-        traced = lots.traced[ids]
+        traced = lots.traced[ids].view(np.int8)
         left = value - amounts
         lots.value[ids] = left
-        self.book.move(self.env.now, lots.location[ids] * np.int8(2) + traced, int(Location.FEES) * 2 + traced, amounts)
-        emptied = left <= 0
-        if emptied.any():
+        self.book.move(self.env.now, lots.location[ids] * _TWO + traced, traced + _FEE_CELL, amounts)
+        emptied = left <= 0.0
+        if np.count_nonzero(emptied):
             gone = ids[emptied]
             lots.value[gone] = 0.0
             lots.alive[gone] = False
@@ -327,14 +341,14 @@ class World:
     def relocate(self, ids: np.ndarray, location: Location, venue: int = -1) -> None:
         """Change the location of whole lots (e.g. into a venue, or cashed out)."""
         lots = self.lots
-        traced = lots.traced[ids]
-        before = lots.location[ids] * np.int8(2) + traced
-        lots.location[ids] = int(location)
+        traced = lots.traced[ids].view(np.int8)
+        before = lots.location[ids] * _TWO + traced
+        lots.location[ids] = location
         lots.venue[ids] = venue
-        if location not in (Location.LAUNDERER, Location.VENUE):
+        if location in _OUT_OF_PLAY:
             lots.alive[ids] = False
             lots.ready[ids] = np.inf
-        self.book.move(self.env.now, before, np.int8(2 * int(location)) + traced, lots.value[ids])
+        self.book.move(self.env.now, before, traced + np.int8(2 * location), lots.value[ids])
 
     def move(self, ids: np.ndarray, now: float, hop: str, dst: np.ndarray | int | None = None, venue: int = -1,
              trace: bool = True) -> None:
@@ -352,7 +366,7 @@ class World:
             dst = self.addresses.new(len(ids), self.asset_chain[asset], Role.LAUNDERER)
         src = lots.address[ids]
         value = lots.value[ids]
-        fee = np.minimum(self.chain_fee[self.asset_chain[asset]], value)  # a lot worth less than the fee is all fee
+        fee = np.minimum(self.asset_fee[asset], value)  # a lot worth less than the fee is all fee
         total = float(fee.sum())
         if total > 0:
             self.network_fees += total
@@ -360,9 +374,10 @@ class World:
         lots.address[ids] = dst
         if trace:
             self.hop_knowledge(ids, hop)
-        self.record(now, src, dst, ids, value, hop, venue, fee)
+        self.record(now, src, dst, ids, value, hop, venue, fee, asset)
 
-    def divide(self, parents: np.ndarray, counts: np.ndarray, values: np.ndarray, requeue: bool = True) -> np.ndarray:
+    def divide(self, parents: np.ndarray, counts: np.ndarray, values: np.ndarray, requeue: bool = True,
+               owner: np.ndarray | None = None) -> np.ndarray:
         """Cut each parent lot into ``counts[i]`` lots at the same address, worth ``values`` (no transfer).
 
         ``values`` has ``counts.sum()`` entries; the last piece of each parent takes whatever is left
@@ -374,15 +389,19 @@ class World:
         firsts = np.concatenate(([0], last[:-1] + 1))
         others = np.add.reduceat(values, firsts) - values[last]
         values[last] = lots.value[parents] - others
-        children = lots.add_copies(parents, counts, values)
+        children = lots.add_copies(np.repeat(parents, counts) if owner is None else owner, values)
         # Parents hand their value to the children: same cells, so the book does not change.
         lots.value[parents] = 0.0
         lots.alive[parents] = False
         lots.ready[parents] = np.inf
         # A follow-up still pending on a parent would be lost with it: queue the pieces instead
         # (not when the pieces move on at once, which queues them anyway).
-        pending = lots.trail[children] & ~lots.traced[children] & self.discovered[lots.theft[children]]
-        if requeue and pending.any():
+        if not requeue:
+            return children
+        pending = lots.trail[children] & ~lots.traced[children]
+        if not self.all_discovered:
+            pending &= self.discovered[lots.theft[children]]
+        if np.count_nonzero(pending):
             self.team.queue(children[pending], self.env.now)
         return children
 
@@ -394,7 +413,7 @@ class World:
         one network fee and is one ledger row (from ``src`` if given, else the parent's address).
         """
         owner = np.repeat(parents, counts)
-        children = self.divide(parents, counts, self.lots.value[owner] * shares, requeue=False)
+        children = self.divide(parents, counts, self.lots.value[owner] * shares, requeue=False, owner=owner)
         if src is not None:
             self.lots.address[children] = src
         self.move(children, now, hop, venue=venue)
