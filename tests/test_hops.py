@@ -416,3 +416,67 @@ def test_consolidate_barrier_opens_when_the_last_blocking_lots_are_eaten_by_fees
     assert math.isclose(led["value_usd"][cons[0]], 5.0)
     final = metrics.final_states(rep)
     assert math.isclose(final["launderer"], 5.0) and math.isclose(final["fees"], 35.0)
+
+
+# --- compiling playbooks -------------------------------------------------------------------
+
+
+def _program(scenario):
+    from launderflow.model.world import World
+
+    return World(scenario, np.random.default_rng(0)).programs[0].steps
+
+
+def test_branches_ending_the_same_way_share_their_tail_steps():
+    tail = [{"hop": "transfer"}, {"hop": "cash_out", "venue": "otc_broker"}]
+    scenario = tiny([{"hop": "branch", "branches": [
+        {"share": 0.5, "playbook": [{"hop": "wait", "delay": "1h"}, *tail]},
+        {"share": 0.3, "playbook": [{"hop": "wait", "delay": "2d"}, *tail]},
+        {"share": 0.2, "playbook": [{"hop": "wait", "delay": "1h"}, {"hop": "transfer", "delay": "1h"},
+                                    {"hop": "cash_out", "venue": "otc_broker"}]}]}])
+    steps = _program(scenario)
+    fork = steps[0]
+    waits = [steps[start] for start in fork.starts]
+    # branches 0 and 2 start with the same wait but continue differently: kept apart
+    assert fork.starts[0] != fork.starts[2]
+    # branches 0 and 1 differ in the wait, then run the same transfer -> cash_out: one compiled tail
+    assert waits[0].next == waits[1].next
+    assert waits[2].next != waits[0].next  # a transfer with another delay is another step
+    # the third branch's cash_out is the shared one (same hop, same end)
+    assert steps[waits[2].next].next == steps[waits[0].next].next
+
+
+def test_shared_tail_keeps_every_branch_and_its_value():
+    tail = [{"hop": "transfer"}, {"hop": "cash_out", "venue": "otc_broker"}]
+    shares = (0.6, 0.4)
+    scenario = tiny([{"hop": "branch", "branches": [
+        {"share": shares[0], "playbook": [{"hop": "wait", "delay": "1h"}, *tail]},
+        {"share": shares[1], "playbook": [{"hop": "wait", "delay": "3d"}, *tail]}]}],
+        venue={"kind": "otc", "jurisdiction": "offshore", "delay": "1d", "haircut": 0.0})
+    rep = run(scenario)
+    led = rep.ledger
+    out = rows(rep, "cash_out") & (led["dst"] == 0)  # off-chain: value that left
+    # one cash-out per branch, one after each branch's own wait (1 h vs 3 d, then the desk's day)
+    times = np.sort(led["time"][out])
+    assert len(times) == 2
+    assert math.isclose(times[0], ceil_tick(1.0) + 24.0, abs_tol=1e-9)
+    assert math.isclose(times[1], ceil_tick(72.0) + 24.0, abs_tol=1e-9)
+    np.testing.assert_allclose(np.sort(led["value_usd"][out]), np.sort(np.array(shares) * 100_000), rtol=1e-12)
+
+
+def test_consolidation_after_a_shared_tail_waits_for_the_slow_branch():
+    tail = [{"hop": "transfer"}]
+    scenario = tiny([{"hop": "branch", "branches": [
+        {"share": 0.5, "playbook": [{"hop": "wait", "delay": "1h"}, *tail]},
+        {"share": 0.5, "playbook": [{"hop": "wait", "delay": "5d"}, *tail]}]},
+        {"hop": "consolidate", "wallets": 1}, {"hop": "wait", "delay": "1d"}])
+    steps = _program(scenario)
+    barrier = next(st for st in steps if type(st).__name__ == "Consolidate")
+    fork = steps[0]
+    # both waits and the one shared transfer feed the barrier
+    assert set(fork.starts) <= set(barrier.feeders.tolist())
+    assert steps[fork.starts[0]].next in barrier.feeders.tolist()
+    rep = run(scenario)
+    cons = rows(rep, "consolidate")
+    assert cons.sum() == 2
+    assert np.all(rep.ledger["time"][cons] >= ceil_tick(120.0) - 1e-9)

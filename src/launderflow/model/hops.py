@@ -255,7 +255,7 @@ def compile_program(world: Any, hops: list[Any]) -> Any:
     from .world import Program
 
     steps: list[Any] = []
-    parents: list[list[int]] = []  # steps that lead directly to each step
+    specs: list[Any] = []  # the scenario hop each step was compiled from
 
     def build(hops: list[Any], exit_to: int | None) -> tuple[int, list[int]]:
         """Compile ``hops``; return the first step index and the indices whose next is still open."""
@@ -267,14 +267,13 @@ def compile_program(world: Any, hops: list[Any]) -> Any:
                 first = index
             for end in open_ends:
                 steps[end].next = index
-            parents.append(list(open_ends))
             steps.append(None)
+            specs.append(hop)
             steps[index] = _make_step(world, hop, index)
             if isinstance(hop, s.BranchHop):
                 starts, ends = [], []
                 for branch in hop.branches:
                     start, branch_ends = build(branch.playbook, None)
-                    parents[start].append(index)
                     starts.append(start)
                     ends += branch_ends
                 steps[index].starts = starts
@@ -285,10 +284,58 @@ def compile_program(world: Any, hops: list[Any]) -> Any:
         return first, open_ends
 
     build(hops, None)
+    _merge_equal_tails(steps, specs)
+    parents = [[] for _ in steps]
+    for index in _reachable(steps):
+        step = steps[index]
+        for child in ([step.next] if step.next != DONE else []) + list(getattr(step, "starts", [])):
+            parents[child].append(index)
     for index, step in enumerate(steps):
         if isinstance(step, Consolidate):
             step.feeders = _ancestors(index, parents)
     return Program(steps)
+
+
+_MERGEABLE = (Transfer, Split, Peel, Wait, VenueHop)  # stateless steps (barriers and forks are not)
+
+
+def _merge_equal_tails(steps: list[Any], specs: list[Any]) -> None:
+    """Compile identical tails once: two steps with the same hop and the same next step behave
+    the same for every lot, so lots at either are one group per tick — branches that end the same
+    way (``cash_out`` at the same desks, say) cost one batch of numpy calls, not one per branch.
+    The later step stays in the list (indices do not move) but nothing leads to it any more.
+    """
+    changed = True
+    while changed:
+        changed = False
+        live = _reachable(steps)
+        for j in live:
+            twin = next((i for i in live if i < j and isinstance(steps[i], _MERGEABLE)
+                         and type(steps[i]) is type(steps[j]) and specs[i] == specs[j]
+                         and steps[i].next == steps[j].next), None)
+            if twin is None:
+                continue
+            for step in steps:
+                if step.next == j:
+                    step.next = twin
+                if hasattr(step, "starts"):
+                    step.starts = [twin if start == j else start for start in step.starts]
+            changed = True
+            break
+
+
+def _reachable(steps: list[Any]) -> list[int]:
+    """Indices of the steps a lot can reach from the first one, in ascending order."""
+    seen: set[int] = set()
+    stack = [0] if steps else []
+    while stack:
+        index = stack.pop()
+        if index in seen or index == DONE:
+            continue
+        seen.add(index)
+        stack.append(steps[index].next)
+        stack.extend(getattr(steps[index], "starts", []))
+    return sorted(seen)
 
 
 def _ancestors(index: int, parents: list[list[int]]) -> np.ndarray:
