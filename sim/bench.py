@@ -88,12 +88,28 @@ def throughput(scenario_path: Path, horizon: str | None) -> dict[str, object]:
             "ratio_to_ceiling": rate / ceiling, "coarser_resolution": coarser}
 
 
+def peak_rss_mib() -> float:
+    """This process's peak resident memory in MiB.
+
+    Linux's ``ru_maxrss`` survives ``exec``: a child started by a big parent reports the parent's
+    peak. ``VmHWM`` belongs to the process image itself, so it is read when there is one.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 if sys.platform != "darwin" else 1024**2)
+
+
 def peak_memory(scenario_path: Path, horizon: str | None) -> dict[str, float]:
     """Run one replication in a fresh interpreter and read its peak resident memory."""
     code = (
-        "import json, resource, sys; sys.path.insert(0, %r); from bench import one_replication; "
+        "import json, sys; sys.path.insert(0, %r); from bench import one_replication, peak_rss_mib; "
         "r = one_replication(__import__('pathlib').Path(%r), horizon=%r); "
-        "r['peak_rss_mib'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024; print(json.dumps(r))"
+        "r['peak_rss_mib'] = peak_rss_mib(); print(json.dumps(r))"
     ) % (str(Path(__file__).resolve().parent), str(scenario_path), horizon)
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
