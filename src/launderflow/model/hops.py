@@ -257,7 +257,7 @@ def compile_program(world: Any, hops: list[Any]) -> Any:
     steps: list[Any] = []
     specs: list[Any] = []  # the scenario hop each step was compiled from
 
-    def build(hops: list[Any], exit_to: int | None) -> tuple[int, list[int]]:
+    def build(hops: list[Any]) -> tuple[int, list[int]]:
         """Compile ``hops``; return the first step index and the indices whose next is still open."""
         first: int | None = None
         open_ends: list[int] = []
@@ -273,7 +273,7 @@ def compile_program(world: Any, hops: list[Any]) -> Any:
             if isinstance(hop, s.BranchHop):
                 starts, ends = [], []
                 for branch in hop.branches:
-                    start, branch_ends = build(branch.playbook, None)
+                    start, branch_ends = build(branch.playbook)
                     starts.append(start)
                     ends += branch_ends
                 steps[index].starts = starts
@@ -283,12 +283,11 @@ def compile_program(world: Any, hops: list[Any]) -> Any:
         assert first is not None
         return first, open_ends
 
-    build(hops, None)
+    build(hops)
     _merge_equal_tails(steps, specs)
-    parents = [[] for _ in steps]
+    parents: list[list[int]] = [[] for _ in steps]  # steps that lead directly to each step
     for index in _reachable(steps):
-        step = steps[index]
-        for child in ([step.next] if step.next != DONE else []) + list(getattr(step, "starts", [])):
+        for child in _successors(steps[index]):
             parents[child].append(index)
     for index, step in enumerate(steps):
         if isinstance(step, Consolidate):
@@ -318,7 +317,7 @@ def _merge_equal_tails(steps: list[Any], specs: list[Any]) -> None:
             for step in steps:
                 if step.next == j:
                     step.next = twin
-                if hasattr(step, "starts"):
+                if isinstance(step, Fork):
                     step.starts = [twin if start == j else start for start in step.starts]
             changed = True
             break
@@ -330,12 +329,16 @@ def _reachable(steps: list[Any]) -> list[int]:
     stack = [0] if steps else []
     while stack:
         index = stack.pop()
-        if index in seen or index == DONE:
+        if index in seen:
             continue
         seen.add(index)
-        stack.append(steps[index].next)
-        stack.extend(getattr(steps[index], "starts", []))
+        stack.extend(_successors(steps[index]))
     return sorted(seen)
+
+
+def _successors(step: Any) -> list[int]:
+    """The steps a lot goes to from ``step``: its next one, or a fork's branch starts."""
+    return ([step.next] if step.next != DONE else []) + (list(step.starts) if isinstance(step, Fork) else [])
 
 
 def _ancestors(index: int, parents: list[list[int]]) -> np.ndarray:
