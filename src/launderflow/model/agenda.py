@@ -49,7 +49,11 @@ class Agenda:
 
     def tick_of(self, times: np.ndarray) -> np.ndarray:
         """Ticks at or after ``times`` (a move never happens before it is due)."""
-        return np.ceil(np.asarray(times) / self.resolution - 1e-9).astype(np.int64)
+        t = np.true_divide(times, self.resolution)
+        if np.ndim(t) == 0:
+            return np.ceil(t - 1e-9).astype(np.int64)
+        t -= 1e-9  # in place: the same arithmetic as the scalar path, without temporaries
+        return np.ceil(t, out=t).astype(np.int64)
 
     def schedule(self, ids: np.ndarray, ticks: np.ndarray) -> None:
         """Put lots on the agenda at their ticks (their ``ready`` must already be ``tick * resolution``).
@@ -77,7 +81,7 @@ class Agenda:
         if lo == hi:
             self._file(lo, ids, ticks)
         else:  # one stable sort by window, then slices (a mask per window costs a pass per window)
-            order = np.argsort(windows, kind="stable")
+            order = windows.argsort(kind="stable")
             windows = windows[order]
             cuts = (windows[1:] != windows[:-1]).nonzero()[0] + 1
             bounds = [0, *cuts.tolist(), len(order)]
@@ -96,8 +100,8 @@ class Agenda:
 
     def _merge_current(self, ids: np.ndarray, ticks: np.ndarray) -> None:
         rest_t, rest_i = self._ticks[self._cursor:], self._ids[self._cursor:]
-        if len(ticks) > 1 and not (ticks[1:] >= ticks[:-1]).all():
-            order = np.argsort(ticks, kind="stable")
+        if len(ticks) > 1 and np.count_nonzero(ticks[1:] < ticks[:-1]):
+            order = ticks.argsort(kind="stable")
             ticks, ids = ticks[order], ids[order]
         # Insert the (sorted) newcomers after the entries already there at equal ticks: the same
         # order as a stable sort of the concatenation, for a linear merge instead of a sort.
@@ -124,7 +128,7 @@ class Agenda:
             chunks = self._future.pop(window)
             ticks = np.concatenate([c[0] for c in chunks]) if len(chunks) > 1 else chunks[0][0]
             ids = np.concatenate([c[1] for c in chunks]) if len(chunks) > 1 else chunks[0][1]
-            order = np.argsort(ticks, kind="stable")
+            order = ticks.argsort(kind="stable")
             self._window, self._ticks, self._ids, self._cursor = window, ticks[order], ids[order], 0
         return int(self._ticks[self._cursor])
 
@@ -164,10 +168,12 @@ class Agenda:
 
 
 def _sorted_unique(ids: np.ndarray) -> np.ndarray:
-    """``np.unique`` for lot ids (a lot may be on the agenda twice for the same tick), sort-based."""
-    ids = np.sort(ids)
+    """``np.unique`` for lot ids (a lot may be on the agenda twice for the same tick), sort-based.
+
+    Sorts ``ids`` in place (the caller's array is a fresh selection)."""
+    ids.sort()
     if len(ids) > 1:
         repeat = ids[1:] == ids[:-1]
-        if repeat.any():
+        if np.count_nonzero(repeat):
             return ids[np.concatenate(([True], ~repeat))]
     return ids

@@ -63,7 +63,7 @@ class OutcomeBook:
 
     def _flush(self) -> None:
         self._net_moves()
-        if self._pending_time is not None and np.any(self._pending):
+        if self._pending_time is not None and np.count_nonzero(self._pending):
             self._times.append(self._pending_time)
             self._rows.append(self._pending)
             self._totals += self._pending

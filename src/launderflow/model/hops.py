@@ -222,7 +222,7 @@ class VenueHop:
         if self.to_asset is not None and self.kind == "swap":
             # A DEX swaps within one chain: lots on another chain skip the swap (counted as refusals).
             elsewhere = world.asset_chain[lots.asset[entering]] != world.asset_chain[self.to_asset]
-            if elsewhere.any():
+            if np.count_nonzero(elsewhere):
                 world.note_refusal(self.venues[0], entering[elsewhere], now)
                 advance(world, entering[elsewhere], now, self, None)
                 entering = entering[~elsewhere]
@@ -233,15 +233,16 @@ class VenueHop:
             taken = entering[~refused]
             if len(taken):
                 venue.enter(world, taken, now, self)
-            if refused.any():
-                self.refusals += int(refused.sum())
+            n_refused = np.count_nonzero(refused)
+            if n_refused:
+                self.refusals += n_refused
                 world.note_refusal(venue, entering[refused], now)
             entering = entering[refused]
         if len(entering):  # try again later — at least one clock tick later, or it would loop at this instant
             world.schedule(entering, np.maximum(now + self.retry.sample(world.rng, len(entering)), now + world.resolution))
         if len(leaving):
             where = lots.venue[leaving]
-            if where[0] == where[-1] and (where == where[0]).all():  # the usual case: one venue
+            if where[0] == where[-1] and np.count_nonzero(where != where[0]) == 0:  # the usual case: one venue
                 groups = [(int(where[0]), leaving)]
             else:
                 groups = [(int(v), leaving[where == v]) for v in np.unique(where)]

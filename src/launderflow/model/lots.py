@@ -54,8 +54,9 @@ class LotTable:
             new_cap = max(self._cap * 2, self._n + n)
             for name, (dtype, fill) in _FIELDS.items():
                 old = getattr(self, name)
-                grown = np.full(new_cap, fill, dtype=dtype)
+                grown = np.empty(new_cap, dtype=dtype)  # (np.full would write every row twice)
                 grown[: self._n] = old[: self._n]
+                grown[self._n :] = fill
                 setattr(self, name, grown)
             self._cap = new_cap
         ids = np.arange(self._n, self._n + n, dtype=np.int64)

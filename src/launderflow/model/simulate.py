@@ -46,7 +46,7 @@ def simulate(scenario: Scenario, rng: np.random.Generator, keep_ledger: bool = T
     world = World(scenario, rng)
     world.run()
     log_time, log_delta = world.book.log()
-    ledger = {k: v.copy() for k, v in world.ledger.arrays().items()} if keep_ledger else None
+    ledger = world.ledger.arrays(copy=True) if keep_ledger else None
     if ledger is not None:  # amounts in asset units, from the USD value at the scenario's fixed prices
         ledger["amount"] = ledger["value_usd"] / world.asset_price[ledger["asset"]]
     if ledger is not None:  # a trail is only followed if the theft was discovered within the run

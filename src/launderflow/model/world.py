@@ -158,7 +158,7 @@ class World:
     def _on_due(self, ids: np.ndarray, now: float) -> None:
         lots = self.lots
         key = lots.theft[ids].astype(np.int64) * (1 << 32) + lots.step[ids]
-        order = np.argsort(key, kind="stable")
+        order = key.argsort(kind="stable")
         ids, key = ids[order], key[order]
         bounds = [0, *(np.flatnonzero(key[1:] != key[:-1]) + 1).tolist(), len(ids)]
         for a, b in zip(bounds[:-1], bounds[1:]):
@@ -225,14 +225,14 @@ class World:
             return
         times = np.asarray(times, dtype=np.float64)
         soon = times <= self.horizon
-        if not soon.all():
+        if np.count_nonzero(soon) < len(soon):
             ids, times, payload = ids[soon], times[soon], tuple(p[soon] for p in payload)
             if len(ids) == 0:
                 return
         ticks = self.agenda.tick_of(times)
-        if ticks[0] == ticks[-1] and (len(ticks) < 3 or np.all(ticks == ticks[0])):
+        if ticks[0] == ticks[-1] and (len(ticks) < 3 or np.count_nonzero(ticks != ticks[0]) == 0):
             self._call_at(int(ticks[0]), action, ids, payload)
-        elif np.all(ticks[1:] >= ticks[:-1]):  # already in time order (a work queue): cut at the changes
+        elif np.count_nonzero(ticks[1:] < ticks[:-1]) == 0:  # already in time order (a work queue): cut at the changes
             cuts = np.flatnonzero(ticks[1:] != ticks[:-1]) + 1
             bounds = np.concatenate(([0], cuts, [len(ticks)]))
             for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
@@ -385,11 +385,11 @@ class World:
         """
         lots = self.lots
         values = np.array(values, dtype=np.float64)
-        last = np.cumsum(counts) - 1
+        last = counts.cumsum() - 1
         firsts = np.concatenate(([0], last[:-1] + 1))
         others = np.add.reduceat(values, firsts) - values[last]
         values[last] = lots.value[parents] - others
-        children = lots.add_copies(np.repeat(parents, counts) if owner is None else owner, values)
+        children = lots.add_copies(parents.repeat(counts) if owner is None else owner, values)
         # Parents hand their value to the children: same cells, so the book does not change.
         lots.value[parents] = 0.0
         lots.alive[parents] = False
@@ -412,7 +412,7 @@ class World:
         ``shares`` has ``counts.sum()`` entries, each parent's block summing to 1. Each child pays
         one network fee and is one ledger row (from ``src`` if given, else the parent's address).
         """
-        owner = np.repeat(parents, counts)
+        owner = parents.repeat(counts)
         children = self.divide(parents, counts, self.lots.value[owner] * shares, requeue=False, owner=owner)
         if src is not None:
             self.lots.address[children] = src
