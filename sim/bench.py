@@ -3,6 +3,7 @@
     python sim/bench.py                # everything (several minutes on 2 cores)
     python sim/bench.py --quick        # smaller sizes, for a smoke test
     python sim/bench.py --json out.json
+    python sim/bench.py --repeat 3     # (a) and (b) three times each: median, min and max
 
 (a) Throughput: simulated transfers per second of a large scenario (bybit_2025) next to the events
     per second of a bare simpy loop doing one timeout per transfer — the ceiling of a design with
@@ -15,7 +16,9 @@
     Python reference on a sample: speed ratio per policy (from sim/bench_taint.py).
 (d) Parallel efficiency: 8 replications of the baseline with 2 worker processes against 1, T1 / (2 T2).
 
-Ratios measured in one run are more stable than absolute times; run it on an idle machine.
+Ratios measured in one run are more stable than absolute times; run it on an idle machine. On a
+shared machine whose speed drifts, ``--repeat N`` measures (a) and (b) N times (the simpy ceiling
+around every run of the scenario) and reports the median with the min and max of the N runs.
 """
 
 from __future__ import annotations
@@ -75,20 +78,38 @@ def one_replication(scenario_path: Path, seed: int = 1, horizon: str | None = No
 COARSER = ("15min", "1h")
 
 
-def throughput(scenario_path: Path, horizon: str | None) -> dict[str, object]:
-    before = bare_simpy_events_per_second(2_000_000)
-    rep = one_replication(scenario_path, horizon=horizon)
-    # The machine's speed drifts during a run: measure the ceiling on both sides of the scenario
-    # and divide by the faster one (the lower, conservative ratio).
-    ceiling = max(before, bare_simpy_events_per_second(min(int(rep["transfers"]), 2_000_000)))
-    rate = rep["transfers"] / rep["seconds"]
+def spread(values: list[float]) -> dict[str, float]:
+    """Median, min and max of a figure measured once per repetition."""
+    return {"median": float(np.median(values)), "min": float(min(values)), "max": float(max(values))}
+
+
+def throughput(scenario_path: Path, horizon: str | None, repeat: int = 1) -> dict[str, object]:
+    runs, ceilings = [], []
+    for _ in range(repeat):
+        before = bare_simpy_events_per_second(2_000_000)
+        rep = one_replication(scenario_path, horizon=horizon)
+        # The machine's speed drifts during a run: measure the ceiling on both sides of the scenario
+        # and divide by the faster one (the lower, conservative ratio).
+        ceilings.append(max(before, bare_simpy_events_per_second(min(int(rep["transfers"]), 2_000_000))))
+        runs.append(rep)
+    rates = [r["transfers"] / r["seconds"] for r in runs]
+    ratios = [rate / ceiling for rate, ceiling in zip(rates, ceilings)]
+    fastest = max(ceilings)  # the coarser runs are divided by the fastest ceiling seen (conservative)
     coarser = {}
     for resolution in COARSER:
-        other = one_replication(scenario_path, horizon=horizon, resolution=resolution)
-        other_rate = other["transfers"] / other["seconds"]
-        coarser[resolution] = {**other, "transfers_per_second": other_rate, "ratio_to_ceiling": other_rate / ceiling}
-    return {**rep, "transfers_per_second": rate, "bare_simpy_events_per_second": ceiling,
-            "ratio_to_ceiling": rate / ceiling, "coarser_resolution": coarser}
+        others = [one_replication(scenario_path, horizon=horizon, resolution=resolution) for _ in range(repeat)]
+        other_rates = [o["transfers"] / o["seconds"] for o in others]
+        coarser[resolution] = {**others[0], "seconds": float(np.median([o["seconds"] for o in others])),
+                               "transfers_per_second": float(np.median(other_rates)),
+                               "ratio_to_ceiling": float(np.median(other_rates)) / fastest,
+                               "spread": {"ratio_to_ceiling": spread([r / fastest for r in other_rates])}}
+    # Same seed, same results: the shares and counts of every repetition are those of the first.
+    return {**runs[0], "seconds": float(np.median([r["seconds"] for r in runs])),
+            "transfers_per_second": float(np.median(rates)), "bare_simpy_events_per_second": float(np.median(ceilings)),
+            "ratio_to_ceiling": float(np.median(ratios)), "repeat": repeat,
+            "spread": {"transfers_per_second": spread(rates), "bare_simpy_events_per_second": spread(ceilings),
+                       "ratio_to_ceiling": spread(ratios)},
+            "coarser_resolution": coarser}
 
 
 def peak_rss_mib() -> float:
@@ -107,7 +128,15 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 if sys.platform != "darwin" else 1024**2)
 
 
-def peak_memory(scenario_path: Path, horizon: str | None) -> dict[str, float]:
+def peak_memory(scenario_path: Path, horizon: str | None, repeat: int = 1) -> dict[str, object]:
+    """Run the replication in ``repeat`` fresh interpreters: median time, largest peak memory."""
+    runs = [_fresh_replication(scenario_path, horizon) for _ in range(repeat)]
+    seconds = [r["seconds"] for r in runs]
+    return {**runs[0], "seconds": float(np.median(seconds)), "peak_rss_mib": max(r["peak_rss_mib"] for r in runs),
+            "repeat": repeat, "spread": {"seconds": spread(seconds)}}
+
+
+def _fresh_replication(scenario_path: Path, horizon: str | None) -> dict[str, float]:
     """Run one replication in a fresh interpreter and read its peak resident memory."""
     code = (
         "import json, sys; sys.path.insert(0, %r); from bench import one_replication, peak_rss_mib; "
@@ -139,15 +168,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke test, not the figures)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
     parser.add_argument("--skip", action="append", default=[], choices=["a", "b", "c", "d"])
+    parser.add_argument("--repeat", type=int, default=1, metavar="N",
+                        help="measure (a) and (b) N times: median, min and max (default 1)")
     args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
     bybit = ROOT / "scenarios" / "bybit_2025.yaml"
     medium = ROOT / "tests" / "scenarios" / ("all_venues.yaml" if args.quick else "../../scenarios/baseline.yaml")
     horizon = "10d" if args.quick else None
     results: dict[str, dict[str, float]] = {}
     if "a" not in args.skip:
-        results["a_throughput"] = throughput(bybit, horizon)
+        results["a_throughput"] = throughput(bybit, horizon, args.repeat)
     if "b" not in args.skip:
-        results["b_bybit_replication"] = peak_memory(bybit, horizon)
+        results["b_bybit_replication"] = peak_memory(bybit, horizon, args.repeat)
     if "c" not in args.skip:
         from bench_taint import bench_taint
 
