@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     bybit = ROOT / "scenarios" / "bybit_2025.yaml"
     medium = ROOT / "tests" / "scenarios" / ("all_venues.yaml" if args.quick else "../../scenarios/baseline.yaml")
     horizon = "10d" if args.quick else None
-    results: dict[str, dict[str, float]] = {}
+    results: dict[str, dict[str, object]] = {}
     if "a" not in args.skip:
         results["a_throughput"] = throughput(bybit, horizon, args.repeat)
     if "b" not in args.skip:

@@ -2,7 +2,7 @@
 
 The ledger and other logs receive data in batches (one per simulated tick). Writing each batch
 into slices of preallocated arrays costs one slice assignment per column, whatever the batch
-size. A small buffer doubles while it is small; past ``CHUNK`` rows a full chunk is kept as it
+size. A buffer doubles while it is under ``CHUNK`` rows; past that a full chunk is kept as it
 is and a new one started, so growing never copies the rows already written (a ledger of millions
 of rows would otherwise be copied at every doubling and sit in an array up to twice its size).
 """
