@@ -28,3 +28,45 @@ def test_repeat_below_one_is_refused() -> None:
     done = subprocess.run([sys.executable, str(BENCH), "--repeat", "0"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert "--repeat must be at least 1" in done.stderr
+
+
+def _instructions_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("instructions", BENCH.parent / "instructions.py")
+    module = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(module)
+    return module
+
+
+# callgrind_annotate's layout: a totals line, then "Ir (share) file:function [library]" rows
+ANNOTATED_BUILD = """\
+9,000 (100.0%)  PROGRAM TOTALS
+1,000 (11.1%)  ???:ufunc_generic_fastcall [/venv/numpy/_core/_multiarray_umath.cpython-311-x86_64-linux-gnu.so]
+5,000 (55.5%)  ceval.c:_PyEval_EvalFrameDefault [/usr/lib/libpython3.11.so.1.0]
+  300 ( 3.3%)  ???:memcpy [/usr/lib/x86_64-linux-gnu/libc.so.6]
+"""
+ANNOTATED_RUN = """\
+29,000 (100.0%)  PROGRAM TOTALS
+9,000 (31.0%)  ???:ufunc_generic_fastcall [/venv/numpy/_core/_multiarray_umath.cpython-311-x86_64-linux-gnu.so]
+3,000 (10.3%)  ???:mapiter_trivial_get [/venv/numpy/_core/_multiarray_umath.cpython-311-x86_64-linux-gnu.so]
+9,000 (31.0%)  ceval.c:_PyEval_EvalFrameDefault [/usr/lib/libpython3.11.so.1.0]
+1,300 ( 4.5%)  ???:memcpy [/usr/lib/x86_64-linux-gnu/libc.so.6]
+  200 ( 0.7%)  ???:random_standard_exponential [/venv/numpy/random/_generator.cpython-311-x86_64-linux-gnu.so]
+   50 ( 0.2%)  ???:0x0000000004936718 [???]
+  700 ( 2.4%)  python-build.1/Python-3.11.7/./Include/object.h:_PyFrame_Clear
+   20 ( 0.1%)  somewhere.c:mystery
+"""
+
+
+def test_instruction_split_subtracts_the_build_and_groups_by_library() -> None:
+    instructions = _instructions_module()
+    build, run = instructions.by_library(ANNOTATED_BUILD), instructions.by_library(ANNOTATED_RUN)
+    assert build["libc.so.6"] == 300 and run["_multiarray_umath.cpython-311-x86_64-linux-gnu.so"] == 12_000
+    assert "PROGRAM TOTALS" not in " ".join(run)  # the totals line is not a library's
+    split = dict(instructions.simulation_split(build, run))
+    # rows without a library: code inlined from CPython's headers is the interpreter's
+    assert split == {"numpy core": 11_000, "Python interpreter": 4_700, "libc (malloc, memcpy, ...)": 1_000,
+                     "numpy random": 200, "???": 50, "(unknown)": 20}
+    assert next(iter(split)) == "numpy core"  # largest first
