@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -136,3 +137,25 @@ def test_run_rejects_bad_options(tmp_path, args):
 def test_version_option():
     result = CliRunner().invoke(main, ["--version"])
     assert result.exit_code == 0 and "launderflow" in result.output
+
+
+def _summary(runs: int, never: int, median: float | None) -> dict:
+    states = {state: {"median_share": 0.5, "p5_share": 0.4, "p95_share": 0.6, "median_usd": 5e5} for state in metrics.STATES}
+    t50 = {"median": median, "p5": None if median is None else median - 24, "p95": None if median is None else median + 24,
+           "never": never}
+    return {"scenario": "some_case", "stolen_usd": 1e6, "runs": runs, "seed": 3, "horizon_hours": 240.0,
+            "states": states, "time_to_50pct_cash_out_hours": t50}
+
+
+def test_summary_table_counts_the_runs_that_reached_half_cashed_out_on_one_line():
+    from rich.console import Console
+
+    from launderflow.cli import summary_table
+
+    console = Console(width=80, record=True, file=open(os.devnull, "w"))
+    console.print(summary_table(_summary(runs=8, never=3, median=72.0)))
+    console.print(summary_table(_summary(runs=8, never=8, median=None)))
+    lines = console.export_text().splitlines()
+    assert "time to 50 % cashed out: median 3.0 d (5-95 %: 2.0 - 4.0 d) in 5 of 8 runs" in lines  # one line, not wrapped
+    assert "50 % was never cashed out within the horizon (0 of 8 runs reached it)" in lines
+    assert "some_case: $1,000,000 stolen, 8 run(s), seed 3, horizon 10 days" in lines

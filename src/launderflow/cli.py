@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
+from rich.console import Console, Group
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from . import __version__
 from .scenario.loader import ScenarioError, load_scenario, parse_value
@@ -492,10 +493,16 @@ def taint(run_dir: str, as_json: bool) -> None:
     out.print(f"wrote {Path(run_dir) / 'taint.json'}", markup=False)
 
 
-def summary_table(summary: dict[str, Any]) -> Table:
+def summary_table(summary: dict[str, Any]) -> Group:
+    """The run's final states, with what was run above and the time to 50 % cash-out below.
+
+    Heading and footnote are lines of their own, not the table's title and caption, so that they
+    use the console's width instead of wrapping at the table's.
+    """
     runs = summary["runs"]
-    table = Table(title=f"{summary['scenario']}: ${summary['stolen_usd']:,.0f} stolen, {runs} run(s), "
-                        f"seed {summary['seed']}, horizon {summary['horizon_hours'] / 24:g} days")
+    heading = Text(f"{summary['scenario']}: ${summary['stolen_usd']:,.0f} stolen, {runs} run(s), "
+                   f"seed {summary['seed']}, horizon {summary['horizon_hours'] / 24:g} days", style="bold")
+    table = Table()
     table.add_column("final state")
     table.add_column("median share", justify="right")
     table.add_column("5-95 % range", justify="right")
@@ -504,12 +511,13 @@ def summary_table(summary: dict[str, Any]) -> Table:
         table.add_row(state, f"{s['median_share']:.1%}", f"{s['p5_share']:.1%} - {s['p95_share']:.1%}",
                       f"${s['median_usd']:,.0f}")
     t = summary["time_to_50pct_cash_out_hours"]
+    reached = runs - t["never"]
     if t["median"] is not None:
-        table.caption = (f"time to 50 % cashed out: median {t['median'] / 24:.1f} d "
-                         f"(5-95 %: {t['p5'] / 24:.1f} - {t['p95'] / 24:.1f} d; never in {t['never']} run(s))")
+        footnote = (f"time to 50 % cashed out: median {t['median'] / 24:.1f} d "
+                    f"(5-95 %: {t['p5'] / 24:.1f} - {t['p95'] / 24:.1f} d) in {reached} of {runs} runs")
     else:
-        table.caption = "50 % was never cashed out within the horizon"
-    return table
+        footnote = f"50 % was never cashed out within the horizon ({reached} of {runs} runs reached it)"
+    return Group(heading, table, Text(footnote))
 
 
 def _results_dir_error(exc: Exception) -> None:
