@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -109,3 +111,35 @@ def test_summary_reports_the_share_of_stolen_value_entering_each_venue(compariso
     # Every lot is split, swapped (USDC only: the ETH is already ETH) and then mixed in the pool.
     assert 0.9 < venues["tornado"]["inflow_share"]["median"] <= 1.0
     assert venues["uniswap"]["inflow_share"]["median"] == pytest.approx(2e6 / 17e6, rel=0.01)
+
+
+def _row(scenario: str, metric: str, median: float, p5: float, p95: float, diff: tuple | None = None) -> dict:
+    d5, dm, d95 = diff if diff else (None, None, None)
+    return {"scenario": scenario, "metric": metric, "median": median, "p5": p5, "p95": p95,
+            "diff_median": dm, "diff_p5": d5, "diff_p95": d95}
+
+
+def test_terminal_table_fits_80_columns_with_every_number_whole() -> None:
+    from rich.console import Console
+
+    from launderflow.cli import comparison_table
+
+    names = ["baseline", "information_sharing", "sanction_and_freeze"]  # long names, as the bundled ones
+    rows = []
+    for k, name in enumerate(names):
+        paired = (0.011 * k, 0.013 * k, 0.016 * k) if k else None
+        rows.append(_row(name, "cashed_out_share", 0.9012 - 0.1 * k, 0.8991, 0.9123, paired))
+        usd = (-2_429_518.0 * k, -2_404_153.0 * k, -2_302_211.0 * k) if k else None
+        rows.append(_row(name, "launderer_cost_usd", 44_473_936.0, 44_420_157.0, 44_496_812.0, usd))
+    console = Console(width=80, record=True, file=open(os.devnull, "w"))
+    console.print(comparison_table(rows, "3 scenarios, 5 runs each"))
+    lines = console.export_text().splitlines()
+    assert max(len(line) for line in lines) <= 80
+    text = "\n".join(lines)
+    assert "sanction_and_freeze" in text
+    assert not re.search(r"…(\s|$)", text, re.MULTILINE)  # nothing cut short (a range's "…" is followed by a number)
+    assert "89.9–91.2%" in text  # a share's range: the unit once
+    assert "+1.3 pp" in text and "+1.1…+1.6 pp" in text  # a paired difference and its range, in points
+    assert "$44.47 M" in text and "$44.42–44.50 M" in text  # USD in millions, not 11 digits
+    assert "-$2.40 M" in text and "-$2.43…-$2.30 M" in text
+    assert "Δ = difference from baseline" in text

@@ -7,11 +7,13 @@ prints ``file:line: field: problem (allowed)`` lines and exits with code 2, neve
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
+from rich import box
 from rich.console import Console, Group
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
@@ -162,35 +164,64 @@ def _parse_at(text: str | None) -> list[float]:
         raise click.BadParameter(str(exc), param_hint="--at") from None
 
 
-def comparison_table(rows: list[dict[str, Any]], title: str) -> Table:
-    """One line per (metric, scenario): median, 5-95 % range, and the paired difference from the first."""
+def _short_usd(value: float) -> str:
+    """USD in three significant figures or so: $512, $44.5 k, $44.47 M, $1.46 B."""
+    for scale, suffix in ((1e9, " B"), (1e6, " M"), (1e3, " k")):
+        if value >= scale:
+            return f"${value / scale:.2f}{suffix}"
+    return f"${value:,.0f}"
+
+
+def comparison_table(rows: list[dict[str, Any]], title: str) -> Group:
+    """Per metric a heading line, then one line per scenario: median, 5-95 % range, and the paired
+    difference from the first scenario (one line per metric when there is one scenario).
+
+    Numbers never wrap or get cut; the metric heads its own line rather than taking a column, so
+    the table fits an 80-column terminal with scenario names up to ~20 characters.
+    """
     from .compare import _fmt, _fmt_diff
+
+    def fmt(metric: str, value: float | None, diff: bool = False) -> str:
+        if metric.endswith("usd") and value is not None and math.isfinite(value):  # $44.47 M, not $44,473,936
+            return ("+" if diff and value >= 0 else "-" if value < 0 else "") + _short_usd(abs(value))
+        return (_fmt_diff if diff else _fmt)(metric, value)
+
+    def span(low: str, high: str, dash: str) -> str:
+        """``low–high`` with a unit they share written once: 17.0–17.7%, $44.42–44.50 M."""
+        for unit in ("%", " pp", " M", " B", " k"):
+            if low.endswith(unit) and high.endswith(unit):
+                low = low.removesuffix(unit)
+                break
+        if low.startswith("$") and high.startswith("$"):
+            high = high[1:]
+        return f"{low}{dash}{high}"
 
     scenarios = list(dict.fromkeys(r["scenario"] for r in rows))
     metrics = list(dict.fromkeys(r["metric"] for r in rows))
     by = {(r["scenario"], r["metric"]): r for r in rows}
-    table = Table(title=title)
-    for name, justify in (("metric", "left"), ("scenario", "left"), ("median", "right"), ("5–95 %", "right")):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
-    if len(scenarios) > 1:
-        table.add_column(f"Δ vs {scenarios[0]}", justify="right")
-        table.add_column("Δ 5–95 %", justify="right")
+    paired = len(scenarios) > 1
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("metric / scenario" if paired else "metric", overflow="ellipsis", min_width=12)
+    for name in ("median", "5–95 %", *(("Δ", "Δ 5–95 %") if paired else ())):
+        table.add_column(name, justify="right", no_wrap=True)
     for m in metrics:
-        for k, sc in enumerate(scenarios):
-            r = by.get((sc, m))
-            if r is None:
-                continue
-            cells = [m.replace("_", " ") if k == 0 else "", sc, _fmt(m, r["median"]),
-                     f"{_fmt(m, r['p5'])}–{_fmt(m, r['p95'])}"]
-            if len(scenarios) > 1:
+        label = m.replace("_", " ")
+        if paired:  # the metric heads a section of one line per scenario
+            table.add_row(Text(label, style="bold"))
+        present = [sc for sc in scenarios if (sc, m) in by]
+        for k, sc in enumerate(present):
+            r = by[(sc, m)]
+            cells = [f"  {sc}" if paired else label, fmt(m, r["median"]), span(fmt(m, r["p5"]), fmt(m, r["p95"]), "–")]
+            if paired:
                 if r["diff_median"] is None:
                     cells += ["", ""]
                 else:
-                    cells += [_fmt_diff(m, r["diff_median"]), f"{_fmt_diff(m, r['diff_p5'])}…{_fmt_diff(m, r['diff_p95'])}"]
-            table.add_row(*cells, end_section=k == len(scenarios) - 1)
-    table.caption = ("median and 5–95 % over replications" + ("; Δ = difference from the first scenario, paired by "
-                     "replication (common random numbers)" if len(scenarios) > 1 else ""))
-    return table
+                    cells += [fmt(m, r["diff_median"], diff=True),
+                              span(fmt(m, r["diff_p5"], diff=True), fmt(m, r["diff_p95"], diff=True), "…")]
+            table.add_row(*cells, end_section=paired and k == len(present) - 1)
+    note = "median and 5–95 % over replications" + (f"; Δ = difference from {scenarios[0]}, paired by "
+                                                    "replication (common random numbers)" if paired else "")
+    return Group(Text(title, style="bold"), table, Text(note))
 
 
 @main.command()
