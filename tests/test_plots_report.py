@@ -324,3 +324,16 @@ def test_real_run_end_to_end(tmp_path):
     assert run.name == "all_venues" and run.timeline.replications == 2
     p5, med, p95 = run.timeline["cashed_out"]
     assert np.all((p5 <= med + 1e-12) & (med <= p95 + 1e-12)) and med[-1] > 0
+
+
+@pytest.mark.parametrize("top", [0.04, 0.2, 0.35, 0.6, 1.0, 1.16])
+def test_share_axis_labels_say_exactly_where_their_ticks_are(top):
+    from launderflow.plots import _share_axis, new_figure
+
+    ax = new_figure(4, 3).add_subplot()
+    _share_axis(ax, top)
+    ax.figure.canvas.draw()
+    shown = [(t.get_loc(), t.label1.get_text()) for t in ax.yaxis.get_major_ticks() if 0 <= t.get_loc() <= top]
+    assert len(shown) >= 4
+    for value, label in shown:  # e.g. a tick at 12.5 % must not read "12%"
+        assert float(label.rstrip("%").replace("\u2212", "-")) == pytest.approx(value * 100, abs=1e-9), (value, label)

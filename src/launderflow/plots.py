@@ -336,6 +336,8 @@ def _new_axes(ax: Axes | None, size: tuple[float, float] = (7.0, 4.5)) -> Axes:
 
 def _share_axis(ax: Axes, top: float) -> None:
     ax.set_ylim(0, top)
+    # Steps of 1, 2 or 5 (not 2.5): with whole-percent labels, a tick at 12.5 % would read "12%".
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=8, steps=[1, 2, 5, 10]))
     ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=None if top < 0.1 else 0))
     ax.set_ylabel("share of stolen value")
 
