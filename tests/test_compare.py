@@ -140,6 +140,15 @@ def test_terminal_table_fits_80_columns_with_every_number_whole() -> None:
     assert not re.search(r"…(\s|$)", text, re.MULTILINE)  # nothing cut short (a range's "…" is followed by a number)
     assert "89.9–91.2%" in text  # a share's range: the unit once
     assert "+1.3 pp" in text and "+1.1…+1.6 pp" in text  # a paired difference and its range, in points
-    assert "$44.47 M" in text and "$44.42–44.50 M" in text  # USD in millions, not 11 digits
+    assert "$44.5 M" in text and "$44.4–44.5 M" in text  # USD to 3 figures in millions, not 11 digits
     assert "-$2.40 M" in text and "-$2.43…-$2.30 M" in text
     assert "Δ = difference from baseline" in text
+
+
+@pytest.mark.parametrize("value, shown", [(512, "$512"), (999.6, "$1.00 k"), (9_996, "$10.0 k"), (80_310, "$80.3 k"),
+                                          (99_951, "$100 k"), (999_600, "$1.00 M"), (44_473_936, "$44.5 M"),
+                                          (1.46e9, "$1.46 B")])
+def test_terminal_usd_has_three_figures_and_rounds_across_units(value: float, shown: str) -> None:
+    from launderflow.cli import _short_usd
+
+    assert _short_usd(value) == shown

@@ -165,10 +165,11 @@ def _parse_at(text: str | None) -> list[float]:
 
 
 def _short_usd(value: float) -> str:
-    """USD in three significant figures or so: $512, $44.5 k, $44.47 M, $1.46 B."""
+    """USD to three significant figures: $512, $80.3 k, $154 k, $44.5 M, $1.46 B."""
     for scale, suffix in ((1e9, " B"), (1e6, " M"), (1e3, " k")):
-        if value >= scale:
-            return f"${value / scale:.2f}{suffix}"
+        if value >= scale * 0.9995:  # (what rounds up to 1.00 k is shown as such, not as $1,000)
+            x = value / scale
+            return f"${x:.{2 if x < 9.995 else 1 if x < 99.95 else 0}f}{suffix}"
     return f"${value:,.0f}"
 
 
@@ -177,7 +178,7 @@ def comparison_table(rows: list[dict[str, Any]], title: str) -> Group:
     difference from the first scenario (one line per metric when there is one scenario).
 
     Numbers never wrap or get cut; the metric heads its own line rather than taking a column, so
-    the table fits an 80-column terminal with scenario names up to ~20 characters.
+    the table fits an 80-column terminal with scenario names up to ~20 characters (longer ones fold).
     """
     from .compare import _fmt, _fmt_diff
 
@@ -188,6 +189,8 @@ def comparison_table(rows: list[dict[str, Any]], title: str) -> Group:
 
     def span(low: str, high: str, dash: str) -> str:
         """``low–high`` with a unit they share written once: 17.0–17.7%, $44.42–44.50 M."""
+        if low == high == "—":  # no value (e.g. half was never cashed out)
+            return "—"
         for unit in ("%", " pp", " M", " B", " k"):
             if low.endswith(unit) and high.endswith(unit):
                 low = low.removesuffix(unit)
@@ -201,7 +204,8 @@ def comparison_table(rows: list[dict[str, Any]], title: str) -> Group:
     by = {(r["scenario"], r["metric"]): r for r in rows}
     paired = len(scenarios) > 1
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    table.add_column("metric / scenario" if paired else "metric", overflow="ellipsis", min_width=12)
+    # Labels fold rather than end in "…": sweep points differ at the end of long names.
+    table.add_column("metric / scenario" if paired else "metric", overflow="fold", min_width=12)
     for name in ("median", "5–95 %", *(("Δ", "Δ 5–95 %") if paired else ())):
         table.add_column(name, justify="right", no_wrap=True)
     for m in metrics:
@@ -309,7 +313,7 @@ def sweep(scenario_file: str, sets: tuple[str, ...], runs: int, seed: int | None
     for combo in grid:
         overrides = {key: value for (key, _), value in zip(axes, combo)}
         scenario = load_or_exit(scenario_file, overrides)
-        label = ",".join(f"{key.split('.')[-1]}={value}" for key, value in overrides.items())
+        label = ", ".join(f"{key.split('.')[-1]}={value}" for key, value in overrides.items())
         points.append((label, scenario, overrides))
     seed = points[0][1].seed if seed is None else seed
     target = Path(out_dir)
