@@ -152,3 +152,25 @@ def test_terminal_usd_has_three_figures_and_rounds_across_units(value: float, sh
     from launderflow.cli import _short_usd
 
     assert _short_usd(value) == shown
+
+
+def test_report_of_a_comparison_shows_the_paired_differences(comparison: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from launderflow.plots import load_runs
+    from launderflow.report import paired_differences, write_report
+
+    copy = tmp_path / "res"
+    shutil.copytree(comparison, copy)
+    text = write_report(copy).read_text(encoding="utf-8")
+    assert "common random numbers" in text
+    rows = compare([("slow", copy / "slow_sharing"), ("fast", copy / "fast_sharing")])
+    for metric in ("frozen_share", "traced_share"):
+        r = next(r for r in rows if r["scenario"] == "fast" and r["metric"] == metric)
+        assert f"{r['diff_median'] * 100:+.1f} pp vs reference" in text
+        assert f"({r['diff_p5'] * 100:+.1f} … {r['diff_p95'] * 100:+.1f} pp)" in text
+
+    runs = load_runs(copy)
+    assert paired_differences(runs) is not None
+    runs[1].summary["seed"] = runs[0].summary["seed"] + 1  # not common random numbers: no pairing
+    assert paired_differences(runs) is None

@@ -5,8 +5,11 @@ scripts and no external resources, so the file can be mailed or archived on its 
 of text that comes from the run files (names, descriptions, scenario files) is HTML-escaped.
 
 The numbers come from each scenario's ``summary.json`` (the same medians and 5–95 % ranges that
-``launderflow run`` prints); the scenario's parameters from ``scenario.yaml`` / ``scenario.yml`` /
-``scenario.json`` beside its summary when one is there, else its description in ``summary.json``.
+``launderflow run`` prints). Differences from the reference are paired replication by replication
+(as ``launderflow compare`` reports them) when the runs share a seed and replications, and are
+differences of medians otherwise. The scenario's parameters come from ``scenario.yaml`` /
+``scenario.yml`` / ``scenario.json`` beside its summary when one is there, else its description in
+``summary.json``.
 The page carries no timestamp: the same run files give the same bytes.
 """
 
@@ -83,7 +86,7 @@ def _pct(x: float | None) -> str:
 def _usd(x: float | None) -> str:
     if x is None:
         return "–"
-    for scale, suffix in ((1e9, " B"), (1e6, " M"), (1e3, " k")):
+    for scale, suffix in ((1e9, "\u00a0B"), (1e6, "\u00a0M"), (1e3, "\u00a0k")):  # (no line break before the unit)
         if abs(x) >= scale:
             return f"${x / scale:,.1f}{suffix}"
     return f"${x:,.0f}"
@@ -93,17 +96,51 @@ def _days(hours: float | None) -> str:
     return "–" if hours is None else f"{hours / 24:.1f}"
 
 
-def _share_cell(run: RunData, state: str, reference: RunData | None) -> str:
+Paired = dict[tuple[int, str], tuple[float, float, float]]  # (run position, state) -> pp
+
+
+def paired_differences(runs: Sequence[RunData]) -> Paired | None:
+    """Per (position of the run, final state): median, 5th and 95th percentile of the
+    replication-by-replication difference of its share from the first run's, in percentage points.
+
+    Only when the runs were made on common random numbers (one seed, replications with the same
+    indexes, as ``launderflow compare`` makes them); otherwise None, and the table compares medians.
+    """
+    if len(runs) < 2 or len({run.summary.get("seed") for run in runs}) != 1 or runs[0].summary.get("seed") is None:
+        return None
+    indexes = [sorted(r.get("index") for r in run.summary.get("replications") or []) for run in runs]
+    if not indexes[0] or any(ix != indexes[0] for ix in indexes):
+        return None
+    from .compare import compare
+
+    rows = compare([(str(k), run.path) for k, run in enumerate(runs)])
+    paired: Paired = {}
+    for row in rows:
+        state = row["metric"].removesuffix("_share")
+        if row["diff_median"] is not None and row["metric"].endswith("_share"):
+            paired[(int(row["scenario"]), state)] = (row["diff_median"] * 100, row["diff_p5"] * 100,
+                                                     row["diff_p95"] * 100)
+    return paired
+
+
+def _share_cell(run: RunData, state: str, reference: RunData | None,
+                paired: tuple[float, float, float] | None) -> str:
     s = run.summary["states"].get(state, {})
     med, lo, hi = _num(s.get("median_share")), _num(s.get("p5_share")), _num(s.get("p95_share"))
     cell = f"{_pct(med)}<span class=\"range\">{_pct(lo)} – {_pct(hi)}</span>"
-    if reference is not None and med is not None:
+    if reference is None or med is None:
+        return cell
+    if paired is not None:
+        delta, d5, d95 = paired
+        lines = [f"{delta:+.1f} pp vs reference", f"({d5:+.1f} … {d95:+.1f} pp)"]
+    else:
         ref = _num(reference.summary["states"].get(state, {}).get("median_share"))
-        if ref is not None:
-            delta = (med - ref) * 100
-            tone = "" if abs(delta) < 0.05 else " better" if (delta > 0) == _BETTER_IF_HIGHER[state] else " worse"
-            cell += f"<span class=\"delta{tone}\">{delta:+.1f} pp vs reference</span>"
-    return cell
+        if ref is None:
+            return cell
+        delta = (med - ref) * 100
+        lines = [f"{delta:+.1f} pp vs reference"]
+    tone = "" if abs(delta) < 0.05 else " better" if (delta > 0) == _BETTER_IF_HIGHER[state] else " worse"
+    return cell + "".join(f"<span class=\"delta{tone}\">{line}</span>" for line in lines)
 
 
 def _time_cell(run: RunData) -> str:
@@ -125,8 +162,9 @@ def _cost_cell(run: RunData) -> str:
             f"{_usd(_num(c.get('p95')))}</span>")
 
 
-def comparison_table(runs: Sequence[RunData]) -> str:
-    """The table: per scenario the median and 5–95 % range of each share, time to 50 % cash-out, cost."""
+def comparison_table(runs: Sequence[RunData], paired: Paired | None = None) -> str:
+    """The table: per scenario the median and 5–95 % range of each share, time to 50 % cash-out, cost,
+    and each share's difference from the first scenario (``paired``: from :func:`paired_differences`)."""
     head = ["Scenario", "Runs", "Stolen"] + [f"{label}<br><span class=\"note\">share of stolen value</span>"
                                             for _, label in TABLE_STATES]
     head += ["Time to 50 % cash-out<br><span class=\"note\">days</span>",
@@ -136,7 +174,8 @@ def comparison_table(runs: Sequence[RunData]) -> str:
         reference = runs[0] if i > 0 else None
         name = _e(run.name) + (" <span class=\"note\">(reference)</span>" if i == 0 and len(runs) > 1 else "")
         cells = [name, _e(run.summary.get("runs", run.timeline.replications)), _usd(_num(run.summary.get("stolen_usd")))]
-        cells += [_share_cell(run, state, reference) for state, _ in TABLE_STATES]
+        cells += [_share_cell(run, state, reference, None if paired is None else paired.get((i, state)))
+                  for state, _ in TABLE_STATES]
         cells += [_time_cell(run), _cost_cell(run)]
         cls = " class=\"reference\"" if i == 0 and len(runs) > 1 else ""
         rows.append(f"<tr{cls}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
@@ -214,9 +253,16 @@ def render_report(runs: Sequence[RunData], title: str | None = None) -> str:
                  else f"launderflow: {len(runs)} scenarios compared with {names[0]}")
     if len(runs) == 1:
         lead = f"One scenario, {runs[0].timeline.replications} Monte Carlo replications."
-    else:
+    paired = paired_differences(runs)
+    if len(runs) > 1 and paired is not None:
+        lead = (f"{len(runs)} scenarios ({', '.join(names)}) on common random numbers: replication i of each "
+                f"starts from the same random stream. The first, {names[0]}, is the reference: “pp vs reference” "
+                "is the median of the replication-by-replication differences from it, in percentage points, with "
+                "their 5–95 % range in brackets.")
+    elif len(runs) > 1:
         lead = (f"{len(runs)} scenarios ({', '.join(names)}); the first, {names[0]}, is the reference: "
-                "“pp vs reference” is the difference of the medians in percentage points.")
+                "“pp vs reference” is the difference of the medians in percentage points (the runs do not share "
+                "a seed and replications, so they cannot be compared replication by replication).")
     body = [
         f"<h1>{_e(title)}</h1>",
         f"<p class=\"lead\">{_e(lead)}</p>",
@@ -224,7 +270,7 @@ def render_report(runs: Sequence[RunData], title: str | None = None) -> str:
         "<p class=\"note\">Shares of the stolen value at the end of the horizon: median over the replications and, "
         "below it, the 90 % interval (5th–95th percentile). Time to 50 % cash-out: median days until half the stolen "
         "value had left the chain, with its 90 % interval.</p>",
-        comparison_table(runs),
+        comparison_table(runs, paired),
         "<h2>Figures</h2>",
         _figures_html(runs),
         "<h2>Scenarios</h2>",
