@@ -156,6 +156,6 @@ def test_summary_table_counts_the_runs_that_reached_half_cashed_out_on_one_line(
     console.print(summary_table(_summary(runs=8, never=3, median=72.0)))
     console.print(summary_table(_summary(runs=8, never=8, median=None)))
     lines = console.export_text().splitlines()
-    assert "time to 50 % cashed out: median 3.0 d (5-95 %: 2.0 - 4.0 d) in 5 of 8 runs" in lines  # one line, not wrapped
+    assert "half cashed out after 3.0 d (median; 5-95 %: 2.0-4.0 d) in 5 of 8 runs" in lines  # one line, not wrapped
     assert "50 % was never cashed out within the horizon (0 of 8 runs reached it)" in lines
     assert "some_case: $1,000,000 stolen, 8 run(s), seed 3, horizon 10 days" in lines

@@ -183,12 +183,12 @@ def comparison_table(rows: list[dict[str, Any]], title: str) -> Group:
     from .compare import _fmt, _fmt_diff
 
     def fmt(metric: str, value: float | None, diff: bool = False) -> str:
-        if metric.endswith("usd") and value is not None and math.isfinite(value):  # $44.47 M, not $44,473,936
+        if metric.endswith("usd") and value is not None and math.isfinite(value):  # $44.5 M, not $44,473,936
             return ("+" if diff and value >= 0 else "-" if value < 0 else "") + _short_usd(abs(value))
         return (_fmt_diff if diff else _fmt)(metric, value)
 
     def span(low: str, high: str, dash: str) -> str:
-        """``low–high`` with a unit they share written once: 17.0–17.7%, $44.42–44.50 M."""
+        """``low–high`` with a unit they share written once: 17.0–17.7%, $44.4–44.5 M."""
         if low == high == "—":  # no value (e.g. half was never cashed out)
             return "—"
         for unit in ("%", " pp", " M", " B", " k"):
@@ -548,8 +548,9 @@ def summary_table(summary: dict[str, Any]) -> Group:
     t = summary["time_to_50pct_cash_out_hours"]
     reached = runs - t["never"]
     if t["median"] is not None:
-        footnote = (f"time to 50 % cashed out: median {t['median'] / 24:.1f} d "
-                    f"(5-95 %: {t['p5'] / 24:.1f} - {t['p95'] / 24:.1f} d) in {reached} of {runs} runs")
+        # (the median and range are over the runs in which half was cashed out)
+        footnote = (f"half cashed out after {t['median'] / 24:.1f} d (median; 5-95 %: {t['p5'] / 24:.1f}-"
+                    f"{t['p95'] / 24:.1f} d) in {reached} of {runs} runs")
     else:
         footnote = f"50 % was never cashed out within the horizon ({reached} of {runs} runs reached it)"
     return Group(heading, table, Text(footnote))
