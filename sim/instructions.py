@@ -57,17 +57,17 @@ def by_library(annotated: str) -> Counter[str]:
     return totals
 
 
+LABELS: tuple[tuple[tuple[str, ...], str], ...] = (  # shared-object name prefixes -> a reader's name
+    (("_multiarray_umath",), "numpy core"),
+    (("libpython",), "Python interpreter"),
+    (("libc.so",), "libc (malloc, memcpy, ...)"),
+    (("_generator", "_pcg64", "_common", "_bounded"), "numpy random"),
+)
+
+
 def library_label(name: str) -> str:
     """A reader's name for a shared object."""
-    if name.startswith("_multiarray_umath"):
-        return "numpy core"
-    if name.startswith("libpython"):
-        return "Python interpreter"
-    if name.startswith("libc.so"):
-        return "libc (malloc, memcpy, ...)"
-    if name.startswith(("_generator", "_pcg64", "_common", "_bounded")):
-        return "numpy random"
-    return name
+    return next((label for prefixes, label in LABELS if name.startswith(prefixes)), name)
 
 
 def simulation_split(build_only: Counter[str], build_and_run: Counter[str]) -> list[tuple[str, int]]:
