@@ -80,7 +80,7 @@ def simulation_split(build_only: Counter[str], build_and_run: Counter[str]) -> l
 
 def callgrind(args: list[str], out: Path) -> subprocess.Popen:
     return subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable, "-c", CHILD, *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def annotate(path: Path) -> str:
@@ -93,22 +93,28 @@ def main() -> int:
     parser.add_argument("--scenario", type=Path, default=ROOT / "scenarios" / "bybit_2025.yaml")
     parser.add_argument("--horizon", default="3d", help="clock.horizon of the run (default 3d)")
     opts = parser.parse_args()
+
+    from launderflow.scenario.loader import ScenarioError, load_scenario
+
+    try:  # here, for the usual file:line message, rather than as a failure under valgrind
+        load_scenario(opts.scenario, {"clock.horizon": opts.horizon})
+    except ScenarioError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     if shutil.which("valgrind") is None or shutil.which("callgrind_annotate") is None:
         print("sim/instructions.py needs valgrind (e.g. apt-get install valgrind)", file=sys.stderr)
-        return 2
-    if not opts.scenario.is_file():
-        print(f"no scenario file {opts.scenario}", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory() as tmp:
         built, ran = Path(tmp) / "build.out", Path(tmp) / "run.out"
         common = [str(opts.scenario), opts.horizon]
         jobs = [callgrind(common, built), callgrind([*common, "run"], ran)]  # side by side: 2 cores
-        outputs = [job.communicate()[0] for job in jobs]
-        if any(job.returncode for job in jobs):
-            print("a callgrind run failed (try the child alone: python -c ...)", file=sys.stderr)
-            return 1
+        outputs = [job.communicate() for job in jobs]
+        for job, (_, errors) in zip(jobs, outputs):
+            if job.returncode:  # valgrind's and the child's messages, the last of them
+                print("a run under callgrind failed:\n" + "\n".join(errors.splitlines()[-15:]), file=sys.stderr)
+                return 1
         split = simulation_split(by_library(annotate(built)), by_library(annotate(ran)))
-    transfers = int(outputs[1].split()[-1])
+    transfers = int(outputs[1][0].split()[-1])
     total = sum(count for _, count in split)
     print(f"{opts.scenario.name}, horizon {opts.horizon}: {transfers:,} transfers, "
           f"{total / 1e9:.2f} G instructions simulating ({total / max(transfers, 1):,.0f} per transfer)")

@@ -70,3 +70,10 @@ def test_instruction_split_subtracts_the_build_and_groups_by_library() -> None:
     assert split == {"numpy core": 11_000, "Python interpreter": 4_700, "libc (malloc, memcpy, ...)": 1_000,
                      "numpy random": 200, "???": 50, "(unknown)": 20}
     assert next(iter(split)) == "numpy core"  # largest first
+
+
+def test_instructions_refuses_a_bad_horizon_with_the_scenario_line() -> None:
+    done = subprocess.run([sys.executable, str(BENCH.parent / "instructions.py"), "--horizon", "soon"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "bybit_2025.yaml:" in done.stderr and "clock.horizon" in done.stderr and "Traceback" not in done.stderr
