@@ -149,9 +149,10 @@ def test_terminal_table_fits_80_columns_with_every_number_whole() -> None:
                                           (99_951, "$100 k"), (999_600, "$1.00 M"), (44_473_936, "$44.5 M"),
                                           (1.46e9, "$1.46 B")])
 def test_terminal_usd_has_three_figures_and_rounds_across_units(value: float, shown: str) -> None:
-    from launderflow.cli import _short_usd
+    from launderflow.compare import short_usd
 
-    assert _short_usd(value) == shown
+    assert short_usd(value) == shown
+    assert short_usd(-value) == "-" + shown
 
 
 def test_report_of_a_comparison_shows_the_paired_differences(comparison: Path, tmp_path: Path) -> None:

@@ -164,15 +164,6 @@ def _parse_at(text: str | None) -> list[float]:
         raise click.BadParameter(str(exc), param_hint="--at") from None
 
 
-def _short_usd(value: float) -> str:
-    """USD to three significant figures: $512, $80.3 k, $154 k, $44.5 M, $1.46 B."""
-    for scale, suffix in ((1e9, " B"), (1e6, " M"), (1e3, " k")):
-        if value >= scale * 0.9995:  # (what rounds up to 1.00 k is shown as such, not as $1,000)
-            x = value / scale
-            return f"${x:.{2 if x < 9.995 else 1 if x < 99.95 else 0}f}{suffix}"
-    return f"${value:,.0f}"
-
-
 def comparison_table(rows: list[dict[str, Any]], title: str) -> Group:
     """Per metric a heading line, then one line per scenario: median, 5-95 % range, and the paired
     difference from the first scenario (one line per metric when there is one scenario).
@@ -180,11 +171,11 @@ def comparison_table(rows: list[dict[str, Any]], title: str) -> Group:
     Numbers never wrap or get cut; the metric heads its own line rather than taking a column, so
     the table fits an 80-column terminal with scenario names up to ~20 characters (longer ones fold).
     """
-    from .compare import _fmt, _fmt_diff
+    from .compare import _fmt, _fmt_diff, short_usd
 
     def fmt(metric: str, value: float | None, diff: bool = False) -> str:
         if metric.endswith("usd") and value is not None and math.isfinite(value):  # $44.5 M, not $44,473,936
-            return ("+" if diff and value >= 0 else "-" if value < 0 else "") + _short_usd(abs(value))
+            return ("+" if diff and value >= 0 else "") + short_usd(value)
         return (_fmt_diff if diff else _fmt)(metric, value)
 
     def span(low: str, high: str, dash: str) -> str:

@@ -92,6 +92,17 @@ def compare(runs: list[tuple[str, Path]], at: list[float] | None = None) -> list
 COLUMNS = ("scenario", "metric", "runs", "median", "p5", "p95", "diff_median", "diff_p5", "diff_p95")
 
 
+def short_usd(value: float) -> str:
+    """USD to three significant figures, for tables read by people: $512, $80.3 k, $154 k, $44.5 M,
+    $1.46 B (negative values with a leading minus). Files keep every digit."""
+    sign, value = ("-", -value) if value < 0 else ("", value)
+    for scale, suffix in ((1e9, " B"), (1e6, " M"), (1e3, " k")):
+        if value >= scale * 0.9995:  # (what rounds up to 1.00 k is shown as such, not as $1,000)
+            x = value / scale
+            return f"{sign}${x:.{2 if x < 9.995 else 1 if x < 99.95 else 0}f}{suffix}"
+    return f"{sign}${value:,.0f}"
+
+
 def _fmt(metric: str, value: float | None) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"

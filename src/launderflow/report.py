@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .compare import compare, short_usd
 from .plots import RunData, build_figures, load_runs, save_figure, style_context
 
 TABLE_STATES: tuple[tuple[str, str], ...] = (
@@ -84,12 +85,7 @@ def _pct(x: float | None) -> str:
 
 
 def _usd(x: float | None) -> str:
-    if x is None:
-        return "–"
-    for scale, suffix in ((1e9, "\u00a0B"), (1e6, "\u00a0M"), (1e3, "\u00a0k")):  # (no line break before the unit)
-        if abs(x) >= scale:
-            return f"${x / scale:,.1f}{suffix}"
-    return f"${x:,.0f}"
+    return "–" if x is None else short_usd(x).replace(" ", "\u00a0")  # (no line break before the unit)
 
 
 def _days(hours: float | None) -> str:
@@ -111,8 +107,6 @@ def paired_differences(runs: Sequence[RunData]) -> Paired | None:
     indexes = [sorted(r.get("index") for r in run.summary.get("replications") or []) for run in runs]
     if not indexes[0] or any(ix != indexes[0] for ix in indexes):
         return None
-    from .compare import compare
-
     rows = compare([(str(k), run.path) for k, run in enumerate(runs)])
     paired: Paired = {}
     for row in rows:
