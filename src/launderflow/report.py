@@ -110,8 +110,8 @@ def paired_differences(runs: Sequence[RunData]) -> Paired | None:
     rows = compare([(str(k), run.path) for k, run in enumerate(runs)])
     paired: Paired = {}
     for row in rows:
-        state = row["metric"].removesuffix("_share")
         if row["diff_median"] is not None and row["metric"].endswith("_share"):
+            state = row["metric"].removesuffix("_share")
             paired[(int(row["scenario"]), state)] = (row["diff_median"] * 100, row["diff_p5"] * 100,
                                                      row["diff_p95"] * 100)
     return paired
@@ -245,15 +245,15 @@ def render_report(runs: Sequence[RunData], title: str | None = None) -> str:
     if title is None:
         title = (f"launderflow: {names[0]}" if len(runs) == 1
                  else f"launderflow: {len(runs)} scenarios compared with {names[0]}")
+    paired = paired_differences(runs)  # None for one run
     if len(runs) == 1:
         lead = f"One scenario, {runs[0].timeline.replications} Monte Carlo replications."
-    paired = paired_differences(runs)
-    if len(runs) > 1 and paired is not None:
+    elif paired is not None:
         lead = (f"{len(runs)} scenarios ({', '.join(names)}) on common random numbers: replication i of each "
                 f"starts from the same random stream. The first, {names[0]}, is the reference: “pp vs reference” "
                 "is the median of the replication-by-replication differences from it, in percentage points, with "
                 "their 5–95 % range in brackets.")
-    elif len(runs) > 1:
+    else:
         lead = (f"{len(runs)} scenarios ({', '.join(names)}); the first, {names[0]}, is the reference: "
                 "“pp vs reference” is the difference of the medians in percentage points (the runs do not share "
                 "a seed and replications, so they cannot be compared replication by replication).")
