@@ -57,7 +57,7 @@ def bare_simpy_events_per_second(n: int) -> float:
 def one_replication(scenario_path: Path, seed: int = 1, horizon: str | None = None,
                     resolution: str | None = None) -> dict[str, float]:
     """Simulate one replication in this process; return transfers, wallets, seconds, final shares."""
-    from launderflow.experiment import replication_rng
+    from launderflow.runs.replications import replication_rng
     from launderflow.metrics import final_states
     from launderflow.model.simulate import simulate
     from launderflow.scenario.loader import load_scenario
@@ -150,7 +150,8 @@ def _fresh_replication(scenario_path: Path, horizon: str | None) -> dict[str, fl
 
 def parallel_efficiency(scenario_path: Path, runs: int, repeat: int = 1) -> dict[str, object]:
     """T1 / (2 T2) for ``runs`` replications, ``repeat`` times; T2 includes starting the two workers."""
-    from launderflow.experiment import open_executor, run_replications
+    from launderflow.runs.executors import open_executor
+    from launderflow.runs.replications import run_replications
     from launderflow.scenario.loader import load_scenario
 
     scenario = load_scenario(scenario_path)

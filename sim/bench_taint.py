@@ -1,4 +1,4 @@
-"""Benchmark launderflow.taint's numba kernels against the plain-Python reference.
+"""Benchmark launderflow.analysis.taint's numba kernels against the plain-Python reference.
 
 Run: ``python sim/bench_taint.py [n_transfers] [n_addresses] [sample]``.
 
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from launderflow.taint import POLICIES, taint
+from launderflow.analysis.taint import POLICIES, taint
 
 _TESTS_DIR = Path(__file__).resolve().parent.parent / "tests"
 if str(_TESTS_DIR) not in sys.path:

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # The child: load the scenario, build the world, and (with a third argument) run it.
 CHILD = """\
 import sys
-from launderflow.experiment import replication_rng
+from launderflow.runs.replications import replication_rng
 from launderflow.model.world import World
 from launderflow.scenario.loader import load_scenario
 world = World(load_scenario(sys.argv[1], {"clock.horizon": sys.argv[2]}), replication_rng(1, 0))

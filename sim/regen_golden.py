@@ -4,7 +4,7 @@ Run: ``python sim/regen_golden.py`` (from anywhere; ``--check`` only reports whi
 
 Each golden scenario ``tests/golden/<name>.yaml`` is run through the library — not the CLI — with
 :data:`SEED` and :data:`RUNS` replications, in this process, and its summary
-(:func:`launderflow.results.summarize`, without the package version) is written to
+(:func:`launderflow.runs.results.summarize`, without the package version) is written to
 ``tests/golden/<name>.summary.json``. ``tests/test_golden.py`` runs the same function and compares
 its result with the pinned file field by field, so regenerate only after a change that is meant to
 move the numbers, and say so in the commit.
@@ -40,8 +40,8 @@ def summary_path(scenario: Path) -> Path:
 
 def golden_summary(scenario: Path, seed: int = SEED, runs: int = RUNS) -> dict[str, Any]:
     """Run ``scenario`` (``runs`` replications of master seed ``seed``) and return its summary as plain JSON data."""
-    from launderflow.experiment import run_replications
-    from launderflow.results import summarize
+    from launderflow.runs.replications import run_replications
+    from launderflow.runs.results import summarize
     from launderflow.scenario.loader import load_scenario
 
     spec = load_scenario(scenario)

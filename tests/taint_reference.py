@@ -2,7 +2,7 @@
 
 Deliberately naive (dicts, sets, deques, original address ids, no merging of
 chunks, no remapping) so that it can be read against the semantics in
-``launderflow.taint``'s docstring and used to check the numba kernels. It
+``launderflow.analysis.taint``'s docstring and used to check the numba kernels. It
 applies the same floating-point clamps, so results agree to rounding.
 Used by tests/test_taint.py and sim/bench_taint.py (the latter adds this
 directory to ``sys.path``).

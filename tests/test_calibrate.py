@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from launderflow.calibrate import calibrate, design, latin_hypercube, load_targets, metric_value
+from launderflow.analysis.calibrate import calibrate, design, latin_hypercube, load_targets, metric_value
 from launderflow.cli import main
-from launderflow.experiment import run_replications
+from launderflow.runs.replications import run_replications
 from launderflow.scenario.loader import ScenarioError, load_scenario
 
 # An exchange that freezes every traced deposit it complies on: the frozen amount is ~compliance x
@@ -168,7 +168,7 @@ def test_list_paths_and_integers(case, tmp_path):
                        "targets:\n  - {name: seized, metric: seized_usd, value: 0, tolerance: 1, source: none}\n")
     cal = calibrate(scenario, targets, runs=1, samples=3, seed=5)
     assert all(isinstance(c.values[0], int) and 5 <= c.values[0] <= 50 for c in cal.candidates)
-    from launderflow.calibrate import write_outputs
+    from launderflow.analysis.calibrate import write_outputs
 
     write_outputs(cal, tmp_path / "out")
     loaded = load_scenario(tmp_path / "out" / "calibrated.yaml")

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from launderflow.cli import main
-from launderflow.compare import compare, parse_times
+from launderflow.analysis.compare import compare, parse_times
 
 SCEN = Path(__file__).parent / "scenarios"
 ALL = str(SCEN / "all_venues.yaml")
@@ -149,7 +149,7 @@ def test_terminal_table_fits_80_columns_with_every_number_whole() -> None:
                                           (99_951, "$100 k"), (999_600, "$1.00 M"), (44_473_936, "$44.5 M"),
                                           (1.46e9, "$1.46 B")])
 def test_terminal_usd_has_three_figures_and_rounds_across_units(value: float, shown: str) -> None:
-    from launderflow.compare import short_usd
+    from launderflow.analysis.compare import short_usd
 
     assert short_usd(value) == shown
     assert short_usd(-value) == "-" + shown
@@ -158,8 +158,8 @@ def test_terminal_usd_has_three_figures_and_rounds_across_units(value: float, sh
 def test_report_of_a_comparison_shows_the_paired_differences(comparison: Path, tmp_path: Path) -> None:
     import shutil
 
-    from launderflow.plots import load_runs
-    from launderflow.report import paired_differences, write_report
+    from launderflow.views.plots import load_runs
+    from launderflow.views.report import paired_differences, write_report
 
     copy = tmp_path / "res"
     shutil.copytree(comparison, copy)

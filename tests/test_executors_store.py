@@ -27,12 +27,14 @@ from click.testing import CliRunner
 from conftest import REPO, write
 from launderflow import metrics
 from launderflow.cli import main
-from launderflow.experiment import DaskExecutor, Task, run_experiment, run_replications
+from launderflow.runs.executors import DaskExecutor
+from launderflow.runs.experiment import run_experiment
+from launderflow.runs.replications import Task, run_replications
 from launderflow.model.simulate import Replication
-from launderflow.results import summarize, write_run
+from launderflow.runs.results import summarize, write_run
 from launderflow.scenario.loader import load_scenario
 from launderflow.scenario.schema import Scenario
-from launderflow.store import RunStore, load_replication, save_replication
+from launderflow.runs.store import RunStore, load_replication, save_replication
 
 ALL_VENUES = REPO / "tests" / "scenarios" / "all_venues.yaml"
 FINAL = ("summary.json", "timeline.parquet", "ledger.parquet", "anonymity.parquet")
@@ -308,7 +310,7 @@ def test_resume_extends_a_run_to_more_replications(quick, quick_clean, tmp_path)
 
 
 def test_a_failed_replication_is_recorded_and_retried_on_resume(quick, quick_clean, tmp_path, monkeypatch):
-    import launderflow.experiment as experiment
+    import launderflow.runs.replications as experiment
 
     real, calls = experiment.simulate, []
 

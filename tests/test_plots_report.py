@@ -20,11 +20,11 @@ import pytest
 from click.testing import CliRunner
 from matplotlib.axes import Axes
 
-from launderflow import plots
+from launderflow.views import plots
 from launderflow.cli import main
 from launderflow.metrics import STATES
-from launderflow.plots import RunDirError, load_run, load_runs, write_figures
-from launderflow.report import comparison_table, write_report
+from launderflow.views.plots import RunDirError, load_run, load_runs, write_figures
+from launderflow.views.report import comparison_table, write_report
 
 REPO = Path(__file__).resolve().parent.parent
 ALL_VENUES = REPO / "tests" / "scenarios" / "all_venues.yaml"
@@ -328,7 +328,7 @@ def test_real_run_end_to_end(tmp_path):
 
 @pytest.mark.parametrize("top", [0.04, 0.2, 0.35, 0.6, 1.0, 1.16])
 def test_share_axis_labels_say_exactly_where_their_ticks_are(top):
-    from launderflow.plots import _share_axis, new_figure
+    from launderflow.views.plots import _share_axis, new_figure
 
     ax = new_figure(4, 3).add_subplot()
     _share_axis(ax, top)

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from conftest import write
 from launderflow.cli import main
-from launderflow.experiment import replication_rng, run_replications
+from launderflow.runs.replications import replication_rng, run_replications
 
 # small but with every foundation hop and random delays, so that a stream mix-up would show
 SMALL = """\

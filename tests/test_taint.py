@@ -1,4 +1,4 @@
-"""Tests for launderflow.taint: numba kernels vs a plain-Python reference, invariants, score()."""
+"""Tests for launderflow.analysis.taint: numba kernels vs a plain-Python reference, invariants, score()."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from launderflow.taint import (
+from launderflow.analysis.taint import (
     POLICIES,
     TaintResult,
     address_taint_history,

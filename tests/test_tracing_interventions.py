@@ -22,7 +22,7 @@ from launderflow.model.simulate import Replication, simulate
 from launderflow.model.states import N_CELLS, Location
 from launderflow.model.world import World
 from launderflow.scenario.schema import HOP_KINDS, Scenario
-from launderflow.taint_score import score_ledger
+from launderflow.analysis.taint_score import score_ledger
 
 HOP = {name: i for i, name in enumerate(HOP_KINDS)}
 STATE = {name: i for i, name in enumerate(metrics.STATES)}

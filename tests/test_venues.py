@@ -768,7 +768,7 @@ def test_summary_reports_venues_and_the_launderers_cost(tmp_path):
     from click.testing import CliRunner
 
     from launderflow.cli import main
-    from launderflow.experiment import run_replications
+    from launderflow.runs.replications import run_replications
     from launderflow.scenario.loader import load_scenario
 
     out = tmp_path / "out"

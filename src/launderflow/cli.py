@@ -7,21 +7,19 @@ prints ``file:line: field: problem (allowed)`` lines and exits with code 2, neve
 from __future__ import annotations
 
 import json
-import math
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
-from rich import box
-from rich.console import Console, Group
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
-from rich.text import Text
 
 from . import __version__
 from .scenario.loader import ScenarioError, load_scenario, parse_value
 from .scenario.schema import Scenario
+from .views.tables import comparison_table, summary_table
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -138,14 +136,14 @@ def run(scenario_file: str, runs: int, seed: int | None, out_dir: str | None, ke
     if summary is not None:
         if as_json:
             if times:
-                from .compare import compare
+                from .analysis.compare import compare
 
                 summary = {**summary, "at": [r for r in compare([(scenario.name, target)], times) if "_at_" in r["metric"]]}
             click.echo(json.dumps(summary, indent=2))
         else:
             out.print(summary_table(summary))
             if times:
-                from .compare import compare
+                from .analysis.compare import compare
 
                 rows = [r for r in compare([(scenario.name, target)], times) if "_at_" in r["metric"]]
                 out.print(comparison_table(rows, title=f"{scenario.name}: shares at given times after the theft"))
@@ -156,67 +154,12 @@ def run(scenario_file: str, runs: int, seed: int | None, out_dir: str | None, ke
 
 
 def _parse_at(text: str | None) -> list[float]:
-    from .compare import parse_times
+    from .analysis.compare import parse_times
 
     try:
         return parse_times(text)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--at") from None
-
-
-def comparison_table(rows: list[dict[str, Any]], title: str) -> Group:
-    """Per metric a heading line, then one line per scenario: median, 5-95 % range, and the paired
-    difference from the first scenario (one line per metric when there is one scenario).
-
-    Numbers never wrap or get cut; the metric heads its own line rather than taking a column, so
-    the table fits an 80-column terminal with scenario names up to ~20 characters (longer ones fold).
-    """
-    from .compare import _fmt, _fmt_diff, short_usd
-
-    def fmt(metric: str, value: float | None, diff: bool = False) -> str:
-        if metric.endswith("usd") and value is not None and math.isfinite(value):  # $44.5 M, not $44,473,936
-            return ("+" if diff and value >= 0 else "") + short_usd(value)
-        return (_fmt_diff if diff else _fmt)(metric, value)
-
-    def span(low: str, high: str, dash: str) -> str:
-        """``low–high`` with a unit they share written once: 17.0–17.7%, $44.4–44.5 M."""
-        if low == high == "—":  # no value (e.g. half was never cashed out)
-            return "—"
-        for unit in ("%", " pp", " M", " B", " k"):
-            if low.endswith(unit) and high.endswith(unit):
-                low = low.removesuffix(unit)
-                break
-        if low.startswith("$") and high.startswith("$"):
-            high = high[1:]
-        return f"{low}{dash}{high}"
-
-    scenarios = list(dict.fromkeys(r["scenario"] for r in rows))
-    metrics = list(dict.fromkeys(r["metric"] for r in rows))
-    by = {(r["scenario"], r["metric"]): r for r in rows}
-    paired = len(scenarios) > 1
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    # Labels fold rather than end in "…": sweep points differ at the end of long names.
-    table.add_column("metric / scenario" if paired else "metric", overflow="fold", min_width=12)
-    for name in ("median", "5–95 %", *(("Δ", "Δ 5–95 %") if paired else ())):
-        table.add_column(name, justify="right", no_wrap=True)
-    for m in metrics:
-        label = m.replace("_", " ")
-        if paired:  # the metric heads a section of one line per scenario
-            table.add_row(Text(label, style="bold"))
-        present = [sc for sc in scenarios if (sc, m) in by]
-        for k, sc in enumerate(present):
-            r = by[(sc, m)]
-            cells = [f"  {sc}" if paired else label, fmt(m, r["median"]), span(fmt(m, r["p5"]), fmt(m, r["p95"]), "–")]
-            if paired:
-                if r["diff_median"] is None:
-                    cells += ["", ""]
-                else:
-                    cells += [fmt(m, r["diff_median"], diff=True),
-                              span(fmt(m, r["diff_p5"], diff=True), fmt(m, r["diff_p95"], diff=True), "…")]
-            table.add_row(*cells, end_section=paired and k == len(present) - 1)
-    note = "median and 5–95 % over replications" + (f"; Δ = difference from {scenarios[0]}, paired by "
-                                                    "replication (common random numbers)" if paired else "")
-    return Group(Text(title, style="bold"), table, Text(note))
 
 
 @main.command()
@@ -237,7 +180,7 @@ def compare(scenario_files: tuple[str, ...], runs: int, seed: int | None, out_di
 
     Writes OUT/<scenario>/ (one run directory each) and OUT/comparison.{csv,parquet,md,json}.
     """
-    from . import compare as cmp
+    from .analysis import compare as cmp
 
     if scheduler and jobs != 1:
         raise click.UsageError("--jobs and --scheduler exclude each other")
@@ -283,8 +226,8 @@ def sweep(scenario_file: str, sets: tuple[str, ...], runs: int, seed: int | None
     """
     import itertools
 
-    from . import compare as cmp
-    from .plots import write_sensitivity
+    from .analysis import compare as cmp
+    from .views.plots import write_sensitivity
 
     if scheduler and jobs != 1:
         raise click.UsageError("--jobs and --scheduler exclude each other")
@@ -340,8 +283,9 @@ def run_into(scenario: Scenario, target: Path, seed: int, runs: int, keep_ledger
     import time
     from contextlib import ExitStack
 
-    from .experiment import open_executor, run_experiment
-    from .store import RunStore, StoreError
+    from .runs.executors import open_executor
+    from .runs.experiment import run_experiment
+    from .runs.store import RunStore, StoreError
 
     label = label or scenario.name
     try:
@@ -408,7 +352,8 @@ def query(run_dir: str, sql: str, as_csv: bool, as_json: bool) -> None:
 
     import duckdb
 
-    from .store import StoreError, connect
+    from .analysis.query import connect
+    from .runs.store import StoreError
 
     if as_csv and as_json:
         raise click.UsageError("--csv and --json exclude each other")
@@ -496,8 +441,8 @@ def _cell(value: Any) -> str:
 @click.option("--json", "as_json", is_flag=True, help="print the scores as JSON")
 def taint(run_dir: str, as_json: bool) -> None:
     """Score poison / haircut / FIFO taint and the live tracer against the ground truth of RUN_DIR's ledger."""
-    from .results import read_ledgers
-    from .taint_score import score_ledger
+    from .runs.results import read_ledgers
+    from .analysis.taint_score import score_ledger
 
     path = Path(run_dir) / "ledger.parquet"
     if not path.is_file():
@@ -519,34 +464,6 @@ def taint(run_dir: str, as_json: bool) -> None:
     out.print(f"wrote {Path(run_dir) / 'taint.json'}", markup=False)
 
 
-def summary_table(summary: dict[str, Any]) -> Group:
-    """The run's final states, with what was run above and the time to 50 % cash-out below.
-
-    Heading and footnote are lines of their own, not the table's title and caption, so that they
-    use the console's width instead of wrapping at the table's.
-    """
-    runs = summary["runs"]
-    heading = Text(f"{summary['scenario']}: ${summary['stolen_usd']:,.0f} stolen, {runs} run(s), "
-                   f"seed {summary['seed']}, horizon {summary['horizon_hours'] / 24:g} days", style="bold")
-    table = Table()
-    table.add_column("final state")
-    table.add_column("median share", justify="right")
-    table.add_column("5-95 % range", justify="right")
-    table.add_column("median USD", justify="right")
-    for state, s in summary["states"].items():
-        table.add_row(state, f"{s['median_share']:.1%}", f"{s['p5_share']:.1%} - {s['p95_share']:.1%}",
-                      f"${s['median_usd']:,.0f}")
-    t = summary["time_to_50pct_cash_out_hours"]
-    reached = runs - t["never"]
-    if t["median"] is not None:
-        # (the median and range are over the runs in which half was cashed out)
-        footnote = (f"half cashed out after {t['median'] / 24:.1f} d (median; 5-95 %: {t['p5'] / 24:.1f}-"
-                    f"{t['p95'] / 24:.1f} d) in {reached} of {runs} runs")
-    else:
-        footnote = f"50 % was never cashed out within the horizon ({reached} of {runs} runs reached it)"
-    return Group(heading, table, Text(footnote))
-
-
 def _results_dir_error(exc: Exception) -> None:
     """A DIR that is not a run or comparison directory: one line on stderr, exit code 2."""
     err.print(f"error: {exc}", markup=False, soft_wrap=True)
@@ -561,7 +478,7 @@ def _results_dir_error(exc: Exception) -> None:
               help="file format, repeatable (default: png and svg)")
 def plot(results_dir: Path, fig_dir: Path | None, formats: tuple[str, ...]) -> None:
     """Draw the figures of DIR, a run directory or a comparison directory of runs."""
-    from .plots import RunDirError, write_figures
+    from .views.plots import RunDirError, write_figures
 
     try:
         written = write_figures(results_dir, fig_dir, formats or ("png", "svg"))
@@ -575,8 +492,8 @@ def plot(results_dir: Path, fig_dir: Path | None, formats: tuple[str, ...]) -> N
 @click.argument("results_dir", metavar="DIR", type=click.Path(path_type=Path))
 def report(results_dir: Path) -> None:
     """Write DIR/report.html: one self-contained page with the table, the figures and the scenarios."""
-    from .plots import RunDirError
-    from .report import write_report
+    from .views.plots import RunDirError
+    from .views.report import write_report
 
     try:
         path = write_report(results_dir)
@@ -611,8 +528,8 @@ def calibrate(scenario_file: str, targets_file: str, runs: int, seed: int | None
     """
     import time
 
-    from .calibrate import calibrate as run_calibration
-    from .calibrate import load_targets, tables, write_outputs
+    from .analysis.calibrate import calibrate as run_calibration
+    from .analysis.calibrate import load_targets, tables, write_outputs
 
     if scheduler and jobs != 1:
         raise click.UsageError("--jobs and --scheduler exclude each other (the cluster's workers do the work)")

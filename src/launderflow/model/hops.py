@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..distributions import Distribution, from_spec
+from .distributions import Distribution, from_spec
 from ..scenario import schema as s
 from .addresses import Role
 from .states import Location

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..distributions import from_spec
+from .distributions import from_spec
 from ..scenario import schema as s
 from .states import Location
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import simpy
 
-from ..distributions import Distribution, from_spec
+from .distributions import Distribution, from_spec
 from ..scenario.schema import HOP_KINDS, Scenario
 from .addresses import AddressBook, Role
 from .agenda import Agenda

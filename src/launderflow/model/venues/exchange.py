@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ...distributions import from_spec
+from ..distributions import from_spec
 from .base import VenueModel
 
 

@@ -35,10 +35,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from . import __version__, metrics
-from .model.simulate import Replication
+from .. import __version__, metrics
+from ..model.simulate import Replication
 from .results import ledger_table, pools_table, summarize, timeline_table, write_run
-from .scenario.schema import Scenario
+from ..scenario.schema import Scenario
 
 STORE_FORMAT = 1
 MANIFEST = "manifest.json"
@@ -478,45 +478,3 @@ class RunStore:
     def summary(self) -> dict[str, Any] | None:
         path = self.root / "summary.json"
         return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
-
-
-# --- reading a run with DuckDB -------------------------------------------------------------------
-
-
-def connect(root: Path | str) -> tuple[Any, dict[str, str]]:
-    """A DuckDB connection with views ``timeline``, ``ledger``, ``summary``, ``anonymity`` over a run.
-
-    Each view reads the assembled file when there is one, else the stored parts (a run that was
-    interrupted, or is still running). Returns the connection and, per view, where it reads from.
-    """
-    import duckdb
-
-    root = Path(root)
-    con = duckdb.connect()
-    con.execute("SET enable_progress_bar = false")
-    sources: dict[str, str] = {}
-    parts = sorted(p for p in (root / PARTS).glob("*") if p.name.isdigit()) if (root / PARTS).is_dir() else []
-    limit = None
-    manifest_path = root / MANIFEST
-    if manifest_path.is_file():
-        try:
-            limit = int(json.loads(manifest_path.read_text(encoding="utf-8"))["runs"])
-        except (ValueError, KeyError, OSError):
-            limit = None
-    if limit is not None:
-        parts = [p for p in parts if int(p.name) < limit]
-    summary_json = root / "summary.json"
-    for view in PART_TABLES:
-        final = root / f"{view}.parquet"
-        files = [p / f"{view}.parquet" for p in parts if (p / f"{view}.parquet").is_file()]
-        if view == "summary" and summary_json.is_file():
-            doc = json.loads(summary_json.read_text(encoding="utf-8"))
-            con.register("summary", replication_rows(doc["stolen_usd"], doc["replications"]))
-            sources[view] = str(summary_json)
-        elif view != "summary" and final.is_file() and summary_json.is_file():
-            con.read_parquet(str(final)).create_view(view)
-            sources[view] = str(final)
-        elif files and not summary_json.is_file():
-            con.read_parquet([str(f) for f in files]).create_view(view)
-            sources[view] = f"{len(files)} part(s) in {root / PARTS}"
-    return con, sources

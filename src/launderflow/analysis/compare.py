@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .results import _stats
+from ..runs.results import _stats
 
 FINAL_STATES = ("traced", "frozen", "seized", "cashed_out")
 AT_STATES = ("traced", "dark", "frozen", "seized", "cashed_out")
@@ -165,7 +165,7 @@ def write(out: Path, rows: list[dict[str, Any]], names: list[str], extra: dict[s
 
 def parse_times(text: str | None) -> list[float]:
     """``"11d,60d"`` -> hours."""
-    from .units import parse_duration
+    from ..units import parse_duration
 
     if not text:
         return []

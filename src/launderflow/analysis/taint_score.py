@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .scenario.schema import HOP_KINDS
+from ..scenario.schema import HOP_KINDS
 from .taint import score, taint
 
 POLICIES = ("poison", "haircut", "fifo")

@@ -23,8 +23,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .compare import compare, short_usd
+from .. import __version__
+from ..analysis.compare import compare, short_usd
 from .plots import RunData, build_figures, load_runs, save_figure, style_context
 
 TABLE_STATES: tuple[tuple[str, str], ...] = (

@@ -48,13 +48,14 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
-from .experiment import open_executor, run_replications
-from .metrics import STATES, final_states, time_to_share, timeline
-from .model.simulate import Replication
-from .model.states import Location
-from .scenario.loader import Problem, ScenarioError, _clean_loc, _problem_from_pydantic, load_data, load_scenario
-from .scenario.schema import Duration, Name, Scenario
-from .units import DAY, format_duration, parse_duration
+from ..runs.executors import open_executor
+from ..runs.replications import run_replications
+from ..metrics import STATES, final_states, time_to_share, timeline
+from ..model.simulate import Replication
+from ..model.states import Location
+from ..scenario.loader import Problem, ScenarioError, _clean_loc, _problem_from_pydantic, load_data, load_scenario
+from ..scenario.schema import Duration, Name, Scenario
+from ..units import DAY, format_duration, parse_duration
 
 FORMAT = 1
 DESIGN_STREAM = 0xCA1B  # the hypercube's generator: default_rng([seed, DESIGN_STREAM])

@@ -15,10 +15,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from . import __version__, metrics
-from .model.simulate import Replication
-from .model.states import Location
-from .scenario.schema import HOP_KINDS, Scenario
+from .. import __version__, metrics
+from ..model.simulate import Replication
+from ..model.states import Location
+from ..scenario.schema import HOP_KINDS, Scenario
 
 
 def _num(x: float) -> float | None:

@@ -42,7 +42,7 @@ from matplotlib.legend_handler import HandlerTuple
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter, PercentFormatter
 
-from .metrics import STATES
+from ..metrics import STATES
 
 LOCATIONS: tuple[str, ...] = STATES[:6]
 TRACE_STATES: tuple[str, ...] = ("traced", "frozen", "seized", "cashed_out")

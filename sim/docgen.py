@@ -1,7 +1,10 @@
 """Generate ``docs/scenario-reference.md`` from the scenario schema, so the reference never drifts.
 
-    python -m launderflow.docgen           # rewrite docs/scenario-reference.md
-    python -m launderflow.docgen --check   # exit 1 (and say so) if the file is stale
+    python sim/docgen.py           # rewrite docs/scenario-reference.md
+    python sim/docgen.py --check   # exit 1 (and say so) if the file is stale
+
+A developer tool: it lives beside the other study and maintenance scripts, outside the installed
+package, and reads the schema of the installed launderflow.
 
 The reference is built by walking :class:`launderflow.scenario.schema.Scenario`: every nested
 model and every member of a discriminated union (venues by ``kind``, hops by ``hop``, delays by
@@ -30,12 +33,11 @@ import annotated_types as at
 from pydantic import BaseModel, BeforeValidator
 from pydantic.fields import FieldInfo
 
-from .scenario import schema as s
-from .units import UNITS
+from launderflow.scenario import schema as s
+from launderflow.units import UNITS
 
-_CHECKOUT = Path(__file__).resolve().parents[2]  # src/launderflow/docgen.py -> the repository
-OUTPUT = (_CHECKOUT if (_CHECKOUT / "pyproject.toml").is_file() else Path.cwd()) / "docs" / "scenario-reference.md"
-COMMAND = "python -m launderflow.docgen"
+OUTPUT = Path(__file__).resolve().parents[1] / "docs" / "scenario-reference.md"  # sim/docgen.py -> the repository
+COMMAND = "python sim/docgen.py"
 
 # --- examples ------------------------------------------------------------------------------------
 #

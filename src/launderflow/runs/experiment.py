@@ -1,0 +1,84 @@
+"""A run into a store: run the replications a run directory is missing, store each, assemble the files.
+
+:func:`run_experiment` puts every finished replication into a :class:`~launderflow.runs.store.RunStore`
+at once, records failures with their stage, and assembles the run's files.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..model.simulate import Replication
+from ..scenario.schema import Scenario
+from .replications import Failure, _describe, run_replications
+from .store import RunStore
+
+
+@dataclass
+class RunReport:
+    """What :func:`run_experiment` did: which replications ran, which failed, and the files it wrote."""
+
+    runs: int
+    ran: list[int] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    summary: dict[str, Any] | None = None
+    written: list[Path] = field(default_factory=list)
+    assembled: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+def run_experiment(
+    scenario: Scenario,
+    store: RunStore,
+    jobs: int = 1,
+    executor: Executor | None = None,
+    on_done: Callable[[int, Replication], None] | None = None,
+    on_error: Callable[[Failure], None] | None = None,
+) -> RunReport:
+    """Run the replications ``store`` is missing, store each as it finishes, then assemble the files.
+
+    A failed replication is recorded in the store (failures.json) and reported in the result; the
+    others go on, and the files are assembled from those that succeeded. ``on_done``/``on_error``
+    are called after the store has the replication (for progress bars). An exception from them
+    (KeyboardInterrupt, say) stops the run; what is stored stays stored.
+    """
+    report = RunReport(runs=store.runs)
+    store.prepare()
+    todo = store.missing()
+
+    def failed(failure: Failure) -> None:
+        store.record_failure(failure.record())
+        report.failures.append(failure)
+        if on_error:
+            on_error(failure)
+
+    def done(index: int, rep: Replication) -> None:
+        try:
+            store.write_part(index, rep)
+        except Exception as exc:
+            failed(Failure(index, store.seed, "store", _describe(exc), "".join(traceback.format_exception(exc))))
+            return
+        store.clear_failure(index)
+        report.ran.append(index)
+        if on_done:
+            on_done(index, rep)
+
+    if todo:
+        for _ in run_replications(scenario, store.runs, store.seed, keep_ledgers=store.keep_ledgers, jobs=jobs,
+                                  executor=executor, indices=todo, on_done=done, on_error=failed,
+                                  key=f"{scenario.name}-{store.key}"):
+            pass
+    if todo or not store.assembled():
+        report.summary, report.written = store.assemble()
+        report.assembled = True
+    else:
+        report.summary = store.summary()
+    return report

@@ -1,0 +1,94 @@
+"""Terminal tables (rich): a run's summary and comparisons of runs, sized for an 80-column terminal."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from rich import box
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+
+def summary_table(summary: dict[str, Any]) -> Group:
+    """The run's final states, with what was run above and the time to 50 % cash-out below.
+
+    Heading and footnote are lines of their own, not the table's title and caption, so that they
+    use the console's width instead of wrapping at the table's.
+    """
+    runs = summary["runs"]
+    heading = Text(f"{summary['scenario']}: ${summary['stolen_usd']:,.0f} stolen, {runs} run(s), "
+                   f"seed {summary['seed']}, horizon {summary['horizon_hours'] / 24:g} days", style="bold")
+    table = Table()
+    table.add_column("final state")
+    table.add_column("median share", justify="right")
+    table.add_column("5-95 % range", justify="right")
+    table.add_column("median USD", justify="right")
+    for state, s in summary["states"].items():
+        table.add_row(state, f"{s['median_share']:.1%}", f"{s['p5_share']:.1%} - {s['p95_share']:.1%}",
+                      f"${s['median_usd']:,.0f}")
+    t = summary["time_to_50pct_cash_out_hours"]
+    reached = runs - t["never"]
+    if t["median"] is not None:
+        # (the median and range are over the runs in which half was cashed out)
+        footnote = (f"half cashed out after {t['median'] / 24:.1f} d (median; 5-95 %: {t['p5'] / 24:.1f}-"
+                    f"{t['p95'] / 24:.1f} d) in {reached} of {runs} runs")
+    else:
+        footnote = f"50 % was never cashed out within the horizon ({reached} of {runs} runs reached it)"
+    return Group(heading, table, Text(footnote))
+
+
+def comparison_table(rows: list[dict[str, Any]], title: str) -> Group:
+    """Per metric a heading line, then one line per scenario: median, 5-95 % range, and the paired
+    difference from the first scenario (one line per metric when there is one scenario).
+
+    Numbers never wrap or get cut; the metric heads its own line rather than taking a column, so
+    the table fits an 80-column terminal with scenario names up to ~20 characters (longer ones fold).
+    """
+    from .analysis.compare import _fmt, _fmt_diff, short_usd
+
+    def fmt(metric: str, value: float | None, diff: bool = False) -> str:
+        if metric.endswith("usd") and value is not None and math.isfinite(value):  # $44.5 M, not $44,473,936
+            return ("+" if diff and value >= 0 else "") + short_usd(value)
+        return (_fmt_diff if diff else _fmt)(metric, value)
+
+    def span(low: str, high: str, dash: str) -> str:
+        """``low–high`` with a unit they share written once: 17.0–17.7%, $44.4–44.5 M."""
+        if low == high == "—":  # no value (e.g. half was never cashed out)
+            return "—"
+        for unit in ("%", " pp", " M", " B", " k"):
+            if low.endswith(unit) and high.endswith(unit):
+                low = low.removesuffix(unit)
+                break
+        if low.startswith("$") and high.startswith("$"):
+            high = high[1:]
+        return f"{low}{dash}{high}"
+
+    scenarios = list(dict.fromkeys(r["scenario"] for r in rows))
+    metrics = list(dict.fromkeys(r["metric"] for r in rows))
+    by = {(r["scenario"], r["metric"]): r for r in rows}
+    paired = len(scenarios) > 1
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    # Labels fold rather than end in "…": sweep points differ at the end of long names.
+    table.add_column("metric / scenario" if paired else "metric", overflow="fold", min_width=12)
+    for name in ("median", "5–95 %", *(("Δ", "Δ 5–95 %") if paired else ())):
+        table.add_column(name, justify="right", no_wrap=True)
+    for m in metrics:
+        label = m.replace("_", " ")
+        if paired:  # the metric heads a section of one line per scenario
+            table.add_row(Text(label, style="bold"))
+        present = [sc for sc in scenarios if (sc, m) in by]
+        for k, sc in enumerate(present):
+            r = by[(sc, m)]
+            cells = [f"  {sc}" if paired else label, fmt(m, r["median"]), span(fmt(m, r["p5"]), fmt(m, r["p95"]), "–")]
+            if paired:
+                if r["diff_median"] is None:
+                    cells += ["", ""]
+                else:
+                    cells += [fmt(m, r["diff_median"], diff=True),
+                              span(fmt(m, r["diff_p5"], diff=True), fmt(m, r["diff_p95"], diff=True), "…")]
+            table.add_row(*cells, end_section=paired and k == len(present) - 1)
+    note = "median and 5–95 % over replications" + (f"; Δ = difference from {scenarios[0]}, paired by "
+                                                    "replication (common random numbers)" if paired else "")
+    return Group(Text(title, style="bold"), table, Text(note))
