@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from launderflow.analysis.calibrate import calibrate, design, latin_hypercube, load_targets, metric_value
+from launderflow.analysis.calibrate import calibrate, design, latin_hypercube
+from launderflow.analysis.targets import load_targets, metric_value
 from launderflow.cli import main
 from launderflow.runs.replications import run_replications
 from launderflow.scenario.loader import ScenarioError, load_scenario

@@ -150,7 +150,7 @@ def _summary(runs: int, never: int, median: float | None) -> dict:
 def test_summary_table_counts_the_runs_that_reached_half_cashed_out_on_one_line():
     from rich.console import Console
 
-    from launderflow.cli import summary_table
+    from launderflow.views.tables import summary_table
 
     console = Console(width=80, record=True, file=open(os.devnull, "w"))
     console.print(summary_table(_summary(runs=8, never=3, median=72.0)))

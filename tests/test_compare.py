@@ -122,7 +122,7 @@ def _row(scenario: str, metric: str, median: float, p5: float, p95: float, diff:
 def test_terminal_table_fits_80_columns_with_every_number_whole() -> None:
     from rich.console import Console
 
-    from launderflow.cli import comparison_table
+    from launderflow.views.tables import comparison_table
 
     names = ["baseline", "information_sharing", "sanction_and_freeze"]  # long names, as the bundled ones
     rows = []

@@ -1,4 +1,28 @@
-"""Outcome metrics from a replication's change log: timelines, final shares, times to thresholds.
+"""Every number launderflow reports about a replication, in one registry.
+
+A :class:`Metric` is a family of numbers (``final_share``, ``share_at``, ``venue_frozen_usd`` …)
+with its parameters (a state, a time, a venue, an intervention, a share), its unit, a label for
+people, which direction is better for the investigators, and the function that computes it from
+one replication. Binding the parameters gives a :class:`Measure` — one column of a comparison,
+one target of a calibration or a backtest, one row of a report:
+
+    >>> m = METRICS["share_at"](state="traced", at=264.0)
+    >>> m.key, m.label
+    ('traced_share_at_11d', 'traced at 11 d')
+
+Everything that prints, stores, compares or scores a metric reads it from here: the summary's
+per-replication records, the ``summary`` view of ``query``, ``compare`` and its tables, the
+HTML report, the sensitivity figure, ``calibrate`` and ``backtest`` targets. Adding a metric is
+one :func:`register` call below (plus its test); its targets-file form follows from its
+parameters.
+
+Two semantics are fixed here for every consumer:
+
+* **a time never reached** within the horizon (e.g. half the value never cashed out) is NaN,
+  "never". Statistics over replications either leave it out and count it (summary, compare) or,
+  when a target is scored (calibrate, backtest), count it as later than any time;
+* **a share at a time** is exact at that instant (read from the outcome book's change log), not
+  snapped to the timeline grid.
 
 The outcome book logs every change of the 12 (location, knowledge) cells; a timeline on any grid
 is a cumulative sum read at the grid points, so it is exact at every grid instant.
@@ -6,12 +30,22 @@ is a cumulative sum read at the grid points, so it is exact at every grid instan
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 
 from .model.simulate import Replication
 from .model.states import LOCATIONS, N_CELLS, Location
+from .scenario.schema import Scenario
 
 STATES: tuple[str, ...] = (*LOCATIONS, "traced", "dark")
+DAY = 24.0
+
+
+# --- reading a replication's outcome book -------------------------------------------------------
 
 
 def cell_totals_at(rep: Replication, times: np.ndarray) -> np.ndarray:
@@ -42,7 +76,7 @@ def timeline(rep: Replication, grid: np.ndarray) -> np.ndarray:
 
 
 def time_to_share(rep: Replication, location: Location, share: float) -> float:
-    """First time the value in ``location`` reaches ``share`` of the stolen value (nan if never)."""
+    """First time the value in ``location`` reaches ``share`` of the stolen value (NaN: never)."""
     col = int(location) * 2
     cum = np.cumsum(rep.log_delta[:, col] + rep.log_delta[:, col + 1])
     hit = np.flatnonzero(cum >= share * rep.stolen_usd * (1 - 1e-12))
@@ -50,6 +84,273 @@ def time_to_share(rep: Replication, location: Location, share: float) -> float:
 
 
 def final_states(rep: Replication) -> dict[str, float]:
+    """USD in each of the 8 states at the horizon (float round-off of emptied states set to 0)."""
     values = state_values(rep.final_cells)[0]
-    values[np.abs(values) < 1e-9 * max(rep.stolen_usd, 1.0)] = 0.0  # float round-off of emptied states
+    values[np.abs(values) < 1e-9 * max(rep.stolen_usd, 1.0)] = 0.0
     return {name: float(v) for name, v in zip(STATES, values)}
+
+
+def launderer_cost(rep: Replication) -> float:
+    """What laundering cost: network fees plus every venue's fees, commissions and haircuts."""
+    return rep.network_fees + rep.venue_fees.sum()
+
+
+def action_names(scenario: Scenario) -> list[str]:
+    """Interventions as a replication names them (their own name, or ``kind_index``)."""
+    return [a.name or f"{a.kind}_{i}" for i, a in enumerate(scenario.interventions)]
+
+
+# --- units: how a number reads ------------------------------------------------------------------
+
+
+def short_usd(value: float) -> str:
+    """USD to three significant figures, for tables read by people: $512, $80.3 k, $154 k, $44.5 M,
+    $1.46 B (negative values with a leading minus). Files keep every digit."""
+    sign, value = ("-", -value) if value < 0 else ("", value)
+    for scale, suffix in ((1e9, " B"), (1e6, " M"), (1e3, " k")):
+        if value >= scale * 0.9995:  # (what rounds up to 1.00 k is shown as such, not as $1,000)
+            x = value / scale
+            return f"{sign}${x:.{2 if x < 9.995 else 1 if x < 99.95 else 0}f}{suffix}"
+    return f"{sign}${value:,.0f}"
+
+
+def _missing(value: float | None) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+@dataclass(frozen=True)
+class Unit:
+    """How values of a metric read: the value itself and a difference between two of them, in
+    full (files: Markdown, CSV-like tables) and short (terminal tables and the HTML report)."""
+
+    name: str
+    value: Callable[[float], str]
+    difference: Callable[[float], str]
+    short_value: Callable[[float], str] | None = None
+    short_difference: Callable[[float], str] | None = None
+
+    def format(self, value: float | None, missing: str = "—") -> str:
+        return missing if _missing(value) else self.value(float(value))  # type: ignore[arg-type]
+
+    def format_diff(self, value: float | None, missing: str = "—") -> str:
+        return missing if _missing(value) else self.difference(float(value))  # type: ignore[arg-type]
+
+    def short(self, value: float | None, missing: str = "—") -> str:
+        if _missing(value) or math.isinf(value):  # type: ignore[arg-type]
+            return missing
+        return (self.short_value or self.value)(float(value))  # type: ignore[arg-type]
+
+    def short_diff(self, value: float | None, missing: str = "—") -> str:
+        if _missing(value) or math.isinf(value):  # type: ignore[arg-type]
+            return missing
+        return (self.short_difference or self.difference)(float(value))  # type: ignore[arg-type]
+
+
+SHARE = Unit("share", lambda v: f"{v:.1%}", lambda v: f"{v * 100:+.1f} pp")
+USD = Unit("usd", lambda v: f"${v:,.0f}", lambda v: f"{'+' if v >= 0 else '-'}${abs(v):,.0f}",
+           short_usd, lambda v: ("+" if v >= 0 else "") + short_usd(v))  # $44.5 M, not $44,473,936
+DAYS = Unit("days", lambda v: f"{v:.1f}", lambda v: f"{v:+.1f}")
+COUNT = Unit("count", lambda v: f"{v:,.0f}", lambda v: f"{v:+,.0f}")
+
+
+# --- parameters -----------------------------------------------------------------------------------
+
+
+def _duration_label(hours: float) -> str:
+    return f"{hours / 24:g}d" if hours % 24 == 0 else f"{hours:g}h"
+
+
+@dataclass(frozen=True)
+class Param:
+    """A metric parameter: how it is named in a key and read by people."""
+
+    name: str
+    key: Callable[[Any], str]
+    label: Callable[[Any], str]
+
+
+PARAMS: dict[str, Param] = {
+    "state": Param("state", str, lambda v: str(v).replace("_", " ")),
+    "at": Param("at", _duration_label, lambda v: _duration_label(v).replace("d", " d").replace("h", " h")),
+    "venue": Param("venue", str, str),
+    "intervention": Param("intervention", str, str),
+    "share": Param("share", lambda v: f"{v * 100:g}pct", lambda v: f"{v:.0%}"),
+}
+
+
+# --- the registry -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A family of numbers computed from one replication.
+
+    ``compute(rep, scenario, **params)`` gives the value; ``key`` and ``label`` are templates
+    filled with the parameters' key and label forms (``{state}_share_at_{at}``). ``better`` says
+    which direction favours the investigators (``higher``, ``lower`` or None: neither). ``target``
+    says whether facts can be stated in it (calibrate, backtest). A time metric whose value can be
+    "never" (NaN) gives ``never_bound``: what a never is at least, when a distance needs a number
+    (the horizon).
+    """
+
+    name: str
+    unit: Unit
+    key: str
+    label: str
+    better: str | Callable[[Mapping[str, Any]], str | None] | None
+    compute: Callable[..., float]
+    params: tuple[str, ...] = ()
+    doc: str = ""
+    target: bool = True
+    never_bound: Callable[[Scenario], float] | None = None  # a time never reached is at least this (scoring)
+
+    def __call__(self, **params: Any) -> Measure:
+        missing = [p for p in self.params if p not in params]
+        extra = [p for p in params if p not in self.params]
+        if missing or extra:
+            raise TypeError(f"metric {self.name} takes {', '.join(self.params) or 'no parameters'}"
+                            f" (missing: {', '.join(missing) or '-'}; unknown: {', '.join(extra) or '-'})")
+        return Measure(self, tuple((p, params[p]) for p in self.params))
+
+
+@dataclass(frozen=True)
+class Measure:
+    """A metric with its parameters bound: one column, one target, one row."""
+
+    metric: Metric
+    params: tuple[tuple[str, Any], ...]
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        return dict(self.params)
+
+    @property
+    def key(self) -> str:
+        return self.metric.key.format(**{p: PARAMS[p].key(v) for p, v in self.params})
+
+    @property
+    def label(self) -> str:
+        return self.metric.label.format(**{p: PARAMS[p].label(v) for p, v in self.params})
+
+    @property
+    def unit(self) -> Unit:
+        return self.metric.unit
+
+    @property
+    def better(self) -> str | None:
+        better = self.metric.better
+        return better(self.kwargs) if callable(better) else better
+
+    def value(self, rep: Replication, scenario: Scenario) -> float:
+        return float(self.metric.compute(rep, scenario, **self.kwargs))
+
+    def values(self, reps: Sequence[Replication], scenario: Scenario) -> np.ndarray:
+        return np.array([self.value(rep, scenario) for rep in reps], dtype=np.float64)
+
+    def describe(self) -> str:
+        """``venue_frozen_usd(offshore_exchange)`` and the like (the targets-file form)."""
+        args = [PARAMS[p].key(v) if p in ("at",) else (f"{v:g}" if p == "share" else str(v)) for p, v in self.params]
+        return f"{self.metric.name}({', '.join(args)})" if args else self.metric.name
+
+
+METRICS: dict[str, Metric] = {}
+
+
+def register(metric: Metric) -> Metric:
+    """Add a metric to the registry (its name must be new, its parameters known)."""
+    if metric.name in METRICS:
+        raise ValueError(f"metric {metric.name!r} is already registered")
+    unknown = [p for p in metric.params if p not in PARAMS]
+    if unknown:
+        raise ValueError(f"metric {metric.name!r}: unknown parameter(s) {', '.join(unknown)}")
+    METRICS[metric.name] = metric
+    return metric
+
+
+def measure(key: str) -> Measure:
+    """The measure whose key is ``key`` among the parameterless metrics and the final states
+    (``traced_share``, ``launderer_cost_usd``, ``days_to_50pct_cash_out`` …)."""
+    for m in (*[METRICS["final_share"](state=s) for s in STATES], *[METRICS["final_usd"](state=s) for s in STATES],
+              *[METRICS[n]() for n, mt in METRICS.items() if not mt.params],
+              METRICS["days_to_cash_out_share"](share=0.5)):
+        if m.key == key:
+            return m
+    raise KeyError(f"no measure with key {key!r}")
+
+
+_BETTER_FOR_INVESTIGATORS = {"traced": "higher", "frozen": "higher", "seized": "higher",
+                             "cashed_out": "lower", "dark": "lower"}
+
+
+def _state_better(params: Mapping[str, Any]) -> str | None:
+    return _BETTER_FOR_INVESTIGATORS.get(params["state"])
+
+
+def _venue_index(scenario: Scenario, venue: str) -> int:
+    return list(scenario.venues).index(venue)
+
+
+def _share_at(rep: Replication, scenario: Scenario, state: str, at: float) -> float:
+    return float(timeline(rep, np.array([float(at)]))[0][STATES.index(state)] / rep.stolen_usd)
+
+
+def _days_to_cash_out(rep: Replication, scenario: Scenario, share: float) -> float:
+    return time_to_share(rep, Location.CASHED_OUT, share) / DAY
+
+
+register(Metric("final_share", SHARE, "{state}_share", "{state}", _state_better,
+                lambda rep, sc, state: final_states(rep)[state] / rep.stolen_usd, ("state",),
+                "share of the stolen value in a state at the horizon"))
+register(Metric("final_usd", USD, "{state}_usd", "{state} (USD)", _state_better,
+                lambda rep, sc, state: final_states(rep)[state], ("state",),
+                "USD in a state at the horizon", target=False))
+register(Metric("share_at", SHARE, "{state}_share_at_{at}", "{state} at {at}", _state_better, _share_at,
+                ("state", "at"), "share of the stolen value in a state at a time (exact, not on a grid)"))
+register(Metric("days_to_cash_out_share", DAYS, "days_to_{share}_cash_out", "days to {share} cashed out", "higher",
+                _days_to_cash_out, ("share",),
+                "days from time zero until a share of the stolen value was cashed out (never: NaN)",
+                never_bound=lambda scenario: scenario.clock.horizon / DAY))
+register(Metric("launderer_cost_usd", USD, "launderer_cost_usd", "launderer cost (USD)", None,
+                lambda rep, sc: launderer_cost(rep), (),
+                "network fees plus every venue's fees, commissions and haircuts", target=False))
+register(Metric("seized_usd", USD, "seized_usd", "seized (USD)", "higher",
+                lambda rep, sc: final_states(rep)["seized"], (), "USD seized at the horizon (all seizures)"))
+register(Metric("frozen_usd", USD, "frozen_usd", "frozen (USD)", "higher",
+                lambda rep, sc: final_states(rep)["frozen"], (),
+                "USD frozen at the horizon (all freezes, minus what was later seized)"))
+register(Metric("venue_inflow_share", SHARE, "{venue}_inflow_share", "inflow into {venue}", None,
+                lambda rep, sc, venue: float(rep.venue_inflow[_venue_index(sc, venue)] / rep.stolen_usd), ("venue",),
+                "share of the stolen value that entered a venue"))
+register(Metric("venue_frozen_usd", USD, "{venue}_frozen_usd", "frozen by {venue} (USD)", "higher",
+                lambda rep, sc, venue: float(rep.venue_frozen[_venue_index(sc, venue)]), ("venue",),
+                "USD frozen by a venue"))
+register(Metric("venue_seized_usd", USD, "{venue}_seized_usd", "seized in {venue} (USD)", "higher",
+                lambda rep, sc, venue: float(rep.venue_seized[_venue_index(sc, venue)]), ("venue",),
+                "USD seized inside a venue"))
+register(Metric("action_seized_usd", USD, "{intervention}_seized_usd", "seized by {intervention} (USD)", "higher",
+                lambda rep, sc, intervention: float((rep.actions or {})[intervention][2]), ("intervention",),
+                "USD seized by a named intervention (unnamed ones are kind_index)"))
+register(Metric("transfers", COUNT, "transfers", "transfers", None, lambda rep, sc: rep.transfers, (),
+                "ledger rows of the replication (stolen value's transfers and honest users')", target=False))
+register(Metric("lots", COUNT, "lots", "lots", None, lambda rep, sc: rep.lots, (),
+                "lots of value the replication created", target=False))
+
+
+# --- the standard sets -----------------------------------------------------------------------------
+
+FINAL_STATES: tuple[str, ...] = ("traced", "frozen", "seized", "cashed_out")  # what a comparison shows at the horizon
+AT_STATES: tuple[str, ...] = ("traced", "dark", "frozen", "seized", "cashed_out")  # and at given times
+
+
+def comparison_measures(at: Sequence[float] = ()) -> list[Measure]:
+    """What ``compare`` (and the report) show, in order: final shares, time to half cashed out,
+    the launderer's cost, then the shares at the given times."""
+    out = [METRICS["final_share"](state=s) for s in FINAL_STATES]
+    out += [METRICS["days_to_cash_out_share"](share=0.5), METRICS["launderer_cost_usd"]()]
+    out += [METRICS["share_at"](state=s, at=float(t)) for t in at for s in AT_STATES]
+    return out
+
+
+def at_measures(at: Sequence[float]) -> list[Measure]:
+    """The shares at given times (``run --at``)."""
+    return [METRICS["share_at"](state=s, at=float(t)) for t in at for s in AT_STATES]

@@ -42,335 +42,21 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union, get_args
+from typing import Any
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
+from ..metrics import DAYS, METRICS, USD
+from ..model.simulate import Replication
 from ..runs.executors import open_executor
 from ..runs.replications import run_replications
-from ..metrics import STATES, final_states, time_to_share, timeline
-from ..model.simulate import Replication
-from ..model.states import Location
-from ..scenario.loader import Problem, ScenarioError, _clean_loc, _problem_from_pydantic, load_data, load_scenario
-from ..scenario.schema import Duration, Name, Scenario
-from ..units import DAY, format_duration, parse_duration
+from ..scenario.loader import ScenarioError, load_data, load_scenario
+from ..scenario.schema import Scenario
+from .targets import Parameter, Targets, _keys, _lookup, as_value, describe_target, load_targets, metric_value, score, z_score
 
 FORMAT = 1
 DESIGN_STREAM = 0xCA1B  # the hypercube's generator: default_rng([seed, DESIGN_STREAM])
-
-
-# --- the targets file --------------------------------------------------------------------------------
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _number(value: Any) -> float:
-    """A bound: a number, or a duration with a unit (``5d``), which becomes hours like the scenario's."""
-    if isinstance(value, bool):
-        raise ValueError("must be a number (or a duration such as '5d')")
-    if isinstance(value, str):
-        return parse_duration(value)
-    if isinstance(value, (int, float)):
-        if not math.isfinite(value):
-            raise ValueError("must be finite")
-        return float(value)
-    raise ValueError("must be a number (or a duration such as '5d')")
-
-
-Bound = Annotated[float, BeforeValidator(_number)]
-PATH_PATTERN = r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$"
-
-
-class Parameter(_Strict):
-    """A scenario field to fit, by its dotted path, within [low, high]."""
-
-    path: Annotated[str, Field(pattern=PATH_PATTERN, max_length=256)]
-    low: Bound
-    high: Bound
-    scale: Literal["linear", "log"] = "linear"
-    integer: bool = Field(default=False, description="round to a whole number (for counts)")
-
-    @model_validator(mode="after")
-    def _box(self) -> "Parameter":
-        if not self.high > self.low:
-            raise ValueError(f"high must be greater than low (got low {self.low:g}, high {self.high:g})")
-        if self.scale == "log" and self.low <= 0:
-            raise ValueError(f"a log scale needs low > 0 (got {self.low:g})")
-        return self
-
-
-class _Fact(_Strict):
-    name: Name
-    value: float = Field(allow_inf_nan=False)
-    tolerance: Annotated[float, Field(gt=0.0, allow_inf_nan=False)] = Field(
-        description="the fact's own uncertainty: the scale of the distance")
-    source: Annotated[str, Field(min_length=1, max_length=500)]
-
-
-class ShareAt(_Fact):
-    """Share of the stolen value in ``state`` at time ``at``."""
-
-    metric: Literal["share_at"]
-    state: Literal[STATES]  # type: ignore[valid-type]
-    at: Duration
-
-
-class FinalShare(_Fact):
-    """Share of the stolen value in ``state`` at the horizon."""
-
-    metric: Literal["final_share"]
-    state: Literal[STATES]  # type: ignore[valid-type]
-
-
-class VenueInflowShare(_Fact):
-    """Share of the stolen value that entered ``venue``."""
-
-    metric: Literal["venue_inflow_share"]
-    venue: Name
-
-
-class VenueFrozenUsd(_Fact):
-    """USD frozen by ``venue``."""
-
-    metric: Literal["venue_frozen_usd"]
-    venue: Name
-
-
-class VenueSeizedUsd(_Fact):
-    """USD seized inside ``venue``."""
-
-    metric: Literal["venue_seized_usd"]
-    venue: Name
-
-
-class ActionSeizedUsd(_Fact):
-    """USD seized by the intervention named ``intervention``."""
-
-    metric: Literal["action_seized_usd"]
-    intervention: Name
-
-
-class SeizedUsd(_Fact):
-    """USD seized at the horizon (all seizures)."""
-
-    metric: Literal["seized_usd"]
-
-
-class FrozenUsd(_Fact):
-    """USD frozen at the horizon (all freezes, minus what was later seized)."""
-
-    metric: Literal["frozen_usd"]
-
-
-class DaysToCashOutShare(_Fact):
-    """Days until ``share`` of the stolen value was cashed out (never: the horizon, a lower bound)."""
-
-    metric: Literal["days_to_cash_out_share"]
-    share: Annotated[float, Field(gt=0.0, le=1.0)]
-
-
-Target = Annotated[
-    Union[ShareAt, FinalShare, VenueInflowShare, VenueFrozenUsd, VenueSeizedUsd, ActionSeizedUsd, SeizedUsd,
-          FrozenUsd, DaysToCashOutShare],
-    Field(discriminator="metric"),
-]
-METRICS: dict[str, type[_Fact]] = {get_args(typ.model_fields["metric"].annotation)[0]: typ
-                                   for typ in get_args(get_args(Target)[0])}
-
-
-class Targets(_Strict):
-    """A targets file: which scenario fields to fit, and the facts to fit them to."""
-
-    description: str = ""
-    parameters: list[Parameter] = Field(min_length=1)
-    targets: list[Target] = Field(min_length=1)
-
-    @model_validator(mode="after")
-    def _unique(self) -> "Targets":
-        paths = [p.path for p in self.parameters]
-        for i, a in enumerate(paths):
-            for b in paths[:i]:
-                if a == b or a.startswith(b + ".") or b.startswith(a + "."):
-                    raise ValueError(f"parameter paths overlap: {b!r} and {a!r}")
-        names = [t.name for t in self.targets]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"target names must be unique (repeated: {', '.join(dupes)})")
-        return self
-
-
-def _clean_tags(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
-    """Drop the ``metric`` tag pydantic puts into a discriminated target's error path."""
-    return _clean_loc(loc, data, tags=("metric",))
-
-
-def _model_for(data: Any, loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    """The targets-file model at ``loc`` (for "unknown field (allowed: ...)")."""
-    if loc == ():
-        return Targets
-    if len(loc) == 2 and loc[0] == "parameters":
-        return Parameter
-    if len(loc) == 2 and loc[0] == "targets":
-        try:
-            item = data["targets"][loc[1]]
-        except (KeyError, IndexError, TypeError):
-            return None
-        return METRICS.get(item.get("metric")) if isinstance(item, dict) else None
-    return None
-
-
-def _pydantic_problem(err: dict[str, Any], doc: Any) -> Problem:
-    err = dict(err)
-    loc = _clean_tags(tuple(err["loc"]), doc.data)
-    if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
-        node = _lookup(doc.data, ".".join(map(str, loc))) if loc else doc.data
-        if isinstance(node, dict) and "metric" in node:
-            loc = (*loc, "metric")
-    err["loc"] = loc
-    problem = _problem_from_pydantic(err, doc)  # the scenario loader's wording and line lookup
-    if err["type"] == "extra_forbidden":
-        model = _model_for(doc.data, loc[:-1])
-        allowed = f" (allowed: {', '.join(model.model_fields)})" if model is not None else ""
-        problem = Problem(problem.file, problem.line, problem.path, "unknown field" + allowed)
-    return problem
-
-
-def load_targets(path: str | Path, scenario_path: str | Path) -> tuple[Targets, Scenario]:
-    """Read and check a targets file against its scenario; raise :class:`ScenarioError` listing every problem.
-
-    The scenario's own problems come first (and alone): a targets file cannot be checked against a
-    scenario that does not load.
-    """
-    data, doc = load_data(path)
-    try:
-        spec = Targets.model_validate(data)
-    except ValidationError as exc:
-        raise ScenarioError([_pydantic_problem(e, doc) for e in exc.errors(include_url=False)]) from None
-    scenario = load_scenario(scenario_path)
-    problems = _reference_problems(spec, scenario, scenario_path, doc)
-    if problems:
-        raise ScenarioError(problems)
-    return spec, scenario
-
-
-def _reference_problems(spec: Targets, scenario: Scenario, scenario_path: str | Path, doc: Any) -> list[Problem]:
-    problems: list[Problem] = []
-
-    def problem(loc: tuple[Any, ...], message: str) -> None:
-        problems.append(Problem(*doc.locate(loc), ".".join(map(str, loc)), message))
-
-    raw, _ = load_data(scenario_path)
-    for i, param in enumerate(spec.parameters):
-        current = _lookup(raw, param.path)
-        if isinstance(current, (dict, list, bool)):
-            problem(("parameters", i, "path"), f"{param.path} is a {type(current).__name__} in the scenario, "
-                                               f"not a number")
-            continue
-        for bound in ("low", "high"):
-            value = _as_value(param, getattr(param, bound))
-            try:
-                load_scenario(scenario_path, {param.path: value})
-            except ScenarioError as exc:
-                first = exc.problems[0]
-                missing = _missing_prefix(raw, param.path)
-                if missing is not None and first.path.startswith(missing):
-                    problem(("parameters", i, "path"), f"no such field in the scenario: {param.path} "
-                                                       f"({missing} is not in {scenario_path})")
-                    break
-                if "no such field" in first.message or first.message.startswith(("unknown field", "index out of range")):
-                    problem(("parameters", i, "path"), f"no such field in the scenario: {param.path} "
-                                                       f"({first.path}: {first.message})")
-                    break
-                problem(("parameters", i, bound), f"the scenario refuses {param.path} = {value!r} "
-                                                  f"({first.path}: {first.message})")
-    actions = action_names(scenario)
-    for j, target in enumerate(spec.targets):
-        venue = getattr(target, "venue", None)
-        if venue is not None and venue not in scenario.venues:
-            problem(("targets", j, "venue"), f"unknown venue {venue!r} (defined: {', '.join(scenario.venues) or 'none'})")
-        name = getattr(target, "intervention", None)
-        if name is not None and name not in actions:
-            problem(("targets", j, "intervention"),
-                    f"unknown intervention {name!r} (defined: {', '.join(actions) or 'none'})")
-        at = getattr(target, "at", None)
-        if at is not None and at > scenario.clock.horizon + 1e-9:
-            problem(("targets", j, "at"), f"is after the scenario's horizon ({format_duration(at)} > "
-                                          f"{format_duration(scenario.clock.horizon)})")
-    return problems
-
-
-def _keys(path: str) -> list[Any]:
-    return [int(k) if k.isdigit() else k for k in path.split(".")]
-
-
-def _missing_prefix(data: Any, path: str) -> str | None:
-    """The first section on ``path`` (not its last key) that the scenario file does not have, if any."""
-    node = data
-    keys = _keys(path)
-    for i, key in enumerate(keys[:-1]):
-        try:
-            node = node[key]
-        except (KeyError, IndexError, TypeError):
-            return ".".join(map(str, keys[: i + 1]))
-    return None
-
-
-def _lookup(data: Any, path: str) -> Any:
-    node = data
-    for key in _keys(path):
-        try:
-            node = node[key]
-        except (KeyError, IndexError, TypeError):
-            return None
-    return node
-
-
-def action_names(scenario: Scenario) -> list[str]:
-    """Interventions as a replication names them (``kind_index`` when unnamed)."""
-    return [a.name or f"{a.kind}_{i}" for i, a in enumerate(scenario.interventions)]
-
-
-# --- metrics ------------------------------------------------------------------------------------------
-
-
-def metric_value(target: Any, rep: Replication, scenario: Scenario) -> float:
-    """The value of one target's metric in one replication."""
-    metric = target.metric
-    stolen = rep.stolen_usd
-    if metric == "share_at":
-        values = timeline(rep, np.array([float(target.at)]))[0]
-        return float(values[STATES.index(target.state)] / stolen)
-    if metric == "final_share":
-        return final_states(rep)[target.state] / stolen
-    if metric in ("seized_usd", "frozen_usd"):
-        return final_states(rep)[metric[:-4]]
-    if metric == "days_to_cash_out_share":
-        t = time_to_share(rep, Location.CASHED_OUT, target.share)
-        return (rep.horizon if math.isnan(t) else t) / DAY
-    if metric == "action_seized_usd":
-        return float((rep.actions or {})[target.intervention][2])
-    index = list(scenario.venues).index(target.venue)
-    if metric == "venue_inflow_share":
-        return float(rep.venue_inflow[index] / stolen)
-    if metric == "venue_frozen_usd":
-        return float(rep.venue_frozen[index])
-    if metric == "venue_seized_usd":
-        return float(rep.venue_seized[index])
-    raise ValueError(f"unknown metric {metric!r}")
-
-
-def describe_target(target: Any) -> str:
-    """``venue_frozen_usd(offshore_exchange)`` and the like."""
-    args = [str(getattr(target, f)) for f in ("state", "venue", "intervention") if hasattr(target, f)]
-    if hasattr(target, "at"):
-        args.append(f"{target.at / DAY:g}d")
-    if hasattr(target, "share"):
-        args.append(f"{target.share:g}")
-    return f"{target.metric}({', '.join(args)})" if args else target.metric
 
 
 # --- the design ---------------------------------------------------------------------------------------
@@ -382,12 +68,6 @@ def latin_hypercube(n: int, d: int, rng: np.random.Generator) -> np.ndarray:
     for j in range(d):
         u[:, j] = (rng.permutation(n) + rng.random(n)) / n
     return u
-
-
-def _as_value(param: Parameter, x: float) -> float | int:
-    if param.integer:
-        return int(round(x))
-    return float(x)
 
 
 def design(params: list[Parameter], samples: int, seed: int) -> list[list[float | int]]:
@@ -403,7 +83,7 @@ def design(params: list[Parameter], samples: int, seed: int) -> list[list[float 
             else:
                 x = p.low + u * (p.high - p.low)
             x = min(max(float(f"{x:.6g}"), p.low), p.high)
-            values.append(_as_value(p, x))
+            values.append(as_value(p, x))
         out.append(values)
     return out
 
@@ -424,12 +104,14 @@ class Candidate:
         return self.error is None and not self.failures
 
     def medians(self) -> np.ndarray:
-        return np.median(self.metrics, axis=1) if self.ok else np.full(len(self.metrics), np.nan)
+        """Each target's median over the replications ("never" counts as later than any time)."""
+        return np.array([score(row)[0] for row in self.metrics]) if self.ok else np.full(len(self.metrics), np.nan)
 
-    def distance(self, facts: np.ndarray, tolerances: np.ndarray) -> float:
+    def distance(self, targets: list[Any], scenario: Scenario) -> float:
+        """RMS of the targets' z-scores (a time never reached counts as the horizon: a lower bound)."""
         if not self.ok:
             return math.inf
-        z = (self.medians() - facts) / tolerances
+        z = np.array([z_score(t, m, scenario)[0] for t, m in zip(targets, self.medians())])
         d = math.sqrt(float(np.mean(z ** 2)))
         return d if math.isfinite(d) else math.inf  # a metric the model could not give (nan) disqualifies
 
@@ -451,9 +133,7 @@ class Calibration:
     epsilon: float = field(init=False)
 
     def __post_init__(self) -> None:
-        facts = np.array([t.value for t in self.spec.targets])
-        tols = np.array([t.tolerance for t in self.spec.targets])
-        self.distances = np.array([c.distance(facts, tols) for c in self.candidates])
+        self.distances = np.array([c.distance(self.spec.targets, self.scenario) for c in self.candidates])
         self.order = sorted(range(len(self.candidates)), key=lambda k: (self.distances[k], k))
         finite = [k for k in self.order if math.isfinite(self.distances[k])]
         n_best = math.ceil(self.accept * len(self.candidates))
@@ -494,10 +174,11 @@ class Calibration:
             row: dict[str, Any] = {"name": target.name, "metric": describe_target(target),
                                    "fact": target.value, "tolerance": target.tolerance, "source": target.source}
             if best is not None:
-                vals = best.metrics[t]
-                p5, med, p95 = (float(x) for x in np.percentile(vals, [5, 50, 95]))
-                row.update(model_median=med, model_p5=p5, model_p95=p95,
-                           z=(med - target.value) / target.tolerance)
+                med, p5, p95 = score(best.metrics[t])
+                z, censored = z_score(target, med, self.scenario)
+                row.update(model_median=med, model_p5=p5, model_p95=p95, z=z)
+                if censored:
+                    row["z_is_lower_bound"] = True  # the median run never got there within the horizon
             rows.append(row)
         return rows
 
@@ -769,13 +450,18 @@ def _fmt_value(x: Any) -> str:
 
 
 def _fmt_metric(metric: str, x: Any) -> str:
-    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+    """A fact, tolerance or model value in its metric's unit; USD in fixed millions, so that the
+    numbers of one row read in one unit."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
         return "-"
-    if metric.endswith("_usd"):
+    if math.isinf(x):
+        return "never"
+    unit = METRICS[metric].unit
+    if unit is USD:
         return f"${x / 1e6:,.2f} M" if abs(x) >= 1e5 else f"${x:,.0f}"
-    if metric.startswith("days_"):
+    if unit is DAYS:
         return f"{x:.1f} d"
-    return f"{x:.1%}"
+    return unit.format(x)
 
 
 def tables(cal: Calibration) -> list[Any]:
@@ -807,5 +493,6 @@ def tables(cal: Calibration) -> list[Any]:
         rng = f"{_fmt_metric(m, row.get('model_p5'))} - {_fmt_metric(m, row.get('model_p95'))}" if best else "-"
         z = row.get("z")
         facts.add_row(row["name"], row["metric"], _fmt_metric(m, row["fact"]), _fmt_metric(m, row["tolerance"]),
-                      _fmt_metric(m, row.get("model_median")), rng, "-" if z is None else f"{z:+.2f}")
+                      _fmt_metric(m, row.get("model_median")), rng,
+                      "-" if z is None else (">" if row.get("z_is_lower_bound") else "") + f"{z:+.2f}")
     return [params, facts]

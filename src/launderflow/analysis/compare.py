@@ -5,7 +5,8 @@ starts from the same random stream (common random numbers): the difference of a 
 reference is taken replication by replication, and its interval is much narrower than the
 difference of two independent intervals would be.
 
-Reads only the files a run leaves (summary.json, timeline.parquet); knows nothing of the CLI.
+Reads the replications each run directory stored and computes every number with the metric
+registry (:mod:`launderflow.metrics`); knows nothing of the CLI.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -21,42 +21,19 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..metrics import Measure, comparison_measures
+from ..metrics import short_usd as short_usd  # (re-exported: the report's and tables' USD)
 from ..runs.results import _stats
-
-FINAL_STATES = ("traced", "frozen", "seized", "cashed_out")
-AT_STATES = ("traced", "dark", "frozen", "seized", "cashed_out")
+from ..runs.store import StoredRun
 
 
-def _per_replication(run_dir: Path, at: list[float]) -> tuple[list[int], dict[str, np.ndarray]]:
-    """Per-replication metrics of one run directory, keyed by metric name, in replication order."""
-    summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
-    stolen = float(summary["stolen_usd"])
-    reps = sorted(summary["replications"], key=lambda r: r["index"])
-    index = [r["index"] for r in reps]
-    metrics: dict[str, np.ndarray] = {}
-    for state in FINAL_STATES:
-        metrics[f"{state}_share"] = np.array([(r["final_usd"][state] or 0.0) / stolen for r in reps])
-    t50 = [r["time_to_50pct_cash_out_hours"] for r in reps]
-    metrics["days_to_50pct_cash_out"] = np.array([np.nan if t is None else t / 24.0 for t in t50])
-    metrics["launderer_cost_usd"] = np.array([r.get("launderer_cost_usd") or 0.0 for r in reps])
-    if at:
-        table = pq.read_table(run_dir / "timeline.parquet", columns=["replication", "time_hours", "state", "share"])
-        rep = table["replication"].to_numpy()
-        time = table["time_hours"].to_numpy()
-        state = np.array(table["state"].to_pylist())
-        share = table["share"].to_numpy()
-        for t in at:
-            grid = np.unique(time)
-            nearest = grid[np.searchsorted(grid, t - 1e-9)] if t <= grid[-1] else grid[-1]
-            for s in AT_STATES:
-                sel = (time == nearest) & (state == s)
-                by_rep = dict(zip(rep[sel].tolist(), share[sel].tolist()))
-                metrics[f"{s}_share_at_{_label(t)}"] = np.array([by_rep.get(i, np.nan) for i in index])
-    return index, metrics
-
-
-def _label(hours: float) -> str:
-    return f"{hours / 24:g}d" if hours % 24 == 0 else f"{hours:g}h"
+def per_replication(run_dir: Path, measures: list[Measure]) -> tuple[list[int], dict[str, np.ndarray]]:
+    """Each measure's value in every stored replication of one run directory, in replication order."""
+    run = StoredRun(run_dir)
+    reps = run.replications()
+    index = list(reps)
+    values = {m.key: m.values(list(reps.values()), run.scenario) for m in measures}
+    return index, values
 
 
 def _interval(values: np.ndarray) -> tuple[float | None, float | None, float | None]:
@@ -68,8 +45,8 @@ def _interval(values: np.ndarray) -> tuple[float | None, float | None, float | N
 def compare(runs: list[tuple[str, Path]], at: list[float] | None = None) -> list[dict[str, Any]]:
     """One row per (scenario, metric): median and 5-95 % interval, and the paired difference from
     the first scenario (replications matched by index) with its interval."""
-    at = at or []
-    data = [(name, *_per_replication(path, at)) for name, path in runs]
+    measures = comparison_measures(at or [])
+    data = [(name, *per_replication(path, measures)) for name, path in runs]
     ref_name, ref_index, ref_metrics = data[0]
     rows = []
     for name, index, metrics in data:
@@ -92,35 +69,26 @@ def compare(runs: list[tuple[str, Path]], at: list[float] | None = None) -> list
 COLUMNS = ("scenario", "metric", "runs", "median", "p5", "p95", "diff_median", "diff_p5", "diff_p95")
 
 
-def short_usd(value: float) -> str:
-    """USD to three significant figures, for tables read by people: $512, $80.3 k, $154 k, $44.5 M,
-    $1.46 B (negative values with a leading minus). Files keep every digit."""
-    sign, value = ("-", -value) if value < 0 else ("", value)
-    for scale, suffix in ((1e9, " B"), (1e6, " M"), (1e3, " k")):
-        if value >= scale * 0.9995:  # (what rounds up to 1.00 k is shown as such, not as $1,000)
-            x = value / scale
-            return f"{sign}${x:.{2 if x < 9.995 else 1 if x < 99.95 else 0}f}{suffix}"
-    return f"{sign}${value:,.0f}"
+def measure_of(key: str, at: list[float] | None = None) -> Measure:
+    """The measure behind a comparison row's ``metric`` key."""
+    for m in comparison_measures(at or _times_in_key(key)):
+        if m.key == key:
+            return m
+    raise KeyError(f"not a comparison metric: {key!r}")
+
+
+def _times_in_key(key: str) -> list[float]:
+    from ..units import parse_duration
+
+    return [parse_duration(key.rsplit("_at_", 1)[1])] if "_at_" in key else []
 
 
 def _fmt(metric: str, value: float | None) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    if "share" in metric:
-        return f"{value:.1%}"
-    if metric.startswith("days"):
-        return f"{value:.1f}"
-    return f"${value:,.0f}"
+    return measure_of(metric).unit.format(value)
 
 
 def _fmt_diff(metric: str, value: float | None) -> str:
-    if value is None:
-        return "—"
-    if "share" in metric:
-        return f"{value * 100:+.1f} pp"
-    if metric.startswith("days"):
-        return f"{value:+.1f}"
-    return f"{'+' if value >= 0 else '-'}${abs(value):,.0f}"
+    return "—" if value is None else measure_of(metric).unit.format_diff(value)
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:

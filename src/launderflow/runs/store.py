@@ -156,8 +156,12 @@ def _scalar(value: Any, name: str) -> Any:
     raise TypeError(f"cannot store Replication.{name}: a {type(value).__name__}")
 
 
-def replication_from_arrays(arrays: Any) -> Replication:
-    """Rebuild the Replication that :func:`replication_arrays` took apart (``arrays``: any mapping)."""
+def replication_from_arrays(arrays: Any, skip: tuple[str, ...] = ()) -> Replication:
+    """Rebuild the Replication that :func:`replication_arrays` took apart (``arrays``: any mapping).
+
+    Fields named in ``skip`` that may be absent (the ledger, the lots table) are left as None and
+    never read: analyses of a run do not need a ledger of millions of rows.
+    """
     layout = json.loads(bytes(np.asarray(arrays["__layout__"], dtype=np.uint8)).decode("utf-8"))
     known = {f.name for f in dataclasses.fields(Replication)}
     unknown = sorted(set(layout["fields"]) - known)
@@ -166,7 +170,9 @@ def replication_from_arrays(arrays: Any) -> Replication:
     kwargs: dict[str, Any] = {}
     for name, spec in layout["fields"].items():
         kind = spec["kind"]
-        if kind == "array":
+        if name in skip and kind == "arrays":
+            kwargs[name] = None
+        elif kind == "array":
             kwargs[name] = np.asarray(arrays[name])
         elif kind == "arrays":
             kwargs[name] = {key: np.asarray(arrays[f"{name}/{j}"]) for j, key in enumerate(spec["keys"])}
@@ -188,9 +194,19 @@ def save_replication(path: Path, rep: Replication) -> None:
                 np.lib.format.write_array(fh, np.asanyarray(array), allow_pickle=False)
 
 
-def load_replication(path: Path) -> Replication:
+def load_replication(path: Path, skip: tuple[str, ...] = ()) -> Replication:
     with np.load(path, allow_pickle=False) as npz:
-        return replication_from_arrays({name: npz[name] for name in npz.files})
+        return replication_from_arrays(_LazyArrays(npz), skip)
+
+
+class _LazyArrays:
+    """An npz archive read member by member, on demand (``npz[name]`` without the .npy suffix)."""
+
+    def __init__(self, npz: Any):
+        self._npz = npz
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self._npz[name]
 
 
 # --- per-replication rows ------------------------------------------------------------------------
@@ -203,9 +219,9 @@ def replication_rows(stolen_usd: float, records: list[dict[str, Any]]) -> pa.Tab
         "stolen_usd": pa.array([stolen_usd] * len(records), pa.float64()),
     }
     for state in metrics.STATES:
-        cols[f"{state}_usd"] = pa.array([r["final_usd"][state] for r in records], pa.float64())
+        cols[metrics.METRICS["final_usd"](state=state).key] = pa.array([r["final_usd"][state] for r in records], pa.float64())
     for state in metrics.STATES:
-        cols[f"{state}_share"] = pa.array(
+        cols[metrics.METRICS["final_share"](state=state).key] = pa.array(
             [None if r["final_usd"][state] is None else r["final_usd"][state] / stolen_usd for r in records], pa.float64())
     cols["time_to_50pct_cash_out_hours"] = pa.array([r["time_to_50pct_cash_out_hours"] for r in records], pa.float64())
     cols["launderer_cost_usd"] = pa.array([r["launderer_cost_usd"] for r in records], pa.float64())
@@ -478,3 +494,36 @@ class RunStore:
     def summary(self) -> dict[str, Any] | None:
         path = self.root / "summary.json"
         return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+# --- reading a stored run ------------------------------------------------------------------------
+
+
+class StoredRun:
+    """A run directory opened for reading: its manifest, scenario and stored replications.
+
+    Unlike :meth:`RunStore.open` it checks nothing against a command and changes nothing: it is
+    how analyses (``compare``, the Python API) read the replications a run stored.
+    """
+
+    def __init__(self, root: Path | str):
+        self.root = Path(root)
+        path = self.root / MANIFEST
+        if not path.is_file():
+            raise StoreError(f"{self.root}: not a run directory (no {MANIFEST})")
+        self.manifest = _read_json(path)
+        try:
+            self.scenario = Scenario.model_validate(self.manifest["scenario"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StoreError(f"{path}: its scenario cannot be read ({exc})") from None
+        runs = int(self.manifest["runs"])
+        parts = self.root / PARTS
+        stored = {int(p.name) for p in parts.iterdir() if p.name.isdigit() and p.is_dir()} if parts.is_dir() else set()
+        self.indices = sorted(i for i in stored if i < runs)
+
+    def replication(self, index: int, skip: tuple[str, ...] = ()) -> Replication:
+        return load_replication(self.root / PARTS / f"{index:07d}" / "replication.npz", skip)
+
+    def replications(self, skip: tuple[str, ...] = ("ledger", "lots_table")) -> dict[int, Replication]:
+        """Every stored replication, by index (ascending); without their ledgers unless asked."""
+        return {i: self.replication(i, skip) for i in self.indices}

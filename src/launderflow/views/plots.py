@@ -42,10 +42,10 @@ from matplotlib.legend_handler import HandlerTuple
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter, PercentFormatter
 
-from ..metrics import STATES
+from ..metrics import FINAL_STATES, METRICS, STATES
 
 LOCATIONS: tuple[str, ...] = STATES[:6]
-TRACE_STATES: tuple[str, ...] = ("traced", "frozen", "seized", "cashed_out")
+TRACE_STATES: tuple[str, ...] = FINAL_STATES  # the traceability panels: traced, frozen, seized, cashed out
 FORMATS: tuple[str, ...] = ("png", "svg")
 DPI = 150  # PNG resolution; figure sizes below are in inches
 
@@ -638,7 +638,7 @@ def write_figures(run_or_compare_dir: str | Path, out_dir: str | Path | None = N
     return written
 
 
-SENSITIVITY_METRICS = ("traced_share", "frozen_share", "seized_share", "cashed_out_share")
+SENSITIVITY_METRICS = tuple(METRICS["final_share"](state=s).key for s in FINAL_STATES)  # traced_share, ...
 
 
 def sensitivity_figure(rows: Sequence[dict[str, Any]], axes: Sequence[tuple[str, Sequence[Any]]],

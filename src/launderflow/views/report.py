@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..analysis.compare import compare, short_usd
+from ..analysis.compare import compare
+from ..metrics import METRICS, short_usd
 from .plots import RunData, build_figures, load_runs, save_figure, style_context
 
 TABLE_STATES: tuple[tuple[str, str], ...] = (
@@ -68,8 +69,6 @@ details summary { cursor: pointer; color: #0b5cad; }
 footer { margin-top: 3em; color: #888; font-size: 0.85em; }
 """
 
-# For these states a larger share is better for the investigators (green delta), for cashed_out worse.
-_BETTER_IF_HIGHER = {"traced": True, "frozen": True, "seized": True, "cashed_out": False}
 
 
 def _e(text: Any) -> str:
@@ -133,7 +132,8 @@ def _share_cell(run: RunData, state: str, reference: RunData | None,
             return cell
         delta = (med - ref) * 100
         lines = [f"{delta:+.1f} pp vs reference"]
-    tone = "" if abs(delta) < 0.05 else " better" if (delta > 0) == _BETTER_IF_HIGHER[state] else " worse"
+    better = METRICS["final_share"](state=state).better  # for the investigators: green, else red
+    tone = "" if abs(delta) < 0.05 or better is None else " better" if (delta > 0) == (better == "higher") else " worse"
     return cell + "".join(f"<span class=\"delta{tone}\">{line}</span>" for line in lines)
 
 

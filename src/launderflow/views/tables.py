@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from rich import box
@@ -46,12 +45,11 @@ def comparison_table(rows: list[dict[str, Any]], title: str) -> Group:
     Numbers never wrap or get cut; the metric heads its own line rather than taking a column, so
     the table fits an 80-column terminal with scenario names up to ~20 characters (longer ones fold).
     """
-    from .analysis.compare import _fmt, _fmt_diff, short_usd
+    from ..analysis.compare import measure_of
 
     def fmt(metric: str, value: float | None, diff: bool = False) -> str:
-        if metric.endswith("usd") and value is not None and math.isfinite(value):  # $44.5 M, not $44,473,936
-            return ("+" if diff and value >= 0 else "") + short_usd(value)
-        return (_fmt_diff if diff else _fmt)(metric, value)
+        unit = measure_of(metric).unit
+        return unit.short_diff(value) if diff else unit.short(value)
 
     def span(low: str, high: str, dash: str) -> str:
         """``low–high`` with a unit they share written once: 17.0–17.7%, $44.4–44.5 M."""
