@@ -3,15 +3,18 @@
 A scenario names a distribution for every hop delay (``{dist: exponential, mean: 2h}``).
 Each is a frozen object with ``sample(rng, n)`` returning a float64 array in hours, so a hop over
 a thousand wallets draws its thousand delays in one numpy call. Randomness always comes from the
-generator passed in; nothing here holds a global state.
+generator passed in; nothing here holds a global state. Each kind registers under its schema
+``dist`` tag in :data:`DISTRIBUTIONS` and builds itself from its spec (``from_spec``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
+
+from .registry import Registry
 
 
 class Distribution(Protocol):
@@ -23,9 +26,17 @@ class Distribution(Protocol):
     def mean(self) -> float: ...
 
 
+DISTRIBUTIONS: Registry[Distribution] = Registry("delay distribution", "dist")
+
+
+@DISTRIBUTIONS.register("fixed")
 @dataclass(frozen=True)
 class Fixed:
     value: float
+
+    @classmethod
+    def from_spec(cls, spec: Any) -> Fixed:
+        return cls(spec.value)
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
         return np.full(n, self.value, dtype=np.float64)
@@ -35,9 +46,14 @@ class Fixed:
         return self.value
 
 
+@DISTRIBUTIONS.register("exponential")
 @dataclass(frozen=True)
 class Exponential:
     mean_value: float
+
+    @classmethod
+    def from_spec(cls, spec: Any) -> Exponential:
+        return cls(spec.mean)
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
         if self.mean_value == 0:
@@ -49,10 +65,15 @@ class Exponential:
         return self.mean_value
 
 
+@DISTRIBUTIONS.register("uniform")
 @dataclass(frozen=True)
 class Uniform:
     low: float
     high: float
+
+    @classmethod
+    def from_spec(cls, spec: Any) -> Uniform:
+        return cls(spec.low, spec.high)
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
         return rng.uniform(self.low, self.high, size=n)
@@ -62,6 +83,7 @@ class Uniform:
         return 0.5 * (self.low + self.high)
 
 
+@DISTRIBUTIONS.register("lognormal")
 @dataclass(frozen=True)
 class LogNormal:
     """Log-normal parameterised by its median and the sigma of the underlying normal.
@@ -71,6 +93,10 @@ class LogNormal:
 
     median: float
     sigma: float
+
+    @classmethod
+    def from_spec(cls, spec: Any) -> LogNormal:
+        return cls(spec.median, spec.sigma)
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
         if self.median == 0:
@@ -82,15 +108,6 @@ class LogNormal:
         return float(self.median * np.exp(0.5 * self.sigma**2))
 
 
-def from_spec(spec: object) -> Distribution:
+def from_spec(spec: Any) -> Distribution:
     """Build a distribution from a scenario delay spec (anything with ``dist`` and its fields)."""
-    kind = getattr(spec, "dist")
-    if kind == "fixed":
-        return Fixed(spec.value)  # type: ignore[attr-defined]
-    if kind == "exponential":
-        return Exponential(spec.mean)  # type: ignore[attr-defined]
-    if kind == "uniform":
-        return Uniform(spec.low, spec.high)  # type: ignore[attr-defined]
-    if kind == "lognormal":
-        return LogNormal(spec.median, spec.sigma)  # type: ignore[attr-defined]
-    raise ValueError(f"unknown distribution {kind!r}")
+    return DISTRIBUTIONS.build(spec)

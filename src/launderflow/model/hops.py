@@ -5,50 +5,92 @@ acting on all lots due at that step in the same tick (numpy index arrays, no per
 ``next`` index (branches make the program a graph: every branch's last step points to the hop
 after the branch). A lot's ``step`` is where it is; ``next == -1`` means the playbook is done and
 the value stays with the launderer.
+
+Each step kind registers under its schema ``hop`` tag in :data:`STEPS` and builds itself from its
+hop spec (``from_spec``); the five venue hops share one step kind, :class:`VenueHop`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from .distributions import Distribution, from_spec
 from ..scenario import schema as s
-from .addresses import Role
+from .distributions import Distribution, from_spec
+from .ops import Venue, World
+from .registry import Registry
 from .states import Location
 
 DONE = -1
-
-
-def advance(world: Any, ids: np.ndarray, now: float, step: Any, delay: Distribution | None) -> None:
-    """Lots finished ``step``: point them at the next step and schedule it."""
-    ids = ids[world.lots.alive[ids]]
-    if len(ids) == 0:
-        return
-    world.lots.step[ids] = step.next
-    world.lots.substep[ids] = 0
-    if step.next == DONE:
-        world.park(ids)
-    else:
-        world.after(ids, now, delay)
+STEPS: Registry[Step] = Registry("playbook step", "hop")
 
 
 @dataclass
-class Transfer:
+class Program:
+    """A theft's compiled playbook: a list of steps, each with ``apply(world, ids, now)``."""
+
+    steps: list[Step] = field(default_factory=list)
+
+
+class Step:
+    """One compiled playbook step. Hooks a kind defines:
+
+    * ``from_spec(hop, world, index)`` (classmethod): build the step from its scenario hop;
+    * ``apply(world, ids, now)``: act on every lot due at this step in this tick;
+    * ``mergeable`` (class attribute, default True): two steps with equal specs and the same
+      ``next`` behave the same for every lot, so identical branch tails compile once — False for
+      steps with state of their own (barriers, forks).
+    """
+
+    next: int
+    mergeable: ClassVar[bool] = True
+
+    @classmethod
+    def from_spec(cls, hop: Any, world: World, index: int) -> Step:
+        raise NotImplementedError
+
+    def apply(self, world: World, ids: np.ndarray, now: float) -> None:
+        raise NotImplementedError
+
+    def advance(self, world: World, ids: np.ndarray, now: float, delay: Distribution | None) -> None:
+        """Lots finished this step: point them at the next step and schedule it."""
+        ids = ids[world.lots.alive[ids]]
+        if len(ids) == 0:
+            return
+        world.lots.step[ids] = self.next
+        world.lots.substep[ids] = 0
+        if self.next == DONE:
+            world.park(ids)
+        else:
+            world.after(ids, now, delay)
+
+
+def _delay(hop: Any) -> Distribution:
+    return from_spec(getattr(hop, "delay", s.ZERO_DELAY))
+
+
+@STEPS.register("transfer")
+@dataclass
+class Transfer(Step):
     """Each lot moves whole to one fresh wallet."""
 
     delay: Distribution
     next: int = DONE
 
-    def apply(self, world: Any, ids: np.ndarray, now: float) -> None:
+    @classmethod
+    def from_spec(cls, hop: Any, world: World, index: int) -> Transfer:
+        return cls(_delay(hop))
+
+    def apply(self, world: World, ids: np.ndarray, now: float) -> None:
         world.move(ids, now, "transfer")
-        advance(world, ids, now, self, self.delay)
+        self.advance(world, ids, now, self.delay)
 
 
+@STEPS.register("split")
 @dataclass
-class Split:
+class Split(Step):
     """Each lot fans out over ``wallets`` fresh wallets with Dirichlet-drawn shares."""
 
     wallets: int
@@ -56,16 +98,21 @@ class Split:
     delay: Distribution
     next: int = DONE
 
-    def apply(self, world: Any, ids: np.ndarray, now: float) -> None:
+    @classmethod
+    def from_spec(cls, hop: Any, world: World, index: int) -> Split:
+        return cls(hop.wallets, hop.concentration, _delay(hop))
+
+    def apply(self, world: World, ids: np.ndarray, now: float) -> None:
         k = self.wallets
         shares = world.rng.gamma(self.concentration, 1.0, size=(len(ids), k))
         shares /= shares.sum(axis=1, keepdims=True)
         children = world.fork(ids, np.full(len(ids), k), shares.ravel(), now, "split")
-        advance(world, children, now, self, self.delay)
+        self.advance(world, children, now, self.delay)
 
 
+@STEPS.register("peel")
 @dataclass
-class Peel:
+class Peel(Step):
     """A peel chain: at each of ``length`` hops, ``fraction`` of the remainder is peeled off.
 
     The peeled piece moves on to the next playbook step; the remainder moves to a fresh wallet and
@@ -77,7 +124,11 @@ class Peel:
     delay: Distribution
     next: int = DONE
 
-    def apply(self, world: Any, ids: np.ndarray, now: float) -> None:
+    @classmethod
+    def from_spec(cls, hop: Any, world: World, index: int) -> Peel:
+        return cls(hop.length, hop.fraction, _delay(hop))
+
+    def apply(self, world: World, ids: np.ndarray, now: float) -> None:
         lots = world.lots
         n = len(ids)
         shares = np.empty(2 * n)
@@ -87,20 +138,25 @@ class Peel:
         peeled, remainder = children[0::2], children[1::2]
         lots.substep[remainder] += 1
         finished = lots.substep[remainder] >= self.length
-        advance(world, np.sort(np.concatenate((peeled, remainder[finished]))), now, self, self.delay)
+        self.advance(world, np.sort(np.concatenate((peeled, remainder[finished]))), now, self.delay)
         again = remainder[~finished]
         again = again[lots.alive[again]]
         world.after(again, now, self.delay)
 
 
+@STEPS.register("wait")
 @dataclass
-class Wait:
+class Wait(Step):
     """Dormancy: the lots stay where they are for a drawn delay."""
 
     delay: Distribution
     next: int = DONE
 
-    def apply(self, world: Any, ids: np.ndarray, now: float) -> None:
+    @classmethod
+    def from_spec(cls, hop: Any, world: World, index: int) -> Wait:
+        return cls(_delay(hop))
+
+    def apply(self, world: World, ids: np.ndarray, now: float) -> None:
         lots = world.lots
         lots.step[ids] = self.next
         lots.substep[ids] = 0
@@ -110,13 +166,14 @@ class Wait:
             world.schedule(ids, now + self.delay.sample(world.rng, len(ids)))
 
 
+@STEPS.register("consolidate")
 @dataclass
-class Consolidate:
+class Consolidate(Step):
     """Gather every moving lot of the theft into ``wallets`` wallets per asset.
 
     A barrier: arriving lots are parked until no lot of the theft is still in play at a step that
     leads here (``feeders``). A merged wallet is traced if any lot merged into it was — analysts
-    who know one input know the wallet, which is how trails resume at consolidation points.
+    who know one input know the wallet — which is how trails resume at consolidation points.
     """
 
     index: int
@@ -124,14 +181,19 @@ class Consolidate:
     delay: Distribution
     next: int = DONE
     feeders: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int32))
+    mergeable: ClassVar[bool] = False
 
-    def apply(self, world: Any, ids: np.ndarray, now: float) -> None:
+    @classmethod
+    def from_spec(cls, hop: Any, world: World, index: int) -> Consolidate:
+        return cls(index, hop.wallets, _delay(hop))
+
+    def apply(self, world: World, ids: np.ndarray, now: float) -> None:
         world.park(ids)
         world.lots.substep[ids] = 1  # waiting at the barrier
-        world.barriers_waiting.add((int(world.lots.theft[ids[0]]), self.index))
+        world.wait_at_barrier(int(world.lots.theft[ids[0]]), self.index)
         self.try_release(world, int(world.lots.theft[ids[0]]), now)
 
-    def try_release(self, world: Any, theft: int, now: float) -> bool:
+    def try_release(self, world: World, theft: int, now: float) -> bool:
         lots = world.lots
         mine = (lots.view("theft") == theft) & lots.view("alive")
         step = lots.view("step")
@@ -140,50 +202,39 @@ class Consolidate:
             return False
         waiting = np.flatnonzero(mine & (lots.view("step") == self.index) & (lots.view("substep") == 1)
                                  & (lots.view("location") == int(Location.LAUNDERER)))
-        world.barriers_waiting.discard((theft, self.index))
+        world.barrier_opened(theft, self.index)
         if len(waiting):
             self._merge(world, waiting, now)
         return True
 
-    def _merge(self, world: Any, ids: np.ndarray, now: float) -> None:
+    def _merge(self, world: World, ids: np.ndarray, now: float) -> None:
         lots = world.lots
         fee = world.network_fee(ids)  # each input pays its own transfer into the merged wallet
         k = min(self.wallets, len(ids))
         group = world.rng.permutation(len(ids)) % k
         key = lots.asset[ids].astype(np.int64) * k + group  # one target per (asset, wallet)
         targets, inverse = np.unique(key, return_inverse=True)
-        m = len(targets)
         asset = (targets // k).astype(np.int16)
-        wallets = world.addresses.new(m, world.asset_chain[asset], Role.LAUNDERER)
-        value = np.bincount(inverse, weights=lots.value[ids], minlength=m)
-        trail = np.bincount(inverse, weights=lots.trail[ids], minlength=m) > 0
-        traced = np.bincount(inverse, weights=lots.traced[ids], minlength=m) > 0
-        order = np.argsort(inverse, kind="stable")
-        starts = np.searchsorted(inverse[order], np.arange(m))
-        touched = np.bitwise_or.reduceat(lots.touched[ids][order], starts)
-        merged = lots.add(m, value=value, asset=asset, address=wallets, location=int(Location.LAUNDERER),
-                          trail=trail, traced=traced, theft=lots.theft[ids[0]], step=self.index, touched=touched)
-        # Value moves from each input's cell to its merged lot's cell (knowledge may resume).
-        world.book.move(now, world.cells(ids), world.cells(merged)[inverse], lots.value[ids])
-        world.record(now, lots.address[ids], wallets[inverse], ids, lots.value[ids], "consolidate", -1, fee)
-        lots.value[ids] = 0.0
-        lots.alive[ids] = False
-        lots.ready[ids] = np.inf
-        lots.alive[merged[value <= 0]] = False
-        merged = merged[value > 0]
+        merged = world.merge(ids, inverse, len(targets), asset, self.index, now, fee)
         world.hop_knowledge(merged, "consolidate")
-        advance(world, merged, now, self, self.delay)
+        self.advance(world, merged, now, self.delay)
 
 
+@STEPS.register("branch")
 @dataclass
-class Fork:
+class Fork(Step):
     """Parallel branches: each lot is divided by the branch shares; piece ``b`` runs branch ``b``."""
 
     shares: np.ndarray
     starts: list[int]
     next: int = DONE
+    mergeable: ClassVar[bool] = False
 
-    def apply(self, world: Any, ids: np.ndarray, now: float) -> None:
+    @classmethod
+    def from_spec(cls, hop: Any, world: World, index: int) -> Fork:
+        return cls(np.array([b.share for b in hop.branches]), [])  # starts: filled in as the branches compile
+
+    def apply(self, world: World, ids: np.ndarray, now: float) -> None:
         b = len(self.shares)
         children = world.fork(ids, np.full(len(ids), b), np.tile(self.shares, len(ids)), now, "branch")
         entry = np.tile(np.asarray(self.starts, dtype=np.int32), len(ids))
@@ -194,8 +245,9 @@ class Fork:
         world.after(children, now, None)
 
 
+@STEPS.register(*s.VENUE_FOR_HOP)
 @dataclass
-class VenueHop:
+class VenueHop(Step):
     """Pass lots through a venue, falling back to the next substitute when one refuses.
 
     Phase 0 (``substep == 0``): offer the lots to each venue in the playbook's order; a venue takes
@@ -204,27 +256,34 @@ class VenueHop:
     """
 
     kind: str
-    venues: list[Any]
+    venues: list[Venue]
     to_asset: int | None
     delay: Distribution
     retry: Distribution
     next: int = DONE
     refusals: int = 0
 
-    def apply(self, world: Any, ids: np.ndarray, now: float) -> None:
+    @classmethod
+    def from_spec(cls, hop: Any, world: World, index: int) -> VenueHop:
+        venues = [world.venue(name) for name in hop.venue]
+        target = getattr(hop, "to", None)
+        to_asset = world.asset_index[target] if target is not None else None
+        return cls(hop.hop, venues, to_asset, _delay(hop), from_spec(hop.retry))
+
+    def apply(self, world: World, ids: np.ndarray, now: float) -> None:
         lots = world.lots
         phase = lots.substep[ids]
         entering, leaving = ids[phase == 0], ids[phase == 1]
         if self.to_asset is not None and self.kind in ("swap", "bridge"):
             there = lots.asset[entering] == self.to_asset  # already holds the target asset: nothing to do
-            advance(world, entering[there], now, self, None)
+            self.advance(world, entering[there], now, None)
             entering = entering[~there]
         if self.to_asset is not None and self.kind == "swap":
             # A DEX swaps within one chain: lots on another chain skip the swap (counted as refusals).
             elsewhere = world.asset_chain[lots.asset[entering]] != world.asset_chain[self.to_asset]
             if np.count_nonzero(elsewhere):
-                world.note_refusal(self.venues[0], entering[elsewhere], now)
-                advance(world, entering[elsewhere], now, self, None)
+                world.note_refusal(self.venues[0], entering[elsewhere])
+                self.advance(world, entering[elsewhere], now, None)
                 entering = entering[~elsewhere]
         for venue in self.venues:
             if len(entering) == 0:
@@ -236,7 +295,7 @@ class VenueHop:
             n_refused = np.count_nonzero(refused)
             if n_refused:
                 self.refusals += n_refused
-                world.note_refusal(venue, entering[refused], now)
+                world.note_refusal(venue, entering[refused])
             entering = entering[refused]
         if len(entering):  # try again later — at least one clock tick later, or it would loop at this instant
             world.schedule(entering, np.maximum(now + self.retry.sample(world.rng, len(entering)), now + world.resolution))
@@ -248,13 +307,11 @@ class VenueHop:
                 groups = [(int(v), leaving[where == v]) for v in np.unique(where)]
             for v, group in groups:
                 out = world.venues[v].release(world, group, now, self)
-                advance(world, out, now, self, self.delay)
+                self.advance(world, out, now, self.delay)
 
 
-def compile_program(world: Any, hops: list[Any]) -> Any:
+def compile_program(world: World, hops: list[Any]) -> Program:
     """Turn a playbook (scenario hops) into a flat program of steps with ``next`` links."""
-    from .world import Program
-
     steps: list[Any] = []
     specs: list[Any] = []  # the scenario hop each step was compiled from
 
@@ -270,7 +327,7 @@ def compile_program(world: Any, hops: list[Any]) -> Any:
                 steps[end].next = index
             steps.append(None)
             specs.append(hop)
-            steps[index] = _make_step(world, hop, index)
+            steps[index] = STEPS.build(hop, world, index)
             if isinstance(hop, s.BranchHop):
                 starts, ends = [], []
                 for branch in hop.branches:
@@ -296,9 +353,6 @@ def compile_program(world: Any, hops: list[Any]) -> Any:
     return Program(steps)
 
 
-_MERGEABLE = (Transfer, Split, Peel, Wait, VenueHop)  # stateless steps (barriers and forks are not)
-
-
 def _merge_equal_tails(steps: list[Any], specs: list[Any]) -> None:
     """Compile identical tails once: two steps with the same hop and the same next step behave
     the same for every lot, so lots at either are one group per tick — branches that end the same
@@ -310,7 +364,7 @@ def _merge_equal_tails(steps: list[Any], specs: list[Any]) -> None:
         changed = False
         live = _reachable(steps)
         for j in live:
-            twin = next((i for i in live if i < j and isinstance(steps[i], _MERGEABLE)
+            twin = next((i for i in live if i < j and steps[i].mergeable
                          and type(steps[i]) is type(steps[j]) and specs[i] == specs[j]
                          and steps[i].next == steps[j].next), None)
             if twin is None:
@@ -351,25 +405,3 @@ def _ancestors(index: int, parents: list[list[int]]) -> np.ndarray:
             seen.add(p)
             stack.extend(parents[p])
     return np.array(sorted(seen), dtype=np.int32)
-
-
-def _make_step(world: Any, hop: Any, index: int) -> Any:
-    delay = from_spec(getattr(hop, "delay", s.ZERO_DELAY))
-    if isinstance(hop, s.TransferHop):
-        return Transfer(delay)
-    if isinstance(hop, s.SplitHop):
-        return Split(hop.wallets, hop.concentration, delay)
-    if isinstance(hop, s.PeelHop):
-        return Peel(hop.length, hop.fraction, delay)
-    if isinstance(hop, s.WaitHop):
-        return Wait(delay)
-    if isinstance(hop, s.ConsolidateHop):
-        return Consolidate(index, hop.wallets, delay)
-    if isinstance(hop, s.BranchHop):
-        return Fork(np.array([b.share for b in hop.branches]), [])
-    if isinstance(hop, s.VenueHopBase):
-        venues = [world.venues[world.venue_index[name]] for name in hop.venue]
-        target = getattr(hop, "to", None)
-        to_asset = world.asset_index[target] if target is not None else None
-        return VenueHop(hop.hop, venues, to_asset, delay, from_spec(hop.retry))
-    raise TypeError(f"unsupported hop {hop!r}")  # pragma: no cover - the schema admits no other hop

@@ -8,92 +8,103 @@ the lots due then, because their processes are started before the theft processe
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from typing import Any
 
 import numpy as np
+import simpy
 
-from .distributions import from_spec
-from ..scenario import schema as s
+from .ops import Venue, World
+from .registry import Registry
 from .states import Location
+
+ACTIONS: Registry[Action] = Registry("intervention kind", "kind")
 
 
 class Action:
-    """A scheduled intervention; subclasses implement :meth:`apply`."""
+    """A scheduled intervention. A kind registers with ``@ACTIONS.register(kind)`` and implements
+    ``apply(now)``, which acts at once and may return a generator to keep acting (a simpy process:
+    a designation's creep-back, the end of a halt)."""
 
-    def __init__(self, world: Any, index: int, spec: Any):
+    def __init__(self, world: World, index: int, spec: Any):
         self.world = world
         self.spec = spec
         self.name = spec.name or f"{spec.kind}_{index}"
         self.seized_usd = 0.0
         self.applied_at: float | None = None
         self.rng = world.stream(f"intervention:{self.name}")  # acting never shifts anyone else's draws
-        world.env.process(self._run())
+        world.process(self._run())
 
-    def _run(self):
+    @classmethod
+    def from_spec(cls, spec: Any, world: World, index: int) -> Action:
+        return cls(world, index, spec)
+
+    def _run(self) -> Generator[simpy.Event, Any, None]:
         world = self.world
         if self.spec.after_discovery:
             first = min(range(len(world.scenario.thefts)), key=lambda i: world.scenario.thefts[i].time)
             theft = world.scenario.thefts[first]
-            yield world.env.timeout(theft.time + theft.discovered_after + self.spec.at)
+            yield world.timeout(theft.time + theft.discovered_after + self.spec.at)
         else:
-            yield world.env.timeout(self.spec.at)
-        self.applied_at = world.env.now
-        yield from self.apply(world.env.now) or ()
+            yield world.timeout(self.spec.at)
+        self.applied_at = world.now
+        yield from self.apply(world.now) or ()
 
-    def apply(self, now: float) -> Any:
+    def apply(self, now: float) -> Generator[simpy.Event, Any, None] | None:
         raise NotImplementedError
 
-    def venue(self, name: str) -> Any:
-        return self.world.venues[self.world.venue_index[name]]
+    def venue(self, name: str) -> Venue:
+        return self.world.venue(name)
 
 
+@ACTIONS.register("designation")
 class DesignationAction(Action):
     """Sanction a venue: complying venues refuse linked funds; honest users leave, then creep back."""
 
-    def apply(self, now: float):
+    def apply(self, now: float) -> Generator[simpy.Event, Any, None] | None:
         spec = self.spec
         target = self.venue(spec.venue)
-        target.designated = True
+        target.designate()
         for venue in self.world.venues:
             if venue is not target and venue.jurisdiction in spec.complying:
-                venue.sanctioned_links |= np.uint64(1 << target.index)
-        if not hasattr(target, "rate_factors"):
+                venue.refuse_links_to(target)
+        if not target.has_honest_users:
             return None
         low = 1.0 - spec.volume_drop
-        target.rate_factors[self.name] = low
-        target.exodus += spec.exodus_per_day / 24.0
+        target.set_honest_rate(self.name, low)
+        target.add_exodus(spec.exodus_per_day / 24.0)
         return self._creep_back(target, low)
 
-    def _creep_back(self, mixer: Any, low: float):
+    def _creep_back(self, mixer: Venue, low: float) -> Generator[simpy.Event, Any, None]:
         """Honest volume recovers linearly to ``recovery_level`` over ``recovery_time`` (daily steps)."""
         spec = self.spec
-        start = self.world.env.now
+        world = self.world
+        start = world.now
         target = spec.recovery_level
         exodus = spec.exodus_per_day / 24.0
         if spec.recovery_time <= 0:
-            mixer.rate_factors[self.name] = target
-            mixer.exodus = max(0.0, mixer.exodus - exodus)
+            mixer.set_honest_rate(self.name, target)
+            mixer.add_exodus(-exodus)
             return
-        while self.world.env.now < start + spec.recovery_time:
-            yield self.world.env.timeout(24.0)
-            progress = min(1.0, (self.world.env.now - start) / spec.recovery_time)
-            mixer.rate_factors[self.name] = low + (target - low) * progress
-            step = exodus * min(1.0, 24.0 / spec.recovery_time)
-            mixer.exodus = max(0.0, mixer.exodus - step)  # honest users stop leaving as volume returns
+        while world.now < start + spec.recovery_time:
+            yield world.timeout(24.0)
+            progress = min(1.0, (world.now - start) / spec.recovery_time)
+            mixer.set_honest_rate(self.name, low + (target - low) * progress)
+            mixer.add_exodus(-exodus * min(1.0, 24.0 / spec.recovery_time))  # honest users stop leaving as volume returns
 
 
+@ACTIONS.register("operators")
 class OperatorsAction(Action):
     """Operators designated or indicted: front-end and relayers in complying places stop."""
 
     def apply(self, now: float) -> None:
         target = self.venue(self.spec.venue)
-        if hasattr(target, "rate_factors"):
-            target.rate_factors[self.name] = self.spec.honest_rate_factor
-        if hasattr(target, "fee"):
-            target.fee = min(0.5, target.fee * self.spec.relayer_fee_factor)
+        target.set_honest_rate(self.name, self.spec.honest_rate_factor)
+        target.scale_fee(self.spec.relayer_fee_factor)
         return None
 
 
+@ACTIONS.register("seizure")
 class SeizureAction(Action):
     """Seize traced value held in venues within reach, and value frozen there."""
 
@@ -115,51 +126,37 @@ class SeizureAction(Action):
         return None
 
 
+@ACTIONS.register("shutdown")
 class ShutdownAction(Action):
     def apply(self, now: float) -> None:
         self.seized_usd += self.venue(self.spec.venue).shut_down(now)
         return None
 
 
+@ACTIONS.register("halt")
 class HaltAction(Action):
-    def apply(self, now: float):
+    def apply(self, now: float) -> Generator[simpy.Event, Any, None] | None:
         venue = self.venue(self.spec.venue)
-        venue.halted = True
+        venue.halt()
         if self.spec.duration is None:
             return None
         return self._resume(venue)
 
-    def _resume(self, venue: Any):
-        yield self.world.env.timeout(self.spec.duration)
-        venue.halted = False
+    def _resume(self, venue: Venue) -> Generator[simpy.Event, Any, None]:
+        yield self.world.timeout(self.spec.duration)
+        venue.halt(False)
 
 
+@ACTIONS.register("defences")
 class DefencesAction(Action):
+    """Hardened defences at the listed venues (default: all); venues without defences to harden ignore it."""
+
     def apply(self, now: float) -> None:
-        spec = self.spec
         for venue in self.world.venues:
-            if venue.kind != "exchange" or (spec.venues is not None and venue.name not in spec.venues):
-                continue
-            if spec.kyc is not None:
-                venue.kyc = spec.kyc
-            if spec.compliance is not None:
-                venue.compliance = spec.compliance
-            if spec.freeze_latency is not None:
-                venue.freeze_latency = from_spec(spec.freeze_latency)
-            if spec.freezes is not None:
-                venue.freezes = spec.freezes
+            if self.spec.venues is None or venue.name in self.spec.venues:
+                venue.harden(self.spec)
         return None
 
 
-ACTIONS: dict[type, type[Action]] = {
-    s.Designation: DesignationAction,
-    s.Operators: OperatorsAction,
-    s.Seizure: SeizureAction,
-    s.Shutdown: ShutdownAction,
-    s.Halt: HaltAction,
-    s.Defences: DefencesAction,
-}
-
-
-def build_interventions(world: Any) -> list[Action]:
-    return [ACTIONS[type(spec)](world, i, spec) for i, spec in enumerate(world.scenario.interventions)]
+def build_interventions(world: World) -> list[Action]:
+    return [ACTIONS.build(spec, world, i) for i, spec in enumerate(world.scenario.interventions)]

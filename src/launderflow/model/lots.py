@@ -76,6 +76,14 @@ class LotTable:
             column[start : start + n] = column[owner]
         return ids
 
+    def retire(self, ids: np.ndarray, spent: bool = True) -> None:
+        """Lots leave play for good: never due again, not alive; ``spent``: their value is gone
+        (merged, divided, paid as fees), else it stays where it left play (frozen, cashed out)."""
+        if spent:
+            self.value[ids] = 0.0
+        self.alive[ids] = False
+        self.ready[ids] = np.inf
+
     def view(self, name: str) -> np.ndarray:
         """The live part of a column (no copy)."""
         return getattr(self, name)[: self._n]

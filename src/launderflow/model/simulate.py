@@ -53,9 +53,9 @@ def simulate(scenario: Scenario, rng: np.random.Generator, keep_ledger: bool = T
         stolen = ledger["lot"] >= 0
         ledger["followed"][stolen] &= world.discovered[world.lots.theft[ledger["lot"][stolen]]]
     lots_table = {name: world.lots.view(name).copy() for name in ("value", "location", "traced", "theft", "alive")} if keep_lots else None
-    mixers = [v for v in world.venues if hasattr(v, "pools_log")]
-    pools = _concat([v.pools_log.arrays() for v in mixers])
-    withdrawals = _concat([v.withdrawals.arrays() for v in mixers])
+    logs = [v.logs() for v in world.venues]
+    pools = _concat([log["pools"].arrays() for log in logs if "pools" in log])
+    withdrawals = _concat([log["withdrawals"].arrays() for log in logs if "withdrawals" in log])
     return Replication(
         stolen_usd=world.book.stolen,
         horizon=scenario.clock.horizon,
@@ -69,8 +69,8 @@ def simulate(scenario: Scenario, rng: np.random.Generator, keep_ledger: bool = T
         lots_table=lots_table,
         venue_fees=world.venue_fees.copy(),
         venue_inflow=world.venue_inflow.copy(),
-        venue_frozen=np.array([getattr(v, "frozen_usd", 0.0) for v in world.venues]),
-        venue_seized=np.array([getattr(v, "seized_usd", 0.0) for v in world.venues]),
+        venue_frozen=np.array([v.frozen_usd for v in world.venues], dtype=np.float64),
+        venue_seized=np.array([v.seized_usd for v in world.venues], dtype=np.float64),
         refusals=world.refusals.copy(),
         network_fees=world.network_fees,
         pools=pools,

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..scenario.schema import TRACEABLE_HOPS, Tracing
+from .ops import World
 
 
 class TracingTeam:
@@ -31,7 +32,7 @@ class TracingTeam:
     hops wait for the first tracer to arrive.
     """
 
-    def __init__(self, world: Any, spec: Tracing):
+    def __init__(self, world: World, spec: Tracing):
         self.world = world
         self.spec = spec
         self.rng = world.stream("tracing")
@@ -129,11 +130,11 @@ class TracingTeam:
 class Sharing:
     """Flags traced addresses to venues and issuers after a latency, within a coverage."""
 
-    def __init__(self, world: Any, spec: Tracing):
+    def __init__(self, world: World, spec: Tracing):
         self.world = world
         self.latency = spec.sharing.latency
         coverage = spec.sharing.coverage
-        self.venues = [v for v in world.venues if hasattr(v, "alert") and (coverage == "all" or v.name in coverage)]
+        self.venues = [v for v in world.venues if v.acts_on_alerts and (coverage == "all" or v.name in coverage)]
 
     def traced(self, ids: np.ndarray, now: float) -> None:
         if len(ids) == 0:

@@ -1,8 +1,10 @@
 """The world: one replication's simpy environment, its lots, ledger, book, venues and programs.
 
 ``World`` owns the shared primitives every hop and venue uses — moving lots, forking them into
-new wallets, charging fees, updating knowledge — so that conservation is enforced in one place:
-every change of value goes through the :class:`OutcomeBook` here.
+new wallets, merging them, charging fees, updating knowledge — so that conservation is enforced in
+one place: every change of value goes through the :class:`OutcomeBook` here. It implements the
+typed boundary :class:`launderflow.model.ops.World`, the only thing hops, venues, tracing and
+interventions know of it; it builds them, and they never import this module.
 
 Order of simultaneous events: lots due in the same tick are processed together, grouped by
 theft and then by playbook step in ascending order. Other events at the same instant (a freeze,
@@ -13,20 +15,26 @@ freeze scheduled during the run may fall after them. Every event is on the clock
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import zlib
+from collections.abc import Generator
 from typing import Any
 
 import numpy as np
 import simpy
 
-from .distributions import Distribution, from_spec
 from ..scenario.schema import HOP_KINDS, Scenario
 from .addresses import AddressBook, Role
 from .agenda import Agenda
 from .book import OutcomeBook
+from .distributions import Distribution, from_spec
+from .hops import compile_program
+from .interventions import build_interventions
 from .ledger import Ledger
 from .lots import LotTable
+from .ops import Venue
 from .states import Location
+from .tracing import Sharing, TracingTeam
+from .venues import build_venues
 
 HOP_CODE = {name: i for i, name in enumerate(HOP_KINDS)}
 _TWO = np.int8(2)  # cells are location * 2 + traced, kept in int8
@@ -34,20 +42,8 @@ _FEE_CELL = np.int8(2 * int(Location.FEES))
 _OUT_OF_PLAY = frozenset({Location.FROZEN, Location.SEIZED, Location.CASHED_OUT, Location.FEES})
 
 
-@dataclass
-class Program:
-    """A theft's compiled playbook: a list of steps, each with ``apply(world, ids, now)``."""
-
-    steps: list[Any] = field(default_factory=list)
-
-
 class World:
     def __init__(self, scenario: Scenario, rng: np.random.Generator):
-        from .hops import compile_program
-        from .interventions import build_interventions
-        from .tracing import Sharing, TracingTeam
-        from .venues import build_venues
-
         self.scenario = scenario
         self.rng = rng
         self._root_seed = rng.bit_generator.seed_seq
@@ -69,7 +65,7 @@ class World:
         self.asset_confirmation = self.chain_confirmation[self.asset_chain]  # per asset: one lookup per lot, not two
         self.asset_fee = self.chain_fee[self.asset_chain]
 
-        self.venues = build_venues(self)
+        self.venues: list[Venue] = build_venues(self)
         self.venue_index = {v.name: v.index for v in self.venues}
         self.venue_fees = np.zeros(len(self.venues))  # USD of fees each venue collected
         self.venue_inflow = np.zeros(len(self.venues))  # USD of stolen value that entered each venue
@@ -94,8 +90,6 @@ class World:
         component's draws depend on nothing but the seed and its name: adding a venue, a tracer or
         an intervention leaves every other component's random numbers as they were.
         """
-        import zlib
-
         root = self._root_seed
         if not isinstance(root, np.random.SeedSequence):  # a generator built without a seed sequence
             return self.rng.spawn(1)[0]
@@ -106,6 +100,20 @@ class World:
 
     def run(self) -> None:
         self.env.run(until=self.horizon)
+
+    @property
+    def now(self) -> float:
+        return self.env.now
+
+    def process(self, generator: Generator[simpy.Event, Any, Any]) -> None:
+        """Run ``generator`` as a simpy process (a venue's background traffic, an intervention)."""
+        self.env.process(generator)
+
+    def timeout(self, delay: float) -> simpy.Event:
+        return self.env.timeout(delay)
+
+    def venue(self, name: str) -> Venue:
+        return self.venues[self.venue_index[name]]
 
     def _theft(self, index: int):
         """Create the stolen lots at the theft time (and at every instalment of a stream)."""
@@ -174,6 +182,13 @@ class World:
         for theft, index in sorted(self.barriers_waiting):
             self.programs[theft].steps[index].try_release(self, theft, now)
 
+    def wait_at_barrier(self, theft: int, step: int) -> None:
+        """Lots of ``theft`` wait at the consolidation ``step``: try to open it after every batch."""
+        self.barriers_waiting.add((theft, step))
+
+    def barrier_opened(self, theft: int, step: int) -> None:
+        self.barriers_waiting.discard((theft, step))
+
     # --- primitives used by hops and venues ----------------------------------------------------
 
     def cells(self, ids: np.ndarray) -> np.ndarray:
@@ -206,8 +221,17 @@ class World:
             t = t + delay.sample(self.rng, len(ids))
         self.schedule(ids, t)
 
-    def note_refusal(self, venue: Any, ids: np.ndarray, now: float) -> None:
+    def note_refusal(self, venue: Venue, ids: np.ndarray) -> None:
+        """``venue`` turned these lots away (counted per venue)."""
         self.refusals[venue.index] += len(ids)
+
+    def note_inflow(self, venue: Venue, ids: np.ndarray) -> None:
+        """Stolen value entered ``venue`` (counted per venue, before its fees)."""
+        self.venue_inflow[venue.index] += float(self.lots.value[ids].sum())
+
+    def shares_with(self, venue: Venue) -> bool:
+        """Traced addresses reach ``venue`` through the information-sharing channel."""
+        return venue in self.sharing.venues
 
     def at(self, times: np.ndarray, ids: np.ndarray, action: Any, *payload: np.ndarray) -> None:
         """Call ``action(ids_due, now, *payload_due)`` at each time (rounded up to the tick).
@@ -247,6 +271,7 @@ class World:
         event.callbacks.append(lambda _e: action(ids, self.env.now, *payload))
 
     def park(self, ids: np.ndarray) -> None:
+        """Lots stay where they are, with no move due (the playbook is done, or a barrier holds them)."""
         self.lots.ready[ids] = np.inf
 
     def record(self, now: float, src: np.ndarray | int, dst: np.ndarray | int, lots: np.ndarray,
@@ -331,10 +356,7 @@ class World:
         self.book.move(self.env.now, lots.location[ids] * _TWO + traced, traced + _FEE_CELL, amounts)
         emptied = left <= 0.0
         if np.count_nonzero(emptied):
-            gone = ids[emptied]
-            lots.value[gone] = 0.0
-            lots.alive[gone] = False
-            lots.ready[gone] = np.inf
+            lots.retire(ids[emptied])
             left[emptied] = 0.0
         return left
 
@@ -346,8 +368,7 @@ class World:
         lots.location[ids] = location
         lots.venue[ids] = venue
         if location in _OUT_OF_PLAY:
-            lots.alive[ids] = False
-            lots.ready[ids] = np.inf
+            lots.retire(ids, spent=False)
         self.book.move(self.env.now, before, traced + np.int8(2 * location), lots.value[ids])
 
     def move(self, ids: np.ndarray, now: float, hop: str, dst: np.ndarray | int | None = None, venue: int = -1,
@@ -391,9 +412,7 @@ class World:
         values[last] = lots.value[parents] - others
         children = lots.add_copies(parents.repeat(counts) if owner is None else owner, values)
         # Parents hand their value to the children: same cells, so the book does not change.
-        lots.value[parents] = 0.0
-        lots.alive[parents] = False
-        lots.ready[parents] = np.inf
+        lots.retire(parents)
         # A follow-up still pending on a parent would be lost with it: queue the pieces instead
         # (not when the pieces move on at once, which queues them anyway).
         if not requeue:
@@ -418,6 +437,35 @@ class World:
             self.lots.address[children] = src
         self.move(children, now, hop, venue=venue)
         return children
+
+    def merge(self, ids: np.ndarray, group: np.ndarray, n_groups: int, asset: np.ndarray, step: int,
+              now: float, fee: np.ndarray) -> np.ndarray:
+        """Consolidate lots into ``n_groups`` fresh wallets: lot ``ids[i]`` goes to wallet
+        ``group[i]``, which holds ``asset[group]``; return the merged lots that are worth something
+        (at playbook ``step``).
+
+        A merged lot is traced (and keeps a trail) if any lot merged into it was — analysts who
+        know one input know the wallet — and its venue history is the OR of its inputs'. Each
+        input's transfer is a ``consolidate`` ledger row (``fee``: the network fee it paid); the
+        inputs leave play.
+        """
+        lots = self.lots
+        wallets = self.addresses.new(n_groups, self.asset_chain[asset], Role.LAUNDERER)
+        value = np.bincount(group, weights=lots.value[ids], minlength=n_groups)
+        trail = np.bincount(group, weights=lots.trail[ids], minlength=n_groups) > 0
+        traced = np.bincount(group, weights=lots.traced[ids], minlength=n_groups) > 0
+        order = np.argsort(group, kind="stable")
+        starts = np.searchsorted(group[order], np.arange(n_groups))
+        touched = np.bitwise_or.reduceat(lots.touched[ids][order], starts)
+        merged = lots.add(n_groups, value=value, asset=asset, address=wallets, location=int(Location.LAUNDERER),
+                          trail=trail, traced=traced, theft=lots.theft[ids[0]], step=step, touched=touched)
+        # Value moves from each input's cell to its merged lot's cell (knowledge may resume).
+        self.book.move(now, self.cells(ids), self.cells(merged)[group], lots.value[ids])
+        self.record(now, lots.address[ids], wallets[group], ids, lots.value[ids], "consolidate", -1, fee)
+        lots.retire(ids)
+        empty = value <= 0
+        lots.alive[merged[empty]] = False
+        return merged[~empty]
 
     def resume_trail(self, ids: np.ndarray, now: float) -> None:
         """Analysts pick a lost trail up again (e.g. from a KYC'd venue's records)."""

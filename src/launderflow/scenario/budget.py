@@ -42,6 +42,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import schema as s
+from .arithmetic import add as _add
+from .arithmetic import div as _div
+from .arithmetic import mul as _mul
+from .arithmetic import to_float as _float
 
 #: Refuse a scenario whose replications could create more lots (wallets filled) than this.
 MAX_LOTS = 50_000_000
@@ -88,41 +92,6 @@ class Estimate:
     steps: list[_Step]
 
 
-# --- arithmetic that tolerates infinity (inf * 0 is 0 here: no lot, no cost) ----------------------
-
-
-def _mul(*xs: float) -> float:
-    out = 1.0
-    for x in xs:
-        if x == 0:
-            return 0.0
-        out *= x
-    return out
-
-
-def _div(a: float, b: float) -> float:
-    if a == 0:
-        return 0.0
-    if b == 0 or not math.isfinite(a) and not math.isfinite(b):
-        return math.inf
-    return a / b
-
-
-def _float(x: int | float) -> float:
-    try:
-        return float(x)
-    except OverflowError:  # an integer beyond float range
-        return math.inf
-
-
-def _floor(x: float) -> float:
-    return float(math.floor(x)) if math.isfinite(x) else x
-
-
-def _add(*xs: float) -> float:
-    return math.fsum(xs) if all(math.isfinite(x) for x in xs) else math.inf
-
-
 def count(x: float, unit: str = "") -> str:
     """An estimate for a message: ``~1,000,000``, ``~3.2e+15``, or ``more than 1e308`` (``unit``: e.g. ``$``)."""
     if not math.isfinite(x):
@@ -161,45 +130,57 @@ class _Walker:
         self.walk(playbook, base, n, value, theft.instalments)
 
     def walk(self, hops: list[Any], base: Path, n: float, value: float, instalments: int) -> float:
-        """Walk ``hops`` with at most ``n`` lots worth at most ``value`` USD; return the lots that come out."""
+        """Walk ``hops`` with at most ``n`` lots worth at most ``value`` USD; return the lots that come out.
+
+        Each hop kind has its bound here (:data:`_HOP_BOUNDS`, keyed like the schema's ``hop``); a hop
+        kind without one is an error, not a silent zero."""
         for k, hop in enumerate(hops):
-            here = (*base, k)
-            reach = f"{count(n)} lots reach this {hop.hop}"
-            if isinstance(hop, s.TransferHop):
-                self.add(here, transfers=n, why=f"{reach}; each moves once")
-            elif isinstance(hop, s.SplitHop):
-                out = _mul(n, hop.wallets)
-                self.add((*here, "wallets"), lots=out, transfers=out,
-                         why=f"{reach} and each fans out to {hop.wallets:,} wallets")
-                n = out
-            elif isinstance(hop, s.PeelHop):
-                made = _mul(n, 2 * hop.length)
-                self.add((*here, "length"), lots=made, transfers=made,
-                         why=f"{reach} and each peels {hop.length:,} times into 2 wallets")
-                n = _mul(n, hop.length + 1)
-            elif isinstance(hop, s.WaitHop):
-                pass
-            elif isinstance(hop, s.ConsolidateHop):
-                out = min(n, _mul(hop.wallets, self.assets, instalments))
-                self.add((*here, "wallets"), lots=out, transfers=n, why=f"{reach}; they merge into {count(out)} wallets")
-                n = out
-            elif isinstance(hop, s.BranchHop):
-                b = len(hop.branches)
-                pieces = _mul(n, b)
-                self.add(here, lots=pieces, transfers=pieces, why=f"{reach} and each is divided over {b} branches")
-                outs = [self.walk(branch.playbook, (*here, "branches", j, "playbook"), n, _mul(value, branch.share),
-                              instalments) for j, branch in enumerate(hop.branches)]
-                n = _add(*outs)
-            elif isinstance(hop, s.VenueHopBase):
-                n = self.venue_hop(hop, here, n, value)
+            bound = _HOP_BOUNDS.get(hop.hop, _Walker.venue_hop if hop.hop in s.VENUE_FOR_HOP else None)
+            if bound is None:
+                raise NotImplementedError(f"hop kind {hop.hop!r} has no budget bound (scenario/budget.py)")
+            n = bound(self, hop, (*base, k), n, value, instalments)
         return n
 
-    def venue_hop(self, hop: Any, here: Path, n: float, value: float) -> float:
+    def transfer(self, hop: Any, here: Path, n: float, value: float, instalments: int) -> float:
+        self.add(here, transfers=n, why=f"{count(n)} lots reach this transfer; each moves once")
+        return n
+
+    def split(self, hop: Any, here: Path, n: float, value: float, instalments: int) -> float:
+        out = _mul(n, hop.wallets)
+        self.add((*here, "wallets"), lots=out, transfers=out,
+                 why=f"{count(n)} lots reach this split and each fans out to {hop.wallets:,} wallets")
+        return out
+
+    def peel(self, hop: Any, here: Path, n: float, value: float, instalments: int) -> float:
+        made = _mul(n, 2 * hop.length)
+        self.add((*here, "length"), lots=made, transfers=made,
+                 why=f"{count(n)} lots reach this peel and each peels {hop.length:,} times into 2 wallets")
+        return _mul(n, hop.length + 1)
+
+    def wait(self, hop: Any, here: Path, n: float, value: float, instalments: int) -> float:
+        return n
+
+    def consolidate(self, hop: Any, here: Path, n: float, value: float, instalments: int) -> float:
+        out = min(n, _mul(hop.wallets, self.assets, instalments))
+        self.add((*here, "wallets"), lots=out, transfers=n,
+                 why=f"{count(n)} lots reach this consolidate; they merge into {count(out)} wallets")
+        return out
+
+    def branch(self, hop: Any, here: Path, n: float, value: float, instalments: int) -> float:
+        b = len(hop.branches)
+        pieces = _mul(n, b)
+        self.add(here, lots=pieces, transfers=pieces,
+                 why=f"{count(n)} lots reach this branch and each is divided over {b} branches")
+        outs = [self.walk(branch.playbook, (*here, "branches", j, "playbook"), n, _mul(value, branch.share),
+                          instalments) for j, branch in enumerate(hop.branches)]
+        return _add(*outs)
+
+    def venue_hop(self, hop: Any, here: Path, n: float, value: float, instalments: int = 1) -> float:
         """Bound a venue hop linearly in (lots, value) for every substitute; take the worst per term."""
         best: tuple[float, float, float] | None = None
         why = ""
         for alternative in (0, 1):
-            terms = [self.venue_terms(self.scenario.venues[name], hop.hop, alternative) for name in hop.venue]
+            terms = [self.scenario.venues[name].budget_terms(self.scenario, hop.hop, alternative) for name in hop.venue]
             # terms: (lots out per lot, per USD), (new lots per lot, per USD), (transfers per lot, per USD)
             out = _add(_mul(max(t[0][0] for t in terms), n), _mul(max(t[0][1] for t in terms), value))
             made = _add(_mul(max(t[1][0] for t in terms), n), _mul(max(t[1][1] for t in terms), value))
@@ -223,22 +204,9 @@ class _Walker:
         self.add((*here, "venue"), lots=made, transfers=moved, why=why)
         return out
 
-    def venue_terms(self, venue: Any, hop_kind: str, alternative: int) -> tuple[tuple[float, float], ...]:
-        if isinstance(venue, s.PoolMixerVenue):
-            price = self.scenario.assets[venue.asset].price_usd
-            d = venue.denominations
-            if alternative == 0:  # every note the smallest: value / smallest denomination
-                per_usd = _div(1.0, _mul(price, d[0]))
-                return (1.0, per_usd), (1.0, per_usd), (0.0, _mul(2.0, per_usd))
-            # greedy, largest first: value / largest + fewer than d[k+1]/d[k] + 1 of each smaller one per lot
-            per_lot = _add(*(_floor(_div(d[k + 1], d[k])) + 1.0 for k in range(len(d) - 1)))
-            per_usd = _div(1.0, _mul(price, d[-1]))
-            return (1.0 + per_lot, per_usd), (1.0 + per_lot, per_usd), (_mul(2.0, per_lot), _mul(2.0, per_usd))
-        if isinstance(venue, s.CustodialMixerVenue):
-            return (float(venue.payouts), 0.0), (float(venue.payouts), 0.0), (1.0 + venue.payouts, 0.0)
-        if hop_kind == "cash_out":
-            return (0.0, 0.0), (0.0, 0.0), (2.0, 0.0)
-        return (1.0, 0.0), (0.0, 0.0), (2.0, 0.0)
+
+_HOP_BOUNDS = {"transfer": _Walker.transfer, "split": _Walker.split, "peel": _Walker.peel, "wait": _Walker.wait,
+               "consolidate": _Walker.consolidate, "branch": _Walker.branch}
 
 
 def estimate(scenario: s.Scenario) -> Estimate:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union, get_args
 
 from pydantic import (
     BaseModel,
@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from ..units import parse_duration
+from .arithmetic import add, div, floor, mul
 
 
 class Strict(BaseModel):
@@ -167,9 +168,22 @@ Jurisdiction = Annotated[
 ]
 
 
+# A venue's budget terms: upper bounds, per lot and per USD reaching it, of the lots that come out,
+# the new lots it makes and the transfers it writes: ((out/lot, out/USD), (new/lot, new/USD),
+# (transfers/lot, transfers/USD)). ``alternative`` 0 and 1 are two bounds; the budget takes the
+# smaller (see budget.py).
+BudgetTerms = tuple[tuple[float, float], tuple[float, float], tuple[float, float]]
+THROUGH: BudgetTerms = ((1.0, 0.0), (0.0, 0.0), (2.0, 0.0))  # a deposit and a withdrawal per lot
+OFF_CHAIN: BudgetTerms = ((0.0, 0.0), (0.0, 0.0), (2.0, 0.0))  # a deposit and the exit off the chain
+
+
 class VenueBase(Strict):
     jurisdiction: Jurisdiction
     halts: bool = Field(default=False, description="can be halted (a halt makes it refuse new funds)")
+
+    def budget_terms(self, scenario: Scenario, hop_kind: str, alternative: int) -> BudgetTerms:
+        """Bounds on what a hop through this venue creates (every venue kind declares its own)."""
+        raise NotImplementedError(f"venue kind {getattr(self, 'kind', type(self).__name__)!r} declares no budget terms")
 
 
 class OtcVenue(VenueBase):
@@ -184,6 +198,9 @@ class OtcVenue(VenueBase):
     haircut: Fraction = Field(default=0.0, description="share of the value kept by the broker")
     capacity_usd_per_day: Annotated[float, Field(gt=0.0)] | None = Field(default=None, description="none = unlimited")
 
+    def budget_terms(self, scenario: Scenario, hop_kind: str, alternative: int) -> BudgetTerms:
+        return OFF_CHAIN
+
 
 class DexVenue(VenueBase):
     """A decentralised exchange: swaps one asset for another on the same chain.
@@ -197,6 +214,9 @@ class DexVenue(VenueBase):
     fee: Fraction = 0.003
     pool_depth_usd: Annotated[float, Field(gt=0.0)] = 50_000_000.0
 
+    def budget_terms(self, scenario: Scenario, hop_kind: str, alternative: int) -> BudgetTerms:
+        return THROUGH
+
 
 class BridgeVenue(VenueBase):
     """Moves value to an asset on another chain after a delay, for a fee (THORChain-like swap or a wrapped-asset bridge)."""
@@ -205,6 +225,9 @@ class BridgeVenue(VenueBase):
     delay: Delay = ZERO_DELAY
     fee: Fraction = 0.001
     fee_usd: Annotated[float, Field(ge=0.0)] = 0.0
+
+    def budget_terms(self, scenario: Scenario, hop_kind: str, alternative: int) -> BudgetTerms:
+        return THROUGH
 
 
 class ExchangeVenue(VenueBase):
@@ -225,6 +248,9 @@ class ExchangeVenue(VenueBase):
     fee: Fraction = 0.001
     haircut: Fraction = Field(default=0.0, description="fiat off-ramp cost when used for cash_out")
 
+    def budget_terms(self, scenario: Scenario, hop_kind: str, alternative: int) -> BudgetTerms:
+        return OFF_CHAIN if hop_kind == "cash_out" else THROUGH
+
 
 class IssuerVenue(VenueBase):
     """A stablecoin issuer (Tether/Circle-like): freezes traced addresses holding its token after a latency."""
@@ -233,6 +259,9 @@ class IssuerVenue(VenueBase):
     asset: Name
     freeze_latency: Delay = Field(default_factory=lambda: FixedDelay(dist="fixed", value=24.0))
     compliance: Probability = 1.0
+
+    def budget_terms(self, scenario: Scenario, hop_kind: str, alternative: int) -> BudgetTerms:
+        return ((0.0, 0.0), (0.0, 0.0), (0.0, 0.0))  # not a hop venue: no lot passes through it
 
 
 class CustodialMixerVenue(VenueBase):
@@ -246,6 +275,10 @@ class CustodialMixerVenue(VenueBase):
     delay: Delay = Field(default_factory=lambda: ExponentialDelay(dist="exponential", mean=24.0))
     fee: Fraction = 0.02
     payouts: Annotated[int, Field(ge=1, le=10_000)] = Field(default=4, description="fresh wallets each deposit is paid out to")
+
+    def budget_terms(self, scenario: Scenario, hop_kind: str, alternative: int) -> BudgetTerms:
+        k = float(self.payouts)  # a deposit, then each lot paid out to ``payouts`` wallets
+        return (k, 0.0), (k, 0.0), (1.0 + k, 0.0)
 
 
 class Demixing(Strict):
@@ -296,6 +329,18 @@ class PoolMixerVenue(VenueBase):
     relayer_fee: Fraction = 0.005
     demixing: Demixing = Field(default_factory=Demixing)
     habits: Habits = Field(default_factory=Habits)
+
+    def budget_terms(self, scenario: Scenario, hop_kind: str, alternative: int) -> BudgetTerms:
+        """Notes: at most the value over the smallest denomination (alternative 0), or greedy, largest
+        first: value over the largest plus fewer than d[k+1]/d[k] + 1 of each smaller one per lot (1)."""
+        price = scenario.assets[self.asset].price_usd
+        d = self.denominations
+        if alternative == 0:
+            per_usd = div(1.0, mul(price, d[0]))
+            return (1.0, per_usd), (1.0, per_usd), (0.0, mul(2.0, per_usd))
+        per_lot = add(*(floor(div(d[k + 1], d[k])) + 1.0 for k in range(len(d) - 1)))
+        per_usd = div(1.0, mul(price, d[-1]))
+        return (1.0 + per_lot, per_usd), (1.0 + per_lot, per_usd), (mul(2.0, per_lot), mul(2.0, per_usd))
 
     @model_validator(mode="after")
     def _pools(self) -> "PoolMixerVenue":
@@ -729,6 +774,12 @@ def _unknown(what: str, name: str, known: dict[str, Any]) -> str:
 
 def _allowed(known: dict[str, Any]) -> str:
     return "defined: " + ", ".join(sorted(known)) if known else "none defined"
+
+
+def union_tags(union: Any, field: str) -> dict[str, type[BaseModel]]:
+    """The models of a discriminated union (``Venue``, ``Hop``, ``Delay``, ``Intervention``) by tag."""
+    members = get_args(get_args(union)[0])
+    return {get_args(m.model_fields[field].annotation)[0]: m for m in members}
 
 
 def is_valid_name(text: str) -> bool:

@@ -8,19 +8,51 @@ fees, delays and what happens inside; all value changes go through the world's p
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from ..distributions import from_spec
 from ..addresses import AddressBook, Role
+from ..distributions import from_spec
+from ..ops import World
+from ..registry import Registry
 from ..states import Location
+
+VENUES: Registry[VenueModel] = Registry("venue kind", "kind")
 
 
 class VenueModel:
-    kind = "venue"
+    """A venue of some kind. A kind registers with ``@VENUES.register(kind)`` and may override:
 
-    def __init__(self, world: Any, index: int, name: str, spec: Any):
+    * ``on_enter(world, ids, now, hop)`` — what happens once lots are inside (default: they are
+      held for the venue's ``delay``); ``enter`` itself for venues that take lots in another way;
+    * ``release(world, ids, now, hop)`` — lots are due out (default: paid out to fresh wallets);
+      return those back with the launderer;
+    * ``refuses(world, ids, now)`` — extend the default refusals (halted, shut down, designated
+      and avoided, complying with a designation of a venue in the lots' history);
+    * ``acts_on_alerts`` and ``alert(world, ids, now)`` — act on lots flagged by the sharing
+      channel (default: ignore them); ``compliance`` — chance it acts on a request or sanction;
+    * ``removed(world, ids)`` — lots inside it were frozen or seized (default: nothing to update);
+    * ``has_honest_users``, ``set_honest_rate(cause, factor)``, ``add_exodus(per_hour)`` — honest
+      traffic that designations and operator actions scale (default: none);
+    * ``harden(defences)`` — a ``defences`` intervention (default: nothing to harden);
+    * ``scale_fee(factor)`` — operators' action on its proportional ``fee`` (capped at 0.5);
+    * ``logs()`` — per-run logs it keeps (default: none).
+
+    Its schema model (``scenario/schema.py``) declares the venue's budget terms.
+    """
+
+    kind: ClassVar[str] = "venue"
+    acts_on_alerts: ClassVar[bool] = False
+    has_honest_users: ClassVar[bool] = False
+    compliance: float = 1.0
+    fee: float = 0.0
+
+    @classmethod
+    def from_spec(cls, spec: Any, world: World, index: int, name: str) -> VenueModel:
+        return cls(world, index, name, spec)
+
+    def __init__(self, world: World, index: int, name: str, spec: Any):
         self.world = world
         self.index = index
         self.name = name
@@ -43,7 +75,7 @@ class VenueModel:
 
     # --- the hop protocol ------------------------------------------------------------------------
 
-    def refuses(self, world: Any, ids: np.ndarray, now: float) -> np.ndarray:
+    def refuses(self, world: World, ids: np.ndarray, now: float) -> np.ndarray:
         """Which of these lots the venue turns away now.
 
         Halted or closed venues take nothing; a launderer who avoids designated venues does not
@@ -55,30 +87,62 @@ class VenueModel:
         if not self.sanctioned_links:
             return np.zeros(len(ids), dtype=bool)
         linked = (world.lots.touched[ids] & self.sanctioned_links) != 0
-        compliance = getattr(self, "compliance", 1.0)
-        if compliance < 1.0:
-            linked &= self.policy_rng.random(len(ids)) < compliance
+        if self.compliance < 1.0:
+            linked &= self.policy_rng.random(len(ids)) < self.compliance
         return linked
 
-    def enter(self, world: Any, ids: np.ndarray, now: float, hop: Any) -> None:
+    def enter(self, world: World, ids: np.ndarray, now: float, hop: Any) -> None:
         ids = self.take_in(world, ids, now, self.kind if hop.kind == "mix" else hop.kind)
         if len(ids):
             self.on_enter(world, ids, now, hop)
 
-    def on_enter(self, world: Any, ids: np.ndarray, now: float, hop: Any) -> None:
+    def on_enter(self, world: World, ids: np.ndarray, now: float, hop: Any) -> None:
         """Decide when the lots come out (default: after the venue's delay)."""
         self.hold(world, ids, now, self.delay)
 
-    def release(self, world: Any, ids: np.ndarray, now: float, hop: Any) -> np.ndarray:
+    def release(self, world: World, ids: np.ndarray, now: float, hop: Any) -> np.ndarray:
         """Lots are due out; return those that are back with the launderer."""
         return self.pay_out(world, ids, now, hop.kind)
 
+    def alert(self, world: World, ids: np.ndarray, now: float) -> None:
+        """Lots were flagged as stolen (only called when ``acts_on_alerts``)."""
+
+    # --- policy hooks (interventions) --------------------------------------------------------------
+
+    def designate(self) -> None:
+        """This venue is designated under sanctions."""
+        self.designated = True
+
+    def refuse_links_to(self, venue: Any) -> None:
+        """Comply with a designation of ``venue``: refuse funds whose history touched it."""
+        self.sanctioned_links |= np.uint64(1 << venue.index)
+
+    def halt(self, halted: bool = True) -> None:
+        self.halted = halted
+
+    def set_honest_rate(self, cause: str, factor: float) -> None:
+        """Scale honest traffic by ``factor`` for ``cause`` (venues without honest users: nothing)."""
+
+    def add_exodus(self, per_hour: float) -> None:
+        """Honest users leave at an extra rate (venues without honest users: nothing)."""
+
+    def harden(self, defences: Any) -> None:
+        """A ``defences`` intervention (venues with nothing to harden: nothing)."""
+
+    def scale_fee(self, factor: float) -> None:
+        """Operators' action: the proportional fee is multiplied, capped at 0.5 (no fee: stays 0)."""
+        self.fee = min(0.5, self.fee * factor)
+
+    def logs(self) -> dict[str, Any]:
+        """Logs kept during the run, by name (``ColumnBuffer``s): none by default."""
+        return {}
+
     # --- building blocks -----------------------------------------------------------------------
 
-    def take_in(self, world: Any, ids: np.ndarray, now: float, hop_kind: str) -> np.ndarray:
+    def take_in(self, world: World, ids: np.ndarray, now: float, hop_kind: str) -> np.ndarray:
         """Move lots to the venue's address (one transfer each) and mark them inside it."""
         lots = world.lots
-        world.venue_inflow[self.index] += float(lots.value[ids].sum())
+        world.note_inflow(self, ids)
         flagged = lots.flagged[ids].copy()  # the deposit comes from an address already shared as stolen
         # Deposits to a venue are followable, except into an off-ramp whose address may be unlabelled.
         world.move(ids, now, hop_kind, dst=self.address, venue=self.index,
@@ -91,16 +155,16 @@ class VenueModel:
         lots.touched[ids] |= np.uint64(1 << self.index)
         return ids
 
-    def hold(self, world: Any, ids: np.ndarray, now: float, delay: Any) -> None:
+    def hold(self, world: World, ids: np.ndarray, now: float, delay: Any) -> None:
         t = np.full(len(ids), now) if delay is None else now + delay.sample(self.rng, len(ids))
         world.schedule(ids, t)
 
-    def charge(self, world: Any, ids: np.ndarray, rate: float, fixed_usd: float = 0.0) -> None:
+    def charge(self, world: World, ids: np.ndarray, rate: float, fixed_usd: float = 0.0) -> None:
         """Take the venue's fee: ``rate`` of each lot plus a fixed USD amount."""
         if rate > 0 or fixed_usd > 0:
             world.spend(ids, world.lots.value[ids] * rate + fixed_usd, venue=self.index)
 
-    def pay_out(self, world: Any, ids: np.ndarray, now: float, hop_kind: str) -> np.ndarray:
+    def pay_out(self, world: World, ids: np.ndarray, now: float, hop_kind: str) -> np.ndarray:
         """Withdraw lots from the venue to fresh launderer wallets."""
         lots = world.lots
         ids = ids[lots.alive[ids]]
@@ -109,7 +173,7 @@ class VenueModel:
         world.move(ids, now, hop_kind, venue=self.index)
         return ids[lots.alive[ids]]
 
-    def cash_out(self, world: Any, ids: np.ndarray, now: float, haircut: float) -> np.ndarray:
+    def cash_out(self, world: World, ids: np.ndarray, now: float, haircut: float) -> np.ndarray:
         """Value leaves the chain: the haircut is a fee, the rest is cashed out."""
         lots = world.lots
         ids = ids[lots.alive[ids]]
@@ -119,10 +183,10 @@ class VenueModel:
         world.relocate(ids, Location.CASHED_OUT, self.index)
         return ids[:0]
 
-    def removed(self, world: Any, ids: np.ndarray) -> None:
+    def removed(self, world: World, ids: np.ndarray) -> None:
         """Lots inside the venue were frozen or seized (venues that count their holdings override this)."""
 
-    def freeze_lots(self, world: Any, ids: np.ndarray, now: float, where: np.ndarray) -> None:
+    def freeze_lots(self, world: World, ids: np.ndarray, now: float, where: np.ndarray) -> None:
         """Freeze whole lots at ``where`` (their address, or the venue's for deposits)."""
         if len(ids) == 0:
             return
@@ -131,7 +195,7 @@ class VenueModel:
         world.record(now, where, where, ids, world.lots.value[ids], "freeze", self.index)
         world.relocate(ids, Location.FROZEN, self.index)
 
-    def seize(self, world: Any, ids: np.ndarray, now: float) -> float:
+    def seize(self, world: World, ids: np.ndarray, now: float) -> float:
         """Seize whole lots held by (or frozen at) this venue; return the USD seized."""
         if len(ids) == 0:
             return 0.0
@@ -148,7 +212,7 @@ class VenueModel:
         self.closed = True
         return self.seize(self.world, self.inside(self.world), now)
 
-    def inside(self, world: Any, ids: np.ndarray | None = None) -> np.ndarray:
+    def inside(self, world: World, ids: np.ndarray | None = None) -> np.ndarray:
         """Lots currently held by this venue (optionally among ``ids``)."""
         lots = world.lots
         if ids is None:

@@ -10,22 +10,24 @@ from typing import Any
 
 import numpy as np
 
-from .base import VenueModel
+from ..ops import World
+from .base import VENUES, VenueModel
 
 
+@VENUES.register("bridge")
 class Bridge(VenueModel):
     kind = "bridge"
 
-    def __init__(self, world: Any, index: int, name: str, spec: Any):
+    def __init__(self, world: World, index: int, name: str, spec: Any):
         super().__init__(world, index, name, spec)
         self.fee = spec.fee
         self.fee_usd = spec.fee_usd
 
-    def on_enter(self, world: Any, ids: np.ndarray, now: float, hop: Any) -> None:
+    def on_enter(self, world: World, ids: np.ndarray, now: float, hop: Any) -> None:
         self.charge(world, ids, self.fee, self.fee_usd)
         ids = ids[world.lots.alive[ids]]
         self.hold(world, ids, now, self.delay)
 
-    def release(self, world: Any, ids: np.ndarray, now: float, hop: Any) -> np.ndarray:
+    def release(self, world: World, ids: np.ndarray, now: float, hop: Any) -> np.ndarray:
         world.lots.asset[ids] = hop.to_asset  # arrives as the destination chain's asset
         return self.pay_out(world, ids, now, "bridge")

@@ -11,22 +11,24 @@ from typing import Any
 import numpy as np
 
 from ..states import Location
-from .base import VenueModel
+from ..ops import World
+from .base import VENUES, VenueModel
 
 
+@VENUES.register("custodial_mixer")
 class CustodialMixer(VenueModel):
     kind = "custodial_mixer"
 
-    def __init__(self, world: Any, index: int, name: str, spec: Any):
+    def __init__(self, world: World, index: int, name: str, spec: Any):
         super().__init__(world, index, name, spec)
         self.fee = spec.fee
         self.payouts = spec.payouts
 
-    def on_enter(self, world: Any, ids: np.ndarray, now: float, hop: Any) -> None:
+    def on_enter(self, world: World, ids: np.ndarray, now: float, hop: Any) -> None:
         self.charge(world, ids, self.fee)
         self.hold(world, ids[world.lots.alive[ids]], now, self.delay)
 
-    def release(self, world: Any, ids: np.ndarray, now: float, hop: Any) -> np.ndarray:
+    def release(self, world: World, ids: np.ndarray, now: float, hop: Any) -> np.ndarray:
         """Pay each deposit out to ``payouts`` fresh wallets (shares from a Dirichlet(5, ..., 5): uneven but not extreme)."""
         lots = world.lots
         ids = ids[lots.alive[ids]]

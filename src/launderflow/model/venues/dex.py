@@ -10,18 +10,20 @@ from typing import Any
 
 import numpy as np
 
-from .base import VenueModel
+from ..ops import World
+from .base import VENUES, VenueModel
 
 
+@VENUES.register("dex")
 class Dex(VenueModel):
     kind = "dex"
 
-    def __init__(self, world: Any, index: int, name: str, spec: Any):
+    def __init__(self, world: World, index: int, name: str, spec: Any):
         super().__init__(world, index, name, spec)
         self.fee = spec.fee
         self.depth = spec.pool_depth_usd
 
-    def on_enter(self, world: Any, ids: np.ndarray, now: float, hop: Any) -> None:
+    def on_enter(self, world: World, ids: np.ndarray, now: float, hop: Any) -> None:
         value = world.lots.value[ids]
         impact = value / (value + self.depth)
         lost = value * (1.0 - (1.0 - self.fee) * (1.0 - impact))

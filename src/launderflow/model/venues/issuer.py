@@ -13,22 +13,25 @@ import numpy as np
 
 from ..distributions import from_spec
 from ..states import Location
-from .base import VenueModel
+from ..ops import World
+from .base import VENUES, VenueModel
 
 
+@VENUES.register("issuer")
 class Issuer(VenueModel):
     kind = "issuer"
+    acts_on_alerts = True
 
-    def __init__(self, world: Any, index: int, name: str, spec: Any):
+    def __init__(self, world: World, index: int, name: str, spec: Any):
         super().__init__(world, index, name, spec)
         self.asset = world.asset_index[spec.asset]
         self.freeze_latency = from_spec(spec.freeze_latency)
         self.compliance = spec.compliance
 
-    def refuses(self, world: Any, ids: np.ndarray, now: float) -> np.ndarray:
+    def refuses(self, world: World, ids: np.ndarray, now: float) -> np.ndarray:
         return np.ones(len(ids), dtype=bool)  # nobody routes funds *through* an issuer
 
-    def alert(self, world: Any, ids: np.ndarray, now: float) -> None:
+    def alert(self, world: World, ids: np.ndarray, now: float) -> None:
         lots = world.lots
         mine = ids[(lots.asset[ids] == self.asset) & lots.alive[ids] & (lots.location[ids] == int(Location.LAUNDERER))]
         if len(mine) == 0 or self.halted or self.closed:

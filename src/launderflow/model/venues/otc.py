@@ -11,19 +11,21 @@ from typing import Any
 
 import numpy as np
 
-from .base import VenueModel
+from ..ops import World
+from .base import VENUES, VenueModel
 
 
+@VENUES.register("otc")
 class OtcDesk(VenueModel):
     kind = "otc"
 
-    def __init__(self, world: Any, index: int, name: str, spec: Any):
+    def __init__(self, world: World, index: int, name: str, spec: Any):
         super().__init__(world, index, name, spec)
         self.haircut = spec.haircut
         self.rate_per_hour = None if spec.capacity_usd_per_day is None else spec.capacity_usd_per_day / 24.0
         self.free_at = 0.0  # when the desk has worked through its queue
 
-    def on_enter(self, world: Any, ids: np.ndarray, now: float, hop: Any) -> None:
+    def on_enter(self, world: World, ids: np.ndarray, now: float, hop: Any) -> None:
         done = np.full(len(ids), now)
         if self.rate_per_hour is not None:
             service = world.lots.value[ids] / self.rate_per_hour
@@ -32,5 +34,5 @@ class OtcDesk(VenueModel):
             done = finish
         world.schedule(ids, done + (self.delay.sample(self.rng, len(ids)) if self.delay else 0.0))
 
-    def release(self, world: Any, ids: np.ndarray, now: float, hop: Any) -> np.ndarray:
+    def release(self, world: World, ids: np.ndarray, now: float, hop: Any) -> np.ndarray:
         return self.cash_out(world, ids, now, self.haircut)

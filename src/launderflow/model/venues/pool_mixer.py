@@ -22,13 +22,16 @@ import numpy as np
 
 from ..addresses import Role
 from ..columns import ColumnBuffer
-from .base import VenueModel
+from ..ops import World
+from .base import VENUES, VenueModel
 
 
+@VENUES.register("pool_mixer")
 class PoolMixer(VenueModel):
     kind = "pool_mixer"
+    has_honest_users = True
 
-    def __init__(self, world: Any, index: int, name: str, spec: Any):
+    def __init__(self, world: World, index: int, name: str, spec: Any):
         super().__init__(world, index, name, spec)
         self.asset = world.asset_index[spec.asset]
         self.price = float(world.asset_price[self.asset])
@@ -51,7 +54,7 @@ class PoolMixer(VenueModel):
         self.withdrawals = ColumnBuffer({"time": np.float64, "venue": np.int16, "pool": np.int16,
                                          "anonymity_set": np.int64, "p_link": np.float64, "linked": np.bool_})
         self._log_pools(0.0)
-        world.env.process(self._background())
+        world.process(self._background())
 
     # --- the anonymity set ---------------------------------------------------------------------
 
@@ -59,6 +62,15 @@ class PoolMixer(VenueModel):
     def honest_rate(self) -> float:
         """Multiplier on honest deposits: the product of every cause's factor (1 = undisturbed)."""
         return float(np.prod(list(self.rate_factors.values()))) if self.rate_factors else 1.0
+
+    def set_honest_rate(self, cause: str, factor: float) -> None:
+        self.rate_factors[cause] = factor
+
+    def add_exodus(self, per_hour: float) -> None:
+        self.exodus = max(0.0, self.exodus + per_hour)
+
+    def logs(self) -> dict[str, ColumnBuffer]:
+        return {"pools": self.pools_log, "withdrawals": self.withdrawals}
 
     @property
     def anonymity_set(self) -> np.ndarray:
@@ -72,8 +84,8 @@ class PoolMixer(VenueModel):
         world = self.world
         rng = self.rng
         while True:
-            yield world.env.timeout(self.step)
-            now = world.env.now
+            yield world.timeout(self.step)
+            now = world.now
             arrivals = rng.poisson(self.pool_rate * self.honest_rate * self.step)
             leave_p = 1.0 - np.exp(-self.step * (1.0 / self.holding + self.exodus))
             departures = rng.binomial(self.honest, leave_p)
@@ -90,12 +102,10 @@ class PoolMixer(VenueModel):
 
     # --- the launderer's notes -----------------------------------------------------------------
 
-    def refuses(self, world: Any, ids: np.ndarray, now: float) -> np.ndarray:
+    def refuses(self, world: World, ids: np.ndarray, now: float) -> np.ndarray:
         return (world.lots.asset[ids] != self.asset) | super().refuses(world, ids, now)
 
-    def enter(self, world: Any, ids: np.ndarray, now: float, hop: Any) -> None:
-        from ..hops import advance
-
+    def enter(self, world: World, ids: np.ndarray, now: float, hop: Any) -> None:
         lots = world.lots
         gas = float(world.chain_fee[self.chain])  # each deposit pays its own transfer fee on top
         counts = self._notes(lots.value[ids] / self.price)
@@ -105,7 +115,7 @@ class PoolMixer(VenueModel):
         has_rest = (lots.value[ids] - (counts @ self.denominations) * self.price - notes * gas) > 1e-6
         pieces = notes + has_rest
         skip = pieces == 0
-        advance(world, ids[skip], now, hop, hop.delay)  # worth no note at all: moves on unmixed
+        hop.advance(world, ids[skip], now, hop.delay)  # worth no note at all: moves on unmixed
         ids, counts, has_rest, pieces = ids[~skip], counts[~skip], has_rest[~skip], pieces[~skip]
         if len(ids) == 0:
             return
@@ -117,14 +127,14 @@ class PoolMixer(VenueModel):
         pieces_ids = world.divide(ids, pieces, values)
         is_note = pool_of_piece >= 0
         remainder = pieces_ids[~is_note]
-        advance(world, remainder, now, hop, hop.delay)  # below the smallest note: moves on unmixed
+        hop.advance(world, remainder, now, hop.delay)  # below the smallest note: moves on unmixed
         notes_ids = pieces_ids[is_note]
         lots.tag[notes_ids] = pool_of_piece[is_note]
         notes_ids = self.take_in(world, notes_ids, now, "pool_mixer")
         np.add.at(self.launderer, lots.tag[notes_ids], 1)
         self.hold(world, notes_ids, now, self.delay)  # the launderer's waiting time in the pool
 
-    def removed(self, world: Any, ids: np.ndarray) -> None:
+    def removed(self, world: World, ids: np.ndarray) -> None:
         """Seized notes leave the pool (and its anonymity set)."""
         np.subtract.at(self.launderer, world.lots.tag[ids], 1)
 
@@ -137,7 +147,7 @@ class PoolMixer(VenueModel):
             rest = np.maximum(rest - counts[:, k] * self.denominations[k], 0.0)
         return counts
 
-    def release(self, world: Any, ids: np.ndarray, now: float, hop: Any) -> np.ndarray:
+    def release(self, world: World, ids: np.ndarray, now: float, hop: Any) -> np.ndarray:
         lots = world.lots
         ids = ids[lots.alive[ids]]
         pools = lots.tag[ids]
