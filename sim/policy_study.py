@@ -3,10 +3,10 @@
     python sim/policy_study.py                 # 10 runs per scenario, both cores
     python sim/policy_study.py --runs 40 --jobs 8 --out out/policy_study
 
-It runs the scenarios with common random numbers (one master seed), writes the comparison table
-(CSV, Parquet, Markdown), the figures (PNG, SVG) and a self-contained HTML report, and copies the
-figures and table that README.md shows into docs/ — so the README's numbers can be reproduced
-from scratch with this one command.
+It runs the scenarios with common random numbers (one master seed) through the Python API, writes
+the comparison table (CSV, Parquet, Markdown), the figures (PNG, SVG) and a self-contained HTML
+report, and copies the figures and table that README.md shows into docs/ — so the README's numbers
+can be reproduced from scratch with this one command.
 """
 
 from __future__ import annotations
@@ -39,24 +39,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--docs", type=Path, default=ROOT / "docs", help="where README's figures and table go")
     args = parser.parse_args(argv)
 
-    from click.testing import CliRunner
+    import launderflow as lf
+    from launderflow.views.plots import write_figures
+    from launderflow.views.report import write_report
+    from launderflow.views.tables import comparison_table
+    from rich.console import Console
 
-    from launderflow.cli import main as cli
-
-    files = [str(ROOT / "scenarios" / f"{name}.yaml") for name in POLICIES]
-    steps = [
-        ["compare", *files, "--runs", str(args.runs), "--seed", str(args.seed), "--jobs", str(args.jobs),
-         "--out", str(args.out), "--at", AT, "--overwrite"],
-        ["plot", str(args.out)],
-        ["report", str(args.out)],
-    ]
-    runner = CliRunner()
-    for step in steps:
-        print("launderflow " + " ".join(step), file=sys.stderr)
-        result = runner.invoke(cli, step, catch_exceptions=False)
-        print(result.output)
-        if result.exit_code != 0:
-            return result.exit_code
+    files = [ROOT / "scenarios" / f"{name}.yaml" for name in POLICIES]
+    print(f"comparing {len(files)} scenarios, {args.runs} runs each, seed {args.seed}", file=sys.stderr)
+    cmp = lf.compare(files, runs=args.runs, seed=args.seed, out=args.out, at=AT.split(","), jobs=args.jobs,
+                     overwrite=True)
+    failed = [name for name, run in cmp.runs.items() if not run.report.ok]
+    Console(highlight=False).print(comparison_table(cmp.rows, title=f"{len(files)} scenarios, {args.runs} runs each, "
+                                                                  f"seed {args.seed} (common random numbers)"))
+    written = [*cmp.written, *write_figures(args.out), write_report(args.out)]
+    for path in written:
+        print(f"wrote {path}")
+    if failed:
+        print(f"replications failed in {', '.join(failed)}: see their failures.json", file=sys.stderr)
+        return 1
     figures = args.docs / "figures"
     figures.mkdir(parents=True, exist_ok=True)
     for png in sorted((args.out / "figures").glob("*.png")):

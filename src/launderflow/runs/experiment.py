@@ -1,7 +1,9 @@
 """A run into a store: run the replications a run directory is missing, store each, assemble the files.
 
 :func:`run_experiment` puts every finished replication into a :class:`~launderflow.runs.store.RunStore`
-at once, records failures with their stage, and assembles the run's files.
+at once, records failures with their stage, and assembles the run's files; :func:`run_scenario`
+does the whole job for one scenario and a directory (store, executor, progress), for the CLI and
+the Python API alike.
 """
 
 from __future__ import annotations
@@ -9,12 +11,14 @@ from __future__ import annotations
 import traceback
 from collections.abc import Callable
 from concurrent.futures import Executor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ..model.simulate import Replication
 from ..scenario.schema import Scenario
+from .executors import open_executor
 from .replications import Failure, _describe, run_replications
 from .store import RunStore
 
@@ -82,3 +86,33 @@ def run_experiment(
     else:
         report.summary = store.summary()
     return report
+
+
+# --- a scenario into a run directory, from start to finish -------------------------------------------
+
+
+class Progress(Protocol):
+    """What a caller sees of a run in progress (the CLI draws a bar with it)."""
+
+    def start(self, label: str, total: int, done: int) -> None: ...
+    def advance(self) -> None: ...  # one more replication stored
+    def failed(self, failure: Failure) -> None: ...
+
+
+def run_scenario(scenario: Scenario, out: Path | str, seed: int, runs: int, keep_ledgers: bool = False,
+                 jobs: int = 1, scheduler: str | None = None, resume: bool = False, overwrite: bool = False,
+                 label: str | None = None, progress: Progress | None = None) -> RunReport:
+    """Run (or resume) ``scenario`` into the run directory ``out`` and assemble its files.
+
+    Opens the store (raises :class:`~launderflow.runs.store.StoreError` rather than mix or clobber
+    runs), starts the executor only if there is work, and reports every replication to
+    ``progress``. Ctrl-C propagates; what is stored stays stored (``--resume`` continues it).
+    """
+    store = RunStore.open(Path(out), scenario, seed, runs, keep_ledgers, resume=resume, overwrite=overwrite)
+    todo = store.missing()
+    with open_executor(jobs, scheduler) if todo else nullcontext() as executor:
+        if progress is not None and todo:
+            progress.start(label or scenario.name, runs, store.count())
+        return run_experiment(scenario, store, jobs=jobs, executor=executor,
+                              on_done=None if progress is None else lambda index, rep: progress.advance(),
+                              on_error=None if progress is None else progress.failed)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -308,12 +309,13 @@ def policy_label(runs: Sequence[RunData], index: int) -> str:
     return f"{run.name}{reference}, {run.timeline.replications} runs{horizon}"
 
 
-def _as_runs(data: RunData | Sequence[RunData] | str | Path) -> list[RunData]:
+def _as_runs(data: RunData | Sequence[RunData] | str | os.PathLike) -> list[RunData]:
+    """Runs from RunData, a directory (a path, or an API Run or Comparison: anything os.fspath takes)."""
     if isinstance(data, RunData):
         return [data]
-    if isinstance(data, (str, Path)):
-        return load_runs(data)
-    return list(data)
+    if isinstance(data, (str, os.PathLike)):
+        return load_runs(os.fspath(data))
+    return [d if isinstance(d, RunData) else load_run(os.fspath(d)) for d in data]
 
 
 def _as_run(data: RunData | str | Path) -> RunData:

@@ -1,0 +1,240 @@
+"""The Python API: what the command line does, for notebooks and scripts.
+
+    import launderflow as lf
+
+    run = lf.run("scenarios/baseline.yaml", runs=8, jobs=2)        # -> Run (writes out/baseline/)
+    run.summary["states"]["cashed_out"]["median_share"]
+    run.timeline                                                     # pyarrow.Table
+    run.to_pandas("timeline")                                        # pandas.DataFrame (pip install launderflow[pandas])
+    cmp = lf.compare(["scenarios/baseline.yaml", "scenarios/combined.yaml"], runs=10, at=["11d", "60d"])
+    cmp.rows                                                         # median, 5-95 %, paired difference per metric
+    lf.plot_traceability(cmp, ax=ax)                                 # any matplotlib Axes
+    lf.open_run("out/baseline")                                      # a run written earlier, or by the CLI
+
+Every function writes and reads the same run directories as the CLI, with the same bytes: a run
+made here can be plotted, queried or resumed from the command line and the other way round.
+Errors are exceptions: :class:`~launderflow.scenario.loader.ScenarioError` for a bad scenario
+(its ``problems`` hold file, line and field), :class:`~launderflow.runs.store.StoreError` for a
+directory that holds another run.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .analysis import compare as comparison
+from .metrics import METRICS, Measure, measure
+from .model.simulate import Replication
+from .runs.experiment import Progress, RunReport, run_scenario
+from .runs.store import StoredRun
+from .scenario.loader import load_scenario
+from .scenario.schema import Scenario
+from .units import parse_duration
+
+ScenarioLike = str | os.PathLike | Scenario
+
+
+def _scenario(scenario: ScenarioLike, overrides: Mapping[str, Any] | None = None) -> Scenario:
+    if isinstance(scenario, Scenario):
+        if overrides:
+            raise ValueError("overrides apply to scenario files: pass the file's path, or change the Scenario object")
+        return scenario
+    return load_scenario(scenario, dict(overrides or {}))
+
+
+def _hours(times: Sequence[float | str]) -> list[float]:
+    return [parse_duration(t) if isinstance(t, str) else float(t) for t in times]
+
+
+def _to_pandas(table: pa.Table | None, what: str) -> Any:
+    if table is None:
+        raise ValueError(f"this run has no {what}")
+    try:
+        return table.to_pandas()
+    except ModuleNotFoundError as exc:  # pyarrow imports pandas on demand
+        raise ModuleNotFoundError("DataFrames need pandas: pip install 'launderflow[pandas]'") from exc
+
+
+class Run:
+    """A run directory: the scenario as run, its summary, and its tables as Arrow tables.
+
+    ``os.fspath(run)`` is its directory, so a Run goes wherever a path does (the plot functions,
+    ``open_run``, the CLI).
+    """
+
+    def __init__(self, path: str | os.PathLike, report: RunReport | None = None):
+        self.path = Path(path)
+        self._stored = StoredRun(self.path)
+        self.scenario: Scenario = self._stored.scenario
+        self.report = report
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.path)!r}: {self.scenario.name}, {len(self.indices)} replication(s))"
+
+    @property
+    def name(self) -> str:
+        return self.scenario.name
+
+    @property
+    def indices(self) -> list[int]:
+        """The stored replications' indices."""
+        return self._stored.indices
+
+    @property
+    def summary(self) -> dict[str, Any] | None:
+        """summary.json (None while the run is not assembled)."""
+        path = self.path / "summary.json"
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+    def _table(self, name: str) -> pa.Table | None:
+        path = self.path / f"{name}.parquet"
+        return pq.read_table(path) if path.is_file() else None
+
+    @property
+    def timeline(self) -> pa.Table:
+        """``(replication, time_hours, state, value_usd, share)`` on the scenario's timeline grid."""
+        table = self._table("timeline")
+        if table is None:
+            raise FileNotFoundError(f"{self.path}: no timeline.parquet (the run is not assembled)")
+        return table
+
+    @property
+    def ledger(self) -> pa.Table | None:
+        """One row per transfer (runs of one replication, or with ``keep_ledgers``), else None."""
+        return self._table("ledger")
+
+    @property
+    def anonymity(self) -> pa.Table | None:
+        """Pool mixers' notes over time, when the scenario has pool mixers."""
+        return self._table("anonymity")
+
+    def to_pandas(self, table: str = "timeline") -> Any:
+        """``timeline``, ``ledger`` or ``anonymity`` as a pandas DataFrame."""
+        if table not in ("timeline", "ledger", "anonymity"):
+            raise ValueError(f"unknown table {table!r} (timeline, ledger or anonymity)")
+        return _to_pandas(getattr(self, table), table)
+
+    def replications(self, ledgers: bool = False) -> dict[int, Replication]:
+        """The stored replications, losslessly (without their ledgers unless ``ledgers``)."""
+        return self._stored.replications(skip=() if ledgers else ("ledger", "lots_table"))
+
+    def values(self, metric: str | Measure, **params: Any) -> np.ndarray:
+        """One metric in every stored replication, in index order: a key (``"traced_share"``), a
+        registry name with its parameters (``"share_at", state="dark", at=264``) or a Measure."""
+        if isinstance(metric, str):
+            metric = METRICS[metric](**params) if metric in METRICS else measure(metric)
+        return metric.values(list(self.replications().values()), self.scenario)
+
+
+def open_run(path: str | os.PathLike) -> Run:
+    """A run directory written earlier (by :func:`run` or ``launderflow run``)."""
+    return Run(path)
+
+
+def run(scenario: ScenarioLike, runs: int = 1, seed: int | None = None, out: str | os.PathLike | None = None, *,
+        jobs: int = 1, scheduler: str | None = None, keep_ledgers: bool | None = None,
+        overrides: Mapping[str, Any] | None = None, resume: bool = False, overwrite: bool = False,
+        progress: Progress | None = None) -> Run:
+    """Run ``runs`` replications of a scenario (a file or a Scenario) into ``out`` (default
+    ``out/<name>``), like ``launderflow run``; return the Run. Ledgers are kept with one replication
+    unless ``keep_ledgers`` says otherwise; failed replications are in ``run.report.failures``."""
+    spec = _scenario(scenario, overrides)
+    seed = spec.seed if seed is None else seed
+    target = Path(out) if out is not None else Path("out") / spec.name
+    keep = runs == 1 if keep_ledgers is None else keep_ledgers
+    report = run_scenario(spec, target, seed, runs, keep, jobs, scheduler, resume, overwrite, progress=progress)
+    return Run(target, report)
+
+
+class Comparison:
+    """Runs on common random numbers and their comparison with the first (the reference)."""
+
+    def __init__(self, path: Path, runs: dict[str, Run], rows: list[dict[str, Any]], written: list[Path]):
+        self.path = path
+        self.runs = runs
+        self.rows = rows
+        self.written = written  # the comparison's files (and a sweep's figures)
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+    def __repr__(self) -> str:
+        return f"Comparison({str(self.path)!r}: {', '.join(self.runs)})"
+
+    @property
+    def table(self) -> pa.Table:
+        """The rows as an Arrow table (``comparison.parquet``'s columns)."""
+        return pa.table({k: [row[k] for row in self.rows] for k in comparison.COLUMNS})
+
+    def to_pandas(self) -> Any:
+        return _to_pandas(self.table, "comparison")
+
+
+def compare(scenarios: Sequence[ScenarioLike], runs: int = 20, seed: int | None = None,
+            out: str | os.PathLike = "out/compare", *, at: Sequence[float | str] = (), jobs: int = 1,
+            scheduler: str | None = None, overrides: Mapping[str, Any] | None = None, resume: bool = False,
+            overwrite: bool = False, progress: Progress | None = None) -> Comparison:
+    """Run every scenario with the same seed into ``out/<name>`` and compare them with the first,
+    like ``launderflow compare``; ``at``: also compare the shares at these times (hours or "11d")."""
+    specs = [_scenario(s, overrides) for s in scenarios]
+    names = [s.name for s in specs]
+    if len(set(names)) != len(names):
+        raise ValueError(f"scenario names must differ (got {', '.join(names)})")
+    seed = specs[0].seed if seed is None else seed
+    target = Path(out)
+    done = {}
+    for spec in specs:
+        report = run_scenario(spec, target / spec.name, seed, runs, False, jobs, scheduler, resume, overwrite,
+                              progress=progress)
+        done[spec.name] = Run(target / spec.name, report)
+    times = _hours(at)
+    rows = comparison.compare([(name, target / name) for name in names], times)
+    written = comparison.write(target, rows, names, {"seed": seed, "runs": runs, "at_hours": times})
+    return Comparison(target, done, rows, written)
+
+
+def sweep_points(scenario: str | os.PathLike, grid: Mapping[str, Sequence[Any]]) -> list[tuple[str, Scenario, dict[str, Any]]]:
+    """Every combination of the grid's values: ``(label, scenario, overrides)``, the first axis slowest."""
+    points = []
+    for combo in itertools.product(*grid.values()):
+        overrides = dict(zip(grid, combo))
+        label = ", ".join(f"{key.split('.')[-1]}={value}" for key, value in overrides.items())
+        points.append((label, load_scenario(scenario, overrides), overrides))
+    return points
+
+
+def sweep(scenario: str | os.PathLike, grid: Mapping[str, Sequence[Any]], runs: int = 10, seed: int | None = None,
+          out: str | os.PathLike = "out/sweep", *, jobs: int = 1, scheduler: str | None = None,
+          resume: bool = False, overwrite: bool = False, progress: Progress | None = None) -> Comparison:
+    """Run a scenario file over a grid of parameter values (``{"tracing.sharing.latency": [1, 6, 24]}``),
+    like ``launderflow sweep``: one run directory per point, a comparison and a sensitivity figure."""
+    from .views.plots import write_sensitivity
+
+    points = sweep_points(scenario, grid)
+    seed = points[0][1].seed if seed is None else seed
+    target = Path(out)
+    done: dict[str, Run] = {}
+    for k, (label, spec, _) in enumerate(points):
+        report = run_scenario(spec, target / f"point_{k:03d}", seed, runs, False, jobs, scheduler, resume, overwrite,
+                              label=label, progress=progress)
+        done[label] = Run(target / f"point_{k:03d}", report)
+    rows = comparison.compare([(label, run.path) for label, run in done.items()])
+    params = [{"point": k, "label": label, **{key: (v if isinstance(v, (int, float, str, bool)) else str(v))
+                                            for key, v in overrides.items()}}
+              for k, (label, _, overrides) in enumerate(points)]
+    written = comparison.write(target, rows, list(done),
+                               {"seed": seed, "runs": runs, "parameters": list(grid), "points": params})
+    written += write_sensitivity(target, rows, list(grid.items()), list(done))
+    return Comparison(target, done, rows, written)
