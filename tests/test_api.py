@@ -88,3 +88,15 @@ def test_importing_launderflow_loads_no_heavy_modules():
     code = "import sys, launderflow; print(sorted(m for m in ('matplotlib', 'pyarrow', 'duckdb', 'simpy') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_run_where_every_replication_failed_raises_with_the_first_error(tmp_path, monkeypatch):
+    import launderflow.runs.replications as replications
+
+    def broken(scenario, rng, **kwargs):
+        raise ValueError("the model broke")
+
+    monkeypatch.setattr(replications, "simulate", broken)
+    with pytest.raises(RuntimeError, match="every replication of golden_baseline failed; replication 0 "
+                                           r"\(simulate\): ValueError: the model broke"):
+        lf.run(GOLDEN, runs=2, out=tmp_path / "run")

@@ -155,7 +155,18 @@ def run(scenario: ScenarioLike, runs: int = 1, seed: int | None = None, out: str
     target = Path(out) if out is not None else Path("out") / spec.name
     keep = runs == 1 if keep_ledgers is None else keep_ledgers
     report = run_scenario(spec, target, seed, runs, keep, jobs, scheduler, resume, overwrite, progress=progress)
-    return Run(target, report)
+    return _checked(Run(target, report))
+
+
+def _checked(run: Run) -> Run:
+    """A run with nothing stored is an error (a run with some failed replications is not: see
+    ``run.report.failures``; ``resume=True`` retries them)."""
+    if run.report is not None and run.report.failures and not run.indices:
+        first = run.report.failures[0]
+        raise RuntimeError(f"every replication of {run.name} failed; replication {first.index} ({first.stage}): "
+                           f"{first.error}" + (" — in a script, put calls with jobs > 1 under "
+                                               "`if __name__ == \"__main__\":`" if first.stage == "worker" else ""))
+    return run
 
 
 class Comparison:
@@ -198,7 +209,7 @@ def compare(scenarios: Sequence[ScenarioLike], runs: int = 20, seed: int | None 
     for spec in specs:
         report = run_scenario(spec, target / spec.name, seed, runs, False, jobs, scheduler, resume, overwrite,
                               progress=progress)
-        done[spec.name] = Run(target / spec.name, report)
+        done[spec.name] = _checked(Run(target / spec.name, report))
     times = _hours(at)
     rows = comparison.compare([(name, target / name) for name in names], times)
     written = comparison.write(target, rows, names, {"seed": seed, "runs": runs, "at_hours": times})
@@ -229,7 +240,7 @@ def sweep(scenario: str | os.PathLike, grid: Mapping[str, Sequence[Any]], runs: 
     for k, (label, spec, _) in enumerate(points):
         report = run_scenario(spec, target / f"point_{k:03d}", seed, runs, False, jobs, scheduler, resume, overwrite,
                               label=label, progress=progress)
-        done[label] = Run(target / f"point_{k:03d}", report)
+        done[label] = _checked(Run(target / f"point_{k:03d}", report))
     rows = comparison.compare([(label, run.path) for label, run in done.items()])
     params = [{"point": k, "label": label, **{key: (v if isinstance(v, (int, float, str, bool)) else str(v))
                                             for key, v in overrides.items()}}
