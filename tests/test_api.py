@@ -63,7 +63,7 @@ def test_compare_returns_the_rows_compare_writes(tmp_path):
     cmp = lf.compare([GOLDEN, other], runs=2, seed=5, out=tmp_path / "cmp", at=["2d"])
     assert list(cmp.runs) == ["golden_baseline", "slower_sharing"]
     keys = {r["metric"] for r in cmp.rows}
-    assert {"traced_share", "days_to_50pct_cash_out", "dark_share_at_2d"} <= keys
+    assert {"traced_share", "reported_dark_share", "days_to_50pct_cash_out", "reported_dark_share_at_2d"} <= keys
     same = [r for r in cmp.rows if r["scenario"] == "slower_sharing"]
     assert all(r["diff_median"] == 0 for r in same if r["diff_median"] is not None)  # identical scenarios, same seeds
     assert cmp.table.num_rows == len(cmp.rows) and len(cmp.to_pandas()) == len(cmp.rows)

@@ -53,6 +53,9 @@ def make_run(path: Path, name: str, *, reps: int = 5, horizon: float = 96.0, ste
         values["cashed_out"] = progress - values["frozen"] - values["fees"]
         values["traced"] = np.full_like(grid, 0.5 + 0.05 * r)
         values["dark"] = 1 - values["traced"]
+        values["reported_frozen"] = values["frozen"] + values["seized"]
+        values["reported_dark"] = values["cashed_out"] * 0 + (1 - values["traced"]) * (1 - progress) + values["cashed_out"]
+        values["reported_traceable"] = 1 - values["reported_frozen"] - values["reported_dark"]
         for k, t in enumerate(grid):
             for s, state in enumerate(STATES):
                 rows["replication"].append(r)

@@ -119,64 +119,86 @@ def bigger_split(n: int, delay: Any = 0.0) -> dict[str, Any]:
 TWO_TRANSFERS = [{"hop": "transfer", "delay": "10h"}, {"hop": "transfer", "delay": "10h"}]
 
 
-def test_tracer_latency_leaves_each_moved_lot_dark_for_the_latency():
-    """Moves at 0 h, 10 h and 20 h; a 2 h latency: dark in [0,2), [10,12), [20,22), traced otherwise."""
-    rep = run(make(TWO_TRANSFERS + [{"hop": "transfer"}], tracing={"tracers": [tracer(latency="2h")]}, horizon="2d"))
+def test_software_follows_automatic_hops_after_its_latency_not_the_analysts():
+    """Moves at 0 h, 10 h and 20 h; tracers with a 2 h latency, software with 15 min: an automatic
+    hop leaves the lot dark for the software's 15 min only, in [0, .25), [10, 10.25), [20, 20.25)."""
+    rep = run(make(TWO_TRANSFERS + [{"hop": "transfer"}],
+                   tracing={"tracers": [tracer(latency="2h", capacity_per_hour=1.0)], "auto_latency": "15min"},
+                   horizon="2d"))
     led = rep.ledger
     assert led["time"][rows(rep, "transfer")].tolist() == [0.0, 10.0, 20.0]
-    dark = [0.0, 1.0, 1.99, 10.0, 11.5, 20.0, 21.9]
-    traced = [2.0, 5.0, 9.99, 12.0, 15.0, 22.0, 30.0, 48.0]
-    np.testing.assert_allclose(traced_share_at(rep, dark), 0.0, atol=1e-12)
-    np.testing.assert_allclose(traced_share_at(rep, traced), 1.0, rtol=1e-12)
-    # the dip is exactly the latency long: the traced share changes only at 2, 10, 12, 20, 22 h
+    np.testing.assert_allclose(traced_share_at(rep, [0.0, 0.2, 10.0, 10.2, 20.1]), 0.0, atol=1e-12)
+    np.testing.assert_allclose(traced_share_at(rep, [0.25, 5.0, 10.25, 15.0, 20.25, 48.0]), 1.0, rtol=1e-12)
     cum = cumulative_cells(rep)
     changes = rep.log_time[np.flatnonzero(np.abs(np.diff(np.concatenate(([0.0], traced_cells(cum))))) > 1e-6)]
-    np.testing.assert_allclose(changes, [2.0, 10.0, 12.0, 20.0, 22.0])
+    np.testing.assert_allclose(changes, [0.25, 10.0, 10.25, 20.0, 20.25])
+
+
+def test_a_judgment_point_leaves_the_lot_dark_for_the_analysts_latency():
+    """A custodial mixer's payout at 5 h is judged by analysts with a 2 h latency: dark until 7 h."""
+    venues = {"mixer": {**CUSTODIAL, "delay": "5h", "payouts": 1}}
+    rep = run(make([{"hop": "mix", "venue": "mixer"}, {"hop": "wait", "delay": "1d"}], venues,
+                   tracing={"tracers": [tracer(latency="2h")], "auto_latency": 0.0}, horizon="1d"))
+    np.testing.assert_allclose(traced_share_at(rep, [0.0, 4.9]), 1.0, rtol=1e-9)  # the deposit keeps its knowledge
+    np.testing.assert_allclose(traced_share_at(rep, [5.0, 6.9]), 0.0, atol=1e-9)
+    np.testing.assert_allclose(traced_share_at(rep, [7.0, 20.0]), 1.0, rtol=1e-9)
 
 
 @pytest.mark.parametrize("tracers", [[], [{"name": "t", "kind": "analytics"}],
                                      [{"name": "a", "kind": "analytics"}, {"name": "b", "kind": "victim"}]])
 def test_zero_latency_unlimited_capacity_traces_at_once(tracers):
-    rep = run(make(TWO_TRANSFERS + [bigger_split(50)], tracing={"tracers": tracers}, horizon="2d"))
+    rep = run(make(TWO_TRANSFERS + [bigger_split(50)], tracing={"tracers": tracers, "auto_latency": 0.0}, horizon="2d"))
     grid = np.arange(0.0, 48.0 + 1e-9, 0.25)
     np.testing.assert_allclose(tl(rep, grid)[:, STATE["traced"]], rep.stolen_usd, rtol=1e-12)
     np.testing.assert_allclose(tl(rep, grid)[:, STATE["dark"]], 0.0, atol=1e-6)
 
 
+def mixed_split(n: int) -> list[dict[str, Any]]:
+    """A split into n wallets (automatic hops), then each through a custodial mixer paying out once
+    (n judgment points) 1 h later."""
+    return [bigger_split(n), {"hop": "mix", "venue": "mixer"}, {"hop": "wait", "delay": "10d"}]
+
+
 @pytest.mark.parametrize("n,capacities,latency", [(200, [50.0], 0.0), (400, [50.0], 0.0), (400, [20.0, 30.0], 0.0),
                                                   (200, [50.0], 3.0)])
-def test_capacity_limited_team_needs_n_over_c_hours_to_follow_a_split(n, capacities, latency):
-    """The split at 0 h queues n hops (plus the theft lot at discovery); the team follows sum(C) an
-    hour, so everything is traced after (n + 1) / C hours (+ latency), to within one clock tick."""
+def test_capacity_limited_team_needs_n_over_c_hours_to_judge_n_payouts(n, capacities, latency):
+    """Software follows the split at once, however many wallets; the n mixer payouts at 1 h are n
+    judgments, which the team makes at sum(C) an hour: everything is traced (n / C) h (+ latency)
+    after the payouts, to within one clock tick."""
     tracers = [tracer(f"t{i}", capacity_per_hour=c, latency=latency) for i, c in enumerate(capacities)]
-    rep = run(make([bigger_split(n)], tracing={"tracers": tracers}, horizon="2d"))
+    venues = {"mixer": {**CUSTODIAL, "delay": "1h", "payouts": 1}}
+    rep = run(make(mixed_split(n), venues, tracing={"tracers": tracers, "auto_latency": 0.0}, horizon="2d"))
     c = sum(capacities)
+    assert traced_share_at(rep, [0.5])[0] == pytest.approx(1.0, rel=1e-9)  # the split: no capacity used
     done = first_time_at_final(rep, traced_cells)
-    assert done == pytest.approx((n + 1) / c + latency, abs=1.5 / 60)
+    assert done == pytest.approx(1.0 + n / c + latency, abs=1.5 / 60)
     assert final_share(rep, "traced") == pytest.approx(1.0, rel=1e-12)
-    # traced value grows steadily: about half of the (near-equal) wallets are followed halfway through
-    half = traced_share_at(rep, [latency + n / c / 2])[0]
+    half = traced_share_at(rep, [1.0 + latency + n / c / 2])[0]  # judged steadily: about half halfway
     assert 0.4 < half < 0.6
-    assert rep.hops_followed == n + 1
+    assert rep.hops_followed == 1 + n + n  # the theft lot, the split's n lots (software), n judgments
 
 
 def final_share(rep: Replication, state: str) -> float:
     return metrics.final_states(rep)[state] / rep.stolen_usd
 
 
-def flooding_frozen(n: int, seed: int = 0) -> float:
-    venues = {"binance": {**EXCHANGE, "freeze_latency": "1h", "delay": "12h"}}
-    playbook = [bigger_split(n), {"hop": "exchange", "venue": "binance"}]
+def flooding_frozen(n: int, via_mixer: bool, seed: int = 0) -> float:
+    venues = {"binance": {**EXCHANGE, "freeze_latency": "1h", "delay": "12h"},
+              "mixer": {**CUSTODIAL, "delay": "10min", "payouts": 1}}
+    playbook = [bigger_split(n), *([{"hop": "mix", "venue": "mixer"}] if via_mixer else []),
+                {"hop": "exchange", "venue": "binance"}]
     rep = run(make(playbook, venues, tracing={"tracers": [tracer(capacity_per_hour=100.0)]}, horizon="3d"), seed)
     return float(rep.venue_frozen[0]) / rep.stolen_usd
 
 
-def test_flooding_the_zone_outruns_a_limited_team():
-    """100 hops an hour: 20 wallets are followed in 0.2 h and frozen (1 h latency) long before they
-    leave the exchange (12 h); 2000 wallets take 20 h, so the lots followed after ~11 h escape."""
-    few, many = flooding_frozen(20), flooding_frozen(2000)
-    assert few == pytest.approx(1.0, rel=1e-12)
-    assert many < 0.7 * few
+def test_flooding_the_zone_outruns_analysts_at_a_judgment_point_not_the_software():
+    """Software follows 2,000 fresh wallets as easily as 20: every deposit is flagged and frozen
+    (1 h latency) long before it leaves the exchange (12 h). Through a mixer the 2,000 payouts are
+    judgments at 100 an hour: those judged after ~11 h escape, so only ~11/20 is frozen."""
+    assert flooding_frozen(20, False) == pytest.approx(1.0, rel=1e-12)
+    assert flooding_frozen(2000, False) == pytest.approx(1.0, rel=1e-12)
+    few, many = flooding_frozen(20, True), flooding_frozen(2000, True)
+    assert few == pytest.approx(1.0, rel=1e-9)
     assert many == pytest.approx(11.0 / 20.0, abs=0.05)
 
 
@@ -239,8 +261,10 @@ def test_crowd_report_quality_scales_its_success():
 
 
 def test_tracer_joins_after_delays_its_work():
-    """A single tracer that joins 6 h after the discovery: nothing is traced before 6 h, all after."""
-    rep = run(make([{"hop": "transfer"}], tracing={"tracers": [tracer(joins_after="6h")]}, horizon="1d"))
+    """A single tracer that joins 6 h after the discovery: nothing is traced before 6 h (the software
+    runs once someone is on the case), all after."""
+    rep = run(make([{"hop": "transfer"}], tracing={"tracers": [tracer(joins_after="6h")], "auto_latency": 0.0},
+                   horizon="1d"))
     np.testing.assert_allclose(traced_share_at(rep, [0.0, 3.0, 5.9]), 0.0, atol=1e-12)
     np.testing.assert_allclose(traced_share_at(rep, [6.0, 12.0]), 1.0, rtol=1e-12)
 

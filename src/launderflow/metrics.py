@@ -41,8 +41,18 @@ from .model.simulate import Replication
 from .model.states import LOCATIONS, N_CELLS, Location
 from .scenario.schema import Scenario
 
-STATES: tuple[str, ...] = (*LOCATIONS, "traced", "dark")
+# The shares victims publish ("x % traceable, y % dark, z % frozen"), under names that cannot be
+# confused with the two axes: every instant they sum to the stolen value. ``reported_traceable``:
+# the value's current location is known (traced, with the launderer, inside a venue, or spent on
+# fees the investigators saw); ``reported_dark``: its location is not known (dark, with the
+# launderer, inside a venue or in fees) or it has left the chain through an off-ramp (cashed out,
+# traced or not); ``reported_frozen``: frozen or seized.
+REPORTED: tuple[str, ...] = ("reported_traceable", "reported_dark", "reported_frozen")
+STATES: tuple[str, ...] = (*LOCATIONS, "traced", "dark", *REPORTED)
 DAY = 24.0
+_IN_PLAY = [int(Location.LAUNDERER), int(Location.VENUE), int(Location.FEES)]
+_OFF_CHAIN = int(Location.CASHED_OUT)
+_STOPPED = [int(Location.FROZEN), int(Location.SEIZED)]
 
 
 # --- reading a replication's outcome book -------------------------------------------------------
@@ -56,12 +66,16 @@ def cell_totals_at(rep: Replication, times: np.ndarray) -> np.ndarray:
 
 
 def state_values(cells: np.ndarray) -> np.ndarray:
-    """Collapse 12 cells to the 8 reported states: 6 locations, then traced and dark."""
+    """Collapse the 12 cells to the 11 states: 6 locations, traced and dark, then the 3 reported shares."""
     cells = np.atleast_2d(cells)
-    by_location = cells[:, 0::2] + cells[:, 1::2]
-    traced = cells[:, 1::2].sum(axis=1)
-    dark = cells[:, 0::2].sum(axis=1)
-    return np.column_stack([by_location, traced, dark])
+    dark_cells, traced_cells = cells[:, 0::2], cells[:, 1::2]
+    by_location = dark_cells + traced_cells
+    traced = traced_cells.sum(axis=1)
+    dark = dark_cells.sum(axis=1)
+    traceable = traced_cells[:, _IN_PLAY].sum(axis=1)
+    unknown = dark_cells[:, _IN_PLAY].sum(axis=1) + by_location[:, _OFF_CHAIN]
+    stopped = by_location[:, _STOPPED].sum(axis=1)
+    return np.column_stack([by_location, traced, dark, traceable, unknown, stopped])
 
 
 def timeline_grid(horizon: float, step: float) -> np.ndarray:
@@ -71,7 +85,7 @@ def timeline_grid(horizon: float, step: float) -> np.ndarray:
 
 
 def timeline(rep: Replication, grid: np.ndarray) -> np.ndarray:
-    """(len(grid), 8) state values in USD."""
+    """(len(grid), 11) state values in USD (the order of :data:`STATES`)."""
     return state_values(cell_totals_at(rep, grid))
 
 
@@ -84,7 +98,7 @@ def time_to_share(rep: Replication, location: Location, share: float) -> float:
 
 
 def final_states(rep: Replication) -> dict[str, float]:
-    """USD in each of the 8 states at the horizon (float round-off of emptied states set to 0)."""
+    """USD in each of the 11 states at the horizon (float round-off of emptied states set to 0)."""
     values = state_values(rep.final_cells)[0]
     values[np.abs(values) < 1e-9 * max(rep.stolen_usd, 1.0)] = 0.0
     return {name: float(v) for name, v in zip(STATES, values)}
@@ -279,7 +293,8 @@ def measure(key: str) -> Measure:
 
 
 _BETTER_FOR_INVESTIGATORS = {"traced": "higher", "frozen": "higher", "seized": "higher",
-                             "cashed_out": "lower", "dark": "lower"}
+                             "cashed_out": "lower", "dark": "lower", "reported_traceable": "higher",
+                             "reported_dark": "lower", "reported_frozen": "higher"}
 
 
 def _state_better(params: Mapping[str, Any]) -> str | None:
@@ -339,13 +354,14 @@ register(Metric("lots", COUNT, "lots", "lots", None, lambda rep, sc: rep.lots, (
 # --- the standard sets -----------------------------------------------------------------------------
 
 FINAL_STATES: tuple[str, ...] = ("traced", "frozen", "seized", "cashed_out")  # what a comparison shows at the horizon
-AT_STATES: tuple[str, ...] = ("traced", "dark", "frozen", "seized", "cashed_out")  # and at given times
+AT_STATES: tuple[str, ...] = (*REPORTED, "cashed_out")  # and at given times, the way victims publish updates
 
 
 def comparison_measures(at: Sequence[float] = ()) -> list[Measure]:
-    """What ``compare`` (and the report) show, in order: final shares, time to half cashed out,
-    the launderer's cost, then the shares at the given times."""
-    out = [METRICS["final_share"](state=s) for s in FINAL_STATES]
+    """What ``compare`` (and the report) show, in order: final shares (the two axes, then as
+    reported), time to half cashed out, the launderer's cost, then the reported shares at the
+    given times."""
+    out = [METRICS["final_share"](state=s) for s in (*FINAL_STATES, *REPORTED)]
     out += [METRICS["days_to_cash_out_share"](share=0.5), METRICS["launderer_cost_usd"]()]
     out += [METRICS["share_at"](state=s, at=float(t)) for t in at for s in AT_STATES]
     return out

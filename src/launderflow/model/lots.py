@@ -30,6 +30,9 @@ _FIELDS: dict[str, tuple[type, object]] = {
     "tag": (np.int32, -1),  # venue-specific detail (e.g. the mixer pool a note sits in)
     "hops": (np.int32, 0),  # moves made so far (a follow-up or alert about an older address is stale)
     "flagged": (np.bool_, False),  # its current address has been shared with venues as stolen
+    "judge_at": (np.float64, -np.inf),  # when analysts will have judged its last judgment point (inf: not yet queued)
+    "recover_at": (np.float64, np.inf),  # when its lost trail will be re-identified (inf: never)
+    "lost_at": (np.int16, -2),  # where its trail was last lost: a venue, -1 an automatic hop, -2 never
 }
 
 

@@ -4,8 +4,8 @@ Two small typed interfaces, below everything that uses them:
 
 * :class:`World` — the operations on lots of value. Every change of value goes through one of
   them (``move``, ``fork``, ``divide``, ``merge``, ``relocate``, ``spend``), so conservation is
-  enforced in one place; knowledge changes through ``hop_knowledge``, ``set_traced``,
-  ``keep_trail`` and ``resume_trail``; time through ``schedule``, ``after``, ``at`` and ``park``.
+  enforced in one place; knowledge changes through ``hop_knowledge``, ``set_traced`` and
+  ``resume_trail``; time through ``schedule``, ``after``, ``at`` and ``park``.
   :class:`launderflow.model.world.World` implements it.
 * :class:`Venue` — what the world, the hops, tracing and interventions ask of a venue. The hooks
   and their defaults are in :class:`launderflow.model.venues.base.VenueModel`.
@@ -39,6 +39,7 @@ class Venue(Protocol):
     jurisdiction: str
     address: int
     acts_on_alerts: bool  # issuers and exchanges freeze flagged lots; others ignore alerts
+    judgment_point: bool  # its payouts need analysts' judgment (else software follows them)
     frozen_usd: float
     seized_usd: float
 
@@ -84,9 +85,9 @@ class World(Protocol):
     # --- value ------------------------------------------------------------------------------------
 
     def move(self, ids: np.ndarray, now: float, hop: str, dst: np.ndarray | int | None = None, venue: int = -1,
-             trace: bool = True) -> None: ...
+             trace: bool = True, judged: bool = False, keep: np.ndarray | None = None) -> None: ...
     def fork(self, parents: np.ndarray, counts: np.ndarray, shares: np.ndarray, now: float, hop: str,
-             src: np.ndarray | int | None = None, venue: int = -1) -> np.ndarray: ...
+             src: np.ndarray | int | None = None, venue: int = -1, judged: bool = False) -> np.ndarray: ...
     def divide(self, parents: np.ndarray, counts: np.ndarray, values: np.ndarray, requeue: bool = True,
                owner: np.ndarray | None = None) -> np.ndarray: ...
     def merge(self, ids: np.ndarray, group: np.ndarray, n_groups: int, asset: np.ndarray, step: int,
@@ -102,10 +103,10 @@ class World(Protocol):
 
     # --- knowledge --------------------------------------------------------------------------------
 
-    def hop_knowledge(self, ids: np.ndarray, hop: str) -> None: ...
+    def hop_knowledge(self, ids: np.ndarray, hop: str, judged: bool = False, keep: np.ndarray | None = None,
+                      venue: int = -1) -> None: ...
     def set_traced(self, ids: np.ndarray, traced: np.ndarray) -> None: ...
     def set_dark(self, ids: np.ndarray) -> None: ...
-    def keep_trail(self, ids: np.ndarray, keep: np.ndarray) -> None: ...
     def resume_trail(self, ids: np.ndarray, now: float) -> None: ...
     def shares_with(self, venue: Venue) -> bool: ...
 

@@ -37,7 +37,9 @@ class Replication:
     pools: dict[str, np.ndarray] | None = None  # pool mixers' anonymity sets over time
     withdrawals: dict[str, np.ndarray] | None = None  # every launderer withdrawal from a pool mixer
     actions: dict[str, tuple[str, float, float]] | None = None  # intervention name -> (kind, applied at, USD seized)
-    hops_followed: int = 0  # work done by the tracing team
+    hops_followed: int = 0  # work done by the tracing team: follow-ups by software and judgments
+    venue_recovered: np.ndarray | None = None  # USD re-identified after its trail was lost at each venue
+    auto_recovered: float = 0.0  # USD re-identified after its trail was lost at an automatic hop
 
 
 def simulate(scenario: Scenario, rng: np.random.Generator, keep_ledger: bool = True,
@@ -52,7 +54,8 @@ def simulate(scenario: Scenario, rng: np.random.Generator, keep_ledger: bool = T
     if ledger is not None:  # a trail is only followed if the theft was discovered within the run
         stolen = ledger["lot"] >= 0
         ledger["followed"][stolen] &= world.discovered[world.lots.theft[ledger["lot"][stolen]]]
-    lots_table = {name: world.lots.view(name).copy() for name in ("value", "location", "traced", "theft", "alive")} if keep_lots else None
+    lots_table = ({name: world.lots.view(name).copy() for name in ("value", "location", "traced", "trail", "theft", "alive", "lost_at")}
+                  if keep_lots else None)
     logs = [v.logs() for v in world.venues]
     pools = _concat([log["pools"].arrays() for log in logs if "pools" in log])
     withdrawals = _concat([log["withdrawals"].arrays() for log in logs if "withdrawals" in log])
@@ -78,6 +81,8 @@ def simulate(scenario: Scenario, rng: np.random.Generator, keep_ledger: bool = T
         actions={a.name: (a.spec.kind, float("nan") if a.applied_at is None else a.applied_at, a.seized_usd)
                  for a in world.interventions},
         hops_followed=world.team.followed,
+        venue_recovered=world.recovery.recovered_usd[:-1].copy(),
+        auto_recovered=float(world.recovery.recovered_usd[-1]),
     )
 
 

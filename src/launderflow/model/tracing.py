@@ -1,26 +1,37 @@
-"""The tracing team and the information-sharing channel: the investigators' side of the race.
+"""The investigators' side of the race: the tracing team, re-identification and information sharing.
 
 Knowledge of a lot goes through three stages:
 
-1. *trail* — every hop so far was followable (each hop keeps it with the team's per-hop success);
-2. *traced* — the team has actually followed the lot to its current address. A moved lot is dark
-   until then: the follow-up takes the team's latency plus the wait in its work queue, which
-   holds one item per hop and drains at the team's capacity (hops per hour). Flooding the zone
-   with wallets lengthens the queue, so trails lag further behind the funds;
+1. *trail* — every hop so far was followable;
+2. *traced* — the investigators know the lot's current address. Tracing software follows
+   *automatic* hops (transfers, splits, peels, consolidations, DEX swaps, bridges that link their
+   legs) ``tracing.auto_latency`` after they happen, whatever their number: flooding the zone with
+   wallets does not outrun software. At *judgment points* (mixer payouts, exchange withdrawals,
+   cash-out deposits, bridges that do not link their legs) analysts must decide: every lot they
+   were following joins the team's work queue, which drains at the team's capacity (judgments per
+   hour), and is dark until judged; the judgment keeps the trail with the team's success (pool
+   mixers: the demixing chance). A lot that moves on before it is judged is followed from the
+   judgment on (its ``judge_at``);
 3. *flagged* — the traced address has reached the venues and issuers in the sharing coverage,
    ``sharing.latency`` after it was traced; they may then freeze what they hold of it.
 
-Before a theft is discovered the trail exists but nobody follows it; at discovery every lot with
-an intact trail is queued for follow-up.
+A lost trail may be re-identified later (:class:`Recovery`): when it is lost, whether and when it
+will be is drawn from the recovery of the place it was lost at; sweeps every
+``tracing.recovery_step`` put the investigators back on the trail of the lots (and the pieces they
+were split into) that are due. Before a theft is discovered the trail exists but nobody follows
+it; at discovery software follows every lot with an intact trail, and analysts judge the lots that
+passed a judgment point on the way.
 """
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from typing import Any
 
 import numpy as np
+import simpy
 
-from ..scenario.schema import TRACEABLE_HOPS, Tracing
+from ..scenario.schema import TRACEABLE_HOPS, Recovery as RecoverySpec, Tracing
 from .ops import World
 
 
@@ -39,7 +50,9 @@ class TracingTeam:
         self.tracers = list(spec.tracers)
         self.instant = not self.tracers or (all(t.capacity_per_hour is None for t in self.tracers)
                                             and min(t.latency for t in self.tracers) == 0
-                                            and all(t.joins_after == 0 for t in self.tracers))
+                                            and all(t.joins_after == 0 for t in self.tracers)
+                                            and spec.auto_latency == 0)
+        self.auto_latency = spec.auto_latency
         self._success: dict[tuple[str, tuple[int, ...]], float] = {}
         self._paces: dict[tuple[int, ...], tuple[float, float | None]] = {}
         self.free_at = 0.0  # when the team has worked through its queue
@@ -97,26 +110,44 @@ class TracingTeam:
             pace = self._paces[key] = (latency, None if any(c is None for c in caps) else float(sum(caps)))
         return pace
 
-    def queue(self, ids: np.ndarray, now: float, dark: bool = False) -> None:
-        """Lots with an intact trail moved (or were discovered): follow them when the team gets there.
-
-        ``dark``: the caller has already marked them not traced (as every moved lot is).
-        """
-        world = self.world
-        if len(ids) == 0:
-            return
+    def _start(self, now: float, n: int) -> None:
         if self.discovered_at is None:
             self.discovered_at = now
             self.all_joined_at = now + max((t.joins_after for t in self.tracers), default=0.0) - 1e-9
-        self.followed += len(ids)
+        self.followed += n
+
+    def auto(self, ids: np.ndarray, now: float) -> None:
+        """Software follows these lots (their trail is intact, their theft discovered): they are
+        traced ``auto_latency`` from now, or once their pending judgment is done if that is later."""
+        if len(ids) == 0:
+            return
+        self._start(now, len(ids))
+        world = self.world
         if self.instant:
             world.set_traced(ids, np.ones(len(ids), dtype=bool))
             world.sharing.traced(ids, now)
             return
-        if not dark:
-            world.set_dark(ids)
-        times = self.follow_times(now, len(ids))
+        start = now if self.active(now) else self.discovered_at + min(t.joins_after for t in self.tracers)  # type: ignore[operator]
+        times = np.maximum(start + self.auto_latency, world.lots.judge_at[ids])
         world.at(times, ids, self._caught_up, world.lots.hops[ids])  # (indexing copies: a snapshot)
+
+    def judge(self, ids: np.ndarray, now: float) -> None:
+        """Analysts must judge these lots (they were following them into a judgment point): each is
+        one item of the work queue; the lot is traced then if its trail survived, else it stays dark."""
+        if len(ids) == 0:
+            return
+        self._start(now, len(ids))
+        world = self.world
+        lots = world.lots
+        if self.instant:
+            lots.judge_at[ids] = now
+            kept = ids[lots.trail[ids]]
+            world.set_traced(kept, np.ones(len(kept), dtype=bool))
+            world.sharing.traced(kept, now)
+            return
+        times = self.follow_times(now, len(ids))
+        lots.judge_at[ids] = times
+        world.at(times, ids, self._caught_up, lots.hops[ids])
 
     def _caught_up(self, ids: np.ndarray, now: float, hops: np.ndarray) -> None:
         lots = self.world.lots
@@ -125,6 +156,65 @@ class TracingTeam:
         if len(ids):
             self.world.set_traced(ids, np.ones(len(ids), dtype=bool))
             self.world.sharing.traced(ids, now)
+
+
+class Recovery:
+    """Re-identification of lost trails: drawn when a trail is lost, applied in periodic sweeps.
+
+    A lot whose trail is lost at a venue (a judgment point) draws, from that venue's ``recovery``
+    (or ``tracing.recovery`` for an automatic hop), whether it will be re-identified and when
+    (``recover_at``); the pieces it is later split into inherit that time, and a consolidation
+    takes its inputs' earliest. Every ``tracing.recovery_step`` the lots that are due, still dark,
+    worth something and of a discovered theft get their trail back: a ``recover`` ledger row each
+    (auditable against the ground truth), software follows the live ones to where they are now,
+    and value already out of play is traced at once. Draws come from the ``recovery`` stream.
+    """
+
+    def __init__(self, world: World, spec: Tracing):
+        self.world = world
+        self.rng = world.stream("recovery")
+        self.specs: list[RecoverySpec] = [v.recovery for v in world.venues] + [spec.recovery]  # [-1]: automatic hops
+        self.step = spec.recovery_step
+        self.recovered_usd = np.zeros(len(self.specs))  # by the place the trail was lost (last: automatic hops)
+        self.active = any(r.share > 0 for r in self.specs)
+        if self.active:
+            world.process(self._sweeps())
+
+    def lost(self, ids: np.ndarray, venue: int, now: float) -> None:
+        """The trail of these lots was lost at ``venue`` (-1: at an automatic hop)."""
+        lots = self.world.lots
+        lots.lost_at[ids] = venue
+        spec = self.specs[venue]
+        if spec.share <= 0:
+            lots.recover_at[ids] = np.inf
+            return
+        found = self.rng.random(len(ids)) < spec.share
+        delay = self.rng.exponential(spec.mean_time, len(ids))
+        lots.recover_at[ids] = np.where(found, now + delay, np.inf)
+
+    def _sweeps(self) -> Generator[simpy.Event, Any, None]:
+        world = self.world
+        while True:
+            yield world.timeout(self.step)
+            self.sweep(world.now)
+
+    def sweep(self, now: float) -> None:
+        world = self.world
+        lots = world.lots
+        due = (lots.view("recover_at") <= now) & ~lots.view("traced") & (lots.view("value") > 0)
+        ids = np.flatnonzero(due)
+        if len(ids) == 0:
+            return
+        if not world.all_discovered:
+            ids = ids[world.discovered[lots.theft[ids]]]
+        lots.recover_at[ids] = np.inf
+        lots.trail[ids] = True
+        lots.judge_at[ids] = -np.inf
+        np.add.at(self.recovered_usd, lots.lost_at[ids].astype(np.int64), lots.value[ids])
+        world.record(now, lots.address[ids], lots.address[ids], ids, lots.value[ids], "recover", venue=-1)
+        live = lots.alive[ids]
+        world.set_traced(ids[~live], np.ones(int((~live).sum()), dtype=bool))
+        world.team.auto(ids[live], now)
 
 
 class Sharing:

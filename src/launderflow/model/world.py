@@ -33,7 +33,7 @@ from .ledger import Ledger
 from .lots import LotTable
 from .ops import Venue
 from .states import Location
-from .tracing import Sharing, TracingTeam
+from .tracing import Recovery, Sharing, TracingTeam
 from .venues import build_venues
 
 HOP_CODE = {name: i for i, name in enumerate(HOP_KINDS)}
@@ -74,6 +74,7 @@ class World:
         self.barriers_waiting: set[tuple[int, int]] = set()
         self.team = TracingTeam(self, scenario.tracing)
         self.sharing = Sharing(self, scenario.tracing)
+        self.recovery = Recovery(self, scenario.tracing)
         self.interventions = build_interventions(self)
         self.discovered = np.zeros(len(scenario.thefts), dtype=bool)
         self.all_discovered = False  # every theft is known: no need to look each lot's theft up
@@ -141,7 +142,7 @@ class World:
         self.record(now, victims, wallets, ids, values, "theft")
         self.schedule(ids, np.full(n, now))
         if self.discovered[index]:
-            self.team.queue(ids, now)
+            self.team.auto(ids, now)
 
     def _discovery(self, index: int, after: float):
         if after > 0:
@@ -149,7 +150,8 @@ class World:
         self.discover(index)
 
     def discover(self, theft: int) -> None:
-        """The theft is known: the team queues every lot of it whose trail is intact.
+        """The theft is known: software follows every lot of it whose trail is intact, and analysts
+        judge those that passed a judgment point on the way (their ``judge_at`` is pending).
 
         Value already out of play (cashed out, spent) with an intact trail is traced at once: the
         analysts reconstruct where it went, but there is nothing left to freeze.
@@ -157,11 +159,15 @@ class World:
         self.discovered[theft] = True
         self.all_discovered = bool(self.discovered.all())
         lots = self.lots
+        now = self.env.now
         ids = np.flatnonzero((lots.view("theft") == theft) & lots.view("trail") & ~lots.view("traced")
                              & (lots.view("value") > 0))
         live = lots.alive[ids]
         self.set_traced(ids[~live], np.ones(int((~live).sum()), dtype=bool))
-        self.team.queue(ids[live], self.env.now)
+        ids = ids[live]
+        pending = lots.judge_at[ids] > now  # passed a judgment point nobody has judged yet
+        self.team.judge(ids[pending], now)
+        self.team.auto(ids[~pending], now)
 
     def _on_due(self, ids: np.ndarray, now: float) -> None:
         lots = self.lots
@@ -283,23 +289,44 @@ class World:
                            value_usd=values, fee_usd=fee, hop=HOP_CODE[hop], lot=lots, venue=venue,
                            followed=self.lots.trail[lots])  # ANDed with "discovered by the end" in simulate()
 
-    def hop_knowledge(self, ids: np.ndarray, hop: str) -> None:
-        """A hop was made: the trail survives with the team's per-hop success, and the lot is dark
-        at its new address until the team follows it (at once for an instant team)."""
+    def hop_knowledge(self, ids: np.ndarray, hop: str, judged: bool = False, keep: np.ndarray | None = None,
+                      venue: int = -1) -> None:
+        """A hop was made: the lot is dark at its new address until the investigators follow it.
+
+        At an automatic hop software follows every lot with an intact trail (the trail is lost only
+        with ``1 - hop_success``); at a judgment point (``judged``) the analysts judge every lot they
+        were following, and its trail survives with ``keep`` (the venue's own draw, e.g. demixing)
+        or the team's success for the hop. A trail lost here may be re-identified later (``venue``:
+        where it was lost, -1 for an automatic hop).
+        """
         if len(ids) == 0:
             return
         lots = self.lots
+        now = self.env.now
         lots.hops[ids] += 1
         lots.flagged[ids] = False
-        p = self.team.success(hop, self.env.now)
-        if p < 1.0:
-            lots.trail[ids] &= self.team.rng.random(len(ids)) < p
-        follow = lots.trail[ids] if self.all_discovered else lots.trail[ids] & self.discovered[lots.theft[ids]]
+        was = lots.trail[ids]
+        if keep is None:
+            p = self.team.success(hop, now)
+            if p < 1.0:
+                keep = self.team.rng.random(len(ids)) < p
+        if keep is not None:
+            lots.trail[ids] = was & keep
+            lost = ids[was & ~keep]
+            if len(lost):
+                self.recovery.lost(lost, venue if judged else -1, now)
+        discovered = self.discovered[lots.theft[ids]] if not self.all_discovered else np.ones(len(ids), dtype=bool)
         if self.team.instant:  # followed at once: only the lost trails go dark
+            follow = lots.trail[ids] & discovered
             self.set_dark(ids[~follow])
-        else:  # dark at the new address until followed
-            self.set_dark(ids)
-        self.team.queue(ids[follow], self.env.now, dark=True)
+            self.team.auto(ids[follow], now)
+            return
+        self.set_dark(ids)  # dark at the new address until followed
+        if judged:
+            lots.judge_at[ids[was & ~discovered]] = np.inf  # to be judged once the theft is discovered
+            self.team.judge(ids[was & discovered], now)
+        else:
+            self.team.auto(ids[lots.trail[ids] & discovered], now)
 
     def set_traced(self, ids: np.ndarray, traced: np.ndarray) -> None:
         lots = self.lots
@@ -372,10 +399,11 @@ class World:
         self.book.move(self.env.now, before, traced + np.int8(2 * location), lots.value[ids])
 
     def move(self, ids: np.ndarray, now: float, hop: str, dst: np.ndarray | int | None = None, venue: int = -1,
-             trace: bool = True) -> None:
+             trace: bool = True, judged: bool = False, keep: np.ndarray | None = None) -> None:
         """Send each lot whole to a new address (fresh launderer wallets unless ``dst`` is given).
 
-        ``trace=False`` for deposits to a venue's labelled address, which analysts always see.
+        ``trace=False`` for deposits to a venue's labelled address, which analysts always see;
+        ``judged`` for a judgment point (``keep``: the venue's own draw of the surviving trails).
         The hottest path of the model, so it reads each column once and does in one pass what
         :meth:`network_fee` and :meth:`hop_knowledge` would do one after the other.
         """
@@ -394,7 +422,7 @@ class World:
             value = self._to_fees(ids, value, fee)
         lots.address[ids] = dst
         if trace:
-            self.hop_knowledge(ids, hop)
+            self.hop_knowledge(ids, hop, judged, keep, venue)
         self.record(now, src, dst, ids, value, hop, venue, fee, asset)
 
     def divide(self, parents: np.ndarray, counts: np.ndarray, values: np.ndarray, requeue: bool = True,
@@ -421,11 +449,11 @@ class World:
         if not self.all_discovered:
             pending &= self.discovered[lots.theft[children]]
         if np.count_nonzero(pending):
-            self.team.queue(children[pending], self.env.now)
+            self.team.auto(children[pending], self.env.now)  # (a pending judgment is kept: judge_at is inherited)
         return children
 
     def fork(self, parents: np.ndarray, counts: np.ndarray, shares: np.ndarray, now: float, hop: str,
-             src: np.ndarray | int | None = None, venue: int = -1) -> np.ndarray:
+             src: np.ndarray | int | None = None, venue: int = -1, judged: bool = False) -> np.ndarray:
         """Split each parent lot into ``counts[i]`` children sent to fresh wallets, by ``shares``.
 
         ``shares`` has ``counts.sum()`` entries, each parent's block summing to 1. Each child pays
@@ -435,7 +463,7 @@ class World:
         children = self.divide(parents, counts, self.lots.value[owner] * shares, requeue=False, owner=owner)
         if src is not None:
             self.lots.address[children] = src
-        self.move(children, now, hop, venue=venue)
+        self.move(children, now, hop, venue=venue, judged=judged)
         return children
 
     def merge(self, ids: np.ndarray, group: np.ndarray, n_groups: int, asset: np.ndarray, step: int,
@@ -457,8 +485,12 @@ class World:
         order = np.argsort(group, kind="stable")
         starts = np.searchsorted(group[order], np.arange(n_groups))
         touched = np.bitwise_or.reduceat(lots.touched[ids][order], starts)
+        # Knowledge still to come: the latest pending judgment, the earliest re-identification.
+        judge_at = np.maximum.reduceat(np.where(lots.trail[ids], lots.judge_at[ids], -np.inf)[order], starts)
+        recover_at = np.minimum.reduceat(lots.recover_at[ids][order], starts)
         merged = lots.add(n_groups, value=value, asset=asset, address=wallets, location=int(Location.LAUNDERER),
-                          trail=trail, traced=traced, theft=lots.theft[ids[0]], step=step, touched=touched)
+                          trail=trail, traced=traced, theft=lots.theft[ids[0]], step=step, touched=touched,
+                          judge_at=judge_at, recover_at=recover_at)
         # Value moves from each input's cell to its merged lot's cell (knowledge may resume).
         self.book.move(now, self.cells(ids), self.cells(merged)[group], lots.value[ids])
         self.record(now, lots.address[ids], wallets[group], ids, lots.value[ids], "consolidate", -1, fee)
@@ -468,19 +500,16 @@ class World:
         return merged[~empty]
 
     def resume_trail(self, ids: np.ndarray, now: float) -> None:
-        """Analysts pick a lost trail up again (e.g. from a KYC'd venue's records)."""
+        """Analysts pick a lost trail up again (e.g. from a KYC'd venue's records): software
+        follows the lot from there."""
         if len(ids) == 0:
             return
-        self.lots.trail[ids] = True
-        discovered = ids[self.discovered[self.lots.theft[ids]]]
-        self.team.queue(discovered, now)
-
-    def keep_trail(self, ids: np.ndarray, keep: np.ndarray) -> None:
-        """Lose the trail of the lots where ``keep`` is False; they go dark."""
         lots = self.lots
-        lots.trail[ids] &= keep
-        lost = ids[~keep]
-        self.set_traced(lost, np.zeros(len(lost), dtype=bool))
+        lots.trail[ids] = True
+        lots.judge_at[ids] = -np.inf
+        lots.recover_at[ids] = np.inf
+        discovered = ids[self.discovered[lots.theft[ids]]]
+        self.team.auto(discovered, now)
 
     def record_honest(self, now: float, src: np.ndarray | int, dst: np.ndarray | int, asset: int, amount: float,
                       venue: int) -> None:

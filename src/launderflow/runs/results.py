@@ -48,7 +48,7 @@ def summarize(scenario: Scenario, seed: int, reps: dict[int, Replication]) -> di
     for v, (name, spec) in enumerate(scenario.venues.items()):
         entry: dict[str, Any] = {"kind": spec.kind, "jurisdiction": spec.jurisdiction}
         for label, attr in (("inflow_usd", "venue_inflow"), ("fees_usd", "venue_fees"), ("frozen_usd", "venue_frozen"), ("seized_usd", "venue_seized"),
-                            ("refused_lots", "refusals")):
+                            ("recovered_usd", "venue_recovered"), ("refused_lots", "refusals")):
             entry[label] = _stats(np.array([getattr(reps[i], attr)[v] for i in order], dtype=np.float64))
         entry["inflow_share"] = _stats(np.array([reps[i].venue_inflow[v] / reps[i].stolen_usd for i in order]))
         wd = [reps[i].withdrawals for i in order if reps[i].withdrawals is not None]

@@ -177,9 +177,19 @@ THROUGH: BudgetTerms = ((1.0, 0.0), (0.0, 0.0), (2.0, 0.0))  # a deposit and a w
 OFF_CHAIN: BudgetTerms = ((0.0, 0.0), (0.0, 0.0), (2.0, 0.0))  # a deposit and the exit off the chain
 
 
+class Recovery(Strict):
+    """Re-identification of value whose trail was lost: of the lots that went dark here, ``share``
+    is re-identified later, after an exponential time of mean ``mean_time`` (demixing heuristics
+    applied with hindsight, wallet fingerprints, records). 0 = never."""
+
+    share: Probability = Field(default=0.0, description="share of the lots lost here that are re-identified later")
+    mean_time: Annotated[Duration, Field(gt=0.0)] = Field(default=30 * 24.0, description="mean time from the loss to the re-identification")
+
+
 class VenueBase(Strict):
     jurisdiction: Jurisdiction
     halts: bool = Field(default=False, description="can be halted (a halt makes it refuse new funds)")
+    recovery: Recovery = Field(default_factory=Recovery, description="re-identification of value whose trail was lost at this venue")
 
     def budget_terms(self, scenario: Scenario, hop_kind: str, alternative: int) -> BudgetTerms:
         """Bounds on what a hop through this venue creates (every venue kind declares its own)."""
@@ -222,6 +232,7 @@ class BridgeVenue(VenueBase):
     """Moves value to an asset on another chain after a delay, for a fee (THORChain-like swap or a wrapped-asset bridge)."""
 
     kind: Literal["bridge"]
+    links_legs: bool = Field(default=True, description="its outbound transfer names the inbound one (THORChain), so tracing software follows it; false: analysts must match the legs (a judgment point)")
     delay: Delay = ZERO_DELAY
     fee: Fraction = 0.001
     fee_usd: Annotated[float, Field(ge=0.0)] = 0.0
@@ -490,9 +501,11 @@ Branch.model_rebuild()
 BranchHop.model_rebuild()
 HOP_KINDS: tuple[str, ...] = ("theft", "transfer", "split", "peel", "wait", "consolidate", "cash_out", "fee",
                               "swap", "bridge", "exchange", "pool_mixer", "custodial_mixer", "branch",
-                              "freeze", "seizure", "honest")
+                              "freeze", "seizure", "honest", "recover")
 TRACEABLE_HOPS = ("transfer", "split", "peel", "consolidate", "cash_out", "swap", "bridge", "exchange",
-                  "custodial_mixer", "branch")
+                  "custodial_mixer", "branch")  # hop kinds whose trail survival a scenario may set
+AUTOMATIC_HOPS = ("transfer", "split", "peel", "consolidate", "branch", "swap", "bridge")  # software follows them (a bridge if it links its legs)
+JUDGMENT_HOPS = ("pool_mixer", "custodial_mixer", "exchange", "cash_out", "bridge")  # analysts decide (a bridge if it does not)
 VENUE_FOR_HOP = {
     "cash_out": ("otc", "exchange"),
     "swap": ("dex",),
@@ -536,23 +549,30 @@ class Sharing(Strict):
 class Tracing(Strict):
     """What the investigators can follow, how fast, and whom they tell.
 
-    The trail starts at the theft address once the theft is discovered; each hop keeps the trail
-    with the team's per-hop success (1.0 = never lost). With ``tracers`` the team's chance to follow
-    a hop is 1 - prod(1 - p_i) over its tracers, its latency the smallest of theirs and its capacity
-    the sum of theirs: a hop is followed once the team has worked through the hops queued before
-    it, so a launderer who floods the zone with wallets outruns a team of limited capacity. Until
-    it is followed, a moved lot is dark. Without tracers, one tracer with ``hop_success``, no
-    latency and unlimited capacity follows every hop at once.
+    The trail starts at the theft address once the theft is discovered. Tracing software follows
+    *automatic* hops (transfers, splits, peels, consolidations, branches, DEX swaps, bridges that
+    link their legs) ``auto_latency`` after they happen, with no analyst capacity; the trail is
+    lost there only with ``1 - hop_success[hop]`` (default: never). At *judgment points* (pool-
+    and custodial-mixer payouts, exchange withdrawals, cash-out deposits, bridges that do not link
+    their legs) analysts must decide: each lot they were following joins the team's work queue,
+    is judged once the team has worked through the items before it (capacity, latency), and keeps
+    its trail with the team's success ``1 - prod(1 - p_i)`` over its tracers (pool mixers: the
+    demixing chance). Until then it is dark. Lost value may be re-identified later (``recovery``
+    here for automatic-hop losses, each venue's own ``recovery`` for its judgment points). Without
+    tracers the team is instant: every followable hop is followed at once.
     """
 
     hop_success: HopSuccess = Field(
         default_factory=dict, description="per-hop chance that a followed trail stays followed (default 1.0)"
     )
     tracers: list[Tracer] = Field(default_factory=list)
+    auto_latency: Duration = Field(default=10.0 / 60.0, description="delay of tracing software following an automatic hop (with tracers)")
     sharing: Sharing = Field(default_factory=Sharing)
     resume_at_kyc: Probability = Field(
         default=0.5, description="chance a lost trail resumes when funds enter a KYC venue (times its kyc level)"
     )
+    recovery: Recovery = Field(default_factory=Recovery, description="re-identification of value lost at automatic hops")
+    recovery_step: Annotated[Duration, Field(ge=1.0 / 60.0)] = Field(default=24.0, description="re-identifications due are applied in sweeps this far apart")
 
     def success(self, hop: str) -> float:
         return float(self.hop_success.get(hop, 1.0))  # type: ignore[call-overload]

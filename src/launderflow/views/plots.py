@@ -43,10 +43,10 @@ from matplotlib.legend_handler import HandlerTuple
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter, PercentFormatter
 
-from ..metrics import FINAL_STATES, METRICS, STATES
+from ..metrics import FINAL_STATES, METRICS, REPORTED, STATES
 
 LOCATIONS: tuple[str, ...] = STATES[:6]
-TRACE_STATES: tuple[str, ...] = FINAL_STATES  # the traceability panels: traced, frozen, seized, cashed out
+TRACE_STATES: tuple[str, ...] = (*REPORTED, "cashed_out")  # the traceability panels: as victims report it
 FORMATS: tuple[str, ...] = ("png", "svg")
 DPI = 150  # PNG resolution; figure sizes below are in inches
 
@@ -65,6 +65,9 @@ STATE_COLORS = {
     "fees": "#999999",
     "traced": "#009E73",
     "dark": "#555555",
+    "reported_traceable": "#009E73",
+    "reported_dark": "#555555",
+    "reported_frozen": "#56B4E9",
 }
 STATE_LABELS = {
     "launderer": "with the launderer",
@@ -75,12 +78,18 @@ STATE_LABELS = {
     "fees": "fees",
     "traced": "traced",
     "dark": "dark (untraced)",
+    "reported_traceable": "traceable",
+    "reported_dark": "dark",
+    "reported_frozen": "frozen or seized",
 }
 TRACE_TITLES = {
     "traced": "Traced — investigators know where it is",
     "frozen": "Frozen",
     "seized": "Seized",
     "cashed_out": "Cashed out — left the chain",
+    "reported_traceable": "Traceable — its location is known",
+    "reported_dark": "Dark — location unknown, or cashed out",
+    "reported_frozen": "Frozen or seized",
 }
 # Stack order of the outcome areas, bottom to top: what policy got, what got out, what is in play.
 STACK_ORDER = ("seized", "frozen", "cashed_out", "fees", "venue", "launderer")
@@ -423,10 +432,14 @@ def plot_final_outcomes(data: RunData | Sequence[RunData] | str | Path, ax: Axes
     ax.set_yticks(np.linspace(0, 1, 6))
     ax.grid(axis="x", visible=False)
     split = len(LOCATIONS) - 0.5
-    ax.axvline(split, color="#888888", linewidth=0.8, linestyle=":")
+    split2 = split + 2  # traced, dark
+    for at in (split, split2):
+        ax.axvline(at, color="#888888", linewidth=0.8, linestyle=":")
     ax.text((split - 0.6) / 2, 1.1, "where the value ended up (sums to 100 %)", ha="center", va="center",
             fontsize=9, color="#444444")
-    ax.text((split + len(STATES) - 0.4) / 2, 1.1, "what investigators know", ha="center", va="center",
+    ax.text((split + split2) / 2, 1.1, "what investigators know", ha="center", va="center",
+            fontsize=9, color="#444444")
+    ax.text((split2 + len(STATES) - 0.4) / 2, 1.1, "as victims report it", ha="center", va="center",
             fontsize=9, color="#444444")
     ax.set_xlabel("final state at the horizon")
     return ax
@@ -500,7 +513,7 @@ def traceability_figure(runs: Sequence[RunData]) -> Figure:
     fig.legend([handles[k] for k in order], [policy_label(runs, k) for k in order], loc="outside lower center",
                ncols=ncols, handler_map={tuple: HandlerTuple(ndivide=1)}, handlelength=3)
     what = "one colour per scenario; " if len(runs) > 1 else ""
-    fig.suptitle(f"Share of the stolen value traced, frozen, seized and cashed out over time\n"
+    fig.suptitle(f"Share of the stolen value traceable, dark, frozen and cashed out over time\n"
                  f"({what}{_band_note(runs)})")
     return fig
 

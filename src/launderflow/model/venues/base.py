@@ -32,6 +32,8 @@ class VenueModel:
       and avoided, complying with a designation of a venue in the lots' history);
     * ``acts_on_alerts`` and ``alert(world, ids, now)`` — act on lots flagged by the sharing
       channel (default: ignore them); ``compliance`` — chance it acts on a request or sanction;
+    * ``judgment_point`` — its payouts need the analysts' judgment, a queue of limited capacity
+      where trails may be lost (default: no — tracing software follows them);
     * ``removed(world, ids)`` — lots inside it were frozen or seized (default: nothing to update);
     * ``has_honest_users``, ``set_honest_rate(cause, factor)``, ``add_exodus(per_hour)`` — honest
       traffic that designations and operator actions scale (default: none);
@@ -44,6 +46,7 @@ class VenueModel:
 
     kind: ClassVar[str] = "venue"
     acts_on_alerts: ClassVar[bool] = False
+    judgment_point: bool = False
     has_honest_users: ClassVar[bool] = False
     compliance: float = 1.0
     fee: float = 0.0
@@ -58,6 +61,7 @@ class VenueModel:
         self.name = name
         self.spec = spec
         self.jurisdiction: str = spec.jurisdiction
+        self.recovery = spec.recovery  # re-identification of trails lost here
         self.can_halt: bool = spec.halts
         self.halted = False
         self.closed = False  # shut down for good (seized infrastructure)
@@ -144,9 +148,10 @@ class VenueModel:
         lots = world.lots
         world.note_inflow(self, ids)
         flagged = lots.flagged[ids].copy()  # the deposit comes from an address already shared as stolen
-        # Deposits to a venue are followable, except into an off-ramp whose address may be unlabelled.
-        world.move(ids, now, hop_kind, dst=self.address, venue=self.index,
-                   trace=hop_kind == "cash_out")
+        # A deposit to a venue's labelled address keeps the lot's knowledge; a deposit into an
+        # off-ramp (OTC, P2P, a cash-out account) is a judgment point: whose desk is it?
+        cash_out = hop_kind == "cash_out"
+        world.move(ids, now, hop_kind, dst=self.address, venue=self.index, trace=cash_out, judged=cash_out)
         lots.flagged[ids] |= flagged  # the venue screens the deposit against the flagged addresses
         ids = ids[lots.alive[ids]]
         world.relocate(ids, Location.VENUE, self.index)
@@ -164,13 +169,17 @@ class VenueModel:
         if rate > 0 or fixed_usd > 0:
             world.spend(ids, world.lots.value[ids] * rate + fixed_usd, venue=self.index)
 
-    def pay_out(self, world: World, ids: np.ndarray, now: float, hop_kind: str) -> np.ndarray:
-        """Withdraw lots from the venue to fresh launderer wallets."""
+    def pay_out(self, world: World, ids: np.ndarray, now: float, hop_kind: str,
+                keep: np.ndarray | None = None) -> np.ndarray:
+        """Withdraw lots from the venue to fresh launderer wallets (``keep``: which trails survive,
+        when the venue decides that itself)."""
         lots = world.lots
-        ids = ids[lots.alive[ids]]
+        alive = lots.alive[ids]
+        ids = ids[alive]
         lots.address[ids] = self.address
         world.relocate(ids, Location.LAUNDERER)
-        world.move(ids, now, hop_kind, venue=self.index)
+        world.move(ids, now, hop_kind, venue=self.index, judged=self.judgment_point,
+                   keep=None if keep is None else keep[alive])
         return ids[lots.alive[ids]]
 
     def cash_out(self, world: World, ids: np.ndarray, now: float, haircut: float) -> np.ndarray:

@@ -20,6 +20,7 @@ class Bridge(VenueModel):
 
     def __init__(self, world: World, index: int, name: str, spec: Any):
         super().__init__(world, index, name, spec)
+        self.judgment_point = not spec.links_legs  # THORChain-like: the outbound names the inbound
         self.fee = spec.fee
         self.fee_usd = spec.fee_usd
 

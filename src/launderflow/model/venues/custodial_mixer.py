@@ -18,6 +18,7 @@ from .base import VENUES, VenueModel
 @VENUES.register("custodial_mixer")
 class CustodialMixer(VenueModel):
     kind = "custodial_mixer"
+    judgment_point = True
 
     def __init__(self, world: World, index: int, name: str, spec: Any):
         super().__init__(world, index, name, spec)
@@ -36,4 +37,4 @@ class CustodialMixer(VenueModel):
         k = self.payouts
         shares = self.rng.dirichlet(np.full(k, 5.0), size=len(ids)).ravel() if k > 1 else np.ones(len(ids))
         return world.fork(ids, np.full(len(ids), k), shares, now, "custodial_mixer",
-                          src=self.address, venue=self.index)
+                          src=self.address, venue=self.index, judged=True)

@@ -20,6 +20,7 @@ from .base import VENUES, VenueModel
 class Exchange(VenueModel):
     kind = "exchange"
     acts_on_alerts = True
+    judgment_point = True  # a withdrawal comes from the exchange's hot wallet: whose is it?
 
     def __init__(self, world: World, index: int, name: str, spec: Any):
         super().__init__(world, index, name, spec)

@@ -30,6 +30,7 @@ from .base import VENUES, VenueModel
 class PoolMixer(VenueModel):
     kind = "pool_mixer"
     has_honest_users = True
+    judgment_point = True
 
     def __init__(self, world: World, index: int, name: str, spec: Any):
         super().__init__(world, index, name, spec)
@@ -168,8 +169,7 @@ class PoolMixer(VenueModel):
         self.withdrawals.append(len(ids), time=now, venue=self.index, pool=pools, anonymity_set=anonymity,
                                 p_link=p_link, linked=linked)
         np.subtract.at(self.launderer, pools, 1)
-        world.keep_trail(ids, linked)
         self.charge(world, ids, self.fee)
         lots.tag[ids] = -1
-        return self.pay_out(world, ids, now, "pool_mixer")
+        return self.pay_out(world, ids, now, "pool_mixer", keep=linked)  # analysts judge every payout
 
