@@ -92,6 +92,9 @@ playbook:
     "OtcVenue": """\
 venues:
   garantex: {kind: otc, jurisdiction: RU, delay: 1d, haircut: 0.05, capacity_usd_per_day: 5000000}
+  p2p_desks: {kind: otc, jurisdiction: offshore, delay: 2d, haircut: 0.07, capacity_pool: dprk_brokers}
+capacity_pools:
+  dprk_brokers: {usd_per_day: 1700000, note: "TRM Labs: ~$51 M a month through OTC brokers"}
 """,
     "DexVenue": """\
 venues:
@@ -142,6 +145,11 @@ playbook:
     "WaitHop": """\
 playbook:
   - {hop: wait, delay: {dist: uniform, low: 5d, high: 30d}}
+""",
+    "DormantHop": """\
+playbook:
+  - {hop: split, wallets: 200}
+  - {hop: dormant, waves: 4, first: 30d, every: 30d, spread: {dist: uniform, low: 0h, high: 3d}, quiet: 14d}
 """,
     "ConsolidateHop": """\
 playbook:

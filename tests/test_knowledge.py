@@ -170,3 +170,63 @@ def test_a_lot_inside_a_venue_is_out_of_reach_of_recovery_only_when_spent():
     cells = rep.final_cells
     assert cells[int(Location.CASHED_OUT) * 2 + 1] / rep.stolen_usd > 0.99
     assert final["reported_dark"] / rep.stolen_usd > 0.99  # off the chain: dark as victims report it
+
+
+# --- the launderer's pace: dormancy in waves, scarce shared off-ramps ---------------------------------
+
+
+def test_dormant_value_leaves_in_waves_after_the_theft():
+    playbook = [{"hop": "split", "wallets": 600, "concentration": 1000.0},
+                {"hop": "dormant", "waves": 3, "first": "10d", "every": "5d"},
+                {"hop": "cash_out", "venue": "desk"}]
+    data = two_chain_dict("waves", playbook, {"desk": {"kind": "otc", "jurisdiction": "offshore"}}, horizon="30d",
+                          interventions=[])
+    rep = simulate(Scenario.model_validate(data), np.random.default_rng(4))
+    out = rep.ledger["time"][(rep.ledger["hop"] == HOP["cash_out"]) & (rep.ledger["dst"] == 0)]
+    assert sorted(set(out.tolist())) == [240.0, 360.0, 480.0]  # days 10, 15 and 20
+    counts = np.array([np.sum(out == t) for t in (240.0, 360.0, 480.0)])
+    assert np.all(np.abs(counts - 200) < 60)  # equal chances: 200 each, sd ~12
+
+
+def test_a_dormant_wave_waits_until_attention_fades():
+    """An issuer freezes part of the theft at ~day 9 (flagged USDC kept in wallets); the day-10 wave
+    waits until 14 quiet days have passed since the last freeze."""
+    venues = {"circle": {"kind": "issuer", "jurisdiction": "US", "asset": "USDC", "freeze_latency": "9d"},
+              "uni": {"kind": "dex", "fee": 0.0, "pool_depth_usd": 1e12},
+              "desk": {"kind": "otc", "jurisdiction": "offshore"}}
+    playbook = [{"hop": "split", "wallets": 10},
+                {"hop": "branch", "branches": [
+                    {"share": 0.5, "playbook": [{"hop": "wait", "delay": "60d"}]},  # sits there: frozen on day 9
+                    {"share": 0.5, "playbook": [{"hop": "swap", "venue": "uni", "to": "ETH"},  # out of reach
+                                                {"hop": "dormant", "first": "10d", "quiet": "14d"},
+                                                {"hop": "cash_out", "venue": "desk"}]}]}]
+    data = two_chain_dict("quiet", playbook, venues, stolen=[{"asset": "USDC", "amount": 1e6}], horizon="40d",
+                          interventions=[])
+    rep = simulate(Scenario.model_validate(data), np.random.default_rng(0))
+    frozen_at = rep.ledger["time"][rep.ledger["hop"] == HOP["freeze"]]
+    cashed_at = rep.ledger["time"][(rep.ledger["hop"] == HOP["cash_out"]) & (rep.ledger["dst"] == 0)]
+    assert len(frozen_at) and len(cashed_at)
+    assert cashed_at.min() >= frozen_at.max() + 14 * 24.0 - 1e-9  # not at day 10
+    assert cashed_at.min() == pytest.approx(frozen_at.max() + 14 * 24.0, abs=1 / 60)
+
+
+def test_desks_in_one_capacity_pool_share_its_capacity_across_thefts():
+    """Two thefts of $5 M each through two desks of one $1 M/day pool: $10 M needs 10 days whatever
+    the desks and thefts, where two desks of $1 M/day each would take 5."""
+    def cash_out_days(pooled: bool) -> float:
+        desk = {"kind": "otc", "jurisdiction": "offshore"}
+        venues = ({"a": {**desk, "capacity_pool": "brokers"}, "b": {**desk, "capacity_pool": "brokers"}} if pooled
+                  else {"a": {**desk, "capacity_usd_per_day": 1e6}, "b": {**desk, "capacity_usd_per_day": 1e6}})
+        thefts = [{"name": f"t{i}", "victim": "v", "stolen": [{"asset": "USDC", "amount": 5e6}],
+                   "playbook": [{"hop": "split", "wallets": 50}, {"hop": "cash_out", "venue": v}]}
+                  for i, v in enumerate(("a", "b"))]
+        data = two_chain_dict("pool", [], venues, thefts=thefts, horizon="30d", interventions=[])
+        if pooled:
+            data["capacity_pools"] = {"brokers": {"usd_per_day": 1e6, "note": "test"}}
+        rep = simulate(Scenario.model_validate(data), np.random.default_rng(1))
+        out = (rep.ledger["hop"] == HOP["cash_out"]) & (rep.ledger["dst"] == 0)
+        assert rep.ledger["value_usd"][out].sum() == pytest.approx(1e7, rel=1e-6)
+        return float(rep.ledger["time"][out].max()) / 24.0
+
+    assert cash_out_days(True) == pytest.approx(10.0, abs=0.1)
+    assert cash_out_days(False) == pytest.approx(5.0, abs=0.1)

@@ -44,10 +44,20 @@ def _parse_sets(values: tuple[str, ...]) -> dict[str, Any]:
 
 def load_or_exit(path: str, overrides: dict[str, Any] | None = None) -> Scenario:
     try:
-        return load_scenario(path, overrides)
+        scenario = load_scenario(path, overrides)
     except ScenarioError as exc:
         _fail(exc)
         raise  # unreachable
+    _warn(path, scenario)
+    return scenario
+
+
+def _warn(path: str, scenario: Scenario) -> None:
+    """Plausibility warnings (file:line: field: warning: ...) on stderr; they do not stop anything."""
+    from .scenario.plausibility import located_warnings
+
+    for problem in located_warnings(path, scenario):
+        err.print(str(problem), markup=False, soft_wrap=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -69,6 +79,7 @@ def validate(files: tuple[str, ...]) -> None:
             for problem in exc.problems:
                 err.print(str(problem), markup=False, soft_wrap=True)
             continue
+        _warn(path, scenario)
         out.print(f"{path}: ok ({scenario.name}: {len(scenario.thefts)} theft(s), "
                   f"${scenario.stolen_usd:,.0f} stolen, {len(scenario.venues)} venue(s))", markup=False, soft_wrap=True)
     if bad:

@@ -166,6 +166,48 @@ class Wait(Step):
             world.schedule(ids, now + self.delay.sample(world.rng, len(ids)))
 
 
+@STEPS.register("dormant")
+@dataclass
+class Dormant(Step):
+    """Dormancy in waves (see the schema's ``DormantHop``): phase 0 draws each arriving lot's wave
+    and schedules it; phase 1 lets it go, unless attention has not faded yet (``quiet``)."""
+
+    waves: int
+    first: float
+    every: float
+    spread: Distribution
+    quiet: float
+    next: int = DONE
+
+    @classmethod
+    def from_spec(cls, hop: Any, world: World, index: int) -> Dormant:
+        return cls(hop.waves, hop.first, hop.every, from_spec(hop.spread), hop.quiet)
+
+    def apply(self, world: World, ids: np.ndarray, now: float) -> None:
+        lots = world.lots
+        phase = lots.substep[ids]
+        arriving, due = ids[phase == 0], ids[phase == 1]
+        if len(arriving):
+            wave = world.rng.integers(0, self.waves, len(arriving)) if self.waves > 1 else np.zeros(len(arriving))
+            leave = (world.theft_time[lots.theft[arriving]] + self.first + wave * self.every
+                     + self.spread.sample(world.rng, len(arriving)))
+            lots.substep[arriving] = 1
+            world.schedule(arriving, np.maximum(leave, now))
+        if len(due) and self.quiet > 0:  # attention has not faded: wait until quiet after the last freeze
+            last = world.last_stopped[lots.theft[due]]
+            noisy = now - last < self.quiet
+            if np.count_nonzero(noisy):
+                world.schedule(due[noisy], last[noisy] + self.quiet)
+                due = due[~noisy]
+        if len(due):
+            lots.step[due] = self.next
+            lots.substep[due] = 0
+            if self.next == DONE:
+                world.park(due)
+            else:
+                world.schedule(due, np.full(len(due), now))
+
+
 @STEPS.register("consolidate")
 @dataclass
 class Consolidate(Step):

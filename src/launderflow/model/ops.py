@@ -24,6 +24,7 @@ import simpy
 
 from ..scenario.schema import Scenario
 from .addresses import AddressBook
+from .capacity import Capacity
 from .distributions import Distribution
 from .lots import LotTable
 from .states import Location
@@ -69,6 +70,9 @@ class World(Protocol):
     asset_price: np.ndarray  # USD price of each asset
     chain_fee: np.ndarray  # transfer fee of each chain (USD)
     all_discovered: bool  # every theft is known
+    theft_time: np.ndarray  # when each theft happened (a stream: its first instalment)
+    last_stopped: np.ndarray  # when value of each theft was last frozen or seized (-inf: never)
+    capacity_pools: dict[str, Capacity]  # off-ramp capacity shared by desks
 
     # --- time -------------------------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ from ..scenario.schema import HOP_KINDS, Scenario
 from .addresses import AddressBook, Role
 from .agenda import Agenda
 from .book import OutcomeBook
+from .capacity import Capacity
 from .distributions import Distribution, from_spec
 from .hops import compile_program
 from .interventions import build_interventions
@@ -65,6 +66,7 @@ class World:
         self.asset_confirmation = self.chain_confirmation[self.asset_chain]  # per asset: one lookup per lot, not two
         self.asset_fee = self.chain_fee[self.asset_chain]
 
+        self.capacity_pools = {name: Capacity(pool.usd_per_day) for name, pool in scenario.capacity_pools.items()}
         self.venues: list[Venue] = build_venues(self)
         self.venue_index = {v.name: v.index for v in self.venues}
         self.venue_fees = np.zeros(len(self.venues))  # USD of fees each venue collected
@@ -77,6 +79,8 @@ class World:
         self.recovery = Recovery(self, scenario.tracing)
         self.interventions = build_interventions(self)
         self.discovered = np.zeros(len(scenario.thefts), dtype=bool)
+        self.theft_time = np.array([t.time for t in scenario.thefts], dtype=np.float64)  # (a stream: its first instalment)
+        self.last_stopped = np.full(len(scenario.thefts), -np.inf)  # last freeze or seizure of each theft's value
         self.all_discovered = False  # every theft is known: no need to look each lot's theft up
         self.programs = [compile_program(self, scenario.playbook_for(t)) for t in scenario.thefts]
         self.agenda = Agenda(self.env, self.resolution, lambda: self.lots.ready, self._on_due)
@@ -396,6 +400,8 @@ class World:
         lots.venue[ids] = venue
         if location in _OUT_OF_PLAY:
             lots.retire(ids, spent=False)
+            if location in (Location.FROZEN, Location.SEIZED) and len(ids):
+                np.maximum.at(self.last_stopped, lots.theft[ids], self.env.now)
         self.book.move(self.env.now, before, traced + np.int8(2 * location), lots.value[ids])
 
     def move(self, ids: np.ndarray, now: float, hop: str, dst: np.ndarray | int | None = None, venue: int = -1,
@@ -437,7 +443,7 @@ class World:
         last = counts.cumsum() - 1
         firsts = np.concatenate(([0], last[:-1] + 1))
         others = np.add.reduceat(values, firsts) - values[last]
-        values[last] = lots.value[parents] - others
+        values[last] = np.maximum(lots.value[parents] - others, 0.0)  # (round-off of uneven shares: never below 0)
         children = lots.add_copies(parents.repeat(counts) if owner is None else owner, values)
         # Parents hand their value to the children: same cells, so the book does not change.
         lots.retire(parents)

@@ -206,6 +206,7 @@ class _Walker:
 
 
 _HOP_BOUNDS = {"transfer": _Walker.transfer, "split": _Walker.split, "peel": _Walker.peel, "wait": _Walker.wait,
+               "dormant": _Walker.wait,
                "consolidate": _Walker.consolidate, "branch": _Walker.branch}
 
 

@@ -206,7 +206,15 @@ class OtcVenue(VenueBase):
     kind: Literal["otc"]
     delay: Delay = ZERO_DELAY
     haircut: Fraction = Field(default=0.0, description="share of the value kept by the broker")
-    capacity_usd_per_day: Annotated[float, Field(gt=0.0)] | None = Field(default=None, description="none = unlimited")
+    capacity_usd_per_day: Annotated[float, Field(gt=0.0)] | None = Field(default=None, description="none = unlimited (or the pool's)")
+    capacity_pool: Name | None = Field(default=None, description="draw on a capacity shared with other desks and thefts (capacity_pools)")
+    capacity_note: str = Field(default="", max_length=500, description="why this capacity (the source, or the assumption): silences the plausibility warning")
+
+    @model_validator(mode="after")
+    def _one_capacity(self) -> "OtcVenue":
+        if self.capacity_pool is not None and self.capacity_usd_per_day is not None:
+            raise ValueError("give capacity_usd_per_day or capacity_pool, not both")
+        return self
 
     def budget_terms(self, scenario: Scenario, hop_kind: str, alternative: int) -> BudgetTerms:
         return OFF_CHAIN
@@ -409,6 +417,24 @@ class WaitHop(Strict):
     delay: Delay
 
 
+class DormantHop(Strict):
+    """Long dormancy in waves, the way Lazarus leaves converted value in thousands of wallets for
+    weeks or months and then moves it out in batches.
+
+    Each lot is drawn into one of ``waves`` waves (equal chances); wave k leaves ``first`` + k x
+    ``every`` after the theft, each lot within ``spread`` of its wave's time, and never before it
+    arrived. With ``quiet``, a wave also waits until nothing of the theft has been frozen or seized
+    for that long (attention fading).
+    """
+
+    hop: Literal["dormant"]
+    waves: Annotated[int, Field(ge=1, le=1000)] = 1
+    first: Duration = Field(description="the first wave leaves this long after the theft")
+    every: Duration = Field(default=30 * 24.0, description="time between waves")
+    spread: Delay = Field(default=ZERO_DELAY, description="within a wave, each lot leaves after a draw of this")
+    quiet: Duration = Field(default=0.0, description="a wave waits until nothing of the theft was frozen or seized for this long (0: no wait)")
+
+
 class ConsolidateHop(Strict):
     """Gather every lot of the theft that is still moving into ``wallets`` wallets (waits for all)."""
 
@@ -493,8 +519,8 @@ class BranchHop(Strict):
 
 
 Hop = Annotated[
-    Union[TransferHop, SplitHop, PeelHop, WaitHop, ConsolidateHop, CashOutHop, SwapHop, BridgeHop, ExchangeHop,
-          MixHop, BranchHop],
+    Union[TransferHop, SplitHop, PeelHop, WaitHop, DormantHop, ConsolidateHop, CashOutHop, SwapHop, BridgeHop,
+          ExchangeHop, MixHop, BranchHop],
     Field(discriminator="hop"),
 ]
 Branch.model_rebuild()
@@ -654,6 +680,14 @@ Intervention = Annotated[
 ]
 
 
+class CapacityPool(Strict):
+    """Off-ramp capacity shared by several desks (and every theft): the launderer's network of OTC
+    brokers converts at most ``usd_per_day``, first come, first served across its desks."""
+
+    usd_per_day: Annotated[float, Field(gt=0.0)] = Field(description="USD the pool converts a day")
+    note: str = Field(default="", max_length=500, description="where the capacity comes from (a source, or ASSUMPTION)")
+
+
 class Launderer(Strict):
     """How the launderer adapts."""
 
@@ -703,6 +737,7 @@ class Scenario(Strict):
     tracing: Tracing = Field(default_factory=Tracing)
     interventions: list[Intervention] = Field(default_factory=list)
     launderer: Launderer = Field(default_factory=Launderer)
+    capacity_pools: dict[Name, CapacityPool] = Field(default_factory=dict, description="off-ramp capacity shared by desks (otc capacity_pool)")
 
     @field_validator("thefts")
     @classmethod
@@ -751,6 +786,10 @@ def reference_problems(scenario: Scenario) -> list[tuple[tuple[Any, ...], str]]:
                 problems.append((loc, _unknown("venue", name, scenario.venues)))
         if isinstance(action, Halt) and single in scenario.venues and not scenario.venues[single].halts:
             problems.append((("interventions", i, "venue"), f"venue {single!r} cannot halt (set halts: true on it)"))
+    for name, venue in scenario.venues.items():
+        pool = getattr(venue, "capacity_pool", None)
+        if pool is not None and pool not in scenario.capacity_pools:
+            problems.append((("venues", name, "capacity_pool"), _unknown("capacity pool", pool, scenario.capacity_pools)))
     coverage = scenario.tracing.sharing.coverage
     if coverage != "all":
         for j, name in enumerate(coverage):
