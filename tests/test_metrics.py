@@ -44,7 +44,7 @@ def slow(tmp_path_factory):
 
 def test_every_metric_computes_a_number_from_a_replication(slow):
     _, scenario, rep = slow
-    examples = {"state": "cashed_out", "at": 30.0, "venue": "otc", "intervention": None, "share": 0.5}
+    examples = {"state": "cashed_out", "at": 30.0, "venue": "otc", "intervention": None, "share": 0.5, "asset": "ETH"}
     for name, metric in METRICS.items():
         if "intervention" in metric.params:
             continue  # (this scenario has none; covered by the calibrate tests)
@@ -120,7 +120,7 @@ def test_a_new_metric_is_one_entry_and_becomes_a_target(slow, tmp_path):
 
 def test_targets_files_take_every_target_metric_of_the_registry(tmp_path, slow):
     path, scenario, _ = slow
-    examples = {"state": "cashed_out", "at": "1d", "venue": "otc", "share": 0.5}
+    examples = {"state": "cashed_out", "at": "1d", "venue": "otc", "share": 0.5, "asset": "ETH"}
     targets = []
     for name, metric in METRICS.items():
         if not metric.target or "intervention" in metric.params:
@@ -131,3 +131,18 @@ def test_targets_files_take_every_target_metric_of_the_registry(tmp_path, slow):
     file.write_text(yaml.safe_dump({"targets": targets}))
     spec, _ = targets_module.load_targets(file, path, need_parameters=False)
     assert [t.metric for t in spec.targets] == [t["metric"] for t in targets]
+
+
+def test_route_metrics_follow_the_value_over_time(slow):
+    _, scenario, rep = slow
+    inflow = [METRICS["venue_inflow_share_at"](venue="otc", at=t).value(rep, scenario) for t in (0.0, 6.0, 24.0, 96.0)]
+    assert inflow == sorted(inflow) and inflow[0] == 0.0
+    assert inflow[-1] == pytest.approx(METRICS["venue_inflow_share"](venue="otc").value(rep, scenario), rel=1e-12)
+    # the 20 wallets of the split, before any reached the desk; none left at the horizon
+    at_6h = METRICS["wallets_at"](asset="ETH", at=6.0).value(rep, scenario)
+    assert 1 <= at_6h <= 20
+    assert METRICS["wallets_at"](asset="ETH", at=96.0).value(rep, scenario) == 0
+    held = METRICS["asset_share_at"](asset="ETH", at=6.0).value(rep, scenario)
+    launderer_or_venue = METRICS["share_at"](state="launderer", at=6.0).value(rep, scenario) + \
+        METRICS["share_at"](state="venue", at=6.0).value(rep, scenario)
+    assert held == pytest.approx(launderer_or_venue, rel=1e-9)  # sampled at 6 h, before that instant's moves

@@ -189,6 +189,7 @@ PARAMS: dict[str, Param] = {
     "venue": Param("venue", str, str),
     "intervention": Param("intervention", str, str),
     "share": Param("share", lambda v: f"{v * 100:g}pct", lambda v: f"{v:.0%}"),
+    "asset": Param("asset", str, str),
 }
 
 
@@ -345,6 +346,36 @@ register(Metric("venue_seized_usd", USD, "{venue}_seized_usd", "seized in {venue
 register(Metric("action_seized_usd", USD, "{intervention}_seized_usd", "seized by {intervention} (USD)", "higher",
                 lambda rep, sc, intervention: float((rep.actions or {})[intervention][2]), ("intervention",),
                 "USD seized by a named intervention (unnamed ones are kind_index)"))
+def _inflow_share_at(rep: Replication, scenario: Scenario, venue: str, at: float) -> float:
+    log = rep.inflows
+    if log is None:
+        return float("nan")
+    mine = (log["venue"] == _venue_index(scenario, venue)) & (log["time"] <= at + 1e-9)
+    return float(log["value_usd"][mine].sum() / rep.stolen_usd)
+
+
+def _holding_at(rep: Replication, scenario: Scenario, asset: str, at: float, column: str) -> float:
+    """The launderer's holdings of an asset at the last timeline sample at or before ``at``."""
+    log = rep.holdings
+    if log is None:
+        return float("nan")
+    mine = log["asset"] == list(scenario.assets).index(asset)
+    times = log["time"][mine]
+    k = int(np.searchsorted(times, at + 1e-9, side="right")) - 1
+    return float(log[column][mine][k]) if k >= 0 else 0.0
+
+
+register(Metric("venue_inflow_share_at", SHARE, "{venue}_inflow_share_at_{at}", "inflow into {venue} by {at}", None,
+                _inflow_share_at, ("venue", "at"),
+                "share of the stolen value that had entered a venue by a time (route facts: 193 BTC in mixers by day 27)"))
+register(Metric("asset_share_at", SHARE, "{asset}_share_at_{at}", "held as {asset} at {at}", None,
+                lambda rep, sc, asset, at: _holding_at(rep, sc, asset, at, "value_usd") / rep.stolen_usd,
+                ("asset", "at"),
+                "share of the stolen value held as an asset, in wallets or inside venues, at a time (sampled on the "
+                "timeline grid at or before it, before that instant's moves)"))
+register(Metric("wallets_at", COUNT, "{asset}_wallets_at_{at}", "{asset} wallets at {at}", None,
+                lambda rep, sc, asset, at: _holding_at(rep, sc, asset, at, "wallets"), ("asset", "at"),
+                "launderer wallets holding an asset at a time (a lot is one wallet; sampled like asset_share_at)"))
 register(Metric("transfers", COUNT, "transfers", "transfers", None, lambda rep, sc: rep.transfers, (),
                 "ledger rows of the replication (stolen value's transfers and honest users')", target=False))
 register(Metric("lots", COUNT, "lots", "lots", None, lambda rep, sc: rep.lots, (),

@@ -89,6 +89,7 @@ _PARAM_FIELDS: dict[str, Any] = {
     "venue": (Name, ...),
     "intervention": (Name, ...),
     "share": (Annotated[float, Field(gt=0.0, le=1.0)], ...),
+    "asset": (Name, ...),
 }
 
 
@@ -264,6 +265,9 @@ def _reference_problems(spec: Targets, scenario: Scenario, scenario_path: str | 
         venue = getattr(target, "venue", None)
         if venue is not None and venue not in scenario.venues:
             problem(("targets", j, "venue"), f"unknown venue {venue!r} (defined: {', '.join(scenario.venues) or 'none'})")
+        asset = getattr(target, "asset", None)
+        if asset is not None and asset not in scenario.assets:
+            problem(("targets", j, "asset"), f"unknown asset {asset!r} (defined: {', '.join(scenario.assets)})")
         name = getattr(target, "intervention", None)
         if name is not None and name not in actions:
             problem(("targets", j, "intervention"),

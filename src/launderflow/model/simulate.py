@@ -38,6 +38,8 @@ class Replication:
     withdrawals: dict[str, np.ndarray] | None = None  # every launderer withdrawal from a pool mixer
     actions: dict[str, tuple[str, float, float]] | None = None  # intervention name -> (kind, applied at, USD seized)
     hops_followed: int = 0  # work done by the tracing team: follow-ups by software and judgments
+    inflows: dict[str, np.ndarray] | None = None  # stolen value entering venues: time, venue, value_usd
+    holdings: dict[str, np.ndarray] | None = None  # per asset on the timeline grid: time, asset, wallets, value_usd
     venue_recovered: np.ndarray | None = None  # USD re-identified after its trail was lost at each venue
     auto_recovered: float = 0.0  # USD re-identified after its trail was lost at an automatic hop
 
@@ -81,6 +83,8 @@ def simulate(scenario: Scenario, rng: np.random.Generator, keep_ledger: bool = T
         actions={a.name: (a.spec.kind, float("nan") if a.applied_at is None else a.applied_at, a.seized_usd)
                  for a in world.interventions},
         hops_followed=world.team.followed,
+        inflows=world.inflows.arrays(copy=True),
+        holdings=world.holdings.arrays(copy=True),
         venue_recovered=world.recovery.recovered_usd[:-1].copy(),
         auto_recovered=float(world.recovery.recovered_usd[-1]),
     )

@@ -27,6 +27,7 @@ from .addresses import AddressBook, Role
 from .agenda import Agenda
 from .book import OutcomeBook
 from .capacity import Capacity
+from .columns import ColumnBuffer
 from .distributions import Distribution, from_spec
 from .hops import compile_program
 from .interventions import build_interventions
@@ -72,6 +73,9 @@ class World:
         self.venue_fees = np.zeros(len(self.venues))  # USD of fees each venue collected
         self.venue_inflow = np.zeros(len(self.venues))  # USD of stolen value that entered each venue
         self.refusals = np.zeros(len(self.venues), dtype=np.int64)  # lots each venue turned away
+        # Route facts over time (what entered each venue when; what the launderer holds, per asset):
+        self.inflows = ColumnBuffer({"time": np.float64, "venue": np.int16, "value_usd": np.float64})
+        self.holdings = ColumnBuffer({"time": np.float64, "asset": np.int16, "wallets": np.int64, "value_usd": np.float64})
         self.network_fees = 0.0
         self.barriers_waiting: set[tuple[int, int]] = set()
         self.team = TracingTeam(self, scenario.tracing)
@@ -85,6 +89,7 @@ class World:
         self.programs = [compile_program(self, scenario.playbook_for(t)) for t in scenario.thefts]
         self.agenda = Agenda(self.env, self.resolution, lambda: self.lots.ready, self._on_due)
         self.env.process(self.agenda.run())
+        self.env.process(self._sample_holdings(scenario.clock.timeline_step))
         for i, theft in enumerate(scenario.thefts):
             self.env.process(self._theft(i))
 
@@ -236,8 +241,29 @@ class World:
         self.refusals[venue.index] += len(ids)
 
     def note_inflow(self, venue: Venue, ids: np.ndarray) -> None:
-        """Stolen value entered ``venue`` (counted per venue, before its fees)."""
-        self.venue_inflow[venue.index] += float(self.lots.value[ids].sum())
+        """Stolen value entered ``venue`` (counted per venue, before its fees, and logged with the time)."""
+        value = float(self.lots.value[ids].sum())
+        self.venue_inflow[venue.index] += value
+        self.inflows.append(1, time=self.env.now, venue=venue.index, value_usd=value)
+
+    def _sample_holdings(self, step: float) -> Generator[simpy.Event, Any, None]:
+        """What the launderer holds, per asset, on the timeline grid (and at the horizon): the
+        wallets (lots in wallets it controls, worth something) and the value there and inside venues."""
+        lots = self.lots
+        n_assets = len(self.asset_names)
+        assets = np.arange(n_assets, dtype=np.int16)
+        k = 0
+        while True:
+            held = lots.view("alive") & (lots.view("value") > 0)
+            asset = lots.view("asset")
+            wallets = np.bincount(asset[held & (lots.view("location") == int(Location.LAUNDERER))], minlength=n_assets)
+            value = np.bincount(asset[held], weights=lots.view("value")[held], minlength=n_assets)
+            self.holdings.append(n_assets, time=self.env.now, asset=assets, wallets=wallets, value_usd=value)
+            k += 1
+            following = min(k * step, self.horizon)
+            if following <= self.env.now:
+                return
+            yield self.env.timeout(following - self.env.now)
 
     def shares_with(self, venue: Venue) -> bool:
         """Traced addresses reach ``venue`` through the information-sharing channel."""
