@@ -35,7 +35,7 @@ def _per_replication(run_dir: Path, at: list[float]) -> tuple[list[int], dict[st
     index = [r["index"] for r in reps]
     metrics: dict[str, np.ndarray] = {}
     for state in FINAL_STATES:
-        metrics[f"{state}_share"] = np.array([(r["final_usd"][state] or 0.0) / stolen for r in reps])
+        metrics[f"{state}_share"] = np.array([(r["final_usd"][state] or 0.0) / (r.get("stolen_usd") or stolen) for r in reps])
     t50 = [r["time_to_50pct_cash_out_hours"] for r in reps]
     metrics["days_to_50pct_cash_out"] = np.array([np.nan if t is None else t / 24.0 for t in t50])
     metrics["launderer_cost_usd"] = np.array([r.get("launderer_cost_usd") or 0.0 for r in reps])

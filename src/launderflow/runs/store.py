@@ -197,16 +197,22 @@ def load_replication(path: Path) -> Replication:
 
 
 def replication_rows(stolen_usd: float, records: list[dict[str, Any]]) -> pa.Table:
-    """summary.json's per-replication records as a flat table (the ``summary`` view of ``query``)."""
+    """summary.json's per-replication records as a flat table (the ``summary`` view of ``query``).
+
+    Each record is scaled by its own ``stolen_usd`` (a stream's total varies by replication);
+    ``stolen_usd`` is only the fallback for records written without one.
+    """
+    stolen = [float(r.get("stolen_usd") or stolen_usd) for r in records]
     cols: dict[str, pa.Array] = {
         "replication": pa.array([r["index"] for r in records], pa.int32()),
-        "stolen_usd": pa.array([stolen_usd] * len(records), pa.float64()),
+        "stolen_usd": pa.array(stolen, pa.float64()),
     }
     for state in metrics.STATES:
         cols[f"{state}_usd"] = pa.array([r["final_usd"][state] for r in records], pa.float64())
     for state in metrics.STATES:
         cols[f"{state}_share"] = pa.array(
-            [None if r["final_usd"][state] is None else r["final_usd"][state] / stolen_usd for r in records], pa.float64())
+            [None if r["final_usd"][state] is None else r["final_usd"][state] / s for r, s in zip(records, stolen)],
+            pa.float64())
     cols["time_to_50pct_cash_out_hours"] = pa.array([r["time_to_50pct_cash_out_hours"] for r in records], pa.float64())
     cols["launderer_cost_usd"] = pa.array([r["launderer_cost_usd"] for r in records], pa.float64())
     cols["transfers"] = pa.array([r["transfers"] for r in records], pa.int64())
