@@ -111,3 +111,232 @@ def test_shares_are_scaled_by_each_replications_own_stolen_value(scenario, sets,
         assert share[rep == i].tolist() == own.tolist()
         last = (rep == i) & (time == time.max()) & np.isin(state, LOCATIONS)
         assert share[last].sum() == pytest.approx(1.0, rel=1e-9)
+
+
+# --- 2. a run never deletes the user's own files -------------------------------------------------
+
+GOLDEN = REPO / "tests" / "golden" / "golden_baseline.yaml"
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def users_files(out: Path) -> dict[str, bytes]:
+    out.mkdir(parents=True, exist_ok=True)
+    files = {"report.html": b"<p>my own report</p>", "taint.json": b'{"mine": 1}', "notes.txt": b"do not lose"}
+    for name, data in files.items():
+        (out / name).write_bytes(data)
+    return files
+
+
+def test_a_plain_run_refuses_a_directory_that_holds_the_users_files(tmp_path):
+    out = tmp_path / "mine"
+    files = users_files(out)
+    result = invoke("run", str(GOLDEN), "--runs", "2", "--out", str(out))
+    assert result.exit_code == 2, result.output
+    assert "not empty" in result.stderr and "notes.txt" in result.stderr and "Traceback" not in result.output
+    assert tree(out) == files  # nothing written, nothing removed
+
+
+def test_overwrite_removes_only_what_a_run_writes(tmp_path):
+    out = tmp_path / "mine"
+    files = users_files(out)
+    run_ok(str(GOLDEN), "--runs", "2", "--out", str(out), "--overwrite")  # beside the user's files
+    assert (out / "summary.json").is_file() and (out / "parts" / "0000001").is_dir()
+    for again in (("--overwrite", "--seed", "9"), ("--seed", "9"), ("--seed", "9", "--resume")):
+        run_ok(str(GOLDEN), "--runs", "2", "--out", str(out), *again)
+        assert {name: (out / name).read_bytes() for name in files} == files, again
+    (out / "figures").mkdir()
+    (out / "figures" / "mine.png").write_bytes(b"png")
+    run_ok(str(GOLDEN), "--runs", "3", "--out", str(out), "--overwrite")
+    assert {name: (out / name).read_bytes() for name in files} == files
+    assert (out / "figures" / "mine.png").read_bytes() == b"png"
+    assert json.loads((out / "manifest.json").read_text())["runs"] == 3
+
+
+def test_derived_files_of_a_run_are_still_dropped_when_the_run_changes(tmp_path):
+    """report.html made from a run goes stale when the run is redone: it is the run's, so it goes."""
+    out = tmp_path / "run"
+    run_ok(str(GOLDEN), "--runs", "2", "--out", str(out))
+    (out / "report.html").write_text("stale")
+    run_ok(str(GOLDEN), "--runs", "2", "--out", str(out), "--seed", "4", "--overwrite")
+    assert not (out / "report.html").exists()
+
+
+# --- 3. one writer per output directory -----------------------------------------------------------
+
+HOLDER = """\
+import sys
+from launderflow.runs.lock import acquire
+for d in sys.argv[1:]:
+    acquire(d, "launderflow run other.yaml --out " + d)
+print("ready", flush=True)
+sys.stdin.read()
+"""
+
+
+@pytest.fixture
+def holder(tmp_path):
+    """Start a process that holds the writer lock of the given directories until it is killed."""
+    import subprocess
+    import sys
+
+    procs = []
+
+    def start(*dirs: Path) -> subprocess.Popen:
+        proc = subprocess.Popen([sys.executable, "-c", HOLDER, *map(str, dirs)], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, text=True)
+        procs.append(proc)
+        assert proc.stdout.readline().strip() == "ready"
+        return proc
+
+    yield start
+    for proc in procs:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_second_writer_is_refused_naming_the_holder(holder, tmp_path):
+    out = tmp_path / "run"
+    proc = holder(out)
+    commands = {
+        "run": ("run", str(GOLDEN), "--runs", "2", "--out", str(out)),
+        "resume": ("run", str(GOLDEN), "--runs", "2", "--out", str(out), "--resume"),
+        "overwrite": ("run", str(GOLDEN), "--runs", "2", "--out", str(out), "--overwrite"),
+        "compare": ("compare", str(GOLDEN), str(REPO / "tests" / "golden" / "golden_venues.yaml"), "--runs", "2",
+                    "--out", str(out)),
+        "sweep": ("sweep", str(GOLDEN), "--set", "seed=1,2", "--runs", "2", "--out", str(out)),
+        "calibrate": ("calibrate", str(REPO / "scenarios" / "ronin_2022.yaml"), "--targets",
+                      str(REPO / "scenarios" / "targets" / "ronin_2022.yaml"), "--samples", "2", "--runs", "1",
+                      "--out", str(out)),
+    }
+    for name, args in commands.items():
+        result = invoke(*args)
+        assert result.exit_code == 2, (name, result.output)
+        assert f"pid {proc.pid}" in result.stderr and "launderflow run other.yaml" in result.stderr, name
+        assert "Traceback" not in result.output
+        assert sorted(p.name for p in out.iterdir()) == [".launderflow.lock"], name  # nothing written
+
+    proc.kill()  # a dead holder's lock is no lock
+    proc.wait()
+    run_ok(str(GOLDEN), "--runs", "2", "--out", str(out))
+    assert not (out / ".launderflow.lock").exists()  # released when the command ended
+
+
+def test_compare_holds_every_run_directory_it_writes(holder, tmp_path):
+    out = tmp_path / "cmp"
+    holder(out / "golden_venues")
+    result = invoke("compare", str(GOLDEN), str(REPO / "tests" / "golden" / "golden_venues.yaml"),
+                    "--runs", "2", "--out", str(out))
+    assert result.exit_code == 2 and "golden_venues" in result.stderr
+    assert not (out / "golden_baseline" / "manifest.json").exists()  # refused before any work
+
+
+# --- 4. verified parts ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("ref") / "run"
+    run_ok(str(GOLDEN), "--runs", "5", "--keep-ledgers", "--out", str(out))
+    return out
+
+
+def test_resume_verifies_every_part_and_reruns_the_damaged_ones(reference, tmp_path):
+    import shutil
+
+    out = tmp_path / "run"
+    shutil.copytree(reference, out)
+    parts = out / "parts"
+    npz = parts / "0000001" / "replication.npz"
+    npz.write_bytes(npz.read_bytes()[: len(npz.read_bytes()) // 2])           # truncated
+    (parts / "0000002" / "summary.parquet").write_bytes(b"")                    # emptied
+    timeline = parts / "0000003" / "timeline.parquet"
+    data = bytearray(timeline.read_bytes())
+    data[len(data) // 2] ^= 0x01                                                 # one bit flipped
+    timeline.write_bytes(bytes(data))
+    shutil.rmtree(parts / "0000004")
+    shutil.copytree(parts / "0000000", parts / "0000004")                       # another replication's part
+    final = out / "timeline.parquet"
+    final.write_bytes(final.read_bytes()[:100])                                  # truncated assembled file
+
+    result = run_ok(str(GOLDEN), "--runs", "5", "--keep-ledgers", "--out", str(out), "--resume")
+    for index, why in ((1, "replication.npz does not match"), (2, "summary.parquet does not match"),
+                       (3, "timeline.parquet does not match"), (4, "it holds replication 0, not 4")):
+        assert f"parts/{index:07d}: {why}" in result.stderr, index
+        assert f"replication {index} will be run again" in result.stderr
+    assert "replication 0 " not in result.stderr
+    assert tree(out) == tree(reference)
+
+
+def test_resume_rebuilds_damaged_assembled_files(reference, tmp_path):
+    import shutil
+
+    out = tmp_path / "run"
+    shutil.copytree(reference, out)
+    (out / "summary.json").write_text('{"runs": 5, "states": {}}')
+    result = run_ok(str(GOLDEN), "--runs", "5", "--keep-ledgers", "--out", str(out), "--resume")
+    assert "summary.json does not match its checksum" in result.stderr
+    assert tree(out) == tree(reference)
+
+
+@pytest.mark.parametrize("name, content", [
+    ("manifest.json", ""), ("manifest.json", "{not json"), ("manifest.json", "[]"),
+    ("manifest.json", '{"launderflow_store": 1}'), ("manifest.json", '{"launderflow_store": "1"}'),
+    ("failures.json", "[1, 2]"), ("failures.json", '{"index": 1}'), ("failures.json", "\x00\x01"),
+])
+def test_a_damaged_manifest_or_failures_file_is_a_clear_error(reference, tmp_path, name, content):
+    import shutil
+
+    out = tmp_path / "run"
+    shutil.copytree(reference, out)
+    (out / name).write_text(content)
+    for extra in (("--resume",), ()):
+        result = invoke("run", str(GOLDEN), "--runs", "5", "--keep-ledgers", "--out", str(out), *extra)
+        assert result.exit_code == 2, result.output
+        assert f"{name}: damaged" in result.stderr or "store format" in result.stderr
+        assert "Traceback" not in result.output and "Aborted" not in result.output
+    assert (out / name).read_text() == content  # nothing of the stored run was touched
+
+
+def test_a_damaged_part_found_while_assembling_is_a_clear_error(reference, tmp_path, monkeypatch):
+    from launderflow.runs.store import RunStore, StoreError
+    from launderflow.scenario.loader import load_scenario
+
+    import shutil
+
+    out = tmp_path / "run"
+    shutil.copytree(reference, out)
+    scenario = load_scenario(GOLDEN)
+    store = RunStore.open(out, scenario, scenario.seed, 5, keep_ledgers=True, resume=True)
+    (out / "parts" / "0000002" / "replication.npz").write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(StoreError, match="0000002/replication.npz: damaged"):
+        store.assemble()
+
+
+# --- 5. no symbolic links in a run directory ---------------------------------------------------------
+
+
+def test_symlinks_inside_a_run_directory_are_refused(reference, tmp_path):
+    import shutil
+
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(reference / "parts", elsewhere)
+    before = tree(elsewhere)
+    out = tmp_path / "run"
+    shutil.copytree(reference, out, ignore=shutil.ignore_patterns("parts"))
+    (out / "parts").symlink_to(elsewhere, target_is_directory=True)
+    for extra in (("--overwrite", "--seed", "9"), ("--resume",), ()):
+        result = invoke("run", str(GOLDEN), "--runs", "5", "--keep-ledgers", "--out", str(out), *extra)
+        assert result.exit_code == 2, (extra, result.output)
+        assert "parts is a symbolic link" in result.stderr
+    assert tree(elsewhere) == before  # nothing read into this run, nothing written or removed there
+    assert (out / "parts").is_symlink()
+
+    out2 = tmp_path / "run2"
+    shutil.copytree(reference, out2)
+    (out2 / "parts" / "0000001" / "timeline.parquet").unlink()
+    (out2 / "parts" / "0000001" / "timeline.parquet").symlink_to(elsewhere / "0000001" / "timeline.parquet")
+    result = invoke("run", str(GOLDEN), "--runs", "5", "--keep-ledgers", "--out", str(out2), "--resume")
+    assert result.exit_code == 2 and "timeline.parquet is a symbolic link" in result.stderr

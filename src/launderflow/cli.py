@@ -42,6 +42,21 @@ def _parse_sets(values: tuple[str, ...]) -> dict[str, Any]:
     return overrides
 
 
+def _hold_output(*dirs: Path) -> None:
+    """Hold the writer lock of these output directories until the command ends; exit 2 if one cannot
+    be written or another launderflow writes into it (see launderflow.runs.lock)."""
+    from .runs.lock import OutputError, acquire, release
+
+    ctx = click.get_current_context()
+    for directory in dirs:
+        try:
+            root = acquire(directory)
+        except OutputError as exc:
+            err.print(f"error: {exc}", markup=False, soft_wrap=True)
+            sys.exit(2)
+        ctx.call_on_close(lambda root=root: release(root))
+
+
 def load_or_exit(path: str, overrides: dict[str, Any] | None = None) -> Scenario:
     try:
         return load_scenario(path, overrides)
@@ -194,6 +209,7 @@ def compare(scenario_files: tuple[str, ...], runs: int, seed: int | None, out_di
         raise click.UsageError(f"scenario names must differ (got {', '.join(names)})")
     seed = scenarios[0].seed if seed is None else seed
     target = Path(out_dir)
+    _hold_output(target, *(target / name for name in names))
     failed_any = False
     for sc in scenarios:
         _, _, failed = run_into(sc, target / sc.name, seed, runs, False, jobs, scheduler, resume, overwrite)
@@ -251,6 +267,7 @@ def sweep(scenario_file: str, sets: tuple[str, ...], runs: int, seed: int | None
         points.append((label, scenario, overrides))
     seed = points[0][1].seed if seed is None else seed
     target = Path(out_dir)
+    _hold_output(target, *(target / f"point_{k:03d}" for k in range(len(points))))
     failed_any = False
     runs_dirs = []
     for k, (label, scenario, overrides) in enumerate(points):
@@ -288,11 +305,14 @@ def run_into(scenario: Scenario, target: Path, seed: int, runs: int, keep_ledger
     from .runs.store import RunStore, StoreError
 
     label = label or scenario.name
+    _hold_output(target)
     try:
         store = RunStore.open(target, scenario, seed, runs, keep_ledgers, resume=resume, overwrite=overwrite)
     except StoreError as exc:
         err.print(str(exc), markup=False, soft_wrap=True)
         sys.exit(2)
+    for note in store.notes:
+        err.print(f"{target}: {note}", markup=False, soft_wrap=True)
     before = store.count()
     if resume and before:
         err.print(f"{target}: {before} of {runs} replications already stored", markup=False, soft_wrap=True)
@@ -322,6 +342,9 @@ def run_into(scenario: Scenario, target: Path, seed: int, runs: int, keep_ledger
         err.print(f"interrupted: {store.count()} of {runs} replications are stored in {target / 'parts'}; "
                   f"the same command with --resume runs the rest", markup=False, soft_wrap=True)
         sys.exit(130)
+    except StoreError as exc:  # a part damaged while the run went on
+        err.print(str(exc), markup=False, soft_wrap=True)
+        sys.exit(2)
     except OSError as exc:  # e.g. the dask scheduler cannot be reached
         err.print(f"error: {exc}", markup=False, soft_wrap=True)
         sys.exit(1)
@@ -538,6 +561,7 @@ def calibrate(scenario_file: str, targets_file: str, runs: int, seed: int | None
     except ScenarioError as exc:
         _fail(exc)
     target = Path(out_dir) if out_dir else Path("out") / f"{base.name}-calibration"
+    _hold_output(target)
     total = samples * runs
     try:
         with _progress() as progress:
