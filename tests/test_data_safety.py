@@ -340,3 +340,85 @@ def test_symlinks_inside_a_run_directory_are_refused(reference, tmp_path):
     (out2 / "parts" / "0000001" / "timeline.parquet").symlink_to(elsewhere / "0000001" / "timeline.parquet")
     result = invoke("run", str(GOLDEN), "--runs", "5", "--keep-ledgers", "--out", str(out2), "--resume")
     assert result.exit_code == 2 and "timeline.parquet is a symbolic link" in result.stderr
+
+
+# --- 7. an output directory that cannot be written -------------------------------------------------
+
+
+def test_an_unwritable_out_is_a_clear_error_before_any_work(tmp_path, monkeypatch):
+    import launderflow.analysis.calibrate as calibration
+    import launderflow.runs.replications as replications
+
+    ran = []
+    monkeypatch.setattr(replications, "simulate", lambda *a, **k: ran.append(1))
+    monkeypatch.setattr(calibration, "calibrate", lambda *a, **k: ran.append(1))
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    for out, why in (("/proc/launderflow-test", "cannot write to /proc/launderflow-test"),
+                     ("/dev/null", "it exists and is not a directory"),
+                     (str(a_file / "sub"), "a part of the path is a file")):
+        for args in (("run", str(GOLDEN), "--runs", "2"),
+                     ("compare", str(GOLDEN), "--runs", "2"),
+                     ("sweep", str(GOLDEN), "--set", "seed=1,2", "--runs", "2"),
+                     ("calibrate", str(REPO / "scenarios" / "ronin_2022.yaml"), "--targets",
+                      str(REPO / "scenarios" / "targets" / "ronin_2022.yaml"))):
+            result = invoke(*args, "--out", out)
+            assert result.exit_code == 2, (args[0], out, result.output)
+            assert why in result.stderr and "Traceback" not in result.output, (args[0], out, result.stderr)
+    assert ran == []
+    assert a_file.read_text() == "x"
+
+
+# --- 6. validate refuses what the model cannot compute -----------------------------------------------
+
+BOUNDED = """\
+name: bounded
+seed: 1
+clock: {horizon: 2d, resolution: 10min, timeline_step: 6h}
+chains:
+  eth: {confirmation: 1min, fee_usd: 1}
+assets:
+  ETH: {chain: eth, price_usd: PRICE}
+thefts:
+  - name: hack
+    victim: v
+    stolen: [{asset: ETH, amount: AMOUNT}]
+    repeat: {count: COUNT, every: 1h}
+playbook:
+  - {hop: split, wallets: 1, concentration: CONCENTRATION}
+  - {hop: transfer, delay: 1h}
+"""
+
+
+def bounded(tmp_path: Path, price="1000", amount="10", count="1", concentration="5") -> Path:
+    text = (BOUNDED.replace("PRICE", price).replace("AMOUNT", amount).replace("COUNT", count)
+            .replace("CONCENTRATION", concentration))
+    return write(tmp_path, "bounded.yaml", text)
+
+
+@pytest.mark.parametrize("values, line, message", [
+    ({"amount": "1.0e308"}, 11, "thefts.0.stolen.0.amount: input should be less than or equal to 1000000000000000"),
+    ({"price": "1.0e308"}, 7, "assets.ETH.price_usd: input should be less than or equal to 1000000000"),
+    ({"concentration": "1.0e-300"}, 14, "playbook.0.concentration: input should be greater than or equal to 0.05"),
+    ({"price": "1.0e9", "amount": "1.0e6", "count": "2"}, 11, "thefts.0.stolen: the thefts steal $2e+15 in total"),
+    ({"price": "1.0e-9", "amount": "1.0e-9"}, 11, "thefts.0.stolen: the thefts steal $1e-18 in total"),
+])
+def test_validate_refuses_values_the_model_cannot_compute(tmp_path, values, line, message):
+    path = bounded(tmp_path, **values)
+    result = invoke("validate", str(path))
+    assert result.exit_code == 2, result.output
+    assert f"{path}:{line}: {message}" in result.stderr
+    result = invoke("run", str(path), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 2 and not (tmp_path / "out").exists()  # refused before anything ran
+
+
+def test_values_at_the_bounds_run_to_finite_results(tmp_path):
+    for values in ({"price": "1.0e9", "amount": "1.0e6"}, {"concentration": "0.05"}, {"price": "1.0e-6", "amount": "1"},
+                   {"concentration": "1.0e12"}):
+        path = bounded(tmp_path, **values)
+        result = invoke("run", str(path), "--runs", "2", "--json", "--out", str(tmp_path / "out"), "--overwrite")
+        assert result.exit_code == 0, (values, result.output)
+        summary = json.loads(result.stdout)
+        assert all(v["median_share"] is not None for v in summary["states"].values()), values
+        for record in summary["replications"]:
+            assert sum(record["final_usd"][s] for s in LOCATIONS) == pytest.approx(record["stolen_usd"], rel=1e-9)

@@ -112,6 +112,8 @@ def locked(directory: Path | str, command: str | None = None) -> Iterator[Path]:
 def _why(exc: OSError, root: Path) -> str:
     if isinstance(exc, FileExistsError) or (root.exists() and not root.is_dir()):
         return "it exists and is not a directory"
+    if isinstance(exc, NotADirectoryError):
+        return "a part of the path is a file, not a directory"
     if exc.errno == errno.ELOOP:
         return f"{LOCK_FILE} is a symbolic link"
     return exc.strerror or type(exc).__name__
