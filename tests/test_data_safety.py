@@ -422,3 +422,120 @@ def test_values_at_the_bounds_run_to_finite_results(tmp_path):
         assert all(v["median_share"] is not None for v in summary["states"].values()), values
         for record in summary["replications"]:
             assert sum(record["final_usd"][s] for s in LOCATIONS) == pytest.approx(record["stolen_usd"], rel=1e-9)
+
+
+# --- 8. scenario files: size and kind checked before reading; bounded work under the cap ----------
+
+
+def test_a_scenario_over_the_size_cap_is_refused_by_its_size(tmp_path):
+    from launderflow.scenario.loader import MAX_FILE_BYTES
+
+    path = tmp_path / "huge.yaml"
+    with open(path, "wb") as fh:  # sparse: the size is known without anything being written or read
+        fh.truncate(MAX_FILE_BYTES + 1)
+    result = invoke("validate", str(path))
+    assert result.exit_code == 2
+    assert f"{path}: file is larger than {MAX_FILE_BYTES} bytes ({MAX_FILE_BYTES + 1:,} bytes)" in result.stderr
+
+
+def test_devices_and_fifos_are_refused_without_reading_them(tmp_path):
+    import os
+    import threading
+
+    fifo = tmp_path / "scenario.yaml"
+    os.mkfifo(fifo)
+
+    def feed():  # a valid scenario through the pipe: a loader that reads FIFOs would accept it
+        try:
+            with open(fifo, "w") as fh:
+                fh.write(GOLDEN.read_text())
+        except BrokenPipeError:
+            pass
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    result = invoke("validate", str(fifo))
+    assert result.exit_code == 2 and f"{fifo}: is not a regular file (a FIFO)" in result.stderr
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # let the writer go, whatever happened
+    writer.join(5)
+    os.close(reader)
+    assert not writer.is_alive()
+
+    result = invoke("validate", "/dev/zero", "/dev/null")
+    assert result.exit_code == 2
+    assert "/dev/zero: is not a regular file (a character device)" in result.stderr
+    assert "/dev/null: is not a regular file (a character device)" in result.stderr
+
+
+def test_a_huge_list_under_the_cap_stops_at_the_node_limit(tmp_path, monkeypatch):
+    import yaml
+
+    import launderflow.scenario.loader as loader
+
+    monkeypatch.setattr(loader, "MAX_NODES", 1000)
+    composed = []
+    real = yaml.composer.Composer.compose_node
+
+    def counting(self, parent, index):
+        composed.append(1)
+        return real(self, parent, index)
+
+    monkeypatch.setattr(yaml.composer.Composer, "compose_node", counting)
+    text = GOLDEN.read_text() + "sources: [" + ", ".join(["a"] * 5000) + "]\n"
+    path = write(tmp_path, "long.yaml", text)
+    result = invoke("validate", str(path))
+    assert result.exit_code == 2
+    assert f"{path}:{text.count(chr(10))}: the file has more than 1,000 YAML values" in result.stderr
+    assert len(composed) <= 1001  # the parse stopped at the limit instead of building 5,000 more nodes
+
+
+# --- 9. extends stays in the scenario's tree and never echoes other files ---------------------------
+
+SECRET = "root:$6$saltsalt$hash:19000:0:99999:7:::\n"
+
+
+def test_extends_outside_the_scenarios_tree_is_refused_without_reading_it(tmp_path):
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "shadow").write_text(SECRET)
+    (secrets / "base.yaml").write_text(GOLDEN.read_text())
+    cases = tmp_path / "cases"
+    cases.mkdir()
+    for target in (secrets / "shadow", "../secrets/shadow", "../secrets/base.yaml"):
+        child = write(cases, "child.yaml", f"name: child\nextends: {target}\n")
+        result = invoke("validate", str(child))
+        assert result.exit_code == 2, result.output
+        assert f"{child}:2: extends:" in result.stderr and "is outside the scenario's directory" in result.stderr
+        assert "19000" not in result.output and "saltsalt" not in result.output
+
+    # with --allow-extends-outside a scenario file elsewhere is fine; any other file is still refused unread
+    child = write(cases, "child.yaml", "name: child\nextends: ../secrets/base.yaml\n")
+    assert invoke("validate", str(child), "--allow-extends-outside").exit_code == 0
+    child = write(cases, "child.yaml", "name: child\nextends: ../secrets/shadow\n")
+    result = invoke("validate", str(child), "--allow-extends-outside")
+    assert result.exit_code == 2 and "is not a scenario file (allowed: a .yaml or .yml file)" in result.stderr
+    assert "19000" not in result.output and "saltsalt" not in result.output
+
+
+def test_extends_of_a_yaml_file_that_is_no_scenario_says_nothing_of_its_content(tmp_path):
+    (tmp_path / "compose.yaml").write_text("services:\n  db:\n    password: hunter2\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "base.yaml").write_text(GOLDEN.read_text())
+    child = write(tmp_path, "child.yaml", "name: child\nextends: compose.yaml\n")
+    result = invoke("validate", str(child))
+    assert result.exit_code == 2
+    assert f"{child}:2: extends: compose.yaml is not a scenario file" in result.stderr
+    assert "hunter2" not in result.output and "services" not in result.output and "password" not in result.output
+    child = write(tmp_path, "child.yaml", f"name: child\nextends: {tmp_path / 'sub' / 'base.yaml'}\n")
+    assert invoke("validate", str(child)).exit_code == 0  # under the scenario's directory: fine
+
+
+def test_symlink_loops_are_reported_cleanly(tmp_path):
+    loop = tmp_path / "loop.yaml"
+    loop.symlink_to(loop)
+    child = write(tmp_path, "child.yaml", "name: child\nextends: loop.yaml\n")
+    result = invoke("validate", str(child), str(loop))
+    assert result.exit_code == 2 and result.exception is None or isinstance(result.exception, SystemExit)
+    assert f"{child}:2: extends: loop.yaml: a loop of symbolic links" in result.stderr
+    assert f"{loop}: cannot read: symbolic links loop" in result.stderr
+    assert "Traceback" not in result.output

@@ -65,6 +65,19 @@ def load_or_exit(path: str, overrides: dict[str, Any] | None = None) -> Scenario
         raise  # unreachable
 
 
+def _extends_option(command: Any) -> Any:
+    """``--allow-extends-outside``: let ``extends`` name scenario files outside the scenario's directory
+    and the current directory (refused by default, see launderflow.scenario.loader)."""
+    from .scenario.loader import allow_extends_outside
+
+    def remember(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+        token = allow_extends_outside.set(value)
+        ctx.call_on_close(lambda: allow_extends_outside.reset(token))
+
+    return click.option("--allow-extends-outside", is_flag=True, expose_value=False, is_eager=True, callback=remember,
+                        help="let extends: name scenario files outside the scenario's directory and the current one")(command)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="launderflow")
 def main() -> None:
@@ -73,6 +86,7 @@ def main() -> None:
 
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@_extends_option
 def validate(files: tuple[str, ...]) -> None:
     """Check scenario FILES; print every problem as file:line: field: message."""
     bad = 0
@@ -116,6 +130,7 @@ def _progress() -> Progress:
 
 @main.command()
 @click.argument("scenario_file", type=click.Path(dir_okay=False))
+@_extends_option
 @click.option("--runs", "-n", default=1, show_default=True, type=click.IntRange(1, 1_000_000), help="replications")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None, help="master seed (default: the scenario's)")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
@@ -179,6 +194,7 @@ def _parse_at(text: str | None) -> list[float]:
 
 @main.command()
 @click.argument("scenario_files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@_extends_option
 @click.option("--runs", "-n", default=20, show_default=True, type=click.IntRange(1, 1_000_000), help="replications per scenario")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None,
               help="master seed shared by every scenario (default: the first scenario's)")
@@ -225,6 +241,7 @@ def compare(scenario_files: tuple[str, ...], runs: int, seed: int | None, out_di
 
 @main.command()
 @click.argument("scenario_file", type=click.Path(dir_okay=False))
+@_extends_option
 @click.option("--set", "sets", multiple=True, required=True, metavar="FIELD=V1,V2,...",
               help="a parameter and the values to try (repeatable: the grid is every combination)")
 @click.option("--runs", "-n", default=10, show_default=True, type=click.IntRange(1, 1_000_000), help="replications per grid point")
@@ -527,6 +544,7 @@ def report(results_dir: Path) -> None:
 
 @main.command()
 @click.argument("scenario_file", type=click.Path(dir_okay=False))
+@_extends_option
 @click.option("--targets", "targets_file", required=True, type=click.Path(dir_okay=False),
               help="YAML file: the parameters to fit (path, low, high, scale) and the facts (targets)")
 @click.option("--runs", "-n", default=5, show_default=True, type=click.IntRange(1, 100_000),

@@ -53,7 +53,7 @@ from ..runs.replications import run_replications
 from ..metrics import STATES, final_states, time_to_share, timeline
 from ..model.simulate import Replication
 from ..model.states import Location
-from ..scenario.loader import Problem, ScenarioError, _clean_loc, _problem_from_pydantic, load_data, load_scenario
+from ..scenario.loader import Problem, ScenarioError, _clean_loc, _problem_from_pydantic, extends_outside_allowed, load_data, load_scenario
 from ..scenario.schema import Duration, Name, Scenario
 from ..units import DAY, format_duration, parse_duration
 
@@ -748,7 +748,8 @@ def write_outputs(cal: Calibration, out_dir: str | Path) -> list[Path]:
     if cal.best is not None:
         path = out_dir / "calibrated.yaml"
         path.write_text(calibrated_yaml(cal, out_dir), encoding="utf-8")
-        loaded = load_scenario(path)
+        with extends_outside_allowed():  # it extends the scenario the user named, wherever that is
+            loaded = load_scenario(path)
         expected = load_scenario(cal.scenario_path, cal.overrides(cal.best))
         same = loaded.model_copy(update={"name": expected.name, "description": expected.description})
         if same.model_dump_json() != expected.model_dump_json():
