@@ -539,3 +539,115 @@ def test_symlink_loops_are_reported_cleanly(tmp_path):
     assert f"{child}:2: extends: loop.yaml: a loop of symbolic links" in result.stderr
     assert f"{loop}: cannot read: symbolic links loop" in result.stderr
     assert "Traceback" not in result.output
+
+
+# --- 10. --scheduler: malformed addresses at once, a bounded wait for a silent one ---------------------
+
+
+@pytest.mark.parametrize("address", ["foo://10.0.0.5:8786", "tcp://nohost", "tcp://127.0.0.1:notaport",
+                                     "tcp://127.0.0.1:8786/path", "tcp://:8786", "tcp://h:99999"])
+def test_a_malformed_scheduler_address_is_refused_at_once(tmp_path, address):
+    for args in (("run", str(GOLDEN)), ("compare", str(GOLDEN)), ("sweep", str(GOLDEN), "--set", "seed=1,2"),
+                 ("calibrate", str(REPO / "scenarios" / "ronin_2022.yaml"), "--targets",
+                  str(REPO / "scenarios" / "targets" / "ronin_2022.yaml"))):
+        result = invoke(*args, "--scheduler", address, "--out", str(tmp_path / "out"))
+        assert result.exit_code == 2, (args[0], result.output)
+        assert "Invalid value for '--scheduler'" in result.stderr and "allowed: SCHEME://HOST:PORT" in result.stderr
+        assert not (tmp_path / "out").exists()  # refused before anything was read or written
+
+
+def test_a_scheduler_that_never_answers_is_given_up_cleanly(tmp_path):
+    """A port that accepts and never answers: a bounded wait, one line, exit 1, no stray exception output."""
+    import socket
+    import subprocess
+    import sys
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    accepted = []
+
+    def accept():
+        while True:
+            try:
+                accepted.append(server.accept()[0])
+            except OSError:
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    address = f"tcp://127.0.0.1:{server.getsockname()[1]}"
+    try:
+        proc = subprocess.run([sys.executable, "-m", "launderflow.cli", "run", str(GOLDEN), "--scheduler", address,
+                               "--scheduler-timeout", "0.5", "--out", str(tmp_path / "out")],
+                              capture_output=True, text=True, timeout=120)
+    finally:
+        server.close()
+        for conn in accepted:
+            conn.close()
+    assert accepted, "the command never connected"
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.strip() == f"error: the dask scheduler at {address} did not answer within 0.5 s " \
+                                  f"(is it a dask scheduler? --scheduler-timeout to wait longer)"
+    assert not list((tmp_path / "out").glob("parts/*"))
+
+
+# --- 11. workers die with their parent ---------------------------------------------------------------
+
+
+def _children(pid: int) -> set[int]:
+    """Live (not zombie) processes whose parent is ``pid``, from /proc."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.add(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_killing_a_jobs_2_parent_takes_its_workers_and_resource_tracker_with_it(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "launderflow.cli", "run", str(GOLDEN), "--runs", "5000",
+                             "--jobs", "2", "--out", str(tmp_path / "out")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # until both workers have stored a replication
+            kids = _children(proc.pid)
+            if len(kids) >= 3 and len(list((tmp_path / "out" / "parts").glob("0*"))) >= 4:
+                break
+            time.sleep(0.1)
+        kids = _children(proc.pid)
+        cmdlines = {pid: Path(f"/proc/{pid}/cmdline").read_bytes() for pid in kids}
+        workers = [pid for pid, cmd in cmdlines.items() if b"spawn_main" in cmd]
+        trackers = [pid for pid, cmd in cmdlines.items() if b"resource_tracker" in cmd]
+        assert len(workers) == 2 and len(trackers) == 1, cmdlines
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(_alive(pid) for pid in kids):
+            time.sleep(0.1)
+        assert not [pid for pid in kids if _alive(pid)], "orphans still running"
+    finally:
+        proc.kill()
+        for pid in _children(proc.pid) | set(locals().get("kids", ())):
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)

@@ -78,6 +78,31 @@ def _extends_option(command: Any) -> Any:
                         help="let extends: name scenario files outside the scenario's directory and the current one")(command)
 
 
+def _scheduler_address(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """--scheduler is checked at once: a malformed address is a usage error (exit 2), not a wait."""
+    from .runs.executors import check_scheduler_address
+
+    if value is None:
+        return None
+    try:
+        return check_scheduler_address(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _scheduler_timeout_option(command: Any) -> Any:
+    """``--scheduler-timeout``: how long to wait for a dask scheduler to connect and answer."""
+    from .runs.executors import DEFAULT_SCHEDULER_TIMEOUT, scheduler_timeout
+
+    def remember(ctx: click.Context, _param: click.Parameter, value: float) -> None:
+        token = scheduler_timeout.set(value)
+        ctx.call_on_close(lambda: scheduler_timeout.reset(token))
+
+    return click.option("--scheduler-timeout", type=click.FloatRange(0, 3600, min_open=True), default=DEFAULT_SCHEDULER_TIMEOUT,
+                        show_default=True, metavar="SECONDS", expose_value=False, callback=remember,
+                        help="give up on --scheduler if it has not answered within this time")(command)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="launderflow")
 def main() -> None:
@@ -131,13 +156,14 @@ def _progress() -> Progress:
 @main.command()
 @click.argument("scenario_file", type=click.Path(dir_okay=False))
 @_extends_option
+@_scheduler_timeout_option
 @click.option("--runs", "-n", default=1, show_default=True, type=click.IntRange(1, 1_000_000), help="replications")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None, help="master seed (default: the scenario's)")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="output directory (default: out/<scenario name>)")
 @click.option("--keep-ledgers", is_flag=True, help="write every replication's ledger (always on with --runs 1)")
 @click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1, 512), help="local worker processes")
-@click.option("--scheduler", metavar="tcp://HOST:PORT", default=None,
+@click.option("--scheduler", metavar="tcp://HOST:PORT", default=None, callback=_scheduler_address,
               help="run the replications on this dask.distributed scheduler's workers")
 @click.option("--resume", is_flag=True, help="continue the run stored in --out: run only its missing replications")
 @click.option("--overwrite", is_flag=True, help="discard whatever run --out holds and start afresh")
@@ -195,13 +221,14 @@ def _parse_at(text: str | None) -> list[float]:
 @main.command()
 @click.argument("scenario_files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @_extends_option
+@_scheduler_timeout_option
 @click.option("--runs", "-n", default=20, show_default=True, type=click.IntRange(1, 1_000_000), help="replications per scenario")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None,
               help="master seed shared by every scenario (default: the first scenario's)")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="out/compare", show_default=True)
 @click.option("--at", "at", default=None, metavar="TIMES", help="also compare shares at these times, e.g. 11d,60d")
 @click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1, 512), help="local worker processes")
-@click.option("--scheduler", metavar="tcp://HOST:PORT", default=None, help="run on this dask.distributed scheduler")
+@click.option("--scheduler", metavar="tcp://HOST:PORT", default=None, callback=_scheduler_address, help="run on this dask.distributed scheduler")
 @click.option("--resume", is_flag=True, help="continue stored runs (run only missing replications)")
 @click.option("--overwrite", is_flag=True, help="discard stored runs in --out")
 @click.option("--set", "sets", multiple=True, metavar="FIELD=VALUE", help="override a field in every scenario")
@@ -242,13 +269,14 @@ def compare(scenario_files: tuple[str, ...], runs: int, seed: int | None, out_di
 @main.command()
 @click.argument("scenario_file", type=click.Path(dir_okay=False))
 @_extends_option
+@_scheduler_timeout_option
 @click.option("--set", "sets", multiple=True, required=True, metavar="FIELD=V1,V2,...",
               help="a parameter and the values to try (repeatable: the grid is every combination)")
 @click.option("--runs", "-n", default=10, show_default=True, type=click.IntRange(1, 1_000_000), help="replications per grid point")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None, help="master seed shared by every grid point")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="out/sweep", show_default=True)
 @click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1, 512), help="local worker processes")
-@click.option("--scheduler", metavar="tcp://HOST:PORT", default=None, help="run on this dask.distributed scheduler")
+@click.option("--scheduler", metavar="tcp://HOST:PORT", default=None, callback=_scheduler_address, help="run on this dask.distributed scheduler")
 @click.option("--resume", is_flag=True, help="continue stored runs")
 @click.option("--overwrite", is_flag=True, help="discard stored runs in --out")
 def sweep(scenario_file: str, sets: tuple[str, ...], runs: int, seed: int | None, out_dir: str, jobs: int,
@@ -545,6 +573,7 @@ def report(results_dir: Path) -> None:
 @main.command()
 @click.argument("scenario_file", type=click.Path(dir_okay=False))
 @_extends_option
+@_scheduler_timeout_option
 @click.option("--targets", "targets_file", required=True, type=click.Path(dir_okay=False),
               help="YAML file: the parameters to fit (path, low, high, scale) and the facts (targets)")
 @click.option("--runs", "-n", default=5, show_default=True, type=click.IntRange(1, 100_000),
@@ -555,7 +584,7 @@ def report(results_dir: Path) -> None:
 @click.option("--accept", default=0.2, show_default=True, type=click.FloatRange(0, 1, min_open=True),
               help="ABC: accept this best fraction of the candidates, or all within distance 1 if more")
 @click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1, 512), help="local worker processes")
-@click.option("--scheduler", metavar="tcp://HOST:PORT", default=None,
+@click.option("--scheduler", metavar="tcp://HOST:PORT", default=None, callback=_scheduler_address,
               help="run the replications on this dask.distributed scheduler's workers")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="output directory (default: out/<scenario name>-calibration)")
