@@ -651,3 +651,29 @@ def test_killing_a_jobs_2_parent_takes_its_workers_and_resource_tracker_with_it(
         for pid in _children(proc.pid) | set(locals().get("kids", ())):
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+# --- 12. user text is printed as it is: no emoji codes, no markup ------------------------------------
+
+
+def test_user_text_is_printed_without_emoji_or_markup(tmp_path):
+    text = GOLDEN.read_text().replace("haircut: 0.04", "haircut: ':fire:'")
+    lines = text.splitlines()
+    bad = next(i for i, line in enumerate(lines) if "haircut" in line)
+    lines[bad:bad] = ["# padding"] * (99 - bad)  # the bad value now sits on line 100
+    path = write(tmp_path, "line100.yaml", "\n".join(lines) + "\n")
+    result = invoke("validate", str(path))
+    assert result.exit_code == 2
+    assert f"{path}:100: venues.otc_desk.haircut:" in result.stderr and "(got ':fire:')" in result.stderr
+    assert "\N{HUNDRED POINTS SYMBOL}" not in result.output and "\N{FIRE}" not in result.output
+
+    named = write(tmp_path, ":thumbs_up: [bold]x.yaml", GOLDEN.read_text())
+    result = invoke("validate", str(named))
+    assert result.exit_code == 0 and f"{named}: ok" in result.stdout
+
+    out = tmp_path / "run"
+    run_ok(str(GOLDEN), "--runs", "1", "--out", str(out))
+    result = invoke("query", str(out), "SELECT ':fire: [red]y[/red]' AS \"[bold]h :100:\"")
+    assert result.exit_code == 0, result.output
+    assert "[bold]h :100:" in result.stdout and ":fire: [red]y[/red]" in result.stdout
+    assert "\N{FIRE}" not in result.output and "\N{HUNDRED POINTS SYMBOL}" not in result.output

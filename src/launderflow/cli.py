@@ -21,8 +21,10 @@ from .scenario.loader import ScenarioError, load_scenario, parse_value
 from .scenario.schema import Scenario
 from .views.tables import comparison_table, summary_table
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+# no markup and no emoji codes: scenario values, file names and query results are printed as they are
+# (":100:" in "file.yaml:100:" is not 💯, "[red]" in a value is not a style)
+out = Console(highlight=False, markup=False, emoji=False)
+err = Console(stderr=True, highlight=False, markup=False, emoji=False)
 
 
 def _fail(problems: ScenarioError) -> None:
@@ -140,7 +142,7 @@ def schema() -> None:
 
 def _progress() -> Progress:
     return Progress(
-        TextColumn("[bold]{task.description}"),
+        TextColumn("{task.description}", markup=False, style="bold"),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("{task.fields[rate]}"),
@@ -465,7 +467,7 @@ def query(run_dir: str, sql: str, as_csv: bool, as_json: bool) -> None:
 
         needed = Measurement.get(out, out.options.update(width=100_000, max_width=100_000), table).maximum
         if needed > out.width and not out.is_terminal:  # piped: print it whole rather than squeezed
-            Console(highlight=False, width=needed).print(table)
+            Console(highlight=False, markup=False, emoji=False, width=needed).print(table)
         else:
             if needed > out.width:
                 err.print("note: the table is wider than the terminal: select fewer columns, or use --csv",
@@ -634,7 +636,7 @@ def calibrate(scenario_file: str, targets_file: str, runs: int, seed: int | None
 
     for table in tables(cal):
         needed = Measurement.get(out, out.options.update(width=100_000, max_width=100_000), table).maximum
-        (Console(highlight=False, width=needed) if needed > out.width and not out.is_terminal else out).print(table)
+        (Console(highlight=False, markup=False, emoji=False, width=needed) if needed > out.width and not out.is_terminal else out).print(table)
     failures = cal.report()["failures"]
     if failures:
         err.print(f"{len(failures)} replication(s) or candidate(s) failed; those candidates were discarded "
