@@ -12,7 +12,6 @@ import asyncio
 import multiprocessing
 import os
 import signal
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -72,29 +71,18 @@ def _handshake(address: str, timeout: float) -> None:
 def _init_worker(parent: int) -> None:
     """Worker initializer: Ctrl-C is the parent's business (it stops the pool), and the worker dies
     with its parent — a parent killed with SIGKILL cannot stop its pool, and orphaned workers would
-    go on computing (and keep multiprocessing's resource tracker alive) for nobody."""
+    go on computing (and keep multiprocessing's resource tracker alive) for nobody.
+
+    The watch polls ``os.getppid()`` (the worker is re-parented when the parent dies) rather than
+    using Linux's PR_SET_PDEATHSIG, which fires when the *thread* that started the worker ends:
+    calibrate submits from feeding threads, and the pool starts workers in the submitting thread.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if not _die_with_parent():
-        threading.Thread(target=_watch_parent, args=(parent,), name="launderflow-parent-watch", daemon=True).start()
-    if os.getppid() != parent:  # the parent died before the watch was set
-        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent,), name="launderflow-parent-watch", daemon=True).start()
 
 
-def _die_with_parent() -> bool:
-    """Ask Linux to SIGKILL this process when its parent dies (prctl PR_SET_PDEATHSIG); False elsewhere."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        return libc.prctl(1, signal.SIGKILL, 0, 0, 0) == 0  # 1 = PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        return False
-
-
-def _watch_parent(parent: int, every: float = 1.0) -> None:
-    """Where prctl is not available: exit once the parent is gone (the worker is re-parented)."""
+def _watch_parent(parent: int, every: float = 0.5) -> None:
+    """Exit the worker as soon as its parent is gone."""
     while os.getppid() == parent:
         time.sleep(every)
     os._exit(1)
