@@ -677,3 +677,64 @@ def test_user_text_is_printed_without_emoji_or_markup(tmp_path):
     assert result.exit_code == 0, result.output
     assert "[bold]h :100:" in result.stdout and ":fire: [red]y[/red]" in result.stdout
     assert "\N{FIRE}" not in result.output and "\N{HUNDRED POINTS SYMBOL}" not in result.output
+
+
+# --- 13. query is safe by default ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("q") / "run"
+    run_ok(str(GOLDEN), "--runs", "2", "--keep-ledgers", "--out", str(out))
+    return out
+
+
+def test_query_sql_cannot_reach_files_network_or_extensions(small_run, tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("s3cr3t-token\n")
+    target = tmp_path / "copied.csv"
+    for sql in (f"SELECT * FROM read_text('{secret}')",
+                f"SELECT * FROM read_csv('{secret}')",
+                f"SELECT * FROM read_parquet('{small_run}/parts/*/timeline.parquet')",  # not even the run's own files
+                f"COPY (SELECT * FROM summary) TO '{target}'",
+                f"ATTACH '{tmp_path / 'x.duckdb'}' AS x",
+                "INSTALL httpfs", "LOAD httpfs",
+                "SELECT * FROM read_csv('https://example.invalid/x.csv')",
+                "SET enable_external_access = true",
+                "SELECT * FROM small_run"):  # a Python variable of the caller
+        result = invoke("query", str(small_run), sql)
+        assert result.exit_code == 2, (sql, result.output)
+        assert "query failed" in result.stderr and "Traceback" not in result.output, sql
+        assert "s3cr3t" not in result.output, sql
+    assert not target.exists() and not (tmp_path / "x.duckdb").exists()
+
+    # the run's own views still answer
+    result = invoke("query", str(small_run), "SELECT count(DISTINCT replication) AS n FROM ledger", "--json")
+    assert result.exit_code == 0 and json.loads(result.stdout) == [{"n": 2}]
+
+    # --unsafe: plain DuckDB, for analysts who want file access
+    result = invoke("query", str(small_run), f"SELECT content FROM read_text('{secret}')", "--unsafe", "--csv")
+    assert result.exit_code == 0 and "s3cr3t-token" in result.stdout
+
+
+def test_query_stops_at_its_timeout(small_run):
+    import subprocess
+    import sys
+
+    sql = "SELECT sum(hash(i)) FROM range(1000000000000::BIGINT) t(i)"  # hours of work
+    proc = subprocess.run([sys.executable, "-m", "launderflow.cli", "query", str(small_run), sql, "--timeout", "0.3"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert "query failed: the query was stopped after 0.3 s (--timeout to allow longer)" in proc.stderr
+
+
+def test_query_over_a_damaged_summary_is_a_clear_error(small_run, tmp_path):
+    import shutil
+
+    out = tmp_path / "run"
+    shutil.copytree(small_run, out)
+    for content in ("{not json", "[]", '{"stolen_usd": 1}', '{"stolen_usd": 1, "replications": [{"index": 0}]}'):
+        (out / "summary.json").write_text(content)
+        result = invoke("query", str(out), "SELECT * FROM summary")
+        assert result.exit_code == 2, (content, result.output)
+        assert "summary.json: damaged" in result.stderr and "Traceback" not in result.output

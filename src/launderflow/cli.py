@@ -410,8 +410,14 @@ def run_into(scenario: Scenario, target: Path, seed: int, runs: int, keep_ledger
 @click.argument("sql")
 @click.option("--csv", "as_csv", is_flag=True, help="print CSV instead of a table")
 @click.option("--json", "as_json", is_flag=True, help="print a JSON list of rows instead of a table")
-def query(run_dir: str, sql: str, as_csv: bool, as_json: bool) -> None:
+@click.option("--timeout", type=click.FloatRange(0, None), default=300.0, show_default=True, metavar="SECONDS",
+              help="stop the query after this long (0: no limit)")
+@click.option("--unsafe", is_flag=True,
+              help="plain DuckDB: SQL may read and write any file, attach databases and load extensions")
+def query(run_dir: str, sql: str, as_csv: bool, as_json: bool, timeout: float, unsafe: bool) -> None:
     """Run DuckDB SQL over RUN_DIR's results: views timeline, ledger, summary, anonymity.
+
+    The SQL sees only these views: no file access, no extensions (--unsafe lifts that).
 
     \b
     launderflow query out/baseline "SELECT state, median(share) FROM timeline
@@ -422,13 +428,13 @@ def query(run_dir: str, sql: str, as_csv: bool, as_json: bool) -> None:
 
     import duckdb
 
-    from .analysis.query import connect
+    from .analysis.query import QueryTimeout, connect, execute
     from .runs.store import StoreError
 
     if as_csv and as_json:
         raise click.UsageError("--csv and --json exclude each other")
     try:
-        con, sources = connect(Path(run_dir))
+        con, sources = connect(Path(run_dir), unsafe=unsafe)
     except (StoreError, duckdb.Error, OSError, ValueError) as exc:
         err.print(f"{run_dir}: {exc}", markup=False, soft_wrap=True)
         sys.exit(2)
@@ -439,11 +445,14 @@ def query(run_dir: str, sql: str, as_csv: bool, as_json: bool) -> None:
         if "part(s)" in source:
             err.print(f"note: view {view} reads {source} (the run is not assembled)", markup=False)
     try:
-        cursor = con.execute(sql)
-        columns = [d[0] for d in cursor.description] if cursor.description else []
-        rows = cursor.fetchall() if columns else []
+        columns, rows = execute(con, sql, timeout)
+    except QueryTimeout as exc:
+        err.print(f"query failed: {exc}", markup=False, soft_wrap=True)
+        sys.exit(2)
     except duckdb.Error as exc:
         err.print(f"query failed: {exc}", markup=False, soft_wrap=True)
+        if isinstance(exc, duckdb.PermissionException) and not unsafe:
+            err.print("the SQL sees only the run's views; --unsafe gives it file access", markup=False)
         err.print(f"views: {', '.join(f'{v} ({s})' for v, s in sources.items())}", markup=False, soft_wrap=True)
         sys.exit(2)
     if as_json:
