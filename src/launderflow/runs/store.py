@@ -4,6 +4,7 @@ A run writes into one directory::
 
     DIR/manifest.json        which run this is: the scenario's canonical JSON and its hash, seed, runs
     DIR/parts/0000003/       replication 3, complete or absent (written to a temp name, then renamed)
+        part.json            its index, its run's key and the sha256 of every file below (checked by --resume)
         replication.npz      the whole Replication, losslessly (rebuilds the summary and every table)
         summary.parquet      one row: its final states, time to 50 % cashed out, cost, transfers, lots
         timeline.parquet     its timeline rows
@@ -16,7 +17,12 @@ A run writes into one directory::
 A replication is stored the moment it finishes, so a run stopped by Ctrl-C or a killed process
 loses only the replications in flight; ``--resume`` runs the missing ones and assembles the same
 bytes an uninterrupted run writes. The assembled files always match the parts they were built from:
-they are deleted before new parts are added and written back (summary.json last) at the end.
+they are deleted before new parts are added and written back (summary.json last) at the end, and
+their checksums go into the manifest.
+
+The store removes only what a run writes (never a file of the user's), refuses symbolic links in
+the directory, and leaves locking to its callers (:mod:`launderflow.runs.lock`: one writer per
+directory).
 """
 
 from __future__ import annotations
