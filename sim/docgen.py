@@ -766,6 +766,9 @@ Conventions:
 * `extends: other.yaml` (read by the loader, not part of the schema) merges the scenario over
   another file: mappings merge key by key, lists are replaced whole. `launderflow run --set
   FIELD=VALUE` overrides one field (`--set clock.horizon=30d`, `--set playbook.0.wallets=100`).
+* Values stay in the range the model computes in float64: a `price_usd` is at most
+  1e9, a stolen `amount` at most 1e15 units, a split's `concentration` between 0.05 and 1e12, and
+  all thefts together (amount × price × instalments) steal between $1e-6 and $1e15.
 * Names must refer to things defined elsewhere in the same scenario: an asset's `chain`, a stolen
   or venue `asset` and a hop's `to` must be defined, and so must every venue named in a hop, an
   intervention or `tracing.sharing.coverage`; a `halt` needs a venue with `halts: true`; a `mix`

@@ -12,7 +12,7 @@ from launderflow.analysis.calibrate import calibrate, design, latin_hypercube
 from launderflow.analysis.targets import load_targets, metric_value
 from launderflow.cli import main
 from launderflow.runs.replications import run_replications
-from launderflow.scenario.loader import ScenarioError, load_scenario
+from launderflow.scenario.loader import ScenarioError, extends_outside_allowed, load_scenario
 
 # An exchange that freezes every traced deposit it complies on: the frozen amount is ~compliance x
 # the value deposited, and an OTC desk whose lognormal delay decides how much is cashed out by day 3.
@@ -150,13 +150,15 @@ def test_same_inputs_give_identical_files(cli_run, case):
 def test_calibrated_yaml_loads_and_runs(cli_run, tmp_path):
     _, out = cli_run
     report = json.loads((out / "calibration.json").read_text())
-    calibrated = load_scenario(out / "calibrated.yaml")
+    with extends_outside_allowed():  # the original is beside, not under, the output directory
+        calibrated = load_scenario(out / "calibrated.yaml")
     assert calibrated.name == "tiny_freeze_calibrated"
     best = report["best"]["parameters"]
     assert calibrated.venues["ex"].compliance == best["venues.ex.compliance"]
     assert calibrated.venues["otc"].delay.median == best["venues.otc.delay.median"]
     assert calibrated.venues["otc"].delay.sigma == 0.8  # the rest of the mapping comes from the original
-    result = CliRunner().invoke(main, ["run", str(out / "calibrated.yaml"), "--runs", "2", "--out", str(tmp_path / "run")])
+    result = CliRunner().invoke(main, ["run", str(out / "calibrated.yaml"), "--runs", "2", "--out", str(tmp_path / "run"),
+                                       "--allow-extends-outside"])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "run" / "summary.json").is_file()
 
@@ -172,7 +174,8 @@ def test_list_paths_and_integers(case, tmp_path):
     from launderflow.analysis.calibrate import write_outputs
 
     write_outputs(cal, tmp_path / "out")
-    loaded = load_scenario(tmp_path / "out" / "calibrated.yaml")
+    with extends_outside_allowed():
+        loaded = load_scenario(tmp_path / "out" / "calibrated.yaml")
     assert loaded.playbook[0].wallets == cal.best.values[0]
     assert [h.hop for h in loaded.playbook] == ["split", "exchange", "cash_out"]
 

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from conftest import BASE_YAML, BASELINE, base_dict, line_of, write
 from launderflow.cli import main
-from launderflow.scenario.loader import Problem, ScenarioError, load_scenario
+from launderflow.scenario.loader import Problem, ScenarioError, extends_outside_allowed, load_scenario
 
 PROBLEM_LINE = re.compile(r"^(?P<file>.+?):(?P<line>\d+): (?:(?P<path>[A-Za-z0-9_.\-]+): )?(?P<message>.+)$")
 
@@ -361,7 +361,10 @@ def test_extends_child_overrides_one_field(tmp_path):
     (tmp_path / "cases").mkdir()
     write(tmp_path / "base", "parent.yaml", BASE_YAML)
     child = "extends: ../base/parent.yaml\nname: child\nchains:\n  eth:\n    fee_usd: 7\nclock:\n  horizon: 3d\n"
-    scenario = load_scenario(write(tmp_path / "cases", "child.yaml", child))
+    path = write(tmp_path / "cases", "child.yaml", child)
+    assert "is outside the scenario's directory" in only_problem(path).message  # a sibling tree needs the flag
+    with extends_outside_allowed():  # --allow-extends-outside
+        scenario = load_scenario(path)
     assert scenario.name == "child"
     assert scenario.chains["eth"].fee_usd == 7.0
     assert scenario.chains["eth"].confirmation == pytest.approx(0.05)  # merged from the parent

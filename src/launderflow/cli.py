@@ -21,8 +21,10 @@ from .scenario.loader import ScenarioError, load_scenario, parse_value
 from .scenario.schema import Scenario
 from .views.tables import comparison_table, summary_table
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+# no markup and no emoji codes: scenario values, file names and query results are printed as they are
+# (":100:" in "file.yaml:100:" is not 💯, "[red]" in a value is not a style)
+out = Console(highlight=False, markup=False, emoji=False)
+err = Console(stderr=True, highlight=False, markup=False, emoji=False)
 
 
 def _fail(problems: ScenarioError) -> None:
@@ -40,6 +42,21 @@ def _parse_sets(values: tuple[str, ...]) -> dict[str, Any]:
         key, raw = item.split("=", 1)
         overrides[key.strip()] = parse_value(raw) if raw.strip() else raw
     return overrides
+
+
+def _hold_output(*dirs: Path) -> None:
+    """Hold the writer lock of these output directories until the command ends; exit 2 if one cannot
+    be written or another launderflow writes into it (see launderflow.runs.lock)."""
+    from .runs.lock import OutputError, acquire, release
+
+    ctx = click.get_current_context()
+    for directory in dirs:
+        try:
+            root = acquire(directory)
+        except OutputError as exc:
+            err.print(f"error: {exc}", markup=False, soft_wrap=True)
+            sys.exit(2)
+        ctx.call_on_close(lambda root=root: release(root))
 
 
 def load_or_exit(path: str, overrides: dict[str, Any] | None = None) -> Scenario:
@@ -60,6 +77,44 @@ def _warn(path: str, scenario: Scenario) -> None:
         err.print(str(problem), markup=False, soft_wrap=True)
 
 
+def _extends_option(command: Any) -> Any:
+    """``--allow-extends-outside``: let ``extends`` name scenario files outside the scenario's directory
+    and the current directory (refused by default, see launderflow.scenario.loader)."""
+    from .scenario.loader import allow_extends_outside
+
+    def remember(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+        token = allow_extends_outside.set(value)
+        ctx.call_on_close(lambda: allow_extends_outside.reset(token))
+
+    return click.option("--allow-extends-outside", is_flag=True, expose_value=False, is_eager=True, callback=remember,
+                        help="let extends: name scenario files outside the scenario's directory and the current one")(command)
+
+
+def _scheduler_address(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """--scheduler is checked at once: a malformed address is a usage error (exit 2), not a wait."""
+    from .runs.executors import check_scheduler_address
+
+    if value is None:
+        return None
+    try:
+        return check_scheduler_address(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _scheduler_timeout_option(command: Any) -> Any:
+    """``--scheduler-timeout``: how long to wait for a dask scheduler to connect and answer."""
+    from .runs.executors import DEFAULT_SCHEDULER_TIMEOUT, scheduler_timeout
+
+    def remember(ctx: click.Context, _param: click.Parameter, value: float) -> None:
+        token = scheduler_timeout.set(value)
+        ctx.call_on_close(lambda: scheduler_timeout.reset(token))
+
+    return click.option("--scheduler-timeout", type=click.FloatRange(0, 3600, min_open=True), default=DEFAULT_SCHEDULER_TIMEOUT,
+                        show_default=True, metavar="SECONDS", expose_value=False, callback=remember,
+                        help="give up on --scheduler if it has not answered within this time")(command)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="launderflow")
 def main() -> None:
@@ -68,6 +123,7 @@ def main() -> None:
 
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@_extends_option
 def validate(files: tuple[str, ...]) -> None:
     """Check scenario FILES; print every problem as file:line: field: message."""
     bad = 0
@@ -97,7 +153,7 @@ def schema() -> None:
 
 def _progress() -> Progress:
     return Progress(
-        TextColumn("[bold]{task.description}"),
+        TextColumn("{task.description}", markup=False, style="bold"),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("{task.fields[rate]}"),
@@ -112,13 +168,15 @@ def _progress() -> Progress:
 
 @main.command()
 @click.argument("scenario_file", type=click.Path(dir_okay=False))
+@_extends_option
+@_scheduler_timeout_option
 @click.option("--runs", "-n", default=1, show_default=True, type=click.IntRange(1, 1_000_000), help="replications")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None, help="master seed (default: the scenario's)")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="output directory (default: out/<scenario name>)")
 @click.option("--keep-ledgers", is_flag=True, help="write every replication's ledger (always on with --runs 1)")
 @click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1, 512), help="local worker processes")
-@click.option("--scheduler", metavar="tcp://HOST:PORT", default=None,
+@click.option("--scheduler", metavar="tcp://HOST:PORT", default=None, callback=_scheduler_address,
               help="run the replications on this dask.distributed scheduler's workers")
 @click.option("--resume", is_flag=True, help="continue the run stored in --out: run only its missing replications")
 @click.option("--overwrite", is_flag=True, help="discard whatever run --out holds and start afresh")
@@ -175,13 +233,15 @@ def _parse_at(text: str | None) -> list[float]:
 
 @main.command()
 @click.argument("scenario_files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@_extends_option
+@_scheduler_timeout_option
 @click.option("--runs", "-n", default=20, show_default=True, type=click.IntRange(1, 1_000_000), help="replications per scenario")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None,
               help="master seed shared by every scenario (default: the first scenario's)")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="out/compare", show_default=True)
 @click.option("--at", "at", default=None, metavar="TIMES", help="also compare shares at these times, e.g. 11d,60d")
 @click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1, 512), help="local worker processes")
-@click.option("--scheduler", metavar="tcp://HOST:PORT", default=None, help="run on this dask.distributed scheduler")
+@click.option("--scheduler", metavar="tcp://HOST:PORT", default=None, callback=_scheduler_address, help="run on this dask.distributed scheduler")
 @click.option("--resume", is_flag=True, help="continue stored runs (run only missing replications)")
 @click.option("--overwrite", is_flag=True, help="discard stored runs in --out")
 @click.option("--set", "sets", multiple=True, metavar="FIELD=VALUE", help="override a field in every scenario")
@@ -205,6 +265,7 @@ def compare(scenario_files: tuple[str, ...], runs: int, seed: int | None, out_di
         raise click.UsageError(f"scenario names must differ (got {', '.join(names)})")
     seed = scenarios[0].seed if seed is None else seed
     target = Path(out_dir)
+    _hold_output(target, *(target / name for name in names))
     failed_any = False
     for sc in scenarios:
         _, _, failed = run_into(sc, target / sc.name, seed, runs, False, jobs, scheduler, resume, overwrite)
@@ -220,13 +281,15 @@ def compare(scenario_files: tuple[str, ...], runs: int, seed: int | None, out_di
 
 @main.command()
 @click.argument("scenario_file", type=click.Path(dir_okay=False))
+@_extends_option
+@_scheduler_timeout_option
 @click.option("--set", "sets", multiple=True, required=True, metavar="FIELD=V1,V2,...",
               help="a parameter and the values to try (repeatable: the grid is every combination)")
 @click.option("--runs", "-n", default=10, show_default=True, type=click.IntRange(1, 1_000_000), help="replications per grid point")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None, help="master seed shared by every grid point")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="out/sweep", show_default=True)
 @click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1, 512), help="local worker processes")
-@click.option("--scheduler", metavar="tcp://HOST:PORT", default=None, help="run on this dask.distributed scheduler")
+@click.option("--scheduler", metavar="tcp://HOST:PORT", default=None, callback=_scheduler_address, help="run on this dask.distributed scheduler")
 @click.option("--resume", is_flag=True, help="continue stored runs")
 @click.option("--overwrite", is_flag=True, help="discard stored runs in --out")
 def sweep(scenario_file: str, sets: tuple[str, ...], runs: int, seed: int | None, out_dir: str, jobs: int,
@@ -262,6 +325,7 @@ def sweep(scenario_file: str, sets: tuple[str, ...], runs: int, seed: int | None
         points.append((label, scenario, overrides))
     seed = points[0][1].seed if seed is None else seed
     target = Path(out_dir)
+    _hold_output(target, *(target / f"point_{k:03d}" for k in range(len(points))))
     failed_any = False
     runs_dirs = []
     for k, (label, scenario, overrides) in enumerate(points):
@@ -299,11 +363,14 @@ def run_into(scenario: Scenario, target: Path, seed: int, runs: int, keep_ledger
     from .runs.store import RunStore, StoreError
 
     label = label or scenario.name
+    _hold_output(target)
     try:
         store = RunStore.open(target, scenario, seed, runs, keep_ledgers, resume=resume, overwrite=overwrite)
     except StoreError as exc:
         err.print(str(exc), markup=False, soft_wrap=True)
         sys.exit(2)
+    for note in store.notes:
+        err.print(f"{target}: {note}", markup=False, soft_wrap=True)
     before = store.count()
     if resume and before:
         err.print(f"{target}: {before} of {runs} replications already stored", markup=False, soft_wrap=True)
@@ -333,6 +400,9 @@ def run_into(scenario: Scenario, target: Path, seed: int, runs: int, keep_ledger
         err.print(f"interrupted: {store.count()} of {runs} replications are stored in {target / 'parts'}; "
                   f"the same command with --resume runs the rest", markup=False, soft_wrap=True)
         sys.exit(130)
+    except StoreError as exc:  # a part damaged while the run went on
+        err.print(str(exc), markup=False, soft_wrap=True)
+        sys.exit(2)
     except OSError as exc:  # e.g. the dask scheduler cannot be reached
         err.print(f"error: {exc}", markup=False, soft_wrap=True)
         sys.exit(1)
@@ -351,8 +421,14 @@ def run_into(scenario: Scenario, target: Path, seed: int, runs: int, keep_ledger
 @click.argument("sql")
 @click.option("--csv", "as_csv", is_flag=True, help="print CSV instead of a table")
 @click.option("--json", "as_json", is_flag=True, help="print a JSON list of rows instead of a table")
-def query(run_dir: str, sql: str, as_csv: bool, as_json: bool) -> None:
+@click.option("--timeout", type=click.FloatRange(0, None), default=300.0, show_default=True, metavar="SECONDS",
+              help="stop the query after this long (0: no limit)")
+@click.option("--unsafe", is_flag=True,
+              help="plain DuckDB: SQL may read and write any file, attach databases and load extensions")
+def query(run_dir: str, sql: str, as_csv: bool, as_json: bool, timeout: float, unsafe: bool) -> None:
     """Run DuckDB SQL over RUN_DIR's results: views timeline, ledger, summary, anonymity.
+
+    The SQL sees only these views: no file access, no extensions (--unsafe lifts that).
 
     \b
     launderflow query out/baseline "SELECT state, median(share) FROM timeline
@@ -363,13 +439,13 @@ def query(run_dir: str, sql: str, as_csv: bool, as_json: bool) -> None:
 
     import duckdb
 
-    from .analysis.query import connect
+    from .analysis.query import QueryTimeout, connect, execute
     from .runs.store import StoreError
 
     if as_csv and as_json:
         raise click.UsageError("--csv and --json exclude each other")
     try:
-        con, sources = connect(Path(run_dir))
+        con, sources = connect(Path(run_dir), unsafe=unsafe)
     except (StoreError, duckdb.Error, OSError, ValueError) as exc:
         err.print(f"{run_dir}: {exc}", markup=False, soft_wrap=True)
         sys.exit(2)
@@ -380,11 +456,14 @@ def query(run_dir: str, sql: str, as_csv: bool, as_json: bool) -> None:
         if "part(s)" in source:
             err.print(f"note: view {view} reads {source} (the run is not assembled)", markup=False)
     try:
-        cursor = con.execute(sql)
-        columns = [d[0] for d in cursor.description] if cursor.description else []
-        rows = cursor.fetchall() if columns else []
+        columns, rows = execute(con, sql, timeout)
+    except QueryTimeout as exc:
+        err.print(f"query failed: {exc}", markup=False, soft_wrap=True)
+        sys.exit(2)
     except duckdb.Error as exc:
         err.print(f"query failed: {exc}", markup=False, soft_wrap=True)
+        if isinstance(exc, duckdb.PermissionException) and not unsafe:
+            err.print("the SQL sees only the run's views; --unsafe gives it file access", markup=False)
         err.print(f"views: {', '.join(f'{v} ({s})' for v, s in sources.items())}", markup=False, soft_wrap=True)
         sys.exit(2)
     if as_json:
@@ -408,7 +487,7 @@ def query(run_dir: str, sql: str, as_csv: bool, as_json: bool) -> None:
 
         needed = Measurement.get(out, out.options.update(width=100_000, max_width=100_000), table).maximum
         if needed > out.width and not out.is_terminal:  # piped: print it whole rather than squeezed
-            Console(highlight=False, width=needed).print(table)
+            Console(highlight=False, markup=False, emoji=False, width=needed).print(table)
         else:
             if needed > out.width:
                 err.print("note: the table is wider than the terminal: select fewer columns, or use --csv",
@@ -515,6 +594,8 @@ def report(results_dir: Path) -> None:
 
 @main.command()
 @click.argument("scenario_file", type=click.Path(dir_okay=False))
+@_extends_option
+@_scheduler_timeout_option
 @click.option("--targets", "targets_file", required=True, type=click.Path(dir_okay=False),
               help="YAML file: the parameters to fit (path, low, high, scale) and the facts (targets)")
 @click.option("--runs", "-n", default=5, show_default=True, type=click.IntRange(1, 100_000),
@@ -525,7 +606,7 @@ def report(results_dir: Path) -> None:
 @click.option("--accept", default=0.2, show_default=True, type=click.FloatRange(0, 1, min_open=True),
               help="ABC: accept this best fraction of the candidates, or all within distance 1 if more")
 @click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1, 512), help="local worker processes")
-@click.option("--scheduler", metavar="tcp://HOST:PORT", default=None,
+@click.option("--scheduler", metavar="tcp://HOST:PORT", default=None, callback=_scheduler_address,
               help="run the replications on this dask.distributed scheduler's workers")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="output directory (default: out/<scenario name>-calibration)")
@@ -549,6 +630,7 @@ def calibrate(scenario_file: str, targets_file: str, runs: int, seed: int | None
     except ScenarioError as exc:
         _fail(exc)
     target = Path(out_dir) if out_dir else Path("out") / f"{base.name}-calibration"
+    _hold_output(target)
     total = samples * runs
     try:
         with _progress() as progress:
@@ -574,7 +656,7 @@ def calibrate(scenario_file: str, targets_file: str, runs: int, seed: int | None
 
     for table in tables(cal):
         needed = Measurement.get(out, out.options.update(width=100_000, max_width=100_000), table).maximum
-        (Console(highlight=False, width=needed) if needed > out.width and not out.is_terminal else out).print(table)
+        (Console(highlight=False, markup=False, emoji=False, width=needed) if needed > out.width and not out.is_terminal else out).print(table)
     failures = cal.report()["failures"]
     if failures:
         err.print(f"{len(failures)} replication(s) or candidate(s) failed; those candidates were discarded "

@@ -51,7 +51,7 @@ from ..metrics import DAYS, METRICS, USD
 from ..model.simulate import Replication
 from ..runs.executors import open_executor
 from ..runs.replications import run_replications
-from ..scenario.loader import ScenarioError, load_data, load_scenario
+from ..scenario.loader import ScenarioError, extends_outside_allowed, load_data, load_scenario
 from ..scenario.schema import Scenario
 from .targets import Parameter, Targets, _keys, _lookup, as_value, describe_target, load_targets, metric_value, score, z_score
 
@@ -429,7 +429,8 @@ def write_outputs(cal: Calibration, out_dir: str | Path) -> list[Path]:
     if cal.best is not None:
         path = out_dir / "calibrated.yaml"
         path.write_text(calibrated_yaml(cal, out_dir), encoding="utf-8")
-        loaded = load_scenario(path)
+        with extends_outside_allowed():  # it extends the scenario the user named, wherever that is
+            loaded = load_scenario(path)
         expected = load_scenario(cal.scenario_path, cal.overrides(cal.best))
         same = loaded.model_copy(update={"name": expected.name, "description": expected.description})
         if same.model_dump_json() != expected.model_dump_json():

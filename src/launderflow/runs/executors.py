@@ -8,17 +8,84 @@ merges two of them.
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
+import os
 import signal
+import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
+DEFAULT_SCHEDULER_TIMEOUT = 30.0  # seconds to connect to a dask scheduler and hear its handshake
+SCHEDULER_SCHEMES = ("tcp", "tls", "ws", "wss", "ucx")
+# --scheduler-timeout sets it for the command; open_executor reads it when not given a timeout
+scheduler_timeout: ContextVar[float] = ContextVar("scheduler_timeout", default=DEFAULT_SCHEDULER_TIMEOUT)
 
-def _ignore_sigint() -> None:
-    """Worker initializer: Ctrl-C is the parent's business (it stops the pool)."""
+
+def check_scheduler_address(address: str) -> str:
+    """The address as dask takes it (``tcp://`` added when there is no scheme), or ValueError saying
+    what is wrong: checked before any work, so that a typo is not a 30-second wait."""
+    from distributed.comm.addressing import parse_host_port
+
+    text = address.strip()
+    scheme, sep, location = text.partition("://")
+    if not sep:
+        scheme, location = "tcp", text
+    allowed = f"(allowed: SCHEME://HOST:PORT with SCHEME one of {', '.join(SCHEDULER_SCHEMES)}, e.g. tcp://10.0.0.5:8786)"
+    if scheme not in SCHEDULER_SCHEMES:
+        raise ValueError(f"{address!r}: unknown scheme {scheme!r} {allowed}")
+    try:
+        host, port = parse_host_port(location)
+    except (ValueError, TypeError):
+        raise ValueError(f"{address!r} is not HOST:PORT {allowed}") from None
+    if not host or any(c.isspace() or c in "/?#@" for c in host) or not 0 < int(port) < 65536:
+        raise ValueError(f"{address!r} is not HOST:PORT {allowed}")
+    return f"{scheme}://{location}"
+
+
+def _handshake(address: str, timeout: float) -> None:
+    """Connect to the scheduler and read its handshake within ``timeout`` seconds, or raise OSError.
+
+    ``distributed.Client(timeout=...)`` bounds the TCP connect but not the handshake that follows,
+    so a port that accepts and never answers would hang it forever.
+    """
+    from distributed.comm import connect
+
+    async def probe() -> None:
+        comm = await asyncio.wait_for(connect(address, timeout=timeout), timeout)
+        await comm.close()
+
+    try:
+        asyncio.run(probe())
+    except (asyncio.TimeoutError, TimeoutError):
+        raise OSError(f"the dask scheduler at {address} did not answer within {timeout:g} s "
+                      f"(is it a dask scheduler? --scheduler-timeout to wait longer)") from None
+    except OSError as exc:
+        raise OSError(f"cannot connect to the dask scheduler at {address}: {exc}") from None
+
+
+def _init_worker(parent: int) -> None:
+    """Worker initializer: Ctrl-C is the parent's business (it stops the pool), and the worker dies
+    with its parent — a parent killed with SIGKILL cannot stop its pool, and orphaned workers would
+    go on computing (and keep multiprocessing's resource tracker alive) for nobody.
+
+    The watch polls ``os.getppid()`` (the worker is re-parented when the parent dies) rather than
+    using Linux's PR_SET_PDEATHSIG, which fires when the *thread* that started the worker ends:
+    calibrate submits from feeding threads, and the pool starts workers in the submitting thread.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_watch_parent, args=(parent,), name="launderflow-parent-watch", daemon=True).start()
+
+
+def _watch_parent(parent: int, every: float = 0.5) -> None:
+    """Exit the worker as soon as its parent is gone."""
+    while os.getppid() == parent:
+        time.sleep(every)
+    os._exit(1)
 
 
 class DaskExecutor(Executor):
@@ -44,19 +111,26 @@ class DaskExecutor(Executor):
 
 
 @contextmanager
-def open_executor(jobs: int = 1, scheduler: str | None = None) -> Iterator[Executor | None]:
+def open_executor(jobs: int = 1, scheduler: str | None = None, timeout: float | None = None) -> Iterator[Executor | None]:
     """The executor for ``--jobs``/``--scheduler``: None (in process), a process pool, or a dask cluster.
 
     A local pool's workers ignore Ctrl-C; when the block is left by an exception (Ctrl-C included)
-    the pool is stopped at once, without waiting for the replications in flight.
+    the pool is stopped at once, without waiting for the replications in flight. Connecting to a
+    scheduler takes at most ``timeout`` seconds (default: :data:`scheduler_timeout`), else OSError.
     """
     if scheduler:
         from distributed import Client
 
         try:
-            client = Client(scheduler, timeout="20s", set_as_default=False)
+            address = check_scheduler_address(scheduler)
+        except ValueError as exc:
+            raise OSError(str(exc)) from None
+        timeout = scheduler_timeout.get() if timeout is None else timeout
+        _handshake(address, timeout)
+        try:
+            client = Client(address, timeout=f"{timeout}s", set_as_default=False)
         except (OSError, ValueError) as exc:
-            raise OSError(f"cannot connect to the dask scheduler at {scheduler}: {exc}") from exc
+            raise OSError(f"cannot connect to the dask scheduler at {address}: {exc}") from None
         executor = DaskExecutor(client)
         try:
             yield executor
@@ -68,7 +142,7 @@ def open_executor(jobs: int = 1, scheduler: str | None = None) -> Iterator[Execu
         yield None
         return
     pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_ignore_sigint)
+                               initializer=_init_worker, initargs=(os.getpid(),))
     finished = False
     try:
         yield pool

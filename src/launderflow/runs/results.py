@@ -36,13 +36,14 @@ def _stats(values: np.ndarray) -> dict[str, float | None]:
 def summarize(scenario: Scenario, seed: int, reps: dict[int, Replication]) -> dict[str, Any]:
     """The run's summary: per-state median and 5-95 % range, and one record per replication."""
     order = sorted(reps)
-    stolen = reps[order[0]].stolen_usd if order else scenario.stolen_usd
+    stolen_each = np.array([reps[i].stolen_usd for i in order], dtype=np.float64)  # a stream's total varies by replication
+    stolen = float(np.median(stolen_each)) if order else scenario.stolen_usd
     finals = np.array([[metrics.final_states(reps[i])[s] for s in metrics.STATES] for i in order]).reshape(-1, len(metrics.STATES))
     t50 = np.array([metrics.time_to_share(reps[i], Location.CASHED_OUT, 0.5) for i in order])
     states = {}
     for j, state in enumerate(metrics.STATES):
         usd = _stats(finals[:, j])
-        share = _stats(finals[:, j] / stolen)
+        share = _stats(finals[:, j] / stolen_each)  # each replication scaled by its own stolen value
         states[state] = {**{f"{k}_usd": v for k, v in usd.items()}, **{f"{k}_share": v for k, v in share.items()}}
     venues = {}
     for v, (name, spec) in enumerate(scenario.venues.items()):
@@ -81,6 +82,7 @@ def summarize(scenario: Scenario, seed: int, reps: dict[int, Replication]) -> di
         "replications": [
             {
                 "index": i,
+                "stolen_usd": _num(reps[i].stolen_usd),  # a stream's total varies by replication
                 "final_usd": {s: _num(v) for s, v in zip(metrics.STATES, finals[k])},
                 "time_to_50pct_cash_out_hours": _num(t50[k]),
                 "transfers": reps[i].transfers,
@@ -109,7 +111,7 @@ def timeline_table(scenario: Scenario, reps: dict[int, Replication]) -> pa.Table
     time_col = np.tile(np.repeat(grid, n_s), len(blocks))
     state_idx = np.tile(np.arange(n_s, dtype=np.int32), n_t * len(blocks))
     value_col = np.concatenate([v.ravel() for _, v in blocks]) if blocks else np.empty(0)
-    stolen = reps[sorted(reps)[0]].stolen_usd if reps else 1.0
+    stolen = np.repeat([reps[i].stolen_usd for i, _ in blocks], n_t * n_s) if blocks else np.empty(0)
     return pa.table(
         {
             "replication": rep_col,

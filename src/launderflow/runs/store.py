@@ -4,6 +4,7 @@ A run writes into one directory::
 
     DIR/manifest.json        which run this is: the scenario's canonical JSON and its hash, seed, runs
     DIR/parts/0000003/       replication 3, complete or absent (written to a temp name, then renamed)
+        part.json            its index, its run's key and the sha256 of every file below (checked by --resume)
         replication.npz      the whole Replication, losslessly (rebuilds the summary and every table)
         summary.parquet      one row: its final states, time to 50 % cashed out, cost, transfers, lots
         timeline.parquet     its timeline rows
@@ -16,7 +17,12 @@ A run writes into one directory::
 A replication is stored the moment it finishes, so a run stopped by Ctrl-C or a killed process
 loses only the replications in flight; ``--resume`` runs the missing ones and assembles the same
 bytes an uninterrupted run writes. The assembled files always match the parts they were built from:
-they are deleted before new parts are added and written back (summary.json last) at the end.
+they are deleted before new parts are added and written back (summary.json last) at the end, and
+their checksums go into the manifest.
+
+The store removes only what a run writes (never a file of the user's), refuses symbolic links in
+the directory, and leaves locking to its callers (:mod:`launderflow.runs.lock`: one writer per
+directory).
 """
 
 from __future__ import annotations
@@ -48,6 +54,8 @@ PARTS = "parts"
 FINAL_FILES = ("scenario.yaml", "timeline.parquet", "anonymity.parquet", "ledger.parquet", "summary.json")
 DERIVED_FILES = ("taint.json", "report.html")  # other commands write them from the assembled files: stale once those change
 PART_TABLES = ("summary", "timeline", "ledger", "anonymity")
+PART_META = "part.json"  # in each part: its replication index, its run's key and the sha256 of every file
+RUN_ENTRIES = (MANIFEST, FAILURES, PARTS, *FINAL_FILES)  # what a run writes into its directory
 
 
 class StoreError(Exception):
@@ -213,16 +221,22 @@ class _LazyArrays:
 
 
 def replication_rows(stolen_usd: float, records: list[dict[str, Any]]) -> pa.Table:
-    """summary.json's per-replication records as a flat table (the ``summary`` view of ``query``)."""
+    """summary.json's per-replication records as a flat table (the ``summary`` view of ``query``).
+
+    Each record is scaled by its own ``stolen_usd`` (a stream's total varies by replication);
+    ``stolen_usd`` is only the fallback for records written without one.
+    """
+    stolen = [float(r.get("stolen_usd") or stolen_usd) for r in records]
     cols: dict[str, pa.Array] = {
         "replication": pa.array([r["index"] for r in records], pa.int32()),
-        "stolen_usd": pa.array([stolen_usd] * len(records), pa.float64()),
+        "stolen_usd": pa.array(stolen, pa.float64()),
     }
     for state in metrics.STATES:
         cols[metrics.METRICS["final_usd"](state=state).key] = pa.array([r["final_usd"][state] for r in records], pa.float64())
     for state in metrics.STATES:
         cols[metrics.METRICS["final_share"](state=state).key] = pa.array(
-            [None if r["final_usd"][state] is None else r["final_usd"][state] / stolen_usd for r in records], pa.float64())
+            [None if r["final_usd"][state] is None else r["final_usd"][state] / s for r, s in zip(records, stolen)],
+            pa.float64())
     cols["time_to_50pct_cash_out_hours"] = pa.array([r["time_to_50pct_cash_out_hours"] for r in records], pa.float64())
     cols["launderer_cost_usd"] = pa.array([r["launderer_cost_usd"] for r in records], pa.float64())
     cols["transfers"] = pa.array([r["transfers"] for r in records], pa.int64())
@@ -243,7 +257,77 @@ def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise StoreError(f"{path}: cannot be read ({exc}); remove the directory or use --overwrite") from exc
+        raise StoreError(f"{path}: damaged, cannot be read as JSON ({_one_line(exc)}); "
+                         f"choose another --out, or --overwrite to discard the stored run") from None
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:200] or type(exc).__name__
+
+
+_MANIFEST_FIELDS = {"launderflow_store": int, "scenario_sha256": str, "seed": int, "runs": int, "keep_ledgers": bool,
+                    "run_key": str, "scenario": dict}
+
+
+def _check_manifest(path: Path, doc: Any) -> dict[str, Any]:
+    """The stored manifest, or StoreError if it is not one this launderflow wrote (damaged, edited)."""
+    if not isinstance(doc, dict):
+        raise StoreError(f"{path}: damaged (not a JSON object); choose another --out, or --overwrite to discard the stored run")
+    if doc.get("launderflow_store") != STORE_FORMAT:
+        raise StoreError(f"{path}: store format {_short(doc.get('launderflow_store'))}, this launderflow reads "
+                         f"{STORE_FORMAT}: choose another --out, or --overwrite to replace it")
+    wrong = [name for name, kind in _MANIFEST_FIELDS.items()
+             if not isinstance(doc.get(name), kind) or (kind is int and isinstance(doc.get(name), bool))]
+    if not wrong and (doc["runs"] < 1 or doc["seed"] < 0):
+        wrong = ["runs" if doc["runs"] < 1 else "seed"]
+    if wrong:
+        raise StoreError(f"{path}: damaged ({', '.join(wrong)} missing or of the wrong type); "
+                         f"choose another --out, or --overwrite to discard the stored run")
+    return doc
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def refuse_links(root: Path) -> None:
+    """StoreError if anything launderflow would read or write in ``root`` is a symbolic link.
+
+    A linked ``parts/`` (or file) would survive ``--overwrite``, feed another run's parts into this
+    one, or make the run write outside its directory.
+    """
+    from .lock import LOCK_FILE
+
+    if not root.is_dir():
+        return
+    names = [*RUN_ENTRIES, *DERIVED_FILES, LOCK_FILE]
+    found = [root / n for n in names if (root / n).is_symlink()]
+    parts = root / PARTS
+    if not found and parts.is_dir():
+        for part in parts.iterdir():
+            if part.is_symlink():
+                found.append(part)
+            elif part.is_dir() and part.name.isdigit():
+                found.extend(f for f in part.iterdir() if f.is_symlink())
+            if found:
+                break
+    if found:
+        raise StoreError(f"{found[0]} is a symbolic link: a run directory holds only its own files "
+                         f"(remove the link, or choose another --out)")
+
+
+def _foreign_entries(root: Path) -> list[str]:
+    """Names in ``root`` that no run wrote (the lock file and launderflow's temp files aside)."""
+    from .lock import LOCK_FILE
+
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir()
+                  if p.name != LOCK_FILE and not p.name.startswith(".assemble-") and not (p.name.startswith(".") and p.name.endswith(".tmp")))
 
 
 class RunStore:
@@ -257,6 +341,7 @@ class RunStore:
         self.scenario = scenario
         self.manifest = manifest
         self.parts = self.root / PARTS
+        self.notes: list[str] = []  # what opening the store found and did (damaged parts dropped, ...)
         self._stored = self._scan()
         self._failures = self._read_failures()
 
@@ -291,42 +376,48 @@ class RunStore:
           one, another run, or results without a manifest are refused.
         """
         root = Path(root)
+        refuse_links(root)
         new = make_manifest(scenario, seed, runs, keep_ledgers)
         path = root / MANIFEST
         if overwrite:
-            cls._clear(root)
-            return cls._create(root, scenario, new)
+            foreign = cls._clear(root)
+            return cls._create(root, scenario, {**new, **({"foreign_files": foreign} if foreign else {})})
         if not path.exists():
             leftovers = [n for n in (PARTS, FAILURES, *FINAL_FILES) if (root / n).exists()]
             if leftovers:
                 raise StoreError(
                     f"{root} holds results without a {MANIFEST} ({', '.join(leftovers)}; from an older launderflow?), "
                     f"so they cannot be checked against this run: choose another --out, or --overwrite to replace them")
+            others = _foreign_entries(root)
+            if others:
+                shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+                raise StoreError(
+                    f"{root} is not empty and holds no launderflow run ({shown}): choose an empty or new --out "
+                    f"(--overwrite writes the run beside these files and removes none of them)")
             return cls._create(root, scenario, new)
-        old = _read_json(path)
-        if old.get("launderflow_store") != STORE_FORMAT:
-            raise StoreError(f"{path}: store format {old.get('launderflow_store')!r}, this launderflow reads "
-                             f"{STORE_FORMAT}: choose another --out, or --overwrite to replace it")
+        old = _check_manifest(path, _read_json(path))
         problems = cls._mismatch(old, new)
+        kept = {"foreign_files": old["foreign_files"]} if old.get("foreign_files") else {}
         if not any(p.name.isdigit() for p in (root / PARTS).glob("*")) and not (root / "summary.json").exists():
             cls._clear(root)  # a run that stored nothing (it could not start): nothing to keep or check
-            return cls._create(root, scenario, new)
+            return cls._create(root, scenario, {**new, **kept})
         if resume:
             if problems:
                 raise StoreError(f"{root} holds another run, --resume refused:\n  " + "\n  ".join(problems)
                                  + "\nchoose another --out, or --overwrite to discard the stored run")
             store = cls(root, scenario, old)
             store._cleanup_temp()
+            store._verify()
             if old["runs"] != runs:
                 store._remove_finals()
-                store.manifest = {**old, "runs": runs}
-                _write_text_atomic(path, json.dumps(store.manifest, indent=2) + "\n")
+                store.manifest = {**store.manifest, "runs": runs}
+                store._write_manifest()
             return store
         store = cls(root, scenario, old)
         if not problems and old["runs"] == runs:
             if not store.missing():
                 cls._clear(root)  # the same command again: run it again, from scratch
-                return cls._create(root, scenario, new)
+                return cls._create(root, scenario, {**new, **kept})
             raise StoreError(
                 f"{root} holds an unfinished run of this scenario ({store.count()} of {runs} replications stored): "
                 f"add --resume to finish it, or --overwrite to start again")
@@ -357,10 +448,30 @@ class RunStore:
         return cls(root, scenario, manifest)
 
     @staticmethod
-    def _clear(root: Path) -> None:
-        for name in FINAL_FILES[::-1] + DERIVED_FILES + (FAILURES, MANIFEST):
+    def _clear(root: Path) -> list[str]:
+        """Remove what a run writes (never anything else); return the derived-file names that are not ours.
+
+        ``taint.json`` and ``report.html`` are removed only from a run directory (where launderflow
+        made them from the run) and only if the run did not find them there when it started.
+        """
+        if not root.is_dir():
+            return []
+        manifest = root / MANIFEST
+        try:
+            ours = manifest.is_file() and isinstance(doc := json.loads(manifest.read_text(encoding="utf-8")), dict)
+            foreign = list(doc.get("foreign_files") or []) if ours else []
+        except (OSError, ValueError):
+            ours, foreign = True, []
+        derived = [n for n in DERIVED_FILES if n not in foreign] if ours else []
+        for name in (*FINAL_FILES[::-1], *derived, FAILURES, MANIFEST):
             (root / name).unlink(missing_ok=True)
         shutil.rmtree(root / PARTS, ignore_errors=True)
+        for leftover in [*root.glob(".assemble-*"), *root.glob(".*.tmp")]:
+            shutil.rmtree(leftover, ignore_errors=True) if leftover.is_dir() else leftover.unlink(missing_ok=True)
+        return sorted(set(foreign) | {n for n in DERIVED_FILES if (root / n).exists()})
+
+    def _write_manifest(self) -> None:
+        _write_text_atomic(self.root / MANIFEST, json.dumps(self.manifest, indent=2) + "\n")
 
     def _cleanup_temp(self) -> None:
         """Remove what a killed process left half-written (temp parts and assemblies)."""
@@ -373,7 +484,8 @@ class RunStore:
     def _scan(self) -> set[int]:
         if not self.parts.is_dir():
             return set()
-        return {int(p.name) for p in self.parts.iterdir() if p.name.isdigit() and p.is_dir()}
+        return {int(p.name) for p in self.parts.iterdir()
+                if p.name.isdigit() and p.name == f"{int(p.name):07d}" and p.is_dir()}
 
     def part_dir(self, index: int) -> Path:
         return self.parts / f"{index:07d}"
@@ -405,6 +517,9 @@ class RunStore:
             for name, table in (("ledger", ledger_table(self.scenario, one)), ("anonymity", pools_table(self.scenario, one))):
                 if table is not None:
                     pq.write_table(table, tmp / f"{name}.parquet", compression="zstd")
+            files = {f.name: _sha256(f) for f in sorted(tmp.iterdir())}
+            meta = {"index": index, "run_key": self.key, "files": files}
+            (tmp / PART_META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
             try:
                 os.replace(tmp, final)
             except OSError:
@@ -418,14 +533,84 @@ class RunStore:
         return final
 
     def load(self, index: int) -> Replication:
-        return load_replication(self.part_dir(index) / "replication.npz")
+        """Read a stored replication back; StoreError (not a traceback) if the part is damaged."""
+        path = self.part_dir(index) / "replication.npz"
+        try:
+            return load_replication(path)
+        except Exception as exc:  # zipfile, numpy and json raise many kinds on a damaged file (EOFError too)
+            raise StoreError(f"{path}: damaged ({type(exc).__name__}: {_one_line(exc)}); "
+                             f"--resume checks every part and runs the damaged ones again") from None
+
+    def check_part(self, index: int) -> str | None:
+        """Why the stored part ``index`` cannot be trusted (None: its files match their checksums).
+
+        Catches truncated, emptied or altered files, a part copied from another replication or
+        another run, and parts written before parts carried checksums.
+        """
+        part = self.part_dir(index)
+        try:
+            meta = json.loads((part / PART_META).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return f"no {PART_META} (no checksums to check it against)"
+        except (OSError, ValueError) as exc:
+            return f"{PART_META} cannot be read ({_one_line(exc)})"
+        if not isinstance(meta, dict) or not isinstance(meta.get("files"), dict):
+            return f"{PART_META} is damaged"
+        if meta.get("index") != index:
+            return f"it holds replication {_short(meta.get('index'))}, not {index}"
+        if meta.get("run_key") != self.key:
+            return "it belongs to another run (another scenario, seed or ledger setting)"
+        present = {f.name for f in part.iterdir()} - {PART_META}
+        if present != set(meta["files"]) or "replication.npz" not in present:
+            return f"its files are {', '.join(sorted(present)) or 'none'}, it should have {', '.join(sorted(meta['files']))}"
+        for name, digest in sorted(meta["files"].items()):
+            try:
+                if _sha256(part / name) != digest:
+                    return f"{name} does not match its checksum"
+            except OSError as exc:
+                return f"{name} cannot be read ({exc.strerror})"
+        return None
+
+    def _verify(self) -> None:
+        """Check every stored part and the assembled files; drop what is damaged so that it is redone.
+
+        What was dropped and why is in :attr:`notes`. Assembled files that do not match the
+        checksums recorded when they were written are rebuilt (from the parts) by the next assembly.
+        """
+        bad = {i: why for i in sorted(self._stored) if (why := self.check_part(i))}
+        for index, why in bad.items():
+            shutil.rmtree(self.part_dir(index))
+            self._stored.discard(index)
+            self.notes.append(f"parts/{index:07d}: {why}: replication {index} will be run again")
+        if bad:
+            self._remove_finals()
+            return
+        recorded = self.manifest.get("assembled")
+        if not self.assembled():
+            return
+        if not isinstance(recorded, dict):
+            self.notes.append("the assembled files carry no checksums: they will be rebuilt from the parts")
+            self._remove_finals(derived=False)
+            return
+        for name in FINAL_FILES:
+            path = self.root / name
+            if recorded.get(name) != (_sha256(path) if path.is_file() else None):
+                self.notes.append(f"{name} does not match its checksum: the assembled files will be rebuilt from the parts")
+                self._remove_finals(derived=False)  # rebuilt from verified parts: the same bytes
+                return
 
     # failures
     def _read_failures(self) -> dict[int, dict[str, Any]]:
         path = self.root / FAILURES
         if not path.exists():
             return {}
-        return {int(r["index"]): r for r in _read_json(path)}
+        records = _read_json(path)
+        if not isinstance(records, list) or not all(
+                isinstance(r, dict) and isinstance(r.get("index"), int) and not isinstance(r.get("index"), bool)
+                for r in records):
+            raise StoreError(f"{path}: damaged (not a list of failure records); choose another --out, "
+                             f"or --overwrite to discard the stored run")
+        return {int(r["index"]): r for r in records}
 
     def failures(self) -> list[dict[str, Any]]:
         return [self._failures[i] for i in sorted(self._failures)]
@@ -451,9 +636,12 @@ class RunStore:
     def assembled(self) -> bool:
         return (self.root / "summary.json").is_file()
 
-    def _remove_finals(self) -> None:
-        for name in FINAL_FILES[::-1] + DERIVED_FILES:  # summary.json first
-            (self.root / name).unlink(missing_ok=True)
+    def _remove_finals(self, derived: bool = True) -> None:
+        """Drop the assembled files (summary.json first) and, with ``derived``, what was made from them."""
+        foreign = set(self.manifest.get("foreign_files") or [])
+        for name in FINAL_FILES[::-1] + (DERIVED_FILES if derived else ()):
+            if name not in foreign:
+                (self.root / name).unlink(missing_ok=True)
 
     def prepare(self) -> None:
         """Before new parts are added: drop the assembled files, which would no longer match."""
@@ -481,19 +669,24 @@ class RunStore:
         try:
             made = {p.name for p in write_run(tmp, self.scenario, self.seed, reps, summary)}
             written = []
+            sums = {name: _sha256(tmp / name) for name in FINAL_FILES if name in made}
+            if self.manifest.pop("assembled", None) is not None:
+                self._write_manifest()  # the old checksums go before the files they describe
             for name in FINAL_FILES:  # summary.json last
                 if name in made:
                     os.replace(tmp / name, self.root / name)
                     written.append(self.root / name)
                 else:
                     (self.root / name).unlink(missing_ok=True)
+            self.manifest["assembled"] = sums
+            self._write_manifest()
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return summary, written
 
     def summary(self) -> dict[str, Any] | None:
         path = self.root / "summary.json"
-        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+        return _read_json(path) if path.is_file() else None
 
 
 # --- reading a stored run ------------------------------------------------------------------------

@@ -9,6 +9,12 @@ parent scenario under the child (mappings merge key by key, everything else is r
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +27,7 @@ from .schema import Scenario, reference_problems
 
 MAX_FILE_BYTES = 5_000_000
 MAX_EXTENDS_DEPTH = 16
+MAX_NODES = 50_000  # YAML nodes in one file as written (the bundled scenarios have < 600): bounds the parse
 MAX_VALUES = 500_000  # values (mappings, lists, scalars) in one file once aliases are expanded
 _TRUE_WORDS = {"true", "True", "TRUE"}
 _FALSE_WORDS = {"false", "False", "FALSE"}
@@ -68,14 +75,34 @@ class _Document:
 
 
 def _read_text(path: Path) -> str:
+    """The file's text, read only if it is a regular file within the size cap (checked before reading).
+
+    Opened without blocking so that a FIFO or a device is refused on sight, not read: ``/dev/zero``
+    or a pipe would otherwise be read without end.
+    """
     try:
-        raw = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         raise ScenarioError([Problem(str(path), None, "", "file not found")]) from None
     except IsADirectoryError:
         raise ScenarioError([Problem(str(path), None, "", "is a directory, not a scenario file")]) from None
     except OSError as exc:
-        raise ScenarioError([Problem(str(path), None, "", f"cannot read: {exc.strerror}")]) from None
+        why = "symbolic links loop" if exc.errno == errno.ELOOP else exc.strerror
+        raise ScenarioError([Problem(str(path), None, "", f"cannot read: {why}")]) from None
+    with os.fdopen(fd, "rb") as fh:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise ScenarioError([Problem(str(path), None, "", "is a directory, not a scenario file")])
+        if not stat.S_ISREG(info.st_mode):
+            raise ScenarioError([Problem(str(path), None, "", f"is not a regular file ({_file_kind(info.st_mode)}); "
+                                                              f"a scenario is a YAML file")])
+        if info.st_size > MAX_FILE_BYTES:
+            raise ScenarioError([Problem(str(path), None, "", f"file is larger than {MAX_FILE_BYTES} bytes "
+                                                              f"({info.st_size:,} bytes)")])
+        try:
+            raw = fh.read(MAX_FILE_BYTES + 1)  # it may have grown since fstat
+        except OSError as exc:
+            raise ScenarioError([Problem(str(path), None, "", f"cannot read: {exc.strerror}")]) from None
     if len(raw) > MAX_FILE_BYTES:
         raise ScenarioError([Problem(str(path), None, "", f"file is larger than {MAX_FILE_BYTES} bytes")])
     try:
@@ -87,11 +114,51 @@ def _read_text(path: Path) -> str:
         ) from None
 
 
+def _file_kind(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+class _NodeLimit(Exception):
+    """More YAML nodes than MAX_NODES: raised while composing, so the work stops there."""
+
+    def __init__(self, line: int):
+        self.line = line
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """SafeLoader whose composer stops after MAX_NODES nodes (a huge list under the size cap)."""
+
+    def __init__(self, stream: str):
+        super().__init__(stream)
+        self._nodes = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self._nodes += 1
+        if self._nodes > MAX_NODES:
+            raise _NodeLimit(self.peek_event().start_mark.line + 1)
+        return super().compose_node(parent, index)
+
+
+def _compose(text: str) -> Any:
+    loader = _BoundedLoader(text)
+    try:
+        return loader.get_single_node()
+    finally:
+        loader.dispose()
+
+
 def _parse(path: Path) -> _Document:
     text = _read_text(path)
     file = str(path)
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = _compose(text)
+    except _NodeLimit as exc:
+        raise ScenarioError([Problem(file, exc.line, "", f"the file has more than {MAX_NODES:,} YAML values "
+                                                         f"(a scenario has hundreds)")]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -214,27 +281,66 @@ def _merge(parent: _Document, child: _Document) -> _Document:
     return _Document(data, where, child.file)
 
 
-def _resolve(path: Path, chain: tuple[Path, ...]) -> _Document:
+# ``extends`` may name files outside the scenario's directory tree and the current directory only when
+# this is set (``--allow-extends-outside``): a scenario from elsewhere must not read the user's files.
+allow_extends_outside: ContextVar[bool] = ContextVar("allow_extends_outside", default=False)
+SCENARIO_SUFFIXES = (".yaml", ".yml")
+
+
+@contextmanager
+def extends_outside_allowed(allow: bool = True) -> Iterator[None]:
+    """Within the block, ``extends`` may name scenario files anywhere (the user said so, or wrote them)."""
+    token = allow_extends_outside.set(allow)
+    try:
+        yield
+    finally:
+        allow_extends_outside.reset(token)
+
+
+def _inside(path: Path, roots: tuple[Path, ...]) -> bool:
+    return any(path == root or path.is_relative_to(root) for root in roots)
+
+
+def _resolve(path: Path, chain: tuple[Path, ...], roots: tuple[Path, ...] = ()) -> _Document:
     doc = _parse(path)
     parent_name = doc.data.pop("extends", None)
     if parent_name is None:
         return doc
     line = doc.where.get(("extends",), (doc.file, 1))[1]
+
+    def problem(message: str) -> ScenarioError:
+        return ScenarioError([Problem(doc.file, line, "extends", message)])
+
     if not isinstance(parent_name, str) or not parent_name.strip():
-        raise ScenarioError([Problem(doc.file, line, "extends", "must be the path of another scenario file")])
+        raise problem("must be the path of another scenario file")
+    shown = _dotted((parent_name,))
     try:
+        roots = roots or (path.resolve().parent, Path.cwd().resolve())
         parent_path = (path.parent / parent_name).resolve()
         parent_is_file = parent_path.is_file()
-    except (OSError, ValueError):  # a name the OS cannot take (too long, a NUL byte)
-        raise ScenarioError([Problem(doc.file, line, "extends", f"no such scenario file: {_dotted((parent_name,))}")]) from None
+    except RuntimeError:  # Python < 3.13: a symbolic link loop
+        raise problem(f"{shown}: a loop of symbolic links") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise problem(f"{shown}: a loop of symbolic links") from None
+        raise problem(f"no such scenario file: {shown}") from None
+    except ValueError:  # a name the OS cannot take (a NUL byte)
+        raise problem(f"no such scenario file: {shown}") from None
     if parent_path in chain or parent_path == path.resolve():
         cycle = " -> ".join(p.name for p in (*chain, path.resolve(), parent_path))
-        raise ScenarioError([Problem(doc.file, line, "extends", f"cycle in extends ({cycle})")])
+        raise problem(f"cycle in extends ({cycle})")
     if len(chain) >= MAX_EXTENDS_DEPTH:
-        raise ScenarioError([Problem(doc.file, line, "extends", f"more than {MAX_EXTENDS_DEPTH} levels of extends")])
+        raise problem(f"more than {MAX_EXTENDS_DEPTH} levels of extends")
+    if not allow_extends_outside.get() and not _inside(parent_path, roots):
+        raise problem(f"{shown} is outside the scenario's directory and the current directory "
+                      f"(allowed: files under {roots[0]} or {roots[1]}; --allow-extends-outside to allow it)")
+    if parent_path.suffix.lower() not in SCENARIO_SUFFIXES:
+        raise problem(f"{shown} is not a scenario file (allowed: a {' or '.join(SCENARIO_SUFFIXES)} file)")
     if not parent_is_file:
-        raise ScenarioError([Problem(doc.file, line, "extends", f"no such scenario file: {_dotted((parent_name,))}")])
-    parent = _resolve(parent_path, (*chain, path.resolve()))
+        raise problem(f"no such scenario file: {shown}")
+    parent = _resolve(parent_path, (*chain, path.resolve()), roots)
+    if not set(parent.data) & set(Scenario.model_fields):  # not a scenario: say nothing of what it holds
+        raise problem(f"{shown} is not a scenario file (none of its top-level keys is a scenario field)")
     return _merge(parent, doc)
 
 

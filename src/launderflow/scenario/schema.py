@@ -51,6 +51,15 @@ Duration = Annotated[
         }
     ),
 ]
+# Bounds on values, so that every accepted scenario can be computed in float64 without overflow or
+# underflow (documented in docs/scenario-reference.md and README's Errors section):
+MAX_PRICE_USD = 10**9  # per unit of an asset (BTC is ~1e5)
+MAX_AMOUNT = 10**15  # units of an asset in one stolen amount
+MAX_STOLEN_USD = 1e15  # all thefts together, every instalment of a stream included ($1,000 trillion)
+MIN_STOLEN_USD = 1e-6  # below it the shares of the stolen value are round-off
+MIN_CONCENTRATION = 0.05  # smaller: Dirichlet draws underflow to 0 and a split divides 0 by 0
+MAX_CONCENTRATION = 10**12
+
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 Fraction = Annotated[float, Field(ge=0.0, lt=1.0)]
 NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_.\-]*$"
@@ -148,13 +157,13 @@ class Asset(Strict):
     """A token on one chain with a fixed USD price for the run (prices do not move in the model)."""
 
     chain: Name
-    price_usd: Annotated[float, Field(gt=0.0)]
+    price_usd: Annotated[float, Field(gt=0.0, le=MAX_PRICE_USD)]
     freezable: bool = Field(default=False, description="its issuer can freeze balances (USDT, USDC)")
 
 
 class StolenAmount(Strict):
     asset: Name
-    amount: Annotated[float, Field(gt=0.0)]
+    amount: Annotated[float, Field(gt=0.0, le=MAX_AMOUNT)]
 
 
 # --- venues ------------------------------------------------------------------------------------
@@ -395,7 +404,7 @@ class SplitHop(Strict):
 
     hop: Literal["split"]
     wallets: Annotated[int, Field(ge=1, le=1_000_000)]
-    concentration: Annotated[float, Field(gt=0.0)] = Field(
+    concentration: Annotated[float, Field(ge=MIN_CONCENTRATION, le=MAX_CONCENTRATION)] = Field(
         default=20.0, description="Dirichlet concentration per wallet: large = equal shares, small = uneven"
     )
     delay: Delay = ZERO_DELAY
@@ -797,7 +806,23 @@ def reference_problems(scenario: Scenario) -> list[tuple[tuple[Any, ...], str]]:
                 problems.append((("tracing", "sharing", "coverage", j), _unknown("venue", name, scenario.venues)))
     if not scenario.playbook and any(t.playbook is None for t in scenario.thefts):
         problems.append((("playbook",), "is empty but a theft has no playbook of its own (give at least one hop)"))
+    if not problems:
+        problems += _stolen_value_problems(scenario)
     return problems
+
+
+def _stolen_value_problems(scenario: Scenario) -> list[tuple[tuple[Any, ...], str]]:
+    """The total stolen value must be one the model can compute shares of (see MAX_STOLEN_USD)."""
+    total = 0.0
+    for i, theft in enumerate(scenario.thefts):
+        total += math.fsum(s.amount * scenario.assets[s.asset].price_usd * theft.instalments for s in theft.stolen)
+        if total > MAX_STOLEN_USD:
+            return [(("thefts", i, "stolen"), f"the thefts steal ${total:.3g} in total up to here "
+                     f"(allowed: at most ${MAX_STOLEN_USD:.0e}, amount x price_usd x instalments over all thefts)")]
+    if total < MIN_STOLEN_USD:
+        return [(("thefts", 0, "stolen"), f"the thefts steal ${total:.3g} in total "
+                 f"(allowed: at least ${MIN_STOLEN_USD:.0e})")]
+    return []
 
 
 def _hop_problems(scenario: Scenario, hops: list[Any], where: tuple[Any, ...]) -> list[tuple[tuple[Any, ...], str]]:
