@@ -46,7 +46,7 @@ def comparison_table(rows: list[dict[str, Any]], title: str) -> Group:
     Numbers never wrap or get cut; the metric heads its own line rather than taking a column, so
     the table fits an 80-column terminal with scenario names up to ~20 characters (longer ones fold).
     """
-    from .analysis.compare import _fmt, _fmt_diff, short_usd
+    from ..analysis.compare import _fmt, _fmt_diff, short_usd
 
     def fmt(metric: str, value: float | None, diff: bool = False) -> str:
         if metric.endswith("usd") and value is not None and math.isfinite(value):  # $44.5 M, not $44,473,936
