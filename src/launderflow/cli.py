@@ -373,6 +373,11 @@ def query(run_dir: str, sql: str, as_csv: bool, as_json: bool) -> None:
         columns = [d[0] for d in cursor.description] if cursor.description else []
         rows = cursor.fetchall() if columns else []
     except duckdb.Error as exc:
+        from .analysis.query import WHY_ABSENT, absent_view
+
+        if view := absent_view(exc, sources):
+            err.print(f"{run_dir}: {WHY_ABSENT[view]}", markup=False, soft_wrap=True)
+            sys.exit(2)
         err.print(f"query failed: {exc}", markup=False, soft_wrap=True)
         err.print(f"views: {', '.join(f'{v} ({s})' for v, s in sources.items())}", markup=False, soft_wrap=True)
         sys.exit(2)

@@ -7,6 +7,7 @@ was interrupted or is still running).
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -50,3 +51,21 @@ def connect(root: Path | str) -> tuple[Any, dict[str, str]]:
             con.read_parquet([str(f) for f in files]).create_view(view)
             sources[view] = f"{len(files)} part(s) in {root / PARTS}"
     return con, sources
+
+
+#: Why a run has no such view, and how to get one.
+WHY_ABSENT = {
+    "ledger": "the run has no ledger (only --runs 1 or --keep-ledgers keep one): run it again with "
+              "--keep-ledgers --overwrite",
+    "anonymity": "the run has no anonymity sets: its scenario has no pool mixer",
+    "timeline": "the run has no timeline yet: no replication is stored",
+    "summary": "the run has no summary yet: no replication is stored",
+}
+
+
+def absent_view(error: Exception, sources: dict[str, str]) -> str | None:
+    """The view of this module that a failed query names but the run does not have, if any
+    (DuckDB's own message would suggest an unrelated system table)."""
+    found = re.search(r"Table with name (\w+) does not exist", str(error))
+    view = found.group(1).lower() if found else None
+    return view if view in WHY_ABSENT and view not in sources else None
