@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -86,3 +88,64 @@ def test_query_of_a_run_without_a_ledger_says_how_to_get_one(tmp_path):
     assert result.exit_code == 2 and "no anonymity sets: its scenario has no pool mixer" in result.output
     result = invoke("query", str(tmp_path / "run"), "SELECT * FROM nowhere")
     assert result.exit_code == 2 and "query failed: Catalog Error" in result.output
+
+
+# --- the commands table and the bare commands ------------------------------------------------------
+
+_spec = importlib.util.spec_from_file_location("commands", REPO / "sim" / "commands.py")
+commands_table = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(commands_table)  # type: ignore[union-attr]
+REGENERATE = "run `python sim/commands.py` and commit README.md"
+
+
+def test_the_commands_table_is_up_to_date():
+    readme = README.read_text(encoding="utf-8")
+    assert commands_table.updated(readme) == readme, f"README's table of commands is stale: {REGENERATE}"
+
+
+def test_every_option_of_every_command_is_in_its_row():
+    """Independently of the generator: each command's row names each of its options and arguments."""
+    rows = {m.group(1): m.group(0) for m in re.finditer(r"^\| `launderflow (\w+)[^`]*` \|.*$",
+                                                         README.read_text(encoding="utf-8"), flags=re.M)}
+    assert set(rows) == set(main.commands)
+    for name, command in main.commands.items():
+        ctx = click.Context(command, info_name=name)
+        for param in command.get_params(ctx):
+            if isinstance(param, click.Argument):
+                assert param.make_metavar(ctx) in rows[name], (name, param.name)
+            elif "--help" not in param.opts:
+                assert max(param.opts, key=len) in rows[name], (name, param.opts)
+
+
+def test_the_commands_check_mode(tmp_path, capsys):
+    readme = tmp_path / "README.md"
+    stale = README.read_text(encoding="utf-8").replace("[--keep-ledgers] ", "")
+    readme.write_text(stale, encoding="utf-8")
+    assert commands_table.main(["--readme", str(readme), "--check"]) == 1
+    assert readme.read_text(encoding="utf-8") == stale  # --check writes nothing
+    assert commands_table.main(["--readme", str(readme)]) == 0
+    assert readme.read_text(encoding="utf-8") == README.read_text(encoding="utf-8")
+    assert commands_table.main(["--readme", str(readme), "--check"]) == 0
+    readme.write_text("# no table here\n", encoding="utf-8")
+    assert commands_table.main(["--readme", str(readme), "--check"]) == 2
+    assert "markers" in capsys.readouterr().err
+
+
+def test_run_help_says_when_it_writes_a_ledger():
+    text = " ".join(invoke("run", "--help").output.split())
+    assert "and ledger" not in text
+    assert "(and the ledger with --runs 1 or --keep-ledgers)" in text
+
+
+def test_bare_commands_come_after_the_virtualenv_is_activated():
+    """README's commands work as written: .venv/bin/... until it says to activate .venv, bare after."""
+    readme = README.read_text(encoding="utf-8")
+    activate = readme.index("```bash\nsource .venv/bin/activate\n```")
+    assert activate < readme.index("## What a run produces")  # at the end of the Quick start
+    bare = re.compile(r"^(\$ )?(launderflow|python|dask) ", flags=re.M)
+    for block in re.finditer(r"^```[a-z]*\n(.*?)^```", readme, flags=re.M | re.S):
+        for line in bare.finditer(block.group(1)):
+            assert block.start() > activate, f"a bare command before `source .venv/bin/activate`: {line.group(0)}"
+        if block.start() < activate:
+            commands = [ln for ln in block.group(1).splitlines() if ln.strip()]
+            assert all(ln.split()[0] in ("python3", ".venv/bin/python", ".venv/bin/launderflow") for ln in commands), commands

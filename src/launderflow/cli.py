@@ -118,7 +118,8 @@ def _progress() -> Progress:
 def run(scenario_file: str, runs: int, seed: int | None, out_dir: str | None, keep_ledgers: bool, jobs: int,
         scheduler: str | None, resume: bool, overwrite: bool, sets: tuple[str, ...], at: str | None,
         as_json: bool) -> None:
-    """Run SCENARIO_FILE for --runs replications and write summary, timeline and ledger.
+    """Run SCENARIO_FILE for --runs replications and write the summary and timeline (and the
+    ledger with --runs 1 or --keep-ledgers).
 
     Every replication is stored in OUT/parts/ as soon as it finishes; after an interruption,
     the same command with --resume runs only the missing ones.
