@@ -351,6 +351,16 @@ def test_references_to_a_venue_with_field_errors_are_still_checked(tmp_path):
     assert found[("playbook.1.venue", line_of(text, "hop: swap") + 1)].startswith("venue 'otc_broker' is a otc; a swap hop needs a dex")
 
 
+def test_names_refused_as_keys_are_not_listed_as_defined(tmp_path):
+    """Found by the fuzzer: a venue key that is not a valid name must not appear in "(defined: ...)"."""
+    text = edit("venues:\n", 'venues:\n  "two\\nlines": {kind: otc, jurisdiction: offshore}\n')
+    text = edit("    venue: otc_broker\n", "    venue: nowhere\n", text)
+    problems = problems_of(write(tmp_path, "keys.yaml", text))
+    assert [p.path for p in problems] == ["venues.two\\nlines", "playbook.1.venue"]  # the key, then the reference
+    assert problems[1].message == "unknown venue 'nowhere' (defined: otc_broker)"
+    assert all("\n" not in str(p) for p in problems)
+
+
 def test_an_unreadable_value_is_reported_once(tmp_path):
     text = edit("seed: 1\n", "seed: !!timestamp 'not a time'\n")
     text = edit("    venue: otc_broker\n", "    venue: nowhere\n", text)

@@ -45,6 +45,14 @@ def _field_type(field: FieldInfo) -> Any:
     return entry[1]
 
 
+def _valid(annotation: Any, value: Any) -> bool:
+    try:
+        _adapter(annotation).validate_python(value)
+    except ValidationError:
+        return False
+    return True
+
+
 def _lenient(annotation: Any, value: Any) -> Any:
     """``value`` validated as ``annotation``; failing that, its valid parts (see the module doc)."""
     try:
@@ -76,7 +84,7 @@ def _lenient(annotation: Any, value: Any) -> Any:
     if origin is dict:
         if not isinstance(value, dict):
             return None
-        return {key: _lenient(args[1], item) for key, item in value.items() if isinstance(key, str)}
+        return {key: _lenient(args[1], item) for key, item in value.items() if _valid(args[0], key)}
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         if not isinstance(value, dict):
             return None
