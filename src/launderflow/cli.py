@@ -13,8 +13,9 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, Task, TextColumn, TimeRemainingColumn
+from rich.table import Column, Table
+from rich.text import Text
 
 from . import __version__
 from .scenario.loader import ScenarioError, load_scenario, parse_value
@@ -84,16 +85,26 @@ def schema() -> None:
     click.echo(json.dumps(doc, indent=2, sort_keys=True))
 
 
+class _TimeLeft(TimeRemainingColumn):
+    """``left 0:01:10`` while running, ``took 0:03:02`` when done: one column, so the bar fits 80."""
+
+    def __init__(self) -> None:
+        super().__init__(elapsed_when_finished=True, table_column=Column(no_wrap=True))
+
+    def render(self, task: Task) -> Text:
+        return Text.assemble("took " if task.finished else "left ", super().render(task))
+
+
 def _progress() -> Progress:
+    """One row per task; the counts and times never wrap or get cut: the bar narrows (to 10) and
+    the description wraps (a sweep point's parameters) when the terminal is narrow."""
+    whole = Column(no_wrap=True)
     return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TextColumn("elapsed"),
-        TimeElapsedColumn(),
-        TextColumn("· left"),
-        TimeRemainingColumn(),
+        TextColumn("[bold]{task.description}", table_column=Column()),
+        BarColumn(bar_width=max(10, min(40, err.width - 58))),
+        MofNCompleteColumn(table_column=whole),
+        TextColumn("{task.fields[rate]}", table_column=whole),
+        _TimeLeft(),
         console=err,
         transient=False,
     )

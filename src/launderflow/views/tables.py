@@ -10,6 +10,10 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+#: The longest scenario name a comparison row shows whole in an 80-column terminal; with a longer
+#: one (a sweep point's parameters) the rows show #1, #2, ... and a legend above gives each name.
+NAME_ROOM = 22
+
 
 def summary_table(summary: dict[str, Any]) -> Group:
     """The run's final states, with what was run above and the time to 50 % cash-out below.
@@ -44,7 +48,9 @@ def comparison_table(rows: list[dict[str, Any]], title: str) -> Group:
     difference from the first scenario (one line per metric when there is one scenario).
 
     Numbers never wrap or get cut; the metric heads its own line rather than taking a column, so
-    the table fits an 80-column terminal with scenario names up to ~20 characters (longer ones fold).
+    the table fits an 80-column terminal with scenario names up to :data:`NAME_ROOM` characters.
+    Longer names (sweep points: ``latency=1h, compliance=0.5``) would wrap inside the rows, so the
+    rows then show numbers and a legend gives the names, each on one line.
     """
     from ..analysis.compare import _fmt, _fmt_diff, short_usd
 
@@ -69,6 +75,9 @@ def comparison_table(rows: list[dict[str, Any]], title: str) -> Group:
     metrics = list(dict.fromkeys(r["metric"] for r in rows))
     by = {(r["scenario"], r["metric"]): r for r in rows}
     paired = len(scenarios) > 1
+    keyed = paired and max(map(len, scenarios)) > NAME_ROOM
+    shown = {sc: f"#{k + 1}" if keyed else sc for k, sc in enumerate(scenarios)}
+    legend = [Text(f"{shown[sc]:>4}  {sc}") for sc in scenarios] if keyed else []
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     # Labels fold rather than end in "…": sweep points differ at the end of long names.
     table.add_column("metric / scenario" if paired else "metric", overflow="fold", min_width=12)
@@ -81,7 +90,7 @@ def comparison_table(rows: list[dict[str, Any]], title: str) -> Group:
         present = [sc for sc in scenarios if (sc, m) in by]
         for k, sc in enumerate(present):
             r = by[(sc, m)]
-            cells = [f"  {sc}" if paired else label, fmt(m, r["median"]), span(fmt(m, r["p5"]), fmt(m, r["p95"]), "–")]
+            cells = [f"  {shown[sc]}" if paired else label, fmt(m, r["median"]), span(fmt(m, r["p5"]), fmt(m, r["p95"]), "–")]
             if paired:
                 if r["diff_median"] is None:
                     cells += ["", ""]
@@ -89,6 +98,6 @@ def comparison_table(rows: list[dict[str, Any]], title: str) -> Group:
                     cells += [fmt(m, r["diff_median"], diff=True),
                               span(fmt(m, r["diff_p5"], diff=True), fmt(m, r["diff_p95"], diff=True), "…")]
             table.add_row(*cells, end_section=paired and k == len(present) - 1)
-    note = "median and 5–95 % over replications" + (f"; Δ = difference from {scenarios[0]}, paired by "
+    note = "median and 5–95 % over replications" + (f"; Δ = difference from {shown[scenarios[0]]}, paired by "
                                                     "replication (common random numbers)" if paired else "")
-    return Group(Text(title, style="bold"), table, Text(note))
+    return Group(Text(title, style="bold"), *legend, table, Text(note))
