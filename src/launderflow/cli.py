@@ -457,7 +457,13 @@ def _cell(value: Any) -> str:
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
 @click.option("--json", "as_json", is_flag=True, help="print the scores as JSON")
 def taint(run_dir: str, as_json: bool) -> None:
-    """Score poison / haircut / FIFO taint and the live tracer against the ground truth of RUN_DIR's ledger."""
+    """Score poison / haircut / FIFO taint and the live tracer against the ground truth of RUN_DIR's ledger.
+
+    Per replication: the value each marks as stolen in what every address holds at the horizon,
+    how much of that is innocent and how much stolen value it leaves unmarked, as shares of the
+    value stolen (each dollar counted once), and precision and recall over the transfers. Writes
+    RUN_DIR/taint.json (the same in USD, and the sums over transfers).
+    """
     from .runs.results import read_ledgers
     from .analysis.taint_score import score_ledger
 
@@ -470,14 +476,10 @@ def taint(run_dir: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(scores, indent=2))
         return
+    from .views.tables import taint_table
+
     for rep, by_policy in scores.items():
-        table = Table(title=f"replication {rep}: taint policies vs ground truth (USD)")
-        for col in ("policy", "precision", "recall", "innocent value tainted", "stolen value missed"):
-            table.add_column(col, justify="left" if col == "policy" else "right")
-        for policy, s in by_policy.items():
-            table.add_row(policy, f"{s['precision']:.3f}", f"{s['recall']:.3f}",
-                          f"${s['innocent_value_tainted']:,.0f}", f"${s['missed_value']:,.0f}")
-        out.print(table)
+        out.print(taint_table(rep, by_policy))
     out.print(f"wrote {Path(run_dir) / 'taint.json'}", markup=False)
 
 

@@ -101,3 +101,34 @@ def comparison_table(rows: list[dict[str, Any]], title: str) -> Group:
     note = "median and 5–95 % over replications" + (f"; Δ = difference from {shown[scenarios[0]]}, paired by "
                                                     "replication (common random numbers)" if paired else "")
     return Group(Text(title, style="bold"), *legend, table, Text(note))
+
+
+def taint_table(replication: str, scores: dict[str, dict[str, Any]]) -> Group:
+    """One replication's taint policies and live tracer against the truth, in holdings at the horizon.
+
+    Sums over transfers count stolen value once per hop (billions for a theft of millions), so the
+    table shows holdings, each dollar once, as shares of the stolen value; precision and recall
+    (ratios) stay over the transfers. The USD figures are in taint.json.
+    """
+    from ..analysis.compare import short_usd
+
+    stolen = next(iter(scores.values()))["stolen_usd"]
+
+    def share(usd: float) -> str:
+        return f"{usd / stolen:.1%}" if stolen > 0 else "—"
+
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("policy", no_wrap=True)
+    for name in ("marked stolen", "innocent", "stolen unmarked", "precision", "recall"):
+        table.add_column(name, justify="right", no_wrap=True)
+    for policy, s in scores.items():
+        table.add_row(policy.replace("_", " "), share(s["marked_usd"]), share(s["marked_innocent_usd"]),
+                      share(s["unmarked_stolen_usd"]), f"{s['precision']:.3f}", f"{s['recall']:.3f}")
+    heading = Text(f"replication {replication}: the value each taint policy marks as stolen at the horizon, "
+                   f"as a share of the {short_usd(stolen)} stolen", style="bold")
+    note = Text("Summed over what every address holds at the horizon (the ledger replayed; what left the chain "
+                "is held off chain), each dollar once: innocent = marked but not stolen, stolen unmarked = "
+                "stolen but not marked; marked - innocent + unmarked = 100%. (Where the live tracer loses a "
+                "trail, it marks the value at the last address it followed.) Precision and recall: "
+                "value-weighted over the transfers.")
+    return Group(heading, table, note)
