@@ -337,3 +337,62 @@ def test_share_axis_labels_say_exactly_where_their_ticks_are(top):
     assert len(shown) >= 4
     for value, label in shown:  # e.g. a tick at 12.5 % must not read "12%"
         assert float(label.rstrip("%").replace("\u2212", "-")) == pytest.approx(value * 100, abs=1e-9), (value, label)
+
+
+# ------------------------------------------------------------------------------------- sensitivity
+
+
+def _sweep_rows(labels: list[str], runs: int = 2) -> list[dict]:
+    """Rows as `compare` gives them; seized is 0 everywhere and frozen is 0 at the last point."""
+    rows = []
+    for k, label in enumerate(labels):
+        for metric, median in (("traced_share", 0.3), ("frozen_share", 0.1 if k < len(labels) - 1 else 0.0),
+                               ("seized_share", 0.0), ("cashed_out_share", 0.6)):
+            rows.append({"scenario": label, "metric": metric, "runs": runs, "median": median,
+                         "p5": max(0.0, median - 0.01), "p95": median + 0.01})
+    return rows
+
+
+def _markers_and_bars(ax: Axes) -> list:
+    containers = [c for c in ax.containers if type(c).__name__ == "ErrorbarContainer"]
+    assert [c.get_label() for c in containers] == ["traced", "frozen", "seized", "cashed out"]
+    return containers
+
+
+def test_sensitivity_of_a_grid_has_points_with_error_bars_and_no_lines(tmp_path):
+    labels = ["latency=0h, compliance=0.5", "latency=0h, compliance=0.9", "latency=30d, compliance=0.5"]
+    axes = [("tracing.sharing.latency", ["0h", "30d"]), ("venues.x.compliance", [0.5, 0.9])]
+    first, second = (plots.write_sensitivity(tmp_path / d, _sweep_rows(labels), axes, labels) for d in ("a", "b"))
+    assert [p.read_bytes() for p in first] == [p.read_bytes() for p in second]  # deterministic files
+    with plots.style_context():
+        fig = plots.sensitivity_figure(_sweep_rows(labels), axes, labels)
+    ax = fig.axes[0]
+    containers = _markers_and_bars(ax)
+    for c in containers:
+        line, _, (bars,) = c.lines
+        assert line.get_linestyle() == "None"  # unrelated settings are not joined by a line
+        assert len(bars.get_segments()) == len(labels)  # one 5-95 % bar per point
+    assert not ax.collections[len(containers):]  # and no invisible bands
+    # the metrics of a point sit side by side: frozen and seized, both 0 at the last point, do not overlap
+    xs = [c.lines[0].get_xdata() for c in containers]
+    assert len({float(x[-1]) for x in xs}) == 4
+    # markers at 0 % are whole: the axis starts below 0 by more than a marker's radius
+    fig.canvas.draw()
+    seized = containers[2].lines[0]
+    radius = seized.get_markersize() / 2 * fig.dpi / 72
+    zero = ax.transData.transform((0, 0))[1]
+    bottom = ax.transAxes.transform((0, 0))[1]
+    assert zero - bottom > radius
+    assert "5–95 % range (bars) of 2 replications per point" in ax.get_title()
+
+
+def test_sensitivity_of_one_numeric_parameter_joins_its_points():
+    labels = ["compliance=0.2", "compliance=0.5", "compliance=0.9"]
+    with plots.style_context():
+        fig = plots.sensitivity_figure(_sweep_rows(labels), [("venues.x.compliance", [0.2, 0.5, 0.9])], labels)
+    ax = fig.axes[0]
+    for c in _markers_and_bars(ax):
+        assert c.lines[0].get_linestyle() == "-"  # a trend along a numeric parameter
+        x = c.lines[0].get_xdata()
+        np.testing.assert_allclose(x, [0.2, 0.5, 0.9], atol=0.03)  # at their values (nudged apart by < 0.03)
+    assert ax.get_xlabel() == "venues.x.compliance"

@@ -643,35 +643,45 @@ SENSITIVITY_METRICS = ("traced_share", "frozen_share", "seized_share", "cashed_o
 
 def sensitivity_figure(rows: Sequence[dict[str, Any]], axes: Sequence[tuple[str, Sequence[Any]]],
                        labels: Sequence[str]) -> Figure:
-    """Final shares against the swept parameter(s): median with a 5-95 % band per metric.
+    """Final shares against the swept parameter(s): median and 5-95 % of the replications per point.
 
-    With one swept parameter its values are the x axis; with several, every grid point is one
-    x position labelled with its values.
+    With one numeric swept parameter its values are the x axis and lines join the medians; with
+    others every grid point is one x position labelled with its values, and the points stand alone
+    (a line would suggest a trend between unrelated settings). Intervals are error bars, visible
+    even when a few replications barely spread; the metrics are set side by side at each point so
+    that equal values (several at 0 %) do not hide each other, above the bottom of the axis.
     """
     by = {(r["scenario"], r["metric"]): r for r in rows}
     fig = new_figure(11.0, 4.8)
     ax = fig.add_subplot()
-    x = np.arange(len(labels))
     numeric = len(axes) == 1 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in axes[0][1])
-    if numeric:
-        x = np.array([float(v) for v in axes[0][1]])
-    for metric in SENSITIVITY_METRICS:
+    x = np.array([float(v) for v in axes[0][1]]) if numeric else np.arange(len(labels), dtype=float)
+    spacing = float(np.min(np.diff(np.sort(x)))) if numeric and len(x) > 1 else 1.0
+    width = (0.12 if numeric else 0.3) * spacing  # the metrics of one point spread over this much of the x axis
+    for k, metric in enumerate(SENSITIVITY_METRICS):
         state = metric.replace("_share", "")
         med = np.array([_f(by.get((lab, metric), {}).get("median")) for lab in labels])
         lo = np.array([_f(by.get((lab, metric), {}).get("p5")) for lab in labels])
         hi = np.array([_f(by.get((lab, metric), {}).get("p95")) for lab in labels])
         color = STATE_COLORS.get(state, "#333333")
-        ax.plot(x, med, marker="o", color=color, label=STATE_LABELS.get(state, state))
-        ax.fill_between(x, lo, hi, color=color, alpha=0.15, linewidth=0)
-    ax.set_ylim(0, 1)
+        offset = width * (k / (len(SENSITIVITY_METRICS) - 1) - 0.5)
+        ax.errorbar(x + offset, med, yerr=np.vstack([np.clip(med - lo, 0, None), np.clip(hi - med, 0, None)]),
+                    fmt="o", linestyle="-" if numeric else "none", color=color, markersize=6, elinewidth=1.4,
+                    capsize=4, label=STATE_LABELS.get(state, state), zorder=3)
+    ax.set_ylim(-0.04, 1.0)  # room below 0 %: markers there are not cut by the axis
+    ax.set_yticks(np.linspace(0, 1, 6))
     ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     ax.set_ylabel("final share of stolen value")
     if numeric:
         ax.set_xlabel(axes[0][0])
     else:
-        ax.set_xticks(x, [lab.replace(",", "\n") for lab in labels], fontsize=8)
+        ax.set_xticks(x, [lab.replace(", ", "\n") for lab in labels], fontsize=8)
+        ax.set_xlim(x[0] - 0.5, x[-1] + 0.5)
+        ax.grid(axis="x", visible=False)
         ax.set_xlabel(" × ".join(name for name, _ in axes))
-    ax.set_title("Sensitivity of final outcomes (median, 5–95 % band over replications)")
+    runs = sorted({int(r["runs"]) for r in rows if isinstance(r.get("runs"), int)})
+    count = "" if not runs else f" of {runs[0]}" if len(runs) == 1 else f" of {runs[0]}–{runs[-1]}"
+    ax.set_title(f"Sensitivity of final outcomes: median and 5–95 % range (bars){count} replications per point")
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     return fig
 
