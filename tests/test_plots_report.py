@@ -33,7 +33,7 @@ EVIL = "<script>alert('x')</script> & \"quotes\""
 
 
 def make_run(path: Path, name: str, *, reps: int = 5, horizon: float = 96.0, step: float = 6.0, frozen: float = 0.2,
-             pools: bool = True, description: str = "") -> Path:
+             pools: bool = True, description: str = "", notes: dict[float, float] | None = None) -> Path:
     """A synthetic run directory. Replication r has traced = 0.5 + 0.05 r at every instant (so the median
     over 5 replications is 0.6, the 5th percentile 0.51, the 95th 0.69); the other shares ramp up linearly."""
     path.mkdir(parents=True, exist_ok=True)
@@ -87,14 +87,15 @@ def make_run(path: Path, name: str, *, reps: int = 5, horizon: float = 96.0, ste
     (path / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
     if pools:
         arows = {"replication": [], "time_hours": [], "venue": [], "denomination": [], "notes": []}
+        levels = notes or {d: 1000 * d ** 0.5 for d in (0.1, 1.0, 10.0)}
         for r in range(reps):
             for t in grid:
-                for d in (0.1, 1.0, 10.0):
+                for d, level in levels.items():
                     arows["replication"].append(r)
                     arows["time_hours"].append(t)
                     arows["venue"].append(0)
                     arows["denomination"].append(d)
-                    arows["notes"].append(int(1000 * d ** 0.5 + 10 * r + t))
+                    arows["notes"].append(int(level + 10 * r + t))
         pq.write_table(pa.table({
             "replication": pa.array(arows["replication"], pa.int32()),
             "time_hours": pa.array(arows["time_hours"]),
@@ -396,3 +397,48 @@ def test_sensitivity_of_one_numeric_parameter_joins_its_points():
         x = c.lines[0].get_xdata()
         np.testing.assert_allclose(x, [0.2, 0.5, 0.9], atol=0.03)  # at their values (nudged apart by < 0.03)
     assert ax.get_xlabel() == "venues.x.compliance"
+
+
+# --------------------------------------------------------------------------------------- anonymity
+
+TORNADO = {1.0: 18_000.0, 10.0: 9_000.0, 100.0: 2_900.0}  # the baseline's pools: notes per denomination
+
+
+def _labelled_ticks(ax: Axes) -> list[float]:
+    ax.figure.canvas.draw()
+    low, high = ax.get_ylim()
+    return [t.get_loc() for t in ax.yaxis.get_major_ticks() if low <= t.get_loc() <= high and t.label1.get_text()]
+
+
+def _nearest_tick_ratio(ticks: list[float], level: float) -> float:
+    return min(max(t / level, level / t) for t in ticks)
+
+
+def test_anonymity_has_a_labelled_tick_near_every_pool(tmp_path):
+    run = load_run(make_run(tmp_path / "run", "baseline", notes=TORNADO))
+    with plots.style_context():
+        fig = plots.anonymity_figure([run])
+    ax = fig.axes[0]
+    ticks = _labelled_ticks(ax)
+    for denomination, level in TORNADO.items():  # the 100 ETH pool (~2,900 notes) too, not only 5,000-20,000
+        assert _nearest_tick_ratio(ticks, level) < 1.5, (denomination, ticks)
+
+
+def test_anonymity_panels_share_one_y_range_and_the_legend_fills_the_empty_slot(tmp_path):
+    runs = [load_run(make_run(tmp_path / name, name, notes=notes)) for name, notes in (
+        ("baseline", TORNADO), ("designation", {d: n / 6 for d, n in TORNADO.items()}), ("combined", TORNADO))]
+    with plots.style_context():
+        fig = plots.anonymity_figure(runs)
+    panels, slot = fig.axes[:3], fig.axes[3]
+    assert [ax.get_title() for ax in panels] == ["mixer — baseline", "mixer — designation", "mixer — combined"]
+    assert len({ax.get_ylim() for ax in panels}) == 1  # one y range: pools compare across panels
+    low, high = panels[0].get_ylim()
+    assert low < 2_900 / 6 and high > 18_000  # it holds every curve
+    ticks = _labelled_ticks(panels[0])
+    for level in [*TORNADO.values(), *(n / 6 for n in TORNADO.values())]:
+        assert _nearest_tick_ratio(ticks, level) < 1.5, (level, ticks)
+    # a 2 x 2 grid for three panels: the fourth slot holds the one legend instead of staying blank
+    assert slot.get_visible() and not slot.axison
+    legend = slot.get_legend()
+    assert legend is not None and [t.get_text() for t in legend.get_texts()] == ["1", "10", "100"]
+    assert all(ax.get_legend() is None for ax in panels) and not fig.legends

@@ -431,42 +431,62 @@ def plot_final_outcomes(data: RunData | Sequence[RunData] | str | Path, ax: Axes
 
 
 def plot_anonymity(data: RunData | str | Path, venue: str | None = None, ax: Axes | None = None,
-                   asset: str | None = None) -> Axes:
-    """Notes in a pool mixer's pools over time: median per denomination, 5–95 % band, log y."""
+                   asset: str | None = None, colors: dict[float, Any] | None = None, legend: bool = True) -> Axes:
+    """Notes in a pool mixer's pools over time: median per denomination, 5–95 % band, log y.
+
+    ``colors`` maps denominations to colours (default: viridis over this pool's); ``legend=False``
+    leaves the legend to the caller (a figure of several panels has one).
+    """
     run = _as_run(data)
     if not run.anonymity:
         raise ValueError(f"{run.name}: no anonymity data (no anonymity.parquet)")
     venue = venue if venue is not None else next(iter(run.anonymity))
     q = run.anonymity[venue]
     ax = _new_axes(ax)
-    cmap = matplotlib.colormaps["viridis"]
-    n = len(q.keys)
-    lowest = np.inf
-    highest = 0.0
-    for j, denom in enumerate(q.keys):
-        color = cmap(0.85 * j / max(n - 1, 1))
+    colors = colors or _denomination_colors(q.keys)
+    for denom in q.keys:
         p5, med, p95 = q[denom]
-        ax.fill_between(q.days, p5, p95, color=color, alpha=0.12, linewidth=0)
-        ax.plot(q.days, med, color=color, linewidth=1.6, label=f"{denom:g}{' ' + asset if asset else ''}")
-        positive = p5[np.isfinite(p5) & (p5 > 0)]
-        lowest = min(lowest, float(positive.min()) if len(positive) else np.inf)
-        highest = max(highest, float(np.nanmax(p95, initial=0.0)))
-    ax.set_yscale("log")
-    if np.isfinite(lowest) and highest > 0:
-        lo, hi = lowest / 1.15, highest * 1.15
-        ax.set_ylim(lo, hi)
-        if hi / lo < 10:  # less than a decade: decade ticks would leave the axis bare
-            ax.yaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]))
-        elif hi / lo < 1000:  # a few decades: label 1, 2, (3,) 5 of each
-            ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 3.0, 5.0) if hi / lo < 100 else (1.0, 2.0, 5.0)))
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 else f"{v:g}"))
-    ax.yaxis.set_minor_formatter(NullFormatter())
+        ax.fill_between(q.days, p5, p95, color=colors[denom], alpha=0.12, linewidth=0)
+        ax.plot(q.days, med, color=colors[denom], linewidth=1.6, label=f"{denom:g}{' ' + asset if asset else ''}")
+    _notes_axis(ax, *_notes_range([q]))
     ax.set_xlim(0, run.horizon_days)
     ax.set_xlabel("time since the scenario starts (days)")
     ax.set_ylabel("notes in the pool (log scale)")
     ax.set_title(f"{venue} — {run.name}")
-    ax.legend(title="denomination", loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    if legend:
+        ax.legend(title="denomination", loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     return ax
+
+
+def _denomination_colors(denominations: Sequence[float]) -> dict[float, Any]:
+    cmap = matplotlib.colormaps["viridis"]
+    ordered = sorted(set(denominations))
+    return {d: cmap(0.85 * j / max(len(ordered) - 1, 1)) for j, d in enumerate(ordered)}
+
+
+def _notes_range(pools: Sequence[Quantiles]) -> tuple[float, float]:
+    """The smallest positive 5 % and the largest 95 % over the pools' curves (nan, 0 if none)."""
+    lowest, highest = np.inf, 0.0
+    for q in pools:
+        positive = q.p5[np.isfinite(q.p5) & (q.p5 > 0)]
+        lowest = min(lowest, float(positive.min()) if len(positive) else np.inf)
+        highest = max(highest, float(np.nanmax(q.p95, initial=0.0)))
+    return lowest, highest
+
+
+def _notes_axis(ax: Axes, lowest: float, highest: float) -> None:
+    """A log axis from ``lowest`` to ``highest`` notes whose labelled ticks are dense enough that
+    every curve has one within a factor of ~1.5 (1-2-3-5 of each decade over a few decades)."""
+    ax.set_yscale("log")
+    if np.isfinite(lowest) and highest > 0:
+        lo, hi = lowest / 1.15, highest * 1.15
+        ax.set_ylim(lo, hi)
+        decades = math.log10(hi / lo)
+        subs = ((1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 7.0) if decades < 1 else (1.0, 2.0, 3.0, 5.0) if decades < 2.5
+                else (1.0, 2.0, 5.0) if decades < 4 else (1.0,))
+        ax.yaxis.set_major_locator(LogLocator(subs=subs))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 else f"{v:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
 
 
 def _f(x: Any) -> float:
@@ -565,17 +585,42 @@ def scenario_asset(run: RunData, venue: str) -> str | None:
 
 
 def anonymity_figure(runs: Sequence[RunData]) -> Figure | None:
-    """(d) Anonymity sets of every pool mixer of every scenario that has them (None if none has)."""
+    """(d) Anonymity sets of every pool mixer of every scenario that has them (None if none has).
+
+    The panels share one log y axis (pools compare across scenarios at a glance) and one legend,
+    set in the grid's empty slot when there is one.
+    """
     panels = [(run, venue) for run in runs for venue in run.anonymity]
     if not panels:
         return None
     nrows, ncols = (len(panels), 1) if len(panels) <= 2 else (math.ceil(len(panels) / 2), 2)
     fig = new_figure(11.0 if ncols == 2 else 9.0, PANEL_H * nrows + 1.3)
-    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, sharey=True, squeeze=False)).ravel()
+    assets = {(run.name, venue): scenario_asset(run, venue) for run, venue in panels}
+    keys = sorted({(assets[(run.name, venue)] or "", d) for run, venue in panels for d in run.anonymity[venue].keys})
+    shades = _denomination_colors(range(len(keys)))
     for ax, (run, venue) in zip(axes, panels):
-        plot_anonymity(run, venue, ax=ax, asset=scenario_asset(run, venue))
-    for ax in axes[len(panels):]:
-        ax.set_visible(False)
+        asset = assets[(run.name, venue)]
+        colors = {d: shades[keys.index((asset or "", d))] for d in run.anonymity[venue].keys}
+        plot_anonymity(run, venue, ax=ax, asset=asset, colors=colors, legend=False)
+    _notes_axis(axes[0], *_notes_range([run.anonymity[venue] for run, venue in panels]))
+    for i, ax in enumerate(axes[:len(panels)]):
+        if i % ncols:
+            ax.set_ylabel("")
+    handles: dict[str, Any] = {}
+    for ax in axes[:len(panels)]:
+        lines, names = ax.get_legend_handles_labels()
+        handles.update(zip(names, lines))
+    labels = [f"{d:g}{' ' + a if a else ''}" for a, d in keys]
+    if len(panels) < len(axes):  # the empty slot holds the legend
+        slot = axes[len(panels)]
+        slot.axis("off")
+        slot.legend([handles[label] for label in labels], labels, title="denomination", loc="center")
+        for ax in axes[len(panels) + 1:]:
+            ax.set_visible(False)
+    else:
+        fig.legend([handles[label] for label in labels], labels, title="denomination", loc="outside lower center",
+                   ncols=min(len(labels), 6))
     fig.suptitle("Anonymity set of the pool mixers over time\n"
                  f"(notes in each denomination's pool; {_band_note([r for r, _ in panels])})")
     return fig
