@@ -33,7 +33,8 @@ EVIL = "<script>alert('x')</script> & \"quotes\""
 
 
 def make_run(path: Path, name: str, *, reps: int = 5, horizon: float = 96.0, step: float = 6.0, frozen: float = 0.2,
-             pools: bool = True, description: str = "", notes: dict[float, float] | None = None) -> Path:
+             pools: bool = True, description: str = "", notes: dict[float, float] | None = None,
+             paired: bool = False) -> Path:
     """A synthetic run directory. Replication r has traced = 0.5 + 0.05 r at every instant (so the median
     over 5 replications is 0.6, the 5th percentile 0.51, the 95th 0.69); the other shares ramp up linearly."""
     path.mkdir(parents=True, exist_ok=True)
@@ -82,7 +83,7 @@ def make_run(path: Path, name: str, *, reps: int = 5, horizon: float = 96.0, ste
         "launderer_cost_usd": {"median": 50000.0, "p5": 49000.0, "p95": 51000.0},
         "venues": {"mixer": {"kind": "pool_mixer", "jurisdiction": "none"}},
         "interventions": {},
-        "replications": [],
+        "replications": [{"index": r} for r in range(reps)] if paired else [],  # (compare's: one seed, same indexes)
     }
     (path / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
     if pools:
@@ -442,3 +443,54 @@ def test_anonymity_panels_share_one_y_range_and_the_legend_fills_the_empty_slot(
     legend = slot.get_legend()
     assert legend is not None and [t.get_text() for t in legend.get_texts()] == ["1", "10", "100"]
     assert all(ax.get_legend() is None for ax in panels) and not fig.legends
+
+
+# ------------------------------------------------------------------------------------ traceability
+
+
+def test_every_traceability_panel_says_what_its_x_axis_is(comparison):
+    with plots.style_context():
+        fig = plots.traceability_figure(load_runs(comparison))
+    assert len(fig.axes) == 4
+    for ax in fig.axes:  # the top panels too
+        assert ax.get_xlabel() == "time since the scenario starts (days)", ax.get_title()
+        assert all(label.get_visible() for label in ax.get_xticklabels())
+
+
+def test_paired_runs_get_a_difference_figure_in_percentage_points(tmp_path):
+    root = tmp_path / "paired"
+    make_run(root / "base", "base", frozen=0.2, pools=False, paired=True)
+    make_run(root / "policy", "policy", frozen=0.22, pools=False, paired=True)
+    (root / "comparison.json").write_text(json.dumps({"scenarios": ["base", "policy"]}), encoding="utf-8")
+    runs = load_runs(root)
+    assert plots.is_paired(runs)
+    with plots.style_context():
+        fig = plots.traceability_difference_figure(runs)
+    panels = {ax.get_title(): ax for ax in fig.axes}
+    assert set(panels) == {plots.TRACE_TITLES[s] for s in plots.TRACE_STATES}
+    frozen = panels["Frozen"]
+    assert frozen.get_ylabel() == "difference from base (pp)"
+    reference, policy = frozen.get_lines()[:2]
+    np.testing.assert_allclose(reference.get_ydata(), 0)  # the reference is the flat line at 0
+    # replication r froze (0.22 - 0.2) x its own wobble more: the median paired difference ends at 2.0 pp
+    assert policy.get_ydata()[-1] == pytest.approx(2.0)
+    np.testing.assert_allclose(panels["Traced — investigators know where it is"].get_lines()[1].get_ydata(), 0)
+    assert "paired by replication" in fig.get_suptitle()
+    written = write_figures(root, tmp_path / "figs", formats=("png",))
+    again = write_figures(root, tmp_path / "again", formats=("png",))
+    assert [p.name for p in written] == [f"{n}.png" for n in ("traceability", "traceability_difference",
+                                                              "outcome_areas", "final_outcomes")]
+    assert [p.read_bytes() for p in written] == [p.read_bytes() for p in again]  # deterministic
+
+
+def test_no_difference_figure_without_common_random_numbers(tmp_path):
+    root = tmp_path / "unpaired"
+    make_run(root / "base", "base", pools=False, paired=True)
+    make_run(root / "policy", "policy", pools=False, paired=True)
+    summary = json.loads((root / "policy" / "summary.json").read_text())
+    summary["seed"] = 2  # another seed: replication i of each saw other draws
+    (root / "policy" / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
+    runs = load_runs(root)
+    assert not plots.is_paired(runs) and plots.traceability_difference_figure(runs) is None
+    assert "traceability_difference" not in {p.stem for p in write_figures(root, formats=("png",))}
+

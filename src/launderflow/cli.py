@@ -496,7 +496,11 @@ def _results_dir_error(exc: Exception) -> None:
 @click.option("--format", "formats", multiple=True, type=click.Choice(["png", "svg"]),
               help="file format, repeatable (default: png and svg)")
 def plot(results_dir: Path, fig_dir: Path | None, formats: tuple[str, ...]) -> None:
-    """Draw the figures of DIR, a run directory or a comparison directory of runs."""
+    """Draw the figures of DIR, a run directory or a comparison directory of runs.
+
+    Traceability curves (and, for runs on common random numbers, their paired differences from the
+    first scenario), outcome areas, final outcomes and the pool mixers' anonymity sets.
+    """
     from .views.plots import RunDirError, write_figures
 
     try:

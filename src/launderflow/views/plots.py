@@ -225,6 +225,11 @@ def _codes(column: pa.ChunkedArray) -> tuple[np.ndarray, list[Any]]:
 
 
 def _read_timeline(file: Path, stolen: float) -> Quantiles:
+    return quantiles(*_timeline_rows(file, stolen), STATES)
+
+
+def _timeline_rows(file: Path, stolen: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The timeline as (replication, time_hours, state index, share) columns."""
     table = _read_table(file, ("replication", "time_hours", "state"))
     if "share" in table.column_names:
         share = table["share"].to_numpy()
@@ -237,7 +242,35 @@ def _read_timeline(file: Path, stolen: float) -> Quantiles:
     if unknown:
         raise RunDirError(f"{file}: unknown state(s) {', '.join(map(str, unknown))}")
     remap = np.array([STATES.index(n) for n in names], dtype=np.int64)
-    return quantiles(table["replication"].to_numpy(), table["time_hours"].to_numpy(), remap[codes], share, STATES)
+    return table["replication"].to_numpy(), table["time_hours"].to_numpy(), remap[codes], share
+
+
+def is_paired(runs: Sequence[RunData]) -> bool:
+    """Several runs on common random numbers (one seed, the same replications), as ``compare`` makes
+    them: replication i of each faced the same draws, so their differences can be paired."""
+    seeds = {run.summary.get("seed") for run in runs}
+    if len(runs) < 2 or len(seeds) != 1 or None in seeds:
+        return False
+    indexes = [sorted(r.get("index") for r in run.summary.get("replications") or []) for run in runs]
+    return bool(indexes[0]) and all(ix == indexes[0] for ix in indexes)
+
+
+def paired_differences(runs: Sequence[RunData]) -> dict[str, Quantiles]:
+    """For each run after the first: quantiles over the replications of its share curves minus the
+    first run's, replication by replication (shares; up to the shortest horizon)."""
+    rows = [_timeline_rows(run.path / "timeline.parquet", float(run.summary["stolen_usd"])) for run in runs]
+    end = min(float(time.max()) for _, time, _, _ in rows)
+    grid = np.unique(rows[0][1])
+    grid = grid[grid <= end]
+    if len(grid) > _MAX_POINTS:
+        grid = np.linspace(grid[0], grid[-1], _MAX_POINTS)
+    ref_reps, ref_cube = step_curves(*rows[0], len(STATES), grid)
+    out = {}
+    for run, row in zip(runs[1:], rows[1:]):
+        reps, cube = step_curves(*row, len(STATES), grid)
+        _, in_ref, in_run = np.intersect1d(ref_reps, reps, return_indices=True)
+        out[run.name] = _over_replications(cube[in_run] - ref_cube[in_ref], grid, STATES)
+    return out
 
 
 def _read_anonymity(file: Path) -> dict[str, Quantiles]:
@@ -265,17 +298,33 @@ def quantiles(rep: np.ndarray, time_hours: np.ndarray, key: np.ndarray, value: n
     instants are compared on the union of their times (or an even grid if that is very long).
     Percentiles use numpy's default (linear) method, as summary.json does.
     """
-    rep = np.asarray(rep)
-    time_hours = np.asarray(time_hours, dtype=np.float64)
-    key = np.asarray(key, dtype=np.int64)
-    value = np.asarray(value, dtype=np.float64)
     n_keys = len(keys)
     if len(rep) == 0:
         empty = np.empty((0, n_keys))
         return Quantiles(np.empty(0), tuple(keys), empty, empty, empty, 0)
-    grid = np.unique(time_hours)
+    grid = np.unique(np.asarray(time_hours, dtype=np.float64))
     if len(grid) > _MAX_POINTS:
         grid = np.linspace(grid[0], grid[-1], _MAX_POINTS)
+    reps, cube = step_curves(rep, time_hours, key, value, n_keys, grid)
+    return _over_replications(cube, grid, keys)
+
+
+def _over_replications(cube: np.ndarray, grid: np.ndarray, keys: Sequence[Any]) -> Quantiles:
+    """Quantiles over the first axis of a (replication, time, key) cube."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices before a curve starts
+        p5, med, p95 = np.nanpercentile(cube, [5, 50, 95], axis=0)
+    return Quantiles(grid / 24.0, tuple(keys), p5, med, p95, cube.shape[0])
+
+
+def step_curves(rep: np.ndarray, time_hours: np.ndarray, key: np.ndarray, value: np.ndarray, n_keys: int,
+                grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The replications (sorted) and each one's step curves on ``grid`` (hours), as a
+    (replication, time, key) cube: a curve holds its last row's value until its next row."""
+    rep = np.asarray(rep)
+    time_hours = np.asarray(time_hours, dtype=np.float64)
+    key = np.asarray(key, dtype=np.int64)
+    value = np.asarray(value, dtype=np.float64)
     reps, rep_index = np.unique(rep, return_inverse=True)
     order = np.lexsort((time_hours, key, rep_index))
     group = (rep_index * n_keys + key)[order]
@@ -288,10 +337,7 @@ def quantiles(rep: np.ndarray, time_hours: np.ndarray, key: np.ndarray, value: n
         t, v = t_sorted[start:end], v_sorted[start:end]
         at = np.searchsorted(t, grid, side="right") - 1  # last row at or before each grid instant
         cube[g // n_keys, :, g % n_keys] = np.where(at >= 0, v[np.maximum(at, 0)], np.nan)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices before a curve starts
-        p5, med, p95 = np.nanpercentile(cube, [5, 50, 95], axis=0)
-    return Quantiles(grid / 24.0, tuple(keys), p5, med, p95, len(reps))
+    return reps, cube
 
 
 # ---------------------------------------------------------------------------------------- plotting
@@ -374,6 +420,25 @@ def plot_traceability(data: RunData | Sequence[RunData] | str | Path, state: str
         every = "every replication" + (" of every scenario" if len(runs) > 1 else "")
         ax.text(0.5, 0.5, f"0 % {STATE_LABELS[state]} in {every}", transform=ax.transAxes,
                 ha="center", va="center", color="#666666", fontsize=9)
+    return ax
+
+
+def plot_difference(runs: Sequence[RunData], differences: dict[str, Quantiles], state: str = "traced",
+                    ax: Axes | None = None) -> Axes:
+    """Paired difference of each scenario from the reference (the flat line at 0) in ``state`` over
+    time, in percentage points: median line and 5–95 % band over the replications."""
+    ax = _new_axes(ax)
+    ax.axhline(0, color=policy_color(0), linewidth=2.4, label=policy_label(runs, 0))
+    for i, run in enumerate(runs[1:], start=1):
+        q = differences[run.name]
+        p5, med, p95 = q[state]
+        ax.fill_between(q.days, p5 * 100, p95 * 100, color=policy_color(i), alpha=0.2, linewidth=0)
+        ax.plot(q.days, med * 100, color=policy_color(i), linewidth=1.7, label=policy_label(runs, i))
+    ax.set_title(TRACE_TITLES.get(state, STATE_LABELS[state].capitalize()))
+    ax.set_xlabel("time since the scenario starts (days)")
+    ax.set_xlim(0, max(run.horizon_days for run in runs))
+    ax.set_ylabel(f"difference from {runs[0].name} (pp)")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: "0" if v == 0 else f"{v:+g}".replace("-", "\u2212")))
     return ax
 
 
@@ -509,17 +574,39 @@ def traceability_figure(runs: Sequence[RunData]) -> Figure:
     for ax, state in zip(axes.flat, TRACE_STATES):
         plot_traceability(runs, state, ax=ax)
     for ax in axes[0]:
-        ax.set_xlabel("")
         ax.tick_params(labelbottom=True)
-    handles = [(Patch(color=policy_color(i), alpha=0.2, linewidth=0), line)
-               for i, line in enumerate(axes.flat[0].get_lines()[:len(runs)])]
+    _band_legend(fig, runs, axes.flat[0].get_lines()[:len(runs)])
+    what = "one colour per scenario; " if len(runs) > 1 else ""
+    fig.suptitle(f"Share of the stolen value traced, frozen, seized and cashed out over time\n"
+                 f"({what}{_band_note(runs)})")
+    return fig
+
+
+def _band_legend(fig: Figure, runs: Sequence[RunData], lines: Sequence[Any]) -> None:
+    """One legend entry per scenario below the panels: its line over its band."""
+    handles = [(Patch(color=policy_color(i), alpha=0.2, linewidth=0), line) for i, line in enumerate(lines)]
     ncols = min(len(runs), 3)
     order = _row_major(len(runs), ncols)
     fig.legend([handles[k] for k in order], [policy_label(runs, k) for k in order], loc="outside lower center",
                ncols=ncols, handler_map={tuple: HandlerTuple(ndivide=1)}, handlelength=3)
-    what = "one colour per scenario; " if len(runs) > 1 else ""
-    fig.suptitle(f"Share of the stolen value traced, frozen, seized and cashed out over time\n"
-                 f"({what}{_band_note(runs)})")
+
+
+def traceability_difference_figure(runs: Sequence[RunData]) -> Figure | None:
+    """(a') The traceability curves as paired differences from the reference scenario, where effects
+    of 1-2 pp that a 0-100 % axis flattens are visible (None unless the runs are paired)."""
+    if not is_paired(runs):
+        return None
+    differences = paired_differences(runs)
+    fig = new_figure(*TRACE_SIZE)
+    axes = fig.subplots(2, 2, sharex=True)
+    for ax, state in zip(axes.flat, TRACE_STATES):
+        plot_difference(runs, differences, state, ax=ax)
+    for ax in axes[0]:
+        ax.tick_params(labelbottom=True)
+    _band_legend(fig, runs, axes.flat[0].get_lines()[:len(runs)])
+    pairs = min(q.replications for q in differences.values())
+    fig.suptitle(f"Difference from {runs[0].name} over time, paired by replication (common random numbers)\n"
+                 f"(percentage points of the stolen value; line: median, band: 5–95 % of {pairs} paired differences)")
     return fig
 
 
@@ -628,6 +715,7 @@ def anonymity_figure(runs: Sequence[RunData]) -> Figure | None:
 
 FIGURES = (
     ("traceability", traceability_figure),
+    ("traceability_difference", traceability_difference_figure),
     ("outcome_areas", outcome_areas_figure),
     ("final_outcomes", final_outcomes_figure),
     ("anonymity", anonymity_figure),
