@@ -494,3 +494,20 @@ def test_no_difference_figure_without_common_random_numbers(tmp_path):
     assert not plots.is_paired(runs) and plots.traceability_difference_figure(runs) is None
     assert "traceability_difference" not in {p.stem for p in write_figures(root, formats=("png",))}
 
+
+# ---------------------------------------------------------------------------------- final outcomes
+
+
+@pytest.mark.parametrize("share, label", [(0.0, "0%"), (0.004, "0.4%"), (0.0052, "0.5%"), (0.0096, "1%"),
+                                          (0.02, "2%"), (0.746, "75%"), (1.0, "100%")])
+def test_final_outcome_labels_are_all_percentages(share, label):
+    assert plots.share_label(share) == label
+
+
+def test_final_outcome_bars_label_zero_as_a_percentage_too(comparison):
+    runs = load_runs(comparison)  # zeta_policy froze nothing; nobody seized anything
+    ax = plots.plot_final_outcomes(runs)
+    labels = [t.get_text() for t in ax.texts if t.get_text().endswith("%") or t.get_text() == "0"]
+    assert len(labels) == 2 * len(STATES)  # one per bar
+    assert all(re.fullmatch(r"\d+(\.\d)?%", text) for text in labels), labels
+    assert labels.count("0%") >= 3  # zeta's frozen, both scenarios' seized

@@ -474,12 +474,11 @@ def plot_final_outcomes(data: RunData | Sequence[RunData] | str | Path, ax: Axes
         ax.bar(pos, med, width * 0.92, color=policy_color(i), label=policy_label(runs, i), zorder=2)
         ax.errorbar(pos, med, yerr=np.vstack([np.clip(med - lo, 0, None), np.clip(hi - med, 0, None)]),
                     fmt="none", ecolor="#222222", elinewidth=1, capsize=2.5 if n < 6 else 1.5, zorder=3)
-        if n <= 4:  # print the medians; a zero bar is invisible, so say "0" there
+        if n <= 4:  # print the medians (a zero bar is invisible: its label says 0 %)
             for p, m, h in zip(pos, med, hi):
                 if math.isfinite(m):
-                    text, color = (f"{m:.0%}", "#000000") if m >= 0.005 else (f"{m:.1%}" if m > 0 else "0", "#777777")
-                    ax.text(p, max(h, m) + 0.012, text, ha="center", va="bottom", color=color,
-                            fontsize=7.5 if n > 2 else 8.5)
+                    ax.text(p, max(h, m) + 0.012, share_label(m), ha="center", va="bottom",
+                            color="#000000" if m >= 0.0095 else "#777777", fontsize=7.5 if n > 2 else 8.5)
     ax.set_xticks(x, [STATE_LABELS[s] for s in STATES])
     ax.set_xlim(-0.6, len(STATES) - 0.4)
     _share_axis(ax, 1.16)
@@ -493,6 +492,11 @@ def plot_final_outcomes(data: RunData | Sequence[RunData] | str | Path, ax: Axes
             fontsize=9, color="#444444")
     ax.set_xlabel("final state at the horizon")
     return ax
+
+
+def share_label(share: float) -> str:
+    """A bar's label, in percent like every other: whole percents, one decimal below 1 % (0.4%), 0%."""
+    return "0%" if share == 0 else f"{share:.1%}" if share < 0.0095 else f"{share:.0%}"
 
 
 def plot_anonymity(data: RunData | str | Path, venue: str | None = None, ax: Axes | None = None,
