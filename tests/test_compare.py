@@ -182,3 +182,32 @@ def test_report_of_a_comparison_shows_the_paired_differences(comparison: Path, t
     assert paired_differences(runs) is not None
     runs[1].summary["seed"] = runs[0].summary["seed"] + 1  # not common random numbers: no pairing
     assert paired_differences(runs) is None
+
+
+def test_sweep_table_and_progress_fit_80_columns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from rich.console import Console
+
+    from launderflow import cli
+
+    table, progress = io.StringIO(), io.StringIO()
+    monkeypatch.setattr(cli, "out", Console(file=table, width=80, highlight=False))
+    monkeypatch.setattr(cli, "err", Console(file=progress, width=80, highlight=False))
+    result = invoke("sweep", ALL, "--set", "tracing.sharing.latency=0h,30d", "--set", "venues.binance.compliance=0.5,0.9",
+                    "--set", "clock.horizon=3d", "--runs", "2", "--out", str(tmp_path / "sw"))
+    assert result.exit_code == 0, result.output
+    labels = [p["label"] for p in json.loads((tmp_path / "sw" / "comparison.json").read_text())["points"]]
+    assert len(labels) == 4 and min(map(len, labels)) > 30  # "latency=0h, compliance=0.5, horizon=3d"
+    lines = table.getvalue().splitlines()
+    assert max(map(len, lines)) <= 80
+    for k, label in enumerate(labels, start=1):
+        assert f"  #{k}  {label}" in lines  # the legend: each label whole, on its own line
+        rows = [line for line in lines if line.startswith(f"   #{k} ")]
+        metrics = {r["metric"] for r in compare([(label, tmp_path / "sw" / "point_000")])}
+        assert len(rows) == len(metrics) and all(re.search(r"\d|—", row[5:]) for row in rows)  # each metric: numbers, or — for never
+    assert not any(line.strip().startswith(("compliance=", "horizon=")) for line in lines)  # no wrapped labels
+    bars = progress.getvalue().splitlines()
+    assert max(map(len, bars)) <= 80 and "…" not in progress.getvalue()  # nothing cut short
+    done = [line for line in bars if "2/2" in line]
+    assert len(done) == 4 and all(re.search(r" \d+\.\d\d runs/s took \d+:\d\d:\d\d$", line) for line in done), done

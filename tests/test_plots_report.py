@@ -33,7 +33,8 @@ EVIL = "<script>alert('x')</script> & \"quotes\""
 
 
 def make_run(path: Path, name: str, *, reps: int = 5, horizon: float = 96.0, step: float = 6.0, frozen: float = 0.2,
-             pools: bool = True, description: str = "") -> Path:
+             pools: bool = True, description: str = "", notes: dict[float, float] | None = None,
+             paired: bool = False) -> Path:
     """A synthetic run directory. Replication r has traced = 0.5 + 0.05 r at every instant (so the median
     over 5 replications is 0.6, the 5th percentile 0.51, the 95th 0.69); the other shares ramp up linearly."""
     path.mkdir(parents=True, exist_ok=True)
@@ -85,19 +86,20 @@ def make_run(path: Path, name: str, *, reps: int = 5, horizon: float = 96.0, ste
         "launderer_cost_usd": {"median": 50000.0, "p5": 49000.0, "p95": 51000.0},
         "venues": {"mixer": {"kind": "pool_mixer", "jurisdiction": "none"}},
         "interventions": {},
-        "replications": [],
+        "replications": [{"index": r} for r in range(reps)] if paired else [],  # (compare's: one seed, same indexes)
     }
     (path / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
     if pools:
         arows = {"replication": [], "time_hours": [], "venue": [], "denomination": [], "notes": []}
+        levels = notes or {d: 1000 * d ** 0.5 for d in (0.1, 1.0, 10.0)}
         for r in range(reps):
             for t in grid:
-                for d in (0.1, 1.0, 10.0):
+                for d, level in levels.items():
                     arows["replication"].append(r)
                     arows["time_hours"].append(t)
                     arows["venue"].append(0)
                     arows["denomination"].append(d)
-                    arows["notes"].append(int(1000 * d ** 0.5 + 10 * r + t))
+                    arows["notes"].append(int(level + 10 * r + t))
         pq.write_table(pa.table({
             "replication": pa.array(arows["replication"], pa.int32()),
             "time_hours": pa.array(arows["time_hours"]),
@@ -340,3 +342,176 @@ def test_share_axis_labels_say_exactly_where_their_ticks_are(top):
     assert len(shown) >= 4
     for value, label in shown:  # e.g. a tick at 12.5 % must not read "12%"
         assert float(label.rstrip("%").replace("\u2212", "-")) == pytest.approx(value * 100, abs=1e-9), (value, label)
+
+
+# ------------------------------------------------------------------------------------- sensitivity
+
+
+def _sweep_rows(labels: list[str], runs: int = 2) -> list[dict]:
+    """Rows as `compare` gives them; seized is 0 everywhere and frozen is 0 at the last point."""
+    rows = []
+    for k, label in enumerate(labels):
+        for metric, median in (("traced_share", 0.3), ("frozen_share", 0.1 if k < len(labels) - 1 else 0.0),
+                               ("seized_share", 0.0), ("cashed_out_share", 0.6)):
+            rows.append({"scenario": label, "metric": metric, "runs": runs, "median": median,
+                         "p5": max(0.0, median - 0.01), "p95": median + 0.01})
+    return rows
+
+
+def _markers_and_bars(ax: Axes) -> list:
+    containers = [c for c in ax.containers if type(c).__name__ == "ErrorbarContainer"]
+    assert [c.get_label() for c in containers] == ["traced", "frozen", "seized", "cashed out"]
+    return containers
+
+
+def test_sensitivity_of_a_grid_has_points_with_error_bars_and_no_lines(tmp_path):
+    labels = ["latency=0h, compliance=0.5", "latency=0h, compliance=0.9", "latency=30d, compliance=0.5"]
+    axes = [("tracing.sharing.latency", ["0h", "30d"]), ("venues.x.compliance", [0.5, 0.9])]
+    first, second = (plots.write_sensitivity(tmp_path / d, _sweep_rows(labels), axes, labels) for d in ("a", "b"))
+    assert [p.read_bytes() for p in first] == [p.read_bytes() for p in second]  # deterministic files
+    with plots.style_context():
+        fig = plots.sensitivity_figure(_sweep_rows(labels), axes, labels)
+    ax = fig.axes[0]
+    containers = _markers_and_bars(ax)
+    for c in containers:
+        line, _, (bars,) = c.lines
+        assert line.get_linestyle() == "None"  # unrelated settings are not joined by a line
+        assert len(bars.get_segments()) == len(labels)  # one 5-95 % bar per point
+    assert not ax.collections[len(containers):]  # and no invisible bands
+    # the metrics of a point sit side by side: frozen and seized, both 0 at the last point, do not overlap
+    xs = [c.lines[0].get_xdata() for c in containers]
+    assert len({float(x[-1]) for x in xs}) == 4
+    # markers at 0 % are whole: the axis starts below 0 by more than a marker's radius
+    fig.canvas.draw()
+    seized = containers[2].lines[0]
+    radius = seized.get_markersize() / 2 * fig.dpi / 72
+    zero = ax.transData.transform((0, 0))[1]
+    bottom = ax.transAxes.transform((0, 0))[1]
+    assert zero - bottom > radius
+    assert "5–95 % range (bars) of 2 replications per point" in ax.get_title()
+
+
+def test_sensitivity_of_one_numeric_parameter_joins_its_points():
+    labels = ["compliance=0.2", "compliance=0.5", "compliance=0.9"]
+    with plots.style_context():
+        fig = plots.sensitivity_figure(_sweep_rows(labels), [("venues.x.compliance", [0.2, 0.5, 0.9])], labels)
+    ax = fig.axes[0]
+    for c in _markers_and_bars(ax):
+        assert c.lines[0].get_linestyle() == "-"  # a trend along a numeric parameter
+        x = c.lines[0].get_xdata()
+        np.testing.assert_allclose(x, [0.2, 0.5, 0.9], atol=0.03)  # at their values (nudged apart by < 0.03)
+    assert ax.get_xlabel() == "venues.x.compliance"
+
+
+# --------------------------------------------------------------------------------------- anonymity
+
+TORNADO = {1.0: 18_000.0, 10.0: 9_000.0, 100.0: 2_900.0}  # the baseline's pools: notes per denomination
+
+
+def _labelled_ticks(ax: Axes) -> list[float]:
+    ax.figure.canvas.draw()
+    low, high = ax.get_ylim()
+    return [t.get_loc() for t in ax.yaxis.get_major_ticks() if low <= t.get_loc() <= high and t.label1.get_text()]
+
+
+def _nearest_tick_ratio(ticks: list[float], level: float) -> float:
+    return min(max(t / level, level / t) for t in ticks)
+
+
+def test_anonymity_has_a_labelled_tick_near_every_pool(tmp_path):
+    run = load_run(make_run(tmp_path / "run", "baseline", notes=TORNADO))
+    with plots.style_context():
+        fig = plots.anonymity_figure([run])
+    ax = fig.axes[0]
+    ticks = _labelled_ticks(ax)
+    for denomination, level in TORNADO.items():  # the 100 ETH pool (~2,900 notes) too, not only 5,000-20,000
+        assert _nearest_tick_ratio(ticks, level) < 1.5, (denomination, ticks)
+
+
+def test_anonymity_panels_share_one_y_range_and_the_legend_fills_the_empty_slot(tmp_path):
+    runs = [load_run(make_run(tmp_path / name, name, notes=notes)) for name, notes in (
+        ("baseline", TORNADO), ("designation", {d: n / 6 for d, n in TORNADO.items()}), ("combined", TORNADO))]
+    with plots.style_context():
+        fig = plots.anonymity_figure(runs)
+    panels, slot = fig.axes[:3], fig.axes[3]
+    assert [ax.get_title() for ax in panels] == ["mixer — baseline", "mixer — designation", "mixer — combined"]
+    assert len({ax.get_ylim() for ax in panels}) == 1  # one y range: pools compare across panels
+    low, high = panels[0].get_ylim()
+    assert low < 2_900 / 6 and high > 18_000  # it holds every curve
+    ticks = _labelled_ticks(panels[0])
+    for level in [*TORNADO.values(), *(n / 6 for n in TORNADO.values())]:
+        assert _nearest_tick_ratio(ticks, level) < 1.5, (level, ticks)
+    # a 2 x 2 grid for three panels: the fourth slot holds the one legend instead of staying blank
+    assert slot.get_visible() and not slot.axison
+    legend = slot.get_legend()
+    assert legend is not None and [t.get_text() for t in legend.get_texts()] == ["1", "10", "100"]
+    assert all(ax.get_legend() is None for ax in panels) and not fig.legends
+
+
+# ------------------------------------------------------------------------------------ traceability
+
+
+def test_every_traceability_panel_says_what_its_x_axis_is(comparison):
+    with plots.style_context():
+        fig = plots.traceability_figure(load_runs(comparison))
+    assert len(fig.axes) == 4
+    for ax in fig.axes:  # the top panels too
+        assert ax.get_xlabel() == "time since the scenario starts (days)", ax.get_title()
+        assert all(label.get_visible() for label in ax.get_xticklabels())
+
+
+def test_paired_runs_get_a_difference_figure_in_percentage_points(tmp_path):
+    root = tmp_path / "paired"
+    make_run(root / "base", "base", frozen=0.2, pools=False, paired=True)
+    make_run(root / "policy", "policy", frozen=0.22, pools=False, paired=True)
+    (root / "comparison.json").write_text(json.dumps({"scenarios": ["base", "policy"]}), encoding="utf-8")
+    runs = load_runs(root)
+    assert plots.is_paired(runs)
+    with plots.style_context():
+        fig = plots.traceability_difference_figure(runs)
+    panels = {ax.get_title(): ax for ax in fig.axes}
+    assert set(panels) == {plots.TRACE_TITLES[s] for s in plots.TRACE_STATES}
+    frozen = panels[plots.TRACE_TITLES["reported_frozen"]]
+    assert frozen.get_ylabel() == "difference from base (pp)"
+    reference, policy = frozen.get_lines()[:2]
+    np.testing.assert_allclose(reference.get_ydata(), 0)  # the reference is the flat line at 0
+    # replication r froze (0.22 - 0.2) x its own wobble more: the median paired difference ends at 2.0 pp
+    assert policy.get_ydata()[-1] == pytest.approx(2.0)
+    # what was frozen more was cashed out less: -2.0 pp at the end
+    assert panels[plots.TRACE_TITLES["cashed_out"]].get_lines()[1].get_ydata()[-1] == pytest.approx(-2.0)
+    assert "paired by replication" in fig.get_suptitle()
+    written = write_figures(root, tmp_path / "figs", formats=("png",))
+    again = write_figures(root, tmp_path / "again", formats=("png",))
+    assert [p.name for p in written] == [f"{n}.png" for n in ("traceability", "traceability_difference",
+                                                              "outcome_areas", "final_outcomes")]
+    assert [p.read_bytes() for p in written] == [p.read_bytes() for p in again]  # deterministic
+
+
+def test_no_difference_figure_without_common_random_numbers(tmp_path):
+    root = tmp_path / "unpaired"
+    make_run(root / "base", "base", pools=False, paired=True)
+    make_run(root / "policy", "policy", pools=False, paired=True)
+    summary = json.loads((root / "policy" / "summary.json").read_text())
+    summary["seed"] = 2  # another seed: replication i of each saw other draws
+    (root / "policy" / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
+    runs = load_runs(root)
+    assert not plots.is_paired(runs) and plots.traceability_difference_figure(runs) is None
+    assert "traceability_difference" not in {p.stem for p in write_figures(root, formats=("png",))}
+
+
+# ---------------------------------------------------------------------------------- final outcomes
+
+
+@pytest.mark.parametrize("share, label", [(0.0, "0%"), (0.004, "0.4%"), (0.0052, "0.5%"), (0.0096, "1%"),
+                                          (0.02, "2%"), (0.746, "75%"), (1.0, "100%")])
+def test_final_outcome_labels_are_all_percentages(share, label):
+    assert plots.share_label(share) == label
+
+
+def test_final_outcome_bars_label_zero_as_a_percentage_too(comparison):
+    runs = load_runs(comparison)  # zeta_policy froze nothing; nobody seized anything
+    ax = plots.plot_final_outcomes(runs)
+    labels = [t.get_text() for t in ax.texts if t.get_text().endswith("%") or t.get_text() == "0"]
+    assert len(labels) == 2 * len(STATES)  # one per bar
+    assert all(re.fullmatch(r"\d+(\.\d)?%", text) for text in labels), labels
+    assert labels.count("0%") >= 3  # zeta's frozen, both scenarios' seized

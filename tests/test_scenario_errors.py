@@ -304,6 +304,84 @@ def test_every_problem_is_reported_each_at_its_own_line(tmp_path):
     }
 
 
+ONE_PASS = BASE_YAML.replace("    fee_usd: 5\n", "    fee_usd: 5\n    fee_usd: 6\n").replace(
+    "  horizon: 10d\n", "  horizon: 10d\n  horizn: 12d\n").replace(
+    "        amount: 100\n", "        amount: -5\n      - asset: BTC\n        amount: 3\n").replace(
+    "    venue: otc_broker\n", "    venue: otc_brokr\n")
+
+
+def test_yaml_field_and_reference_problems_come_in_one_pass_sorted_by_line(tmp_path):
+    text = ONE_PASS
+    problems = problems_of(write(tmp_path, "all.yaml", text))
+    assert [(p.line, p.path) for p in problems] == [
+        (line_of(text, "horizn"), "clock.horizn"),  # unknown field
+        (line_of(text, "fee_usd: 6"), "chains.eth.fee_usd"),  # duplicate key (YAML level)
+        (line_of(text, "amount: -5"), "thefts.0.stolen.0.amount"),  # field level
+        (line_of(text, "asset: BTC"), "thefts.0.stolen.1.asset"),  # reference level
+        (line_of(text, "venue: otc_brokr"), "playbook.1.venue"),
+    ]
+    assert "duplicate key" in problems[1].message
+    assert "unknown asset 'BTC' (defined: ETH)" in problems[3].message
+    assert "unknown venue 'otc_brokr' (defined: otc_broker)" in problems[4].message
+
+
+def test_cli_validate_prints_every_problem_of_the_file_in_line_order(tmp_path):
+    path = write(tmp_path, "all.yaml", ONE_PASS)
+    result = validate(path)
+    assert result.exit_code == 2
+    lines = [PROBLEM_LINE.match(line) for line in result.output.splitlines() if line.strip()]
+    assert all(lines) and len(lines) == 5
+    numbers = [int(m["line"]) for m in lines]
+    assert numbers == sorted(numbers)
+    assert [m["path"] for m in lines][-1] == "playbook.1.venue"
+
+
+def test_references_to_a_venue_with_field_errors_are_still_checked(tmp_path):
+    # the venue's haircut is invalid, but its kind is known: a hop that needs another kind is an error,
+    # and a venue whose kind is unknown counts as defined (no "unknown venue" for references to it)
+    text = edit("    haircut: 0.05\n", "    haircut: 1.5\n  tornado:\n    kind: mixxer\n")
+    text = edit("  - hop: cash_out\n    venue: otc_broker\n",
+                "  - hop: swap\n    venue: otc_broker\n    to: ETH\n  - hop: mix\n    venue: tornado\n"
+                "  - hop: cash_out\n    venue: otc_broker\n", text)
+    problems = problems_of(write(tmp_path, "venues.yaml", text))
+    found = {(p.path, p.line): p.message for p in problems}
+    assert set(found) == {("venues.otc_broker.haircut", line_of(text, "haircut: 1.5")),
+                          ("venues.tornado", line_of(text, "  tornado:")),  # unknown kind 'mixxer'
+                          ("playbook.1.venue", line_of(text, "hop: swap") + 1)}
+    assert found[("playbook.1.venue", line_of(text, "hop: swap") + 1)].startswith("venue 'otc_broker' is a otc; a swap hop needs a dex")
+
+
+def test_names_refused_as_keys_are_not_listed_as_defined(tmp_path):
+    """Found by the fuzzer: a venue key that is not a valid name must not appear in "(defined: ...)"."""
+    text = edit("venues:\n", 'venues:\n  "two\\nlines": {kind: otc, jurisdiction: offshore}\n')
+    text = edit("    venue: otc_broker\n", "    venue: nowhere\n", text)
+    problems = problems_of(write(tmp_path, "keys.yaml", text))
+    assert [p.path for p in problems] == ["venues.two\\nlines", "playbook.1.venue"]  # the key, then the reference
+    assert problems[1].message == "unknown venue 'nowhere' (defined: otc_broker)"
+    assert all("\n" not in str(p) for p in problems)
+
+
+def test_an_unreadable_value_is_reported_once(tmp_path):
+    text = edit("seed: 1\n", "seed: !!timestamp 'not a time'\n")
+    text = edit("    venue: otc_broker\n", "    venue: nowhere\n", text)
+    problems = problems_of(write(tmp_path, "ts.yaml", text))
+    assert [(p.path, p.line) for p in problems] == [("seed", 2), ("playbook.1.venue", line_of(text, "venue: nowhere"))]
+    assert "unreadable value" in problems[0].message
+
+
+def test_extends_reports_the_childs_problems_first_then_the_parents(tmp_path):
+    parent_text = edit("        amount: 100\n", "        amount: -100\n")
+    parent = write(tmp_path, "parent.yaml", parent_text)
+    child_text = "extends: parent.yaml\nname: child\nname: again\nplaybook:\n  - {hop: cash_out, venue: otc}\n"
+    child = write(tmp_path, "child.yaml", child_text)
+    problems = problems_of(child)
+    assert [(p.file, p.line, p.path) for p in problems] == [
+        (str(child), 3, "name"),
+        (str(child), 5, "playbook.0.venue"),
+        (str(parent), line_of(parent_text, "amount: -100"), "thefts.0.stolen.0.amount"),
+    ]
+
+
 def test_flow_style_lines(tmp_path):
     text = edit("playbook:\n  - hop: split\n    wallets: 3\n",
                 "playbook:\n  - {hop: split, wallets: 3}\n  - {hop: peel, length: 0, fraction: 0.1}\n")

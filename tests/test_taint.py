@@ -306,3 +306,70 @@ def test_score_zero_denominators() -> None:
 
 def test_tainted_share_zero_amount() -> None:
     np.testing.assert_array_equal(tainted_share([0.0, 1.0, 2.0], [0.0, 2.0, 2.0]), [0.0, 0.5, 1.0])
+
+
+# --------------------------------------------------------------------------- #
+# holdings at the horizon (what `launderflow taint` reports)
+# --------------------------------------------------------------------------- #
+
+def _pool_ledger() -> dict[str, np.ndarray]:
+    """A theft of 100 into wallet 20, an honest 900 into pool 40, the 100 through the pool to the
+    launderer's 50 (trail lost there), then an honest 100 out of the pool to 60."""
+    from launderflow.scenario.schema import HOP_KINDS
+
+    hop = {name: i for i, name in enumerate(HOP_KINDS)}
+    rows = [  # time, src, dst, value, lot, hop, followed
+        (0.0, 10, 20, 100.0, 0, "theft", True),
+        (1.0, 30, 40, 900.0, -1, "honest", False),
+        (2.0, 20, 40, 100.0, 0, "pool_mixer", True),
+        (3.0, 40, 50, 100.0, 0, "pool_mixer", False),
+        (4.0, 40, 60, 100.0, -1, "honest", False),
+    ]
+    cols = list(zip(*rows))
+    return {"time": np.array(cols[0]), "src": np.array(cols[1]), "dst": np.array(cols[2]),
+            "value_usd": np.array(cols[3]), "lot": np.array(cols[4]),
+            "hop": np.array([hop[h] for h in cols[5]], dtype=np.int8), "followed": np.array(cols[6])}
+
+
+def test_holdings_at_the_horizon_count_each_stolen_dollar_once() -> None:
+    from launderflow.analysis.taint_score import score_ledger
+
+    scores = score_ledger(_pool_ledger())
+    held = {p: (s["marked_usd"], s["marked_innocent_usd"], s["unmarked_stolen_usd"]) for p, s in scores.items()}
+    # the truth: the launderer's 50 holds the 100 stolen; the pool keeps 800, 60 holds 100, all honest
+    assert {s["stolen_usd"] for s in scores.values()} == {100.0}
+    assert held["poison"] == pytest.approx((1000.0, 900.0, 0.0))  # all of 40 (800), 50 and 60
+    assert held["haircut"] == pytest.approx((100.0, 90.0, 90.0))  # 10 % of each pool withdrawal: 10 at 50, 10 at 60, 80 in 40
+    assert held["fifo"] == pytest.approx((100.0, 100.0, 100.0))  # the honest 900 leaves first: the 100 stays in 40
+    assert held["live_tracer"] == pytest.approx((100.0, 100.0, 100.0))  # the trail ends at the pool
+    for marked, innocent, unmarked in held.values():
+        assert marked - innocent + unmarked == pytest.approx(100.0)
+    # over the transfers, the stolen 100 moved twice after the theft: flow sums count it twice
+    assert scores["live_tracer"]["missed_value"] == pytest.approx(100.0)
+    assert scores["live_tracer"]["true_value"] == pytest.approx(200.0)
+
+
+def test_cli_taint_reports_shares_of_the_stolen_value(tmp_path: Path) -> None:
+    import json
+    import re
+
+    from click.testing import CliRunner
+
+    from launderflow.cli import main
+
+    golden = Path(__file__).resolve().parent / "golden" / "golden_venues.yaml"
+    assert CliRunner().invoke(main, ["run", str(golden), "--out", str(tmp_path / "run")]).exit_code == 0
+    result = CliRunner().invoke(main, ["taint", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    scores = json.loads((tmp_path / "run" / "taint.json").read_text())["0"]
+    stolen = scores["poison"]["stolen_usd"]
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert stolen == pytest.approx(summary["stolen_usd"], rel=1e-9)  # the holdings add up to the theft
+    text = " ".join(result.output.split())
+    assert "the value each taint policy marks as stolen at the horizon, as a share of the" in text
+    assert "each dollar once" in text
+    for policy, label in (("poison", "poison"), ("haircut", "haircut"), ("live_tracer", "live tracer")):
+        s = scores[policy]
+        shares = [f"{s[k] / stolen:.1%}" for k in ("marked_usd", "marked_innocent_usd", "unmarked_stolen_usd")]
+        assert re.search(rf"^ {label} +{' +'.join(map(re.escape, shares))} ", result.output, flags=re.M), label
+    assert not re.search(r"\$[\d,]{9,}", result.output)  # no flow sums in dollars

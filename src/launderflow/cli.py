@@ -13,8 +13,9 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, Task, TextColumn, TimeRemainingColumn
+from rich.table import Column, Table
+from rich.text import Text
 
 from . import __version__
 from .scenario.loader import ScenarioError, load_scenario, parse_value
@@ -151,16 +152,26 @@ def schema() -> None:
     click.echo(json.dumps(doc, indent=2, sort_keys=True))
 
 
+class _TimeLeft(TimeRemainingColumn):
+    """``left 0:01:10`` while running, ``took 0:03:02`` when done: one column, so the bar fits 80."""
+
+    def __init__(self) -> None:
+        super().__init__(elapsed_when_finished=True, table_column=Column(no_wrap=True))
+
+    def render(self, task: Task) -> Text:
+        return Text.assemble("took " if task.finished else "left ", super().render(task))
+
+
 def _progress() -> Progress:
+    """One row per task; the counts and times never wrap or get cut: the bar narrows (to 10) and
+    the description wraps (a sweep point's parameters) when the terminal is narrow."""
+    whole = Column(no_wrap=True)
     return Progress(
-        TextColumn("{task.description}", markup=False, style="bold"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TextColumn("elapsed"),
-        TimeElapsedColumn(),
-        TextColumn("· left"),
-        TimeRemainingColumn(),
+        TextColumn("{task.description}", markup=False, style="bold", table_column=Column()),
+        BarColumn(bar_width=max(10, min(40, err.width - 58))),
+        MofNCompleteColumn(table_column=whole),
+        TextColumn("{task.fields[rate]}", table_column=whole),
+        _TimeLeft(),
         console=err,
         transient=False,
     )
@@ -187,7 +198,8 @@ def _progress() -> Progress:
 def run(scenario_file: str, runs: int, seed: int | None, out_dir: str | None, keep_ledgers: bool, jobs: int,
         scheduler: str | None, resume: bool, overwrite: bool, sets: tuple[str, ...], at: str | None,
         as_json: bool) -> None:
-    """Run SCENARIO_FILE for --runs replications and write summary, timeline and ledger.
+    """Run SCENARIO_FILE for --runs replications and write the summary and timeline (and the
+    ledger with --runs 1 or --keep-ledgers).
 
     Every replication is stored in OUT/parts/ as soon as it finishes; after an interruption,
     the same command with --resume runs only the missing ones.
@@ -461,6 +473,11 @@ def query(run_dir: str, sql: str, as_csv: bool, as_json: bool, timeout: float, u
         err.print(f"query failed: {exc}", markup=False, soft_wrap=True)
         sys.exit(2)
     except duckdb.Error as exc:
+        from .analysis.query import WHY_ABSENT, absent_view
+
+        if view := absent_view(exc, sources):
+            err.print(f"{run_dir}: {WHY_ABSENT[view]}", markup=False, soft_wrap=True)
+            sys.exit(2)
         err.print(f"query failed: {exc}", markup=False, soft_wrap=True)
         if isinstance(exc, duckdb.PermissionException) and not unsafe:
             err.print("the SQL sees only the run's views; --unsafe gives it file access", markup=False)
@@ -530,7 +547,13 @@ def _cell(value: Any) -> str:
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
 @click.option("--json", "as_json", is_flag=True, help="print the scores as JSON")
 def taint(run_dir: str, as_json: bool) -> None:
-    """Score poison / haircut / FIFO taint and the live tracer against the ground truth of RUN_DIR's ledger."""
+    """Score poison / haircut / FIFO taint and the live tracer against the ground truth of RUN_DIR's ledger.
+
+    Per replication: the value each marks as stolen in what every address holds at the horizon,
+    how much of that is innocent and how much stolen value it leaves unmarked, as shares of the
+    value stolen (each dollar counted once), and precision and recall over the transfers. Writes
+    RUN_DIR/taint.json (the same in USD, and the sums over transfers).
+    """
     from .runs.results import read_ledgers
     from .analysis.taint_score import score_ledger
 
@@ -543,14 +566,10 @@ def taint(run_dir: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(scores, indent=2))
         return
+    from .views.tables import taint_table
+
     for rep, by_policy in scores.items():
-        table = Table(title=f"replication {rep}: taint policies vs ground truth (USD)")
-        for col in ("policy", "precision", "recall", "innocent value tainted", "stolen value missed"):
-            table.add_column(col, justify="left" if col == "policy" else "right")
-        for policy, s in by_policy.items():
-            table.add_row(policy, f"{s['precision']:.3f}", f"{s['recall']:.3f}",
-                          f"${s['innocent_value_tainted']:,.0f}", f"${s['missed_value']:,.0f}")
-        out.print(table)
+        out.print(taint_table(rep, by_policy))
     out.print(f"wrote {Path(run_dir) / 'taint.json'}", markup=False)
 
 
@@ -567,7 +586,11 @@ def _results_dir_error(exc: Exception) -> None:
 @click.option("--format", "formats", multiple=True, type=click.Choice(["png", "svg"]),
               help="file format, repeatable (default: png and svg)")
 def plot(results_dir: Path, fig_dir: Path | None, formats: tuple[str, ...]) -> None:
-    """Draw the figures of DIR, a run directory or a comparison directory of runs."""
+    """Draw the figures of DIR, a run directory or a comparison directory of runs.
+
+    Traceability curves (and, for runs on common random numbers, their paired differences from the
+    first scenario), outcome areas, final outcomes and the pool mixers' anonymity sets.
+    """
     from .views.plots import RunDirError, write_figures
 
     try:

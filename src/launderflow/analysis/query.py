@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import threading
+import re
 from pathlib import Path
 from typing import Any
 
@@ -108,3 +109,21 @@ def execute(con: Any, sql: str, timeout: float | None = DEFAULT_TIMEOUT) -> tupl
         if timer is not None:
             timer.cancel()
     return columns, rows
+
+
+#: Why a run has no such view, and how to get one.
+WHY_ABSENT = {
+    "ledger": "the run has no ledger (only --runs 1 or --keep-ledgers keep one): run it again with "
+              "--keep-ledgers --overwrite",
+    "anonymity": "the run has no anonymity sets: its scenario has no pool mixer",
+    "timeline": "the run has no timeline yet: no replication is stored",
+    "summary": "the run has no summary yet: no replication is stored",
+}
+
+
+def absent_view(error: Exception, sources: dict[str, str]) -> str | None:
+    """The view of this module that a failed query names but the run does not have, if any
+    (DuckDB's own message would suggest an unrelated system table)."""
+    found = re.search(r"Table with name (\w+) does not exist", str(error))
+    view = found.group(1).lower() if found else None
+    return view if view in WHY_ABSENT and view not in sources else None

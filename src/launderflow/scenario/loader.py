@@ -23,6 +23,7 @@ import yaml
 from pydantic import ValidationError
 
 from .budget import budget_problems
+from .partial import partial_scenario
 from .schema import Scenario, reference_problems
 
 MAX_FILE_BYTES = 5_000_000
@@ -59,12 +60,15 @@ Location = tuple[str, int]  # (file, line)
 
 
 class _Document:
-    """Plain data plus the source location of every mapping key and sequence item."""
+    """Plain data plus the source location of every mapping key and sequence item, and the YAML-level
+    problems (duplicate keys, unreadable values) found while reading it, reported with the rest."""
 
-    def __init__(self, data: Any, where: dict[tuple[Any, ...], Location], file: str):
+    def __init__(self, data: Any, where: dict[tuple[Any, ...], Location], file: str,
+                 problems: list[Problem] | None = None):
         self.data = data
         self.where = where
         self.file = file
+        self.problems = problems or []
 
     def locate(self, path: tuple[Any, ...]) -> Location:
         """The location of the deepest prefix of ``path`` that exists in the file."""
@@ -181,11 +185,11 @@ def _parse(path: Path) -> _Document:
         data = _build(root, (), where, problems, file, constructor, depth=0)
     finally:
         constructor.dispose()
-    if problems:
+    if len(where) > MAX_VALUES:  # what was read is cut short: checking it further would only add noise
         raise ScenarioError(problems)
     if not isinstance(data, dict):
-        raise ScenarioError([Problem(file, root.start_mark.line + 1, "", "expected a mapping of scenario fields at the top level")])
-    return _Document(data, where, file)
+        raise ScenarioError([*problems, Problem(file, root.start_mark.line + 1, "", "expected a mapping of scenario fields at the top level")])
+    return _Document(data, where, file, problems)
 
 
 def _too_deep_line(text: str) -> int | None:
@@ -278,7 +282,7 @@ def _merge(parent: _Document, child: _Document) -> _Document:
 
     data = merge(parent.data, child.data, ())
     where.update(child.where)
-    return _Document(data, where, child.file)
+    return _Document(data, where, child.file, [*parent.problems, *child.problems])
 
 
 # ``extends`` may name files outside the scenario's directory tree and the current directory only when
@@ -346,8 +350,15 @@ def _resolve(path: Path, chain: tuple[Path, ...], roots: tuple[Path, ...] = ()) 
 
 def load_data(path: str | Path) -> tuple[dict[str, Any], _Document]:
     """Read a scenario file (following ``extends``) into plain data, without validating it."""
-    path = Path(path)
-    doc = _resolve(path, ())
+    data, doc = _load_data(path)
+    if doc.problems:
+        raise ScenarioError(doc.problems)
+    return data, doc
+
+
+def _load_data(path: str | Path) -> tuple[dict[str, Any], _Document]:
+    """Like :func:`load_data`, but YAML-level problems stay in ``doc.problems`` to be reported with the rest."""
+    doc = _resolve(Path(path), ())
     return doc.data, doc
 
 
@@ -356,23 +367,54 @@ def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> 
 
     ``overrides`` maps dotted field paths (``clock.horizon``) to values, as ``--set`` gives them.
     """
-    data, doc = load_data(path)
+    data, doc = _load_data(path)
     for dotted, value in (overrides or {}).items():
         _set_path(data, dotted, value, doc)
     return validate_document(data, doc)
 
 
 def validate_document(data: dict[str, Any], doc: _Document) -> Scenario:
+    """The Scenario, or a ScenarioError with every problem at once, sorted by file and line:
+    the YAML-level ones, the fields pydantic refuses and the cross-references (of the parts of the
+    scenario that are valid, so an unknown venue shows up next to a negative amount)."""
+    problems = list(doc.problems)
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
-        raise ScenarioError([_problem_from_pydantic(err, doc) for err in exc.errors(include_url=False)]) from None
-    problems = [Problem(*doc.locate(loc), _dotted(loc), msg) for loc, msg in reference_problems(scenario)]
+        errors = exc.errors(include_url=False)
+        field_problems = [_problem_from_pydantic(err, doc) for err in errors
+                          if not (err.get("input", "") is None and _under(_dotted_loc(err, doc), problems))]
+        problems += field_problems
+        # (a reference at a field pydantic refused was reported as that field's problem)
+        problems += [p for p in _located(reference_problems(partial_scenario(data)), doc)
+                     if p.path not in {f.path for f in field_problems}]
+        raise ScenarioError(_by_line(problems, doc.file)) from None
+    problems += _located(reference_problems(scenario), doc)
     if not problems:  # the budget needs valid references (venues, assets); refuse what would not fit a run
-        problems = [Problem(*doc.locate(loc), _dotted(loc), msg) for loc, msg in budget_problems(scenario)]
+        problems = _located(budget_problems(scenario), doc)
     if problems:
-        raise ScenarioError(problems)
+        raise ScenarioError(_by_line(problems, doc.file))
     return scenario
+
+
+def _located(found: list[tuple[tuple[Any, ...], str]], doc: _Document) -> list[Problem]:
+    return [Problem(*doc.locate(loc), _dotted(loc), msg) for loc, msg in found]
+
+
+def _dotted_loc(err: dict[str, Any], doc: _Document) -> str:
+    return _dotted(_clean_loc(tuple(err["loc"]), doc.data))
+
+
+def _under(path: str, problems: list[Problem]) -> bool:
+    """``path`` is the path of one of ``problems``, or inside it (a value already reported)."""
+    return any(path == p.path or path.startswith(p.path + ".") for p in problems if p.path)
+
+
+def _by_line(problems: list[Problem], first_file: str) -> list[Problem]:
+    """Sorted by line within each file: the file given first, then its parents (``extends``) as they
+    appear. The sort is stable: problems on one line keep their order (YAML, field, reference)."""
+    files = list(dict.fromkeys([first_file, *(p.file for p in problems)]))
+    return sorted(problems, key=lambda p: (files.index(p.file), p.line or 0))
 
 
 def _set_path(data: dict[str, Any], dotted: str, value: Any, doc: _Document) -> None:

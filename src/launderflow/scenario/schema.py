@@ -767,44 +767,53 @@ class Scenario(Strict):
 def reference_problems(scenario: Scenario) -> list[tuple[tuple[Any, ...], str]]:
     """Cross-references pydantic cannot see: names that must exist elsewhere in the scenario.
 
-    Returns ``(location path, message)`` pairs so the loader can point at the offending line.
+    Returns ``(location path, message)`` pairs so the loader can point at the offending line. Also
+    takes a partial scenario (:func:`~launderflow.scenario.partial.partial_scenario`), whose values
+    that failed validation are ``None``: those were reported already and are not checked here.
     """
     problems: list[tuple[tuple[Any, ...], str]] = []
-    for name, asset in scenario.assets.items():
-        if asset.chain not in scenario.chains:
-            problems.append((("assets", name, "chain"), _unknown("chain", asset.chain, scenario.chains)))
-    for i, theft in enumerate(scenario.thefts):
-        for j, stolen in enumerate(theft.stolen):
-            if stolen.asset not in scenario.assets:
-                problems.append((("thefts", i, "stolen", j, "asset"), _unknown("asset", stolen.asset, scenario.assets)))
+    chains, assets, venues = scenario.chains, scenario.assets, scenario.venues
+    for name, asset in (assets or {}).items():
+        if asset is not None and _missing(asset.chain, chains):
+            problems.append((("assets", name, "chain"), _unknown("chain", asset.chain, chains)))
+    for i, theft in enumerate(scenario.thefts or []):
+        if theft is None:
+            continue
+        for j, stolen in enumerate(theft.stolen or []):
+            if stolen is not None and _missing(stolen.asset, assets):
+                problems.append((("thefts", i, "stolen", j, "asset"), _unknown("asset", stolen.asset, assets)))
         if theft.playbook is not None:
             problems += _hop_problems(scenario, theft.playbook, ("thefts", i, "playbook"))
-    for name, venue in scenario.venues.items():
+    for name, venue in (venues or {}).items():
         asset = getattr(venue, "asset", None)
-        if asset is not None and asset not in scenario.assets:
-            problems.append((("venues", name, "asset"), _unknown("asset", asset, scenario.assets)))
-        elif venue.kind == "issuer" and asset is not None and not scenario.assets[asset].freezable:
+        if _missing(asset, assets):
+            problems.append((("venues", name, "asset"), _unknown("asset", asset, assets)))
+        elif venue is not None and venue.kind == "issuer" and asset is not None and assets and \
+                assets[asset] is not None and assets[asset].freezable is False:
             problems.append((("venues", name, "asset"), f"asset {asset!r} is not freezable (set freezable: true on it to let its issuer freeze)"))
-    problems += _hop_problems(scenario, scenario.playbook, ("playbook",))
-    for i, action in enumerate(scenario.interventions):
+    problems += _hop_problems(scenario, scenario.playbook or [], ("playbook",))
+    for i, action in enumerate(scenario.interventions or []):
         names = getattr(action, "venues", None) or []
         single = getattr(action, "venue", None)
         for j, name in enumerate(([single] if single else []) + list(names)):
-            if name not in scenario.venues:
+            if _missing(name, venues):
                 loc = ("interventions", i, "venue") if single and j == 0 else ("interventions", i, "venues", j - (1 if single else 0))
-                problems.append((loc, _unknown("venue", name, scenario.venues)))
-        if isinstance(action, Halt) and single in scenario.venues and not scenario.venues[single].halts:
+                problems.append((loc, _unknown("venue", name, venues)))
+        if isinstance(action, Halt) and venues and venues.get(single) is not None and venues[single].halts is False:
             problems.append((("interventions", i, "venue"), f"venue {single!r} cannot halt (set halts: true on it)"))
-    for name, venue in scenario.venues.items():
+    pools = scenario.capacity_pools or {}
+    for name, venue in (venues or {}).items():
         pool = getattr(venue, "capacity_pool", None)
-        if pool is not None and pool not in scenario.capacity_pools:
-            problems.append((("venues", name, "capacity_pool"), _unknown("capacity pool", pool, scenario.capacity_pools)))
-    coverage = scenario.tracing.sharing.coverage
+        if pool is not None and pool not in pools:
+            problems.append((("venues", name, "capacity_pool"), _unknown("capacity pool", pool, pools)))
+    sharing = scenario.tracing.sharing if scenario.tracing is not None else None
+    coverage = sharing.coverage if sharing is not None else "all"
     if coverage != "all":
-        for j, name in enumerate(coverage):
-            if name not in scenario.venues:
-                problems.append((("tracing", "sharing", "coverage", j), _unknown("venue", name, scenario.venues)))
-    if not scenario.playbook and any(t.playbook is None for t in scenario.thefts):
+        for j, name in enumerate(coverage or []):
+            if _missing(name, venues):
+                problems.append((("tracing", "sharing", "coverage", j), _unknown("venue", name, venues)))
+    if scenario.playbook is not None and not scenario.playbook and \
+            any(t is not None and t.playbook is None for t in scenario.thefts or []):
         problems.append((("playbook",), "is empty but a theft has no playbook of its own (give at least one hop)"))
     if not problems:
         problems += _stolen_value_problems(scenario)
@@ -814,8 +823,14 @@ def reference_problems(scenario: Scenario) -> list[tuple[tuple[Any, ...], str]]:
 def _stolen_value_problems(scenario: Scenario) -> list[tuple[tuple[Any, ...], str]]:
     """The total stolen value must be one the model can compute shares of (see MAX_STOLEN_USD)."""
     total = 0.0
-    for i, theft in enumerate(scenario.thefts):
-        total += math.fsum(s.amount * scenario.assets[s.asset].price_usd * theft.instalments for s in theft.stolen)
+    for i, theft in enumerate(scenario.thefts or []):
+        if theft is None or theft.stolen is None:
+            return []  # (a partly valid scenario: its field problems are reported instead)
+        for s in theft.stolen:
+            asset = (scenario.assets or {}).get(s.asset) if s is not None else None
+            if asset is None or s.amount is None or asset.price_usd is None or theft.instalments is None:
+                return []
+            total += s.amount * asset.price_usd * theft.instalments
         if total > MAX_STOLEN_USD:
             return [(("thefts", i, "stolen"), f"the thefts steal ${total:.3g} in total up to here "
                      f"(allowed: at most ${MAX_STOLEN_USD:.0e}, amount x price_usd x instalments over all thefts)")]
@@ -827,29 +842,39 @@ def _stolen_value_problems(scenario: Scenario) -> list[tuple[tuple[Any, ...], st
 
 def _hop_problems(scenario: Scenario, hops: list[Any], where: tuple[Any, ...]) -> list[tuple[tuple[Any, ...], str]]:
     problems: list[tuple[tuple[Any, ...], str]] = []
+    venues, assets = scenario.venues, scenario.assets
     for k, hop in enumerate(hops):
+        if hop is None:
+            continue
         if isinstance(hop, BranchHop):
-            for b, branch in enumerate(hop.branches):
-                problems += _hop_problems(scenario, branch.playbook, (*where, k, "branches", b, "playbook"))
+            for b, branch in enumerate(hop.branches or []):
+                if branch is not None and branch.playbook is not None:
+                    problems += _hop_problems(scenario, branch.playbook, (*where, k, "branches", b, "playbook"))
             continue
         kinds = VENUE_FOR_HOP.get(hop.hop)
         if kinds is None:
             continue
-        fitting = {n: v for n, v in scenario.venues.items() if v.kind in kinds}
-        for v, name in enumerate(hop.venue):
-            venue = scenario.venues.get(name)
+        fitting = {n: v for n, v in (venues or {}).items() if v is not None and v.kind in kinds}
+        for v, name in enumerate(hop.venue or []):
+            if name is None or venues is None:
+                continue
             loc = (*where, k, "venue") if len(hop.venue) == 1 else (*where, k, "venue", v)
-            if venue is None:
+            if name not in venues:
                 problems.append((loc, _unknown("venue", name, fitting)))
-            elif venue.kind not in kinds:
-                problems.append((loc, f"venue {name!r} is a {venue.kind}; a {hop.hop} hop needs a {' or '.join(kinds)} ({_allowed(fitting)})"))
+            elif venues[name] is not None and venues[name].kind not in kinds:
+                problems.append((loc, f"venue {name!r} is a {venues[name].kind}; a {hop.hop} hop needs a {' or '.join(kinds)} ({_allowed(fitting)})"))
         target = getattr(hop, "to", None)
-        if target is not None and target not in scenario.assets:
-            problems.append(((*where, k, "to"), _unknown("asset", target, scenario.assets)))
+        if _missing(target, assets):
+            problems.append(((*where, k, "to"), _unknown("asset", target, assets)))
         if hop.hop == "mix" and target is None and any(
-                getattr(scenario.venues.get(n), "kind", None) == "bridge" for n in hop.venue):
+                getattr((venues or {}).get(n), "kind", None) == "bridge" for n in hop.venue or []):
             problems.append(((*where, k, "to"), "a mix hop with a bridge substitute needs 'to' (the asset on the other chain)"))
     return problems
+
+
+def _missing(name: str | None, known: dict[str, Any] | None) -> bool:
+    """``name`` is given and ``known`` (None: itself invalid, so unknown) does not define it."""
+    return name is not None and known is not None and name not in known
 
 
 def _unknown(what: str, name: str, known: dict[str, Any]) -> str:

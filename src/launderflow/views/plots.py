@@ -235,6 +235,11 @@ def _codes(column: pa.ChunkedArray) -> tuple[np.ndarray, list[Any]]:
 
 
 def _read_timeline(file: Path, stolen: float) -> Quantiles:
+    return quantiles(*_timeline_rows(file, stolen), STATES)
+
+
+def _timeline_rows(file: Path, stolen: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The timeline as (replication, time_hours, state index, share) columns."""
     table = _read_table(file, ("replication", "time_hours", "state"))
     if "share" in table.column_names:
         share = table["share"].to_numpy()
@@ -247,7 +252,35 @@ def _read_timeline(file: Path, stolen: float) -> Quantiles:
     if unknown:
         raise RunDirError(f"{file}: unknown state(s) {', '.join(map(str, unknown))}")
     remap = np.array([STATES.index(n) for n in names], dtype=np.int64)
-    return quantiles(table["replication"].to_numpy(), table["time_hours"].to_numpy(), remap[codes], share, STATES)
+    return table["replication"].to_numpy(), table["time_hours"].to_numpy(), remap[codes], share
+
+
+def is_paired(runs: Sequence[RunData]) -> bool:
+    """Several runs on common random numbers (one seed, the same replications), as ``compare`` makes
+    them: replication i of each faced the same draws, so their differences can be paired."""
+    seeds = {run.summary.get("seed") for run in runs}
+    if len(runs) < 2 or len(seeds) != 1 or None in seeds:
+        return False
+    indexes = [sorted(r.get("index") for r in run.summary.get("replications") or []) for run in runs]
+    return bool(indexes[0]) and all(ix == indexes[0] for ix in indexes)
+
+
+def paired_differences(runs: Sequence[RunData]) -> dict[str, Quantiles]:
+    """For each run after the first: quantiles over the replications of its share curves minus the
+    first run's, replication by replication (shares; up to the shortest horizon)."""
+    rows = [_timeline_rows(run.path / "timeline.parquet", float(run.summary["stolen_usd"])) for run in runs]
+    end = min(float(time.max()) for _, time, _, _ in rows)
+    grid = np.unique(rows[0][1])
+    grid = grid[grid <= end]
+    if len(grid) > _MAX_POINTS:
+        grid = np.linspace(grid[0], grid[-1], _MAX_POINTS)
+    ref_reps, ref_cube = step_curves(*rows[0], len(STATES), grid)
+    out = {}
+    for run, row in zip(runs[1:], rows[1:]):
+        reps, cube = step_curves(*row, len(STATES), grid)
+        _, in_ref, in_run = np.intersect1d(ref_reps, reps, return_indices=True)
+        out[run.name] = _over_replications(cube[in_run] - ref_cube[in_ref], grid, STATES)
+    return out
 
 
 def _read_anonymity(file: Path) -> dict[str, Quantiles]:
@@ -275,17 +308,33 @@ def quantiles(rep: np.ndarray, time_hours: np.ndarray, key: np.ndarray, value: n
     instants are compared on the union of their times (or an even grid if that is very long).
     Percentiles use numpy's default (linear) method, as summary.json does.
     """
-    rep = np.asarray(rep)
-    time_hours = np.asarray(time_hours, dtype=np.float64)
-    key = np.asarray(key, dtype=np.int64)
-    value = np.asarray(value, dtype=np.float64)
     n_keys = len(keys)
     if len(rep) == 0:
         empty = np.empty((0, n_keys))
         return Quantiles(np.empty(0), tuple(keys), empty, empty, empty, 0)
-    grid = np.unique(time_hours)
+    grid = np.unique(np.asarray(time_hours, dtype=np.float64))
     if len(grid) > _MAX_POINTS:
         grid = np.linspace(grid[0], grid[-1], _MAX_POINTS)
+    reps, cube = step_curves(rep, time_hours, key, value, n_keys, grid)
+    return _over_replications(cube, grid, keys)
+
+
+def _over_replications(cube: np.ndarray, grid: np.ndarray, keys: Sequence[Any]) -> Quantiles:
+    """Quantiles over the first axis of a (replication, time, key) cube."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices before a curve starts
+        p5, med, p95 = np.nanpercentile(cube, [5, 50, 95], axis=0)
+    return Quantiles(grid / 24.0, tuple(keys), p5, med, p95, cube.shape[0])
+
+
+def step_curves(rep: np.ndarray, time_hours: np.ndarray, key: np.ndarray, value: np.ndarray, n_keys: int,
+                grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The replications (sorted) and each one's step curves on ``grid`` (hours), as a
+    (replication, time, key) cube: a curve holds its last row's value until its next row."""
+    rep = np.asarray(rep)
+    time_hours = np.asarray(time_hours, dtype=np.float64)
+    key = np.asarray(key, dtype=np.int64)
+    value = np.asarray(value, dtype=np.float64)
     reps, rep_index = np.unique(rep, return_inverse=True)
     order = np.lexsort((time_hours, key, rep_index))
     group = (rep_index * n_keys + key)[order]
@@ -298,10 +347,7 @@ def quantiles(rep: np.ndarray, time_hours: np.ndarray, key: np.ndarray, value: n
         t, v = t_sorted[start:end], v_sorted[start:end]
         at = np.searchsorted(t, grid, side="right") - 1  # last row at or before each grid instant
         cube[g // n_keys, :, g % n_keys] = np.where(at >= 0, v[np.maximum(at, 0)], np.nan)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices before a curve starts
-        p5, med, p95 = np.nanpercentile(cube, [5, 50, 95], axis=0)
-    return Quantiles(grid / 24.0, tuple(keys), p5, med, p95, len(reps))
+    return reps, cube
 
 
 # ---------------------------------------------------------------------------------------- plotting
@@ -388,6 +434,25 @@ def plot_traceability(data: RunData | Sequence[RunData] | str | Path, state: str
     return ax
 
 
+def plot_difference(runs: Sequence[RunData], differences: dict[str, Quantiles], state: str = "traced",
+                    ax: Axes | None = None) -> Axes:
+    """Paired difference of each scenario from the reference (the flat line at 0) in ``state`` over
+    time, in percentage points: median line and 5–95 % band over the replications."""
+    ax = _new_axes(ax)
+    ax.axhline(0, color=policy_color(0), linewidth=2.4, label=policy_label(runs, 0))
+    for i, run in enumerate(runs[1:], start=1):
+        q = differences[run.name]
+        p5, med, p95 = q[state]
+        ax.fill_between(q.days, p5 * 100, p95 * 100, color=policy_color(i), alpha=0.2, linewidth=0)
+        ax.plot(q.days, med * 100, color=policy_color(i), linewidth=1.7, label=policy_label(runs, i))
+    ax.set_title(TRACE_TITLES.get(state, STATE_LABELS[state].capitalize()))
+    ax.set_xlabel("time since the scenario starts (days)")
+    ax.set_xlim(0, max(run.horizon_days for run in runs))
+    ax.set_ylabel(f"difference from {runs[0].name} (pp)")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: "0" if v == 0 else f"{v:+g}".replace("-", "\u2212")))
+    return ax
+
+
 def plot_outcome_areas(data: RunData | str | Path, ax: Axes | None = None) -> Axes:
     """Stacked median shares of the six locations over time for one scenario."""
     run = _as_run(data)
@@ -420,12 +485,11 @@ def plot_final_outcomes(data: RunData | Sequence[RunData] | str | Path, ax: Axes
         ax.bar(pos, med, width * 0.92, color=policy_color(i), label=policy_label(runs, i), zorder=2)
         ax.errorbar(pos, med, yerr=np.vstack([np.clip(med - lo, 0, None), np.clip(hi - med, 0, None)]),
                     fmt="none", ecolor="#222222", elinewidth=1, capsize=2.5 if n < 6 else 1.5, zorder=3)
-        if n <= 4:  # print the medians; a zero bar is invisible, so say "0" there
+        if n <= 4:  # print the medians (a zero bar is invisible: its label says 0 %)
             for p, m, h in zip(pos, med, hi):
                 if math.isfinite(m):
-                    text, color = (f"{m:.0%}", "#000000") if m >= 0.005 else (f"{m:.1%}" if m > 0 else "0", "#777777")
-                    ax.text(p, max(h, m) + 0.012, text, ha="center", va="bottom", color=color,
-                            fontsize=7.5 if n > 2 else 8.5)
+                    ax.text(p, max(h, m) + 0.012, share_label(m), ha="center", va="bottom",
+                            color="#000000" if m >= 0.0095 else "#777777", fontsize=7.5 if n > 2 else 8.5)
     ax.set_xticks(x, [STATE_LABELS[s] for s in STATES])
     ax.set_xlim(-0.6, len(STATES) - 0.4)
     _share_axis(ax, 1.16)
@@ -445,43 +509,68 @@ def plot_final_outcomes(data: RunData | Sequence[RunData] | str | Path, ax: Axes
     return ax
 
 
+def share_label(share: float) -> str:
+    """A bar's label, in percent like every other: whole percents, one decimal below 1 % (0.4%), 0%."""
+    return "0%" if share == 0 else f"{share:.1%}" if share < 0.0095 else f"{share:.0%}"
+
+
 def plot_anonymity(data: RunData | str | Path, venue: str | None = None, ax: Axes | None = None,
-                   asset: str | None = None) -> Axes:
-    """Notes in a pool mixer's pools over time: median per denomination, 5–95 % band, log y."""
+                   asset: str | None = None, colors: dict[float, Any] | None = None, legend: bool = True) -> Axes:
+    """Notes in a pool mixer's pools over time: median per denomination, 5–95 % band, log y.
+
+    ``colors`` maps denominations to colours (default: viridis over this pool's); ``legend=False``
+    leaves the legend to the caller (a figure of several panels has one).
+    """
     run = _as_run(data)
     if not run.anonymity:
         raise ValueError(f"{run.name}: no anonymity data (no anonymity.parquet)")
     venue = venue if venue is not None else next(iter(run.anonymity))
     q = run.anonymity[venue]
     ax = _new_axes(ax)
-    cmap = matplotlib.colormaps["viridis"]
-    n = len(q.keys)
-    lowest = np.inf
-    highest = 0.0
-    for j, denom in enumerate(q.keys):
-        color = cmap(0.85 * j / max(n - 1, 1))
+    colors = colors or _denomination_colors(q.keys)
+    for denom in q.keys:
         p5, med, p95 = q[denom]
-        ax.fill_between(q.days, p5, p95, color=color, alpha=0.12, linewidth=0)
-        ax.plot(q.days, med, color=color, linewidth=1.6, label=f"{denom:g}{' ' + asset if asset else ''}")
-        positive = p5[np.isfinite(p5) & (p5 > 0)]
-        lowest = min(lowest, float(positive.min()) if len(positive) else np.inf)
-        highest = max(highest, float(np.nanmax(p95, initial=0.0)))
-    ax.set_yscale("log")
-    if np.isfinite(lowest) and highest > 0:
-        lo, hi = lowest / 1.15, highest * 1.15
-        ax.set_ylim(lo, hi)
-        if hi / lo < 10:  # less than a decade: decade ticks would leave the axis bare
-            ax.yaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]))
-        elif hi / lo < 1000:  # a few decades: label 1, 2, (3,) 5 of each
-            ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 3.0, 5.0) if hi / lo < 100 else (1.0, 2.0, 5.0)))
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 else f"{v:g}"))
-    ax.yaxis.set_minor_formatter(NullFormatter())
+        ax.fill_between(q.days, p5, p95, color=colors[denom], alpha=0.12, linewidth=0)
+        ax.plot(q.days, med, color=colors[denom], linewidth=1.6, label=f"{denom:g}{' ' + asset if asset else ''}")
+    _notes_axis(ax, *_notes_range([q]))
     ax.set_xlim(0, run.horizon_days)
     ax.set_xlabel("time since the scenario starts (days)")
     ax.set_ylabel("notes in the pool (log scale)")
     ax.set_title(f"{venue} — {run.name}")
-    ax.legend(title="denomination", loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    if legend:
+        ax.legend(title="denomination", loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     return ax
+
+
+def _denomination_colors(denominations: Sequence[float]) -> dict[float, Any]:
+    cmap = matplotlib.colormaps["viridis"]
+    ordered = sorted(set(denominations))
+    return {d: cmap(0.85 * j / max(len(ordered) - 1, 1)) for j, d in enumerate(ordered)}
+
+
+def _notes_range(pools: Sequence[Quantiles]) -> tuple[float, float]:
+    """The smallest positive 5 % and the largest 95 % over the pools' curves (nan, 0 if none)."""
+    lowest, highest = np.inf, 0.0
+    for q in pools:
+        positive = q.p5[np.isfinite(q.p5) & (q.p5 > 0)]
+        lowest = min(lowest, float(positive.min()) if len(positive) else np.inf)
+        highest = max(highest, float(np.nanmax(q.p95, initial=0.0)))
+    return lowest, highest
+
+
+def _notes_axis(ax: Axes, lowest: float, highest: float) -> None:
+    """A log axis from ``lowest`` to ``highest`` notes whose labelled ticks are dense enough that
+    every curve has one within a factor of ~1.5 (1-2-3-5 of each decade over a few decades)."""
+    ax.set_yscale("log")
+    if np.isfinite(lowest) and highest > 0:
+        lo, hi = lowest / 1.15, highest * 1.15
+        ax.set_ylim(lo, hi)
+        decades = math.log10(hi / lo)
+        subs = ((1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 7.0) if decades < 1 else (1.0, 2.0, 3.0, 5.0) if decades < 2.5
+                else (1.0, 2.0, 5.0) if decades < 4 else (1.0,))
+        ax.yaxis.set_major_locator(LogLocator(subs=subs))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 else f"{v:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
 
 
 def _f(x: Any) -> float:
@@ -498,23 +587,46 @@ def _band_note(runs: Sequence[RunData]) -> str:
 
 
 def traceability_figure(runs: Sequence[RunData]) -> Figure:
-    """(a) Traced / frozen / seized / cashed-out shares over time, one panel each, one colour per scenario."""
+    """(a) Traceable / dark / frozen (as victims report it) and cashed-out shares over time, one panel each,
+    one colour per scenario."""
     fig = new_figure(*TRACE_SIZE)
     axes = fig.subplots(2, 2, sharex=True)
     for ax, state in zip(axes.flat, TRACE_STATES):
         plot_traceability(runs, state, ax=ax)
     for ax in axes[0]:
-        ax.set_xlabel("")
         ax.tick_params(labelbottom=True)
-    handles = [(Patch(color=policy_color(i), alpha=0.2, linewidth=0), line)
-               for i, line in enumerate(axes.flat[0].get_lines()[:len(runs)])]
+    _band_legend(fig, runs, axes.flat[0].get_lines()[:len(runs)])
+    what = "one colour per scenario; " if len(runs) > 1 else ""
+    fig.suptitle(f"Share of the stolen value traceable, dark, frozen and cashed out over time\n"
+                 f"({what}{_band_note(runs)})")
+    return fig
+
+
+def _band_legend(fig: Figure, runs: Sequence[RunData], lines: Sequence[Any]) -> None:
+    """One legend entry per scenario below the panels: its line over its band."""
+    handles = [(Patch(color=policy_color(i), alpha=0.2, linewidth=0), line) for i, line in enumerate(lines)]
     ncols = min(len(runs), 3)
     order = _row_major(len(runs), ncols)
     fig.legend([handles[k] for k in order], [policy_label(runs, k) for k in order], loc="outside lower center",
                ncols=ncols, handler_map={tuple: HandlerTuple(ndivide=1)}, handlelength=3)
-    what = "one colour per scenario; " if len(runs) > 1 else ""
-    fig.suptitle(f"Share of the stolen value traceable, dark, frozen and cashed out over time\n"
-                 f"({what}{_band_note(runs)})")
+
+
+def traceability_difference_figure(runs: Sequence[RunData]) -> Figure | None:
+    """(a') The traceability curves as paired differences from the reference scenario, where effects
+    of 1-2 pp that a 0-100 % axis flattens are visible (None unless the runs are paired)."""
+    if not is_paired(runs):
+        return None
+    differences = paired_differences(runs)
+    fig = new_figure(*TRACE_SIZE)
+    axes = fig.subplots(2, 2, sharex=True)
+    for ax, state in zip(axes.flat, TRACE_STATES):
+        plot_difference(runs, differences, state, ax=ax)
+    for ax in axes[0]:
+        ax.tick_params(labelbottom=True)
+    _band_legend(fig, runs, axes.flat[0].get_lines()[:len(runs)])
+    pairs = min(q.replications for q in differences.values())
+    fig.suptitle(f"Difference from {runs[0].name} over time, paired by replication (common random numbers)\n"
+                 f"(percentage points of the stolen value; line: median, band: 5–95 % of {pairs} paired differences)")
     return fig
 
 
@@ -580,17 +692,42 @@ def scenario_asset(run: RunData, venue: str) -> str | None:
 
 
 def anonymity_figure(runs: Sequence[RunData]) -> Figure | None:
-    """(d) Anonymity sets of every pool mixer of every scenario that has them (None if none has)."""
+    """(d) Anonymity sets of every pool mixer of every scenario that has them (None if none has).
+
+    The panels share one log y axis (pools compare across scenarios at a glance) and one legend,
+    set in the grid's empty slot when there is one.
+    """
     panels = [(run, venue) for run in runs for venue in run.anonymity]
     if not panels:
         return None
     nrows, ncols = (len(panels), 1) if len(panels) <= 2 else (math.ceil(len(panels) / 2), 2)
     fig = new_figure(11.0 if ncols == 2 else 9.0, PANEL_H * nrows + 1.3)
-    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, sharey=True, squeeze=False)).ravel()
+    assets = {(run.name, venue): scenario_asset(run, venue) for run, venue in panels}
+    keys = sorted({(assets[(run.name, venue)] or "", d) for run, venue in panels for d in run.anonymity[venue].keys})
+    shades = _denomination_colors(range(len(keys)))
     for ax, (run, venue) in zip(axes, panels):
-        plot_anonymity(run, venue, ax=ax, asset=scenario_asset(run, venue))
-    for ax in axes[len(panels):]:
-        ax.set_visible(False)
+        asset = assets[(run.name, venue)]
+        colors = {d: shades[keys.index((asset or "", d))] for d in run.anonymity[venue].keys}
+        plot_anonymity(run, venue, ax=ax, asset=asset, colors=colors, legend=False)
+    _notes_axis(axes[0], *_notes_range([run.anonymity[venue] for run, venue in panels]))
+    for i, ax in enumerate(axes[:len(panels)]):
+        if i % ncols:
+            ax.set_ylabel("")
+    handles: dict[str, Any] = {}
+    for ax in axes[:len(panels)]:
+        lines, names = ax.get_legend_handles_labels()
+        handles.update(zip(names, lines))
+    labels = [f"{d:g}{' ' + a if a else ''}" for a, d in keys]
+    if len(panels) < len(axes):  # the empty slot holds the legend
+        slot = axes[len(panels)]
+        slot.axis("off")
+        slot.legend([handles[label] for label in labels], labels, title="denomination", loc="center")
+        for ax in axes[len(panels) + 1:]:
+            ax.set_visible(False)
+    else:
+        fig.legend([handles[label] for label in labels], labels, title="denomination", loc="outside lower center",
+                   ncols=min(len(labels), 6))
     fig.suptitle("Anonymity set of the pool mixers over time\n"
                  f"(notes in each denomination's pool; {_band_note([r for r, _ in panels])})")
     return fig
@@ -598,6 +735,7 @@ def anonymity_figure(runs: Sequence[RunData]) -> Figure | None:
 
 FIGURES = (
     ("traceability", traceability_figure),
+    ("traceability_difference", traceability_difference_figure),
     ("outcome_areas", outcome_areas_figure),
     ("final_outcomes", final_outcomes_figure),
     ("anonymity", anonymity_figure),
@@ -658,35 +796,45 @@ SENSITIVITY_METRICS = tuple(METRICS["final_share"](state=s).key for s in FINAL_S
 
 def sensitivity_figure(rows: Sequence[dict[str, Any]], axes: Sequence[tuple[str, Sequence[Any]]],
                        labels: Sequence[str]) -> Figure:
-    """Final shares against the swept parameter(s): median with a 5-95 % band per metric.
+    """Final shares against the swept parameter(s): median and 5-95 % of the replications per point.
 
-    With one swept parameter its values are the x axis; with several, every grid point is one
-    x position labelled with its values.
+    With one numeric swept parameter its values are the x axis and lines join the medians; with
+    others every grid point is one x position labelled with its values, and the points stand alone
+    (a line would suggest a trend between unrelated settings). Intervals are error bars, visible
+    even when a few replications barely spread; the metrics are set side by side at each point so
+    that equal values (several at 0 %) do not hide each other, above the bottom of the axis.
     """
     by = {(r["scenario"], r["metric"]): r for r in rows}
     fig = new_figure(11.0, 4.8)
     ax = fig.add_subplot()
-    x = np.arange(len(labels))
     numeric = len(axes) == 1 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in axes[0][1])
-    if numeric:
-        x = np.array([float(v) for v in axes[0][1]])
-    for metric in SENSITIVITY_METRICS:
+    x = np.array([float(v) for v in axes[0][1]]) if numeric else np.arange(len(labels), dtype=float)
+    spacing = float(np.min(np.diff(np.sort(x)))) if numeric and len(x) > 1 else 1.0
+    width = (0.12 if numeric else 0.3) * spacing  # the metrics of one point spread over this much of the x axis
+    for k, metric in enumerate(SENSITIVITY_METRICS):
         state = metric.replace("_share", "")
         med = np.array([_f(by.get((lab, metric), {}).get("median")) for lab in labels])
         lo = np.array([_f(by.get((lab, metric), {}).get("p5")) for lab in labels])
         hi = np.array([_f(by.get((lab, metric), {}).get("p95")) for lab in labels])
         color = STATE_COLORS.get(state, "#333333")
-        ax.plot(x, med, marker="o", color=color, label=STATE_LABELS.get(state, state))
-        ax.fill_between(x, lo, hi, color=color, alpha=0.15, linewidth=0)
-    ax.set_ylim(0, 1)
+        offset = width * (k / (len(SENSITIVITY_METRICS) - 1) - 0.5)
+        ax.errorbar(x + offset, med, yerr=np.vstack([np.clip(med - lo, 0, None), np.clip(hi - med, 0, None)]),
+                    fmt="o", linestyle="-" if numeric else "none", color=color, markersize=6, elinewidth=1.4,
+                    capsize=4, label=STATE_LABELS.get(state, state), zorder=3)
+    ax.set_ylim(-0.04, 1.0)  # room below 0 %: markers there are not cut by the axis
+    ax.set_yticks(np.linspace(0, 1, 6))
     ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     ax.set_ylabel("final share of stolen value")
     if numeric:
         ax.set_xlabel(axes[0][0])
     else:
-        ax.set_xticks(x, [lab.replace(",", "\n") for lab in labels], fontsize=8)
+        ax.set_xticks(x, [lab.replace(", ", "\n") for lab in labels], fontsize=8)
+        ax.set_xlim(x[0] - 0.5, x[-1] + 0.5)
+        ax.grid(axis="x", visible=False)
         ax.set_xlabel(" × ".join(name for name, _ in axes))
-    ax.set_title("Sensitivity of final outcomes (median, 5–95 % band over replications)")
+    runs = sorted({int(r["runs"]) for r in rows if isinstance(r.get("runs"), int)})
+    count = "" if not runs else f" of {runs[0]}" if len(runs) == 1 else f" of {runs[0]}–{runs[-1]}"
+    ax.set_title(f"Sensitivity of final outcomes: median and 5–95 % range (bars){count} replications per point")
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     return fig
 

@@ -39,6 +39,9 @@ SCENARIO_FILES = ("scenario.yaml", "scenario.yml", "scenario.json")
 FIGURE_CAPTIONS = {
     "traceability": "Share of the stolen value traced, frozen, seized and cashed out over time. Line: median over "
                     "the replications; band: their 5–95 % range; one colour per scenario.",
+    "traceability_difference": "The same shares as differences from the reference scenario, paired by "
+                               "replication (common random numbers), in percentage points. Line: median; band: "
+                               "5–95 % of the paired differences.",
     "outcome_areas": "Where the stolen value is over time, per scenario: the median share in each location, "
                      "stacked (medians of the parts need not add up to exactly 100 %).",
     "final_outcomes": "Final state at the horizon: median share per scenario, error bars 5–95 % of the replications.",

@@ -9,6 +9,10 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+#: The longest scenario name a comparison row shows whole in an 80-column terminal; with a longer
+#: one (a sweep point's parameters) the rows show #1, #2, ... and a legend above gives each name.
+NAME_ROOM = 22
+
 
 def summary_table(summary: dict[str, Any]) -> Group:
     """The run's final states, with what was run above and the time to 50 % cash-out below.
@@ -43,7 +47,9 @@ def comparison_table(rows: list[dict[str, Any]], title: str) -> Group:
     difference from the first scenario (one line per metric when there is one scenario).
 
     Numbers never wrap or get cut; the metric heads its own line rather than taking a column, so
-    the table fits an 80-column terminal with scenario names up to ~20 characters (longer ones fold).
+    the table fits an 80-column terminal with scenario names up to :data:`NAME_ROOM` characters.
+    Longer names (sweep points: ``latency=1h, compliance=0.5``) would wrap inside the rows, so the
+    rows then show numbers and a legend gives the names, each on one line.
     """
     from ..analysis.compare import measure_of
 
@@ -67,6 +73,9 @@ def comparison_table(rows: list[dict[str, Any]], title: str) -> Group:
     metrics = list(dict.fromkeys(r["metric"] for r in rows))
     by = {(r["scenario"], r["metric"]): r for r in rows}
     paired = len(scenarios) > 1
+    keyed = paired and max(map(len, scenarios)) > NAME_ROOM
+    shown = {sc: f"#{k + 1}" if keyed else sc for k, sc in enumerate(scenarios)}
+    legend = [Text(f"{shown[sc]:>4}  {sc}") for sc in scenarios] if keyed else []
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     # Labels fold rather than end in "…": sweep points differ at the end of long names.
     table.add_column("metric / scenario" if paired else "metric", overflow="fold", min_width=12)
@@ -79,7 +88,7 @@ def comparison_table(rows: list[dict[str, Any]], title: str) -> Group:
         present = [sc for sc in scenarios if (sc, m) in by]
         for k, sc in enumerate(present):
             r = by[(sc, m)]
-            cells = [f"  {sc}" if paired else label, fmt(m, r["median"]), span(fmt(m, r["p5"]), fmt(m, r["p95"]), "–")]
+            cells = [f"  {shown[sc]}" if paired else label, fmt(m, r["median"]), span(fmt(m, r["p5"]), fmt(m, r["p95"]), "–")]
             if paired:
                 if r["diff_median"] is None:
                     cells += ["", ""]
@@ -87,6 +96,37 @@ def comparison_table(rows: list[dict[str, Any]], title: str) -> Group:
                     cells += [fmt(m, r["diff_median"], diff=True),
                               span(fmt(m, r["diff_p5"], diff=True), fmt(m, r["diff_p95"], diff=True), "…")]
             table.add_row(*cells, end_section=paired and k == len(present) - 1)
-    note = "median and 5–95 % over replications" + (f"; Δ = difference from {scenarios[0]}, paired by "
+    note = "median and 5–95 % over replications" + (f"; Δ = difference from {shown[scenarios[0]]}, paired by "
                                                     "replication (common random numbers)" if paired else "")
-    return Group(Text(title, style="bold"), table, Text(note))
+    return Group(Text(title, style="bold"), *legend, table, Text(note))
+
+
+def taint_table(replication: str, scores: dict[str, dict[str, Any]]) -> Group:
+    """One replication's taint policies and live tracer against the truth, in holdings at the horizon.
+
+    Sums over transfers count stolen value once per hop (billions for a theft of millions), so the
+    table shows holdings, each dollar once, as shares of the stolen value; precision and recall
+    (ratios) stay over the transfers. The USD figures are in taint.json.
+    """
+    from ..analysis.compare import short_usd
+
+    stolen = next(iter(scores.values()))["stolen_usd"]
+
+    def share(usd: float) -> str:
+        return f"{usd / stolen:.1%}" if stolen > 0 else "—"
+
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("policy", no_wrap=True)
+    for name in ("marked stolen", "innocent", "stolen unmarked", "precision", "recall"):
+        table.add_column(name, justify="right", no_wrap=True)
+    for policy, s in scores.items():
+        table.add_row(policy.replace("_", " "), share(s["marked_usd"]), share(s["marked_innocent_usd"]),
+                      share(s["unmarked_stolen_usd"]), f"{s['precision']:.3f}", f"{s['recall']:.3f}")
+    heading = Text(f"replication {replication}: the value each taint policy marks as stolen at the horizon, "
+                   f"as a share of the {short_usd(stolen)} stolen", style="bold")
+    note = Text("Summed over what every address holds at the horizon (the ledger replayed; what left the chain "
+                "is held off chain), each dollar once: innocent = marked but not stolen, stolen unmarked = "
+                "stolen but not marked; marked - innocent + unmarked = 100%. (Where the live tracer loses a "
+                "trail, it marks the value at the last address it followed.) Precision and recall: "
+                "value-weighted over the transfers.")
+    return Group(heading, table, note)
