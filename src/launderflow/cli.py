@@ -696,5 +696,70 @@ def calibrate(scenario_file: str, targets_file: str, runs: int, seed: int | None
         sys.exit(1)
 
 
+@main.command()
+@click.argument("scenario_file", type=click.Path(dir_okay=False))
+@click.option("--targets", "targets_file", required=True, type=click.Path(dir_okay=False),
+              help="YAML file of facts (the calibrate targets format; its parameters are not used)")
+@click.option("--runs", "-n", default=10, show_default=True, type=click.IntRange(1, 100_000), help="replications")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None, help="master seed (default: the scenario's)")
+@click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1, 512), help="local worker processes")
+@click.option("--scheduler", metavar="tcp://HOST:PORT", default=None,
+              help="run the replications on this dask.distributed scheduler's workers")
+@click.option("--json", "as_json", is_flag=True, help="print the verdicts as JSON instead of a table")
+@click.option("--out", "out_file", type=click.Path(dir_okay=False), default=None, help="also write the JSON to this file")
+def backtest(scenario_file: str, targets_file: str, runs: int, seed: int | None, jobs: int, scheduler: str | None,
+             as_json: bool, out_file: str | None) -> None:
+    """Score SCENARIO_FILE against the facts in --targets, without fitting anything.
+
+    Per fact: the model's median and 5-95 % over the runs, the fact, z = (model - fact) / tolerance
+    and whether |z| <= 1. Exit code 0 when every fact is within tolerance, 1 otherwise.
+    """
+    import time
+
+    from .analysis.backtest import backtest as run_backtest
+    from .views.tables import backtest_table
+
+    if scheduler and jobs != 1:
+        raise click.UsageError("--jobs and --scheduler exclude each other (the cluster's workers do the work)")
+    try:
+        with _progress() as progress:
+            bar = progress.add_task(f"backtest {Path(scenario_file).stem}", total=runs, rate="")
+            start, finished = time.perf_counter(), [0]
+
+            def tick() -> None:
+                finished[0] += 1
+                elapsed = time.perf_counter() - start
+                progress.update(bar, advance=1, rate=f"{finished[0] / elapsed:.2f} runs/s" if elapsed > 0 else "")
+
+            result = run_backtest(scenario_file, targets_file, runs, seed=seed, jobs=jobs, scheduler=scheduler,
+                                  on_replication=tick)
+    except ScenarioError as exc:
+        _fail(exc)
+    except KeyboardInterrupt:
+        err.print("interrupted: nothing was scored", markup=False)
+        sys.exit(130)
+    except OSError as exc:  # e.g. the dask scheduler cannot be reached
+        err.print(f"error: {exc}", markup=False, soft_wrap=True)
+        sys.exit(1)
+    report = result.report()
+    text = json.dumps(report, indent=2)
+    if out_file:
+        Path(out_file).parent.mkdir(parents=True, exist_ok=True)
+        Path(out_file).write_text(text + "\n", encoding="utf-8")
+    if as_json:
+        click.echo(text)
+    else:
+        from rich.measure import Measurement
+
+        group = backtest_table(report)
+        needed = Measurement.get(out, out.options.update(width=100_000, max_width=100_000), group.renderables[1]).maximum
+        (Console(highlight=False, markup=False, emoji=False, width=needed) if needed > out.width and not out.is_terminal
+         else out).print(group)
+    for failure in result.failures:
+        err.print(f"replication {failure.index} failed ({failure.stage}): {failure.error}", markup=False, soft_wrap=True)
+    if not result.passed:
+        sys.exit(1)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -80,6 +80,8 @@ class _Fact(_Strict):
     tolerance: Annotated[float, Field(gt=0.0, allow_inf_nan=False)] = Field(
         description="the fact's own uncertainty: the scale of the distance")
     source: Annotated[str, Field(min_length=1, max_length=500)]
+    role: Literal["input", "check"] = Field(
+        default="check", description="input: the scenario was built from this fact (in-sample); check: it was not")
 
 
 # How each metric parameter is written in a targets file.

@@ -130,3 +130,29 @@ def taint_table(replication: str, scores: dict[str, dict[str, Any]]) -> Group:
                 "trail, it marks the value at the last address it followed.) Precision and recall: "
                 "value-weighted over the transfers.")
     return Group(heading, table, note)
+
+
+def backtest_table(report: dict[str, Any]) -> Group:
+    """The backtest's verdicts: per fact the model's median and 5-95 %, the fact, z, within tolerance."""
+    from ..analysis.calibrate import _fmt_metric  # (one row reads in one unit: USD in fixed millions)
+
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for name, justify in (("target", "left"), ("role", "left"), ("metric", "left"), ("fact", "right"),
+                          ("tol.", "right"), ("model", "right"), ("5–95 %", "right"), ("z", "right"), ("ok", "left")):
+        table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    for row in report["targets"]:
+        m = row["metric"].split("(")[0]
+        z = row["z"]
+        z_text = "-" if z is None else (">" if row["z_is_lower_bound"] else "") + f"{z:+.2f}"
+        low, high = (_fmt_metric(m, row[k]) if row[k] is not None else "never" for k in ("model_p5", "model_p95"))
+        table.add_row(row["name"], row["role"], row["metric"], _fmt_metric(m, row["fact"]), _fmt_metric(m, row["tolerance"]),
+                      _fmt_metric(m, row["model_median"]) if row["model_median"] is not None else "never",
+                      f"{low} – {high}", z_text, "yes" if row["within_tolerance"] else "NO")
+    counts = report["counts"]
+    verdict = "; ".join(f"{role}: {c['within_tolerance']} of {c['targets']} within tolerance"
+                        for role, c in counts.items() if c["targets"])
+    heading = Text(f"backtest of {report['scenario_name']} against {report['targets_file']}: {report['runs']} runs, "
+                   f"seed {report['seed']} — {'PASSED' if report['passed'] else 'not all facts met'}", style="bold")
+    note = Text(f"{verdict}. model: median over the runs, no parameter fitted; z = (model − fact) / tolerance; "
+                "input facts built the scenario (in-sample), check facts did not (out-of-sample)")
+    return Group(heading, table, note)
