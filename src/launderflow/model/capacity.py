@@ -3,6 +3,9 @@
 A deposit of value v takes v / rate hours of the capacity's time, after every deposit before it, so a
 large theft queues at a scarce off-ramp — and stays on the chain, inside the desk, until its turn.
 A pool (``capacity_pools`` in a scenario) is one such queue shared by several desks and every theft.
+A desk books deposits only as far ahead as its ``queue`` (:meth:`Capacity.room`): the rest stays in
+the launderer's wallets and tries again later — value waits for scarce off-ramps with the launderer,
+not inside the desk.
 """
 
 from __future__ import annotations
@@ -15,6 +18,16 @@ class Capacity:
         self.rate_per_hour = usd_per_day / 24.0
         self.free_at = 0.0  # when the queue is worked through
         self.served_usd = 0.0
+
+    def room(self, now: float, values: np.ndarray, horizon: float) -> np.ndarray:
+        """Which of these deposits (in order) can be booked now: those that start within ``horizon``
+        hours of now. An idle capacity takes at least the first deposit, however large."""
+        backlog = max(self.free_at - now, 0.0)
+        starts = backlog + np.concatenate(([0.0], np.cumsum(values[:-1] / self.rate_per_hour)))
+        fits = starts <= horizon + 1e-9
+        if len(values) and backlog <= 1e-9:
+            fits[0] = True
+        return fits
 
     def serve(self, now: float, values: np.ndarray) -> np.ndarray:
         """When each of these deposits (in order) has been served."""

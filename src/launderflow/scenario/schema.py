@@ -208,8 +208,9 @@ class VenueBase(Strict):
 class OtcVenue(VenueBase):
     """An OTC broker or bank off-ramp: value that reaches it leaves the chain (cashed out).
 
-    ``capacity_usd_per_day`` is how much it can convert a day; a large theft queues and stays on
-    the chain (exposed) until its turn — one estimate puts DPRK's OTC need at ~$51 M a month.
+    ``capacity_usd_per_day`` (or a shared ``capacity_pool``) is how much it can convert a day; the
+    desk books deposits only ``queue`` ahead, so the rest of a large theft waits on the chain, in the
+    launderer's wallets, and tries again — one estimate puts DPRK's OTC need at ~$51 M a month.
     """
 
     kind: Literal["otc"]
@@ -217,6 +218,7 @@ class OtcVenue(VenueBase):
     haircut: Fraction = Field(default=0.0, description="share of the value kept by the broker")
     capacity_usd_per_day: Annotated[float, Field(gt=0.0)] | None = Field(default=None, description="none = unlimited (or the pool's)")
     capacity_pool: Name | None = Field(default=None, description="draw on a capacity shared with other desks and thefts (capacity_pools)")
+    queue: Duration = Field(default=24.0, description="with a capacity: how far ahead the desk books deposits; the rest waits in the launderer's wallets and retries")
     capacity_note: str = Field(default="", max_length=500, description="why this capacity (the source, or the assumption): silences the plausibility warning")
 
     @model_validator(mode="after")

@@ -23,9 +23,21 @@ class OtcDesk(VenueModel):
     def __init__(self, world: World, index: int, name: str, spec: Any):
         super().__init__(world, index, name, spec)
         self.haircut = spec.haircut
+        self.queue = spec.queue
         self.capacity: Capacity | None = (world.capacity_pools[spec.capacity_pool] if spec.capacity_pool is not None
                                           else None if spec.capacity_usd_per_day is None
                                           else Capacity(spec.capacity_usd_per_day))
+
+    def refuses(self, world: World, ids: np.ndarray, now: float) -> np.ndarray:
+        """Besides the usual refusals: no room in the desk's booking window (the value stays with the
+        launderer and the hop tries again after its ``retry``)."""
+        refused = super().refuses(world, ids, now)
+        if self.capacity is None or np.count_nonzero(refused) == len(ids):
+            return refused
+        open_ = ~refused
+        fits = self.capacity.room(now, world.lots.value[ids[open_]], self.queue)
+        refused[np.flatnonzero(open_)[~fits]] = True
+        return refused
 
     def on_enter(self, world: World, ids: np.ndarray, now: float, hop: Any) -> None:
         done = np.full(len(ids), now) if self.capacity is None else self.capacity.serve(now, world.lots.value[ids])
