@@ -98,6 +98,23 @@ def test_comparison_md_heads_columns_with_labels_and_the_files_keep_the_keys(tmp
     assert list(dict.fromkeys(pq.read_table(tmp_path / "comparison.parquet")["metric"].to_pylist())) == list(KEYS)
 
 
+def test_run_table_names_states_by_their_labels_and_prints_no_negative_zero() -> None:
+    from launderflow.metrics import STATES
+    from launderflow.views.tables import summary_table
+
+    states = {s: {"median_share": 0.25, "p5_share": 0.2, "p95_share": 0.3, "median_usd": 2.5e5} for s in STATES}
+    states["seized"] = {"median_share": -1e-13, "p5_share": -1e-13, "p95_share": 0.0, "median_usd": -1e-7}
+    summary = {"scenario": "case", "stolen_usd": 1e6, "runs": 3, "seed": 1, "horizon_hours": 240.0, "states": states,
+               "time_to_50pct_cash_out_hours": {"median": 48.0, "p5": 24.0, "p95": 72.0, "never": 0}}
+    console = Console(width=80, record=True, file=open(os.devnull, "w"))
+    console.print(summary_table(summary))
+    text = console.export_text()
+    firsts = [line.split("│")[1].strip() for line in text.splitlines() if line.count("│") == 5]
+    assert firsts == [s.replace("_", " ") for s in STATES]  # cashed out, reported traceable, ...
+    assert "│ seized             │         0.0% │   0.0% - 0.0% │         $0 │" in text
+    assert "-0" not in text and "$-" not in text
+
+
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("tiny")

@@ -9,13 +9,16 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from ..metrics import METRICS, SHARE, USD
+
 #: The longest scenario name a comparison row shows whole in an 80-column terminal; with a longer
 #: one (a sweep point's parameters) the rows show #1, #2, ... and a legend above gives each name.
 NAME_ROOM = 22
 
 
 def summary_table(summary: dict[str, Any]) -> Group:
-    """The run's final states, with what was run above and the time to 50 % cash-out below.
+    """The run's final states (the registry's labels and units), with what was run above and the
+    time to 50 % cash-out below.
 
     Heading and footnote are lines of their own, not the table's title and caption, so that they
     use the console's width instead of wrapping at the table's.
@@ -29,8 +32,9 @@ def summary_table(summary: dict[str, Any]) -> Group:
     table.add_column("5-95 % range", justify="right")
     table.add_column("median USD", justify="right")
     for state, s in summary["states"].items():
-        table.add_row(state, f"{s['median_share']:.1%}", f"{s['p5_share']:.1%} - {s['p95_share']:.1%}",
-                      f"${s['median_usd']:,.0f}")
+        share = METRICS["final_share"](state=state)  # (its label: cashed out, reported traceable)
+        table.add_row(share.label, SHARE.format(s["median_share"]),
+                      f"{SHARE.format(s['p5_share'])} - {SHARE.format(s['p95_share'])}", USD.format(s["median_usd"]))
     t = summary["time_to_50pct_cash_out_hours"]
     reached = runs - t["never"]
     if t["median"] is not None:
