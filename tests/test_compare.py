@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import html
 import json
 import os
 import re
@@ -162,26 +163,95 @@ def test_terminal_usd_has_three_figures_and_rounds_across_units(value: float, sh
     assert short_usd(-value) == "-" + shown
 
 
-def test_report_of_a_comparison_shows_the_paired_differences(comparison: Path, tmp_path: Path) -> None:
+def _report_cells(text: str) -> dict[str, list[str]]:
+    """The report's comparison table: per metric label, each scenario column's HTML."""
+    table = text[text.index('<table class="comparison">'):text.index("</table>")]
+    cells = {}
+    for row in re.findall(r"<tr>(.*?)</tr>", table, flags=re.S):
+        tds = re.findall(r"<td[^>]*>(.*?)</td>", row, flags=re.S)
+        if tds:
+            cells[html.unescape(tds[0])] = tds[1:]
+    return cells
+
+
+def _lines(cell: str) -> list[str]:
+    """A cell's text, one line per span (median, range, Δ, Δ range)."""
+    return html.unescape(re.sub(r"<[^>]+>", "", re.sub(r"<span", "\n<span", cell))).splitlines()
+
+
+def _report_of(comparison: Path, tmp_path: Path) -> tuple[Path, str]:
     import shutil
 
-    from launderflow.views.plots import load_runs
-    from launderflow.views.report import paired_differences, write_report
+    from launderflow.views.report import write_report
 
     copy = tmp_path / "res"
     shutil.copytree(comparison, copy)
-    text = write_report(copy).read_text(encoding="utf-8")
-    assert "common random numbers" in text
-    rows = compare([("slow", copy / "slow_sharing"), ("fast", copy / "fast_sharing")])
-    for metric in ("frozen_share", "traced_share"):
-        r = next(r for r in rows if r["scenario"] == "fast" and r["metric"] == metric)
-        assert f"{r['diff_median'] * 100:+.1f} pp vs reference" in text
-        assert f"({r['diff_p5'] * 100:+.1f} … {r['diff_p95'] * 100:+.1f} pp)" in text
+    return copy, write_report(copy).read_text(encoding="utf-8")
 
+
+def test_report_shows_every_row_compare_printed(comparison: Path, tmp_path: Path) -> None:
+    """The report's table and compare's are one: the same metrics under the same labels, the
+    --at rows, and every paired difference (days to 50 % and launderer cost too), coloured by
+    which direction is better for the investigators."""
+    from launderflow.analysis.compare import measure_of
+    from launderflow.views.tables import span
+
+    copy, text = _report_of(comparison, tmp_path)
+    at = json.loads((copy / "comparison.json").read_text())["at_hours"]
+    assert at == [24.0, 120.0]
+    names = ["slow_sharing", "fast_sharing"]
+    rows = compare([(n, copy / n) for n in names], at)
+    cells = _report_cells(text)
+    labels = [measure_of(m).label for m in dict.fromkeys(r["metric"] for r in rows)]
+    assert list(cells) == labels  # every metric compare printed, in its order, under its label
+    assert {"reported dark at 5 d", "cashed out at 1 d", "days to 50% cashed out", "launderer cost (USD)"} <= set(cells)
+    for r in rows:
+        m = measure_of(r["metric"])
+        u = m.unit
+        cell = cells[m.label][names.index(r["scenario"])]
+        column = _lines(cell)
+        assert column[:2] == [u.short(r["median"]), span(u.short(r["p5"]), u.short(r["p95"]), " – ")], r
+        if r["scenario"] == names[0]:
+            assert len(column) == 2 and r["diff_median"] is None
+            continue
+        delta = u.short_diff(r["diff_median"])
+        assert column[2:] == [f"Δ {delta}", span(u.short_diff(r["diff_p5"]), u.short_diff(r["diff_p95"]), " … ")], r
+        reads_zero = not re.search(r"[1-9]", delta)
+        tone = ("" if m.better is None or reads_zero
+                else " better" if (r["diff_median"] > 0) == (m.better == "higher") else " worse")
+        assert re.findall(r'<span class="delta([a-z ]*)">', cell) == [tone, tone], (r["metric"], tone)
+    # the rows the report used to leave out, and the colouring of their differences
+    fast = {r["metric"]: r for r in rows if r["scenario"] == names[1]}
+    assert fast["days_to_50pct_cash_out"]["diff_median"] != 0 and fast["launderer_cost_usd"]["diff_median"] != 0
+    assert 'class="delta">Δ -$' in cells["launderer cost (USD)"][1]  # cheaper, but not better or worse: no colour
+    assert fast["frozen_share"]["diff_p5"] > 0 and 'class="delta better">Δ +' in cells["frozen"][1]
+    assert fast["cashed_out_share"]["diff_p95"] < 0 and 'class="delta better">Δ -' in cells["cashed out"][1]
+    assert "<h1>launderflow: slow_sharing and 1 policy</h1>" in text and "2 scenarios compared" not in text
+    assert "common random numbers" in text
+
+
+def test_report_without_common_random_numbers_compares_medians(comparison: Path, tmp_path: Path) -> None:
+    from launderflow.analysis.compare import measure_of
+    from launderflow.views import report
+    from launderflow.views.plots import is_paired, load_runs
+
+    copy, _ = _report_of(comparison, tmp_path)
+    assert report.is_paired is is_paired and not hasattr(report, "paired_differences")  # one pairing check
     runs = load_runs(copy)
-    assert paired_differences(runs) is not None
-    runs[1].summary["seed"] = runs[0].summary["seed"] + 1  # not common random numbers: no pairing
-    assert paired_differences(runs) is None
+    assert is_paired(runs)
+    summary_file = copy / "fast_sharing" / "summary.json"
+    summary = json.loads(summary_file.read_text())
+    summary["seed"] += 1  # not common random numbers: no pairing
+    summary_file.write_text(json.dumps(summary))
+    text = report.write_report(copy).read_text(encoding="utf-8")
+    cells = _report_cells(text)
+    rows = compare([(n, copy / n) for n in ("slow_sharing", "fast_sharing")], [24.0, 120.0])
+    med = {(r["scenario"], r["metric"]): r["median"] for r in rows}
+    for key in ("frozen_share", "days_to_50pct_cash_out", "launderer_cost_usd", "reported_dark_share_at_5d"):
+        m = measure_of(key)
+        column = _lines(cells[m.label][1])
+        assert column[2:] == [f"Δ {m.unit.short_diff(med['fast_sharing', key] - med['slow_sharing', key])}"], key
+    assert "difference of the medians" in text
 
 
 def test_sweep_table_and_progress_fit_80_columns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -297,7 +297,7 @@ def test_resume_of_a_complete_run_does_nothing(quick, quick_clean):
     before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in quick_clean.rglob("*") if p.is_file()}
     result = run_ok(str(quick), "--runs", "6", "--keep-ledgers", "--out", str(quick_clean), "--resume")
     assert "nothing to run" in result.stderr
-    assert "wrote" not in result.stdout and "cashed_out" in result.stdout  # the table, from summary.json
+    assert "wrote" not in result.stdout and "cashed out" in result.stdout  # the table, from summary.json
     after = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in quick_clean.rglob("*") if p.is_file()}
     assert after == before
 

@@ -256,11 +256,14 @@ def test_report_is_one_self_contained_page(comparison_report):
     assert not re.search(r"https?://", text)
     assert "<link" not in text and "@import" not in text and "<script" not in text.lower()
     # the table, with each scenario and its numbers; the reference first
-    assert '<table class="comparison">' in text and "Time to 50 % cash-out" in text and "Launderer cost" in text
+    assert '<table class="comparison">' in text and "<td>days to 50% cashed out</td>" in text
+    assert "<td>launderer cost (USD)</td>" in text
     assert text.index("zeta_policy") < text.index("alpha_policy")
-    assert "60.0 %" in text and "51.0 % – 69.0 %" in text  # traced: median and 90 % interval
-    assert "+40.0 pp vs reference" in text  # frozen: 0 % -> 40 %
-    assert "2.0<span" in text  # 48 h to half cashed out = 2.0 days
+    assert '60.0%<span class="range">51.0 – 69.0%</span>' in text  # traced: median and 90 % interval
+    assert '<span class="delta better">Δ +40.0 pp</span>' in text  # frozen: 0 % -> 40 %, medians (not paired)
+    assert '2.0<span class="range">1.8 – 2.2</span>' in text  # 48 h to half cashed out = 2.0 days
+    # these runs keep no replications: the numbers are their summary.json's, and the page says so
+    assert "no stored replications" in text and "summary.json" in text
     # figures embedded as PNG that decode
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', text)
     assert len(images) == 4
@@ -280,10 +283,24 @@ def test_report_is_deterministic(comparison, comparison_report):
 
 
 def test_report_of_a_single_run_has_no_reference():
-    runs = [plots.RunData("solo", Path("."), {"states": {}, "stolen_usd": 1.0, "runs": 3},
+    traced = {"median_share": 0.5, "p5_share": 0.4, "p95_share": 0.6}
+    runs = [plots.RunData("solo", Path("."), {"states": {"traced": traced}, "stolen_usd": 1.0, "runs": 3},
                           plots.quantiles([0], [0.0], [0], [0.5], STATES), {})]
     table = comparison_table(runs)
-    assert "solo" in table and "reference" not in table and table.count("<tr") == 2
+    assert "solo" in table and "reference" not in table and "Δ" not in table
+    assert table.count("<tr") == 3  # the head, the section, traced (what summary.json does not hold is left out)
+    assert "<td>traced</td><td>50.0%<span" in table
+
+
+def test_report_title_counts_the_policies_besides_the_reference(tmp_path):
+    root = tmp_path / "cmp"
+    for name, frozen in (("base", 0.1), ("policy_a", 0.2), ("policy_b", 0.3)):
+        make_run(root / name, name, frozen=frozen, pools=False)
+    (root / "comparison.json").write_text(json.dumps({"scenarios": ["base", "policy_a", "policy_b"]}), encoding="utf-8")
+    text = write_report(root).read_text(encoding="utf-8")
+    assert "<title>launderflow: base and 2 policies</title>" in text
+    assert "<h1>launderflow: base and 2 policies</h1>" in text
+    assert "3 scenarios" not in text
 
 
 # ---------------------------------------------------------------------------------------------- CLI

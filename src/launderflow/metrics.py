@@ -120,12 +120,21 @@ def action_names(scenario: Scenario) -> list[str]:
 def short_usd(value: float) -> str:
     """USD to three significant figures, for tables read by people: $512, $80.3 k, $154 k, $44.5 M,
     $1.46 B (negative values with a leading minus). Files keep every digit."""
-    sign, value = ("-", -value) if value < 0 else ("", value)
+    sign, value = ("-" if value < 0 else ""), abs(value)
     for scale, suffix in ((1e9, " B"), (1e6, " M"), (1e3, " k")):
         if value >= scale * 0.9995:  # (what rounds up to 1.00 k is shown as such, not as $1,000)
             x = value / scale
             return f"{sign}${x:.{2 if x < 9.995 else 1 if x < 99.95 else 0}f}{suffix}"
-    return f"{sign}${value:,.0f}"
+    return unsigned_zero(f"{sign}${value:,.0f}")  # -$0.40 reads $0
+
+
+def unsigned_zero(text: str) -> str:
+    """A number that reads zero carries no sign: ``-0.0 pp``, ``+0.0 pp`` -> ``0.0 pp``;
+    ``-$0``, ``+$0`` -> ``$0``; ``-0.0%`` -> ``0.0%``. A value that rounds to zero is shown as
+    zero whichever side of it it lies on, the same way in every unit."""
+    if text[:1] in "+-" and not any(c in "123456789" for c in text):
+        return text[1:]
+    return text
 
 
 def _missing(value: float | None) -> bool:
@@ -135,7 +144,11 @@ def _missing(value: float | None) -> bool:
 @dataclass(frozen=True)
 class Unit:
     """How values of a metric read: the value itself and a difference between two of them, in
-    full (files: Markdown, CSV-like tables) and short (terminal tables and the HTML report)."""
+    full (files: Markdown, CSV-like tables) and short (terminal tables and the HTML report).
+
+    Whatever reads zero is written without a sign, in every unit and form (:func:`unsigned_zero`):
+    a difference of -0.004 pp is ``0.0 pp``, like one of +0.004 pp or exactly 0; a nonzero
+    difference keeps its sign (``+1.3 pp``, ``-$2.40 M``)."""
 
     name: str
     value: Callable[[float], str]
@@ -144,24 +157,24 @@ class Unit:
     short_difference: Callable[[float], str] | None = None
 
     def format(self, value: float | None, missing: str = "—") -> str:
-        return missing if _missing(value) else self.value(float(value))  # type: ignore[arg-type]
+        return missing if _missing(value) else unsigned_zero(self.value(float(value)))  # type: ignore[arg-type]
 
     def format_diff(self, value: float | None, missing: str = "—") -> str:
-        return missing if _missing(value) else self.difference(float(value))  # type: ignore[arg-type]
+        return missing if _missing(value) else unsigned_zero(self.difference(float(value)))  # type: ignore[arg-type]
 
     def short(self, value: float | None, missing: str = "—") -> str:
         if _missing(value) or math.isinf(value):  # type: ignore[arg-type]
             return missing
-        return (self.short_value or self.value)(float(value))  # type: ignore[arg-type]
+        return unsigned_zero((self.short_value or self.value)(float(value)))  # type: ignore[arg-type]
 
     def short_diff(self, value: float | None, missing: str = "—") -> str:
         if _missing(value) or math.isinf(value):  # type: ignore[arg-type]
             return missing
-        return (self.short_difference or self.difference)(float(value))  # type: ignore[arg-type]
+        return unsigned_zero((self.short_difference or self.difference)(float(value)))  # type: ignore[arg-type]
 
 
 SHARE = Unit("share", lambda v: f"{v:.1%}", lambda v: f"{v * 100:+.1f} pp")
-USD = Unit("usd", lambda v: f"${v:,.0f}", lambda v: f"{'+' if v >= 0 else '-'}${abs(v):,.0f}",
+USD = Unit("usd", lambda v: f"{'-' if v < 0 else ''}${abs(v):,.0f}", lambda v: f"{'+' if v >= 0 else '-'}${abs(v):,.0f}",
            short_usd, lambda v: ("+" if v >= 0 else "") + short_usd(v))  # $44.5 M, not $44,473,936
 DAYS = Unit("days", lambda v: f"{v:.1f}", lambda v: f"{v:+.1f}")
 COUNT = Unit("count", lambda v: f"{v:,.0f}", lambda v: f"{v:+,.0f}")

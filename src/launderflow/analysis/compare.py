@@ -92,11 +92,15 @@ def _fmt_diff(metric: str, value: float | None) -> str:
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
-    """A wide Markdown table: one line per scenario, one column per metric (median [5-95 %], Δ)."""
+    """A wide Markdown table: one line per scenario, one column per metric (median [5-95 %], Δ).
+
+    Columns are headed by the metrics' labels for people (``days to 50% cashed out``); the machine
+    keys (``days_to_50pct_cash_out``) stay in comparison.csv and comparison.parquet."""
     scenarios = list(dict.fromkeys(r["scenario"] for r in rows))
     metrics = list(dict.fromkeys(r["metric"] for r in rows))
     by = {(r["scenario"], r["metric"]): r for r in rows}
-    lines = ["| scenario | " + " | ".join(metrics) + " |", "|---|" + "---|" * len(metrics)]
+    labels = [measure_of(m).label for m in metrics]
+    lines = ["| scenario | " + " | ".join(labels) + " |", "|---|" + "---|" * len(metrics)]
     for s in scenarios:
         cells = []
         for m in metrics:
@@ -111,7 +115,8 @@ def markdown(rows: list[dict[str, Any]]) -> str:
         lines.append(f"| {s} | " + " | ".join(cells) + " |")
     lines.append("")
     lines.append(f"Median [5–95 % over replications]; Δ: difference from {scenarios[0]} paired by replication "
-                 "(common random numbers), median [5–95 %].")
+                 "(common random numbers), median [5–95 %]. Shares are of the stolen value, at the horizon unless "
+                 "a time is given (time after the theft).")
     return "\n".join(lines) + "\n"
 
 

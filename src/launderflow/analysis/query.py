@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import threading
 import re
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -108,7 +109,23 @@ def execute(con: Any, sql: str, timeout: float | None = DEFAULT_TIMEOUT) -> tupl
     finally:
         if timer is not None:
             timer.cancel()
-    return columns, rows
+    return columns, [tuple(_no_negative_zero(v) for v in row) for row in rows]
+
+
+def _no_negative_zero(value: Any) -> Any:
+    """-0.0 (``round(-0.001)``, a sum of values that cancel) as 0.0, also inside lists and structs,
+    so that no result reads ``-0`` in the table, the CSV or the JSON: it is the same number."""
+    if isinstance(value, float):
+        return 0.0 if value == 0 else value
+    if isinstance(value, Decimal):
+        return value.copy_abs() if value.is_zero() else value
+    if isinstance(value, list):
+        return [_no_negative_zero(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_no_negative_zero(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _no_negative_zero(v) for k, v in value.items()}
+    return value
 
 
 #: Why a run has no such view, and how to get one.

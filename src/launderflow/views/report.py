@@ -4,12 +4,18 @@
 scripts and no external resources, so the file can be mailed or archived on its own. Every piece
 of text that comes from the run files (names, descriptions, scenario files) is HTML-escaped.
 
-The numbers come from each scenario's ``summary.json`` (the same medians and 5–95 % ranges that
-``launderflow run`` prints). Differences from the reference are paired replication by replication
-(as ``launderflow compare`` reports them) when the runs share a seed and replications, and are
-differences of medians otherwise. The scenario's parameters come from ``scenario.yaml`` /
-``scenario.yml`` / ``scenario.json`` beside its summary when one is there, else its description in
-``summary.json``.
+The table shows what ``launderflow compare`` prints, from the same source: the rows of
+:func:`launderflow.analysis.compare.compare` over each run's stored replications, one per metric
+of :func:`launderflow.metrics.comparison_measures` — final shares, time to 50 % cash-out, the
+launderer's cost and, for a comparison made with ``--at`` (``at_hours`` in ``comparison.json``),
+the shares at those times — under the registry's labels, in its units, coloured by which
+direction is better for the investigators. Differences from the reference are paired replication
+by replication when the runs share a seed and replications (:func:`launderflow.views.plots.is_paired`),
+and are differences of medians otherwise. A run whose replications are not stored (no
+``manifest.json`` and ``parts/``) gives the numbers its ``summary.json`` holds (the same
+statistics of the same metrics), without the shares at given times; the page says so.
+The scenario's parameters come from ``scenario.yaml`` / ``scenario.yml`` / ``scenario.json``
+beside its summary when one is there, else its description in ``summary.json``.
 The page carries no timestamp: the same run files give the same bytes.
 """
 
@@ -18,22 +24,20 @@ from __future__ import annotations
 import base64
 import html
 import io
+import json
 import math
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..analysis.compare import compare
-from ..metrics import METRICS, short_usd
-from .plots import RunData, build_figures, load_runs, save_figure, style_context
+from ..analysis.compare import compare, measure_of
+from ..metrics import PARAMS, Measure, comparison_measures, short_usd
+from ..runs.store import MANIFEST, PARTS, StoreError
+from .plots import RunData, RunDirError, build_figures, is_paired, load_runs, save_figure, style_context
+from .tables import span
 
-TABLE_STATES: tuple[tuple[str, str], ...] = (
-    ("traced", "Traced"),
-    ("frozen", "Frozen"),
-    ("seized", "Seized"),
-    ("cashed_out", "Cashed out"),
-)
 SCENARIO_FILES = ("scenario.yaml", "scenario.yml", "scenario.json")
 
 FIGURE_CAPTIONS = {
@@ -55,13 +59,19 @@ h1 { font-size: 1.7em; margin-bottom: 0.2em; }
 h2 { font-size: 1.3em; margin-top: 2em; border-bottom: 1px solid #ddd; padding-bottom: 0.2em; }
 h3 { font-size: 1.1em; margin-top: 1.6em; }
 .lead { color: #555; margin-top: 0; }
+.scroll { overflow-x: auto; }
 table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.92em; }
 th, td { border-bottom: 1px solid #e3e3e3; padding: 6px 10px; text-align: right; vertical-align: top; }
 th { background: #f2f4f7; font-weight: 600; }
 th:first-child, td:first-child { text-align: left; }
+th .note { display: block; font-weight: normal; }
+table.comparison td { white-space: nowrap; }
+table.comparison td:first-child { white-space: normal; min-width: 12em; }
+table.comparison tr.section th { background: #fff; text-align: left; padding-top: 1.1em; border-bottom: 2px solid #d0d7de; }
 td .range, td .delta { display: block; color: #666; font-size: 0.85em; white-space: nowrap; }
 td .delta.better { color: #1a7f37; } td .delta.worse { color: #b42318; }
-tr.reference td { background: #f7fbff; }
+.reference { background: #f7fbff; }
+th.reference { background: #e8f1fb; }
 table.facts td, table.facts th { text-align: left; }
 figure { margin: 1.5em 0; }
 figure img { width: 100%; height: auto; border: 1px solid #eee; }
@@ -73,17 +83,12 @@ footer { margin-top: 3em; color: #888; font-size: 0.85em; }
 """
 
 
-
 def _e(text: Any) -> str:
     return html.escape(str(text), quote=True)
 
 
 def _num(x: Any) -> float | None:
     return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) else None
-
-
-def _pct(x: float | None) -> str:
-    return "–" if x is None else f"{x * 100:.1f} %"
 
 
 def _usd(x: float | None) -> str:
@@ -94,90 +99,164 @@ def _days(hours: float | None) -> str:
     return "–" if hours is None else f"{hours / 24:.1f}"
 
 
-Paired = dict[tuple[int, str], tuple[float, float, float]]  # (run position, state) -> pp
+def _reads_zero(text: str) -> bool:
+    return not any(c in "123456789" for c in text)
 
 
-def paired_differences(runs: Sequence[RunData]) -> Paired | None:
-    """Per (position of the run, final state): median, 5th and 95th percentile of the
-    replication-by-replication difference of its share from the first run's, in percentage points.
-
-    Only when the runs were made on common random numbers (one seed, replications with the same
-    indexes, as ``launderflow compare`` makes them); otherwise None, and the table compares medians.
-    """
-    if len(runs) < 2 or len({run.summary.get("seed") for run in runs}) != 1 or runs[0].summary.get("seed") is None:
-        return None
-    indexes = [sorted(r.get("index") for r in run.summary.get("replications") or []) for run in runs]
-    if not indexes[0] or any(ix != indexes[0] for ix in indexes):
-        return None
-    rows = compare([(str(k), run.path) for k, run in enumerate(runs)])
-    paired: Paired = {}
-    for row in rows:
-        if row["diff_median"] is not None and row["metric"].endswith("_share"):
-            state = row["metric"].removesuffix("_share")
-            paired[(int(row["scenario"]), state)] = (row["diff_median"] * 100, row["diff_p5"] * 100,
-                                                     row["diff_p95"] * 100)
-    return paired
+# --- the rows: compare's, from the stored replications (else from summary.json) ------------------
 
 
-def _share_cell(run: RunData, state: str, reference: RunData | None,
-                paired: tuple[float, float, float] | None) -> str:
-    s = run.summary["states"].get(state, {})
-    med, lo, hi = _num(s.get("median_share")), _num(s.get("p5_share")), _num(s.get("p95_share"))
-    cell = f"{_pct(med)}<span class=\"range\">{_pct(lo)} – {_pct(hi)}</span>"
-    if reference is None or med is None:
-        return cell
-    if paired is not None:
-        delta, d5, d95 = paired
-        lines = [f"{delta:+.1f} pp vs reference", f"({d5:+.1f} … {d95:+.1f} pp)"]
+def comparison_times(directory: str | Path) -> list[float]:
+    """The ``--at`` times (hours) a comparison directory was made with: ``at_hours`` in its
+    comparison.json; none for a run directory or a comparison made without ``--at``."""
+    file = Path(directory) / "comparison.json"
+    if not file.is_file():
+        return []
+    try:
+        times = json.loads(file.read_text(encoding="utf-8")).get("at_hours") or []
+    except (OSError, ValueError, AttributeError) as exc:
+        raise RunDirError(f"{file}: cannot read it as JSON ({exc})") from None
+    if not isinstance(times, list) or not all(_num(t) is not None and t >= 0 for t in times):
+        raise RunDirError(f"{file}: \"at_hours\" must be a list of times in hours (>= 0)")
+    return [float(t) for t in times]
+
+
+def _has_replications(run: RunData) -> bool:
+    parts = run.path / PARTS
+    return (run.path / MANIFEST).is_file() and parts.is_dir() and any(p.name.isdigit() for p in parts.iterdir())
+
+
+def _summary_stats(summary: dict[str, Any], m: Measure) -> tuple[float | None, float | None, float | None] | None:
+    """What summary.json holds of a measure: median, 5th and 95th percentile (a None median: no
+    replication had a value, e.g. half was never cashed out), or None when it does not hold it."""
+    name, kw, scale = m.metric.name, m.kwargs, 1.0
+    if name == "final_share":
+        stats, fields = (summary.get("states") or {}).get(kw["state"]), ("median_share", "p5_share", "p95_share")
+    elif name == "days_to_cash_out_share" and kw["share"] == 0.5:
+        stats, fields, scale = summary.get("time_to_50pct_cash_out_hours"), ("median", "p5", "p95"), 1 / 24  # (hours)
+    elif name == "launderer_cost_usd":
+        stats, fields = summary.get("launderer_cost_usd"), ("median", "p5", "p95")
     else:
-        ref = _num(reference.summary["states"].get(state, {}).get("median_share"))
-        if ref is None:
-            return cell
-        delta = (med - ref) * 100
-        lines = [f"{delta:+.1f} pp vs reference"]
-    better = METRICS["final_share"](state=state).better  # for the investigators: green, else red
-    tone = "" if abs(delta) < 0.05 or better is None else " better" if (delta > 0) == (better == "higher") else " worse"
-    return cell + "".join(f"<span class=\"delta{tone}\">{line}</span>" for line in lines)
+        return None
+    if not isinstance(stats, dict) or fields[0] not in stats:
+        return None
+    median, low, high = (None if _num(stats.get(f)) is None else _num(stats.get(f)) * scale for f in fields)  # type: ignore[operator]
+    return median, low, high
 
 
-def _time_cell(run: RunData) -> str:
-    t = run.summary.get("time_to_50pct_cash_out_hours") or {}
-    runs = run.summary.get("runs", run.timeline.replications)
-    never = t.get("never") or 0
-    med = _num(t.get("median"))
-    if med is None:
-        return f"never<span class=\"range\">in all {_e(runs)} runs</span>"
-    cell = f"{_days(med)}<span class=\"range\">{_days(_num(t.get('p5')))} – {_days(_num(t.get('p95')))}</span>"
+def _summary_rows(runs: Sequence[RunData]) -> list[dict[str, Any]]:
+    """compare's rows (without differences) from what each run's summary.json holds."""
+    rows = []
+    for k, run in enumerate(runs):
+        for m in comparison_measures():
+            stats = _summary_stats(run.summary, m)
+            if stats is not None:
+                rows.append({"scenario": str(k), "metric": m.key, "runs": run.summary.get("runs"),
+                             "median": stats[0], "p5": stats[1], "p95": stats[2],
+                             "diff_median": None, "diff_p5": None, "diff_p95": None})
+    return rows
+
+
+def comparison_rows(runs: Sequence[RunData], at: Sequence[float] = ()) -> tuple[list[dict[str, Any]], str | None]:
+    """The table's rows, ``scenario`` being the run's position (the reference is ``"0"``), and a
+    note when they are not compare's own.
+
+    From the stored replications: :func:`~launderflow.analysis.compare.compare`'s rows, with the
+    shares at the times ``at``. When a run has no stored replications, or they cannot be read:
+    the same metrics from each summary.json, without the shares at given times. Differences are
+    paired when the runs are (:func:`~launderflow.views.plots.is_paired`), else differences of the
+    medians (no interval).
+    """
+    missing = [run.name for run in runs if not _has_replications(run)]
+    note = None
+    if not missing:
+        try:
+            rows = compare([(str(k), run.path) for k, run in enumerate(runs)], list(at))
+        except (StoreError, OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+            note = f"The stored replications could not be read ({type(exc).__name__}: {exc})"
+    else:
+        note = f"{', '.join(missing)}: no stored replications (manifest.json and parts/)"
+    if note is not None:
+        rows = _summary_rows(runs)
+        note += "; the numbers are those of each run's summary.json" + (
+            f", without the shares at {', '.join(PARAMS['at'].label(t) for t in at)}" if at else "") + "."
+    if len(runs) > 1 and (note is not None or not is_paired(runs)):
+        medians = {(r["scenario"], r["metric"]): r["median"] for r in rows}
+        for r in rows:
+            ref = medians.get(("0", r["metric"]))
+            both = r["scenario"] != "0" and r["median"] is not None and ref is not None
+            r["diff_median"] = r["median"] - ref if both else None
+            r["diff_p5"] = r["diff_p95"] = None
+    return rows, note
+
+
+# --- the table ----------------------------------------------------------------------------------
+
+
+def _section(m: Measure) -> str:
+    if "at" in m.kwargs:
+        return f"Shares of the stolen value {PARAMS['at'].label(m.kwargs['at'])} after the theft"
+    if m.metric.name == "final_share":
+        return "Shares of the stolen value at the horizon"
+    return "Time and cost"
+
+
+def _cell(run: RunData, m: Measure, row: dict[str, Any] | None) -> str:
+    if row is None:
+        return "–"
+    unit = m.unit
+    runs = row.get("runs") or run.summary.get("runs", run.timeline.replications)
+    never = 0  # replications in which half was never cashed out (summary.json counts them)
+    if m.key == "days_to_50pct_cash_out":
+        never = (run.summary.get("time_to_50pct_cash_out_hours") or {}).get("never") or 0
+    if row["median"] is None:
+        if m.metric.never_bound is not None:  # a time never reached in any replication
+            return f"never<span class=\"range\">in all {_e(runs)} runs</span>"
+        return "–"
+    cell = f"{_e(unit.short(row['median']))}<span class=\"range\">{_e(span(unit.short(row['p5']), unit.short(row['p95']), ' – '))}</span>"
     if never:
         cell += f"<span class=\"range\">never in {_e(never)} of {_e(runs)} runs</span>"
-    return cell
+    if row["diff_median"] is None:
+        return cell
+    delta = unit.short_diff(row["diff_median"])
+    lines = [f"Δ {delta}"]
+    if row["diff_p5"] is not None:
+        lines.append(span(unit.short_diff(row["diff_p5"]), unit.short_diff(row["diff_p95"]), " … "))
+    better = m.better  # for the investigators: green, else red
+    tone = "" if better is None or _reads_zero(delta) else \
+        " better" if (row["diff_median"] > 0) == (better == "higher") else " worse"
+    return cell + "".join(f"<span class=\"delta{tone}\">{_e(line)}</span>" for line in lines)
 
 
-def _cost_cell(run: RunData) -> str:
-    c = run.summary.get("launderer_cost_usd") or {}
-    return (f"{_usd(_num(c.get('median')))}<span class=\"range\">{_usd(_num(c.get('p5')))} – "
-            f"{_usd(_num(c.get('p95')))}</span>")
-
-
-def comparison_table(runs: Sequence[RunData], paired: Paired | None = None) -> str:
-    """The table: per scenario the median and 5–95 % range of each share, time to 50 % cash-out, cost,
-    and each share's difference from the first scenario (``paired``: from :func:`paired_differences`)."""
-    head = ["Scenario", "Runs", "Stolen"] + [f"{label}<br><span class=\"note\">share of stolen value</span>"
-                                            for _, label in TABLE_STATES]
-    head += ["Time to 50 % cash-out<br><span class=\"note\">days</span>",
-             "Launderer cost<br><span class=\"note\">fees, commissions, haircuts (USD)</span>"]
-    rows = []
+def comparison_table(runs: Sequence[RunData], rows: list[dict[str, Any]] | None = None) -> str:
+    """The table: one line per metric (the registry's label), one column per scenario (the
+    reference first): median, 5–95 % range and the difference from the reference.
+    ``rows``: from :func:`comparison_rows` (computed when not given)."""
+    if rows is None:
+        rows = comparison_rows(runs)[0]
+    by = {(r["scenario"], r["metric"]): r for r in rows}
+    several = len(runs) > 1
+    head = ["<th>Metric</th>"]
     for i, run in enumerate(runs):
-        reference = runs[0] if i > 0 else None
-        name = _e(run.name) + (" <span class=\"note\">(reference)</span>" if i == 0 and len(runs) > 1 else "")
-        cells = [name, _e(run.summary.get("runs", run.timeline.replications)), _usd(_num(run.summary.get("stolen_usd")))]
-        cells += [_share_cell(run, state, reference, None if paired is None else paired.get((i, state)))
-                  for state, _ in TABLE_STATES]
-        cells += [_time_cell(run), _cost_cell(run)]
-        cls = " class=\"reference\"" if i == 0 and len(runs) > 1 else ""
-        rows.append(f"<tr{cls}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    return ("<table class=\"comparison\">\n<thead><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead>\n"
-            "<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table>")
+        facts = [f"{run.summary.get('runs', run.timeline.replications)} runs",
+                 f"{_usd(_num(run.summary.get('stolen_usd')))} stolen"]
+        if i == 0 and several:
+            facts.insert(0, "reference")
+        cls = " class=\"reference\"" if i == 0 and several else ""
+        head.append(f"<th{cls}>{_e(run.name)}<span class=\"note\">{_e(' · '.join(facts))}</span></th>")
+    lines, section = [], None
+    for key in dict.fromkeys(r["metric"] for r in rows):
+        m = measure_of(key)
+        if _section(m) != section:
+            section = _section(m)
+            lines.append(f"<tr class=\"section\"><th colspan=\"{len(runs) + 1}\">{_e(section)}</th></tr>")
+        cells = [f"<td>{_e(m.label)}</td>"]
+        for i, run in enumerate(runs):
+            cls = " class=\"reference\"" if i == 0 and several else ""
+            cells.append(f"<td{cls}>{_cell(run, m, by.get((str(i), key)))}</td>")
+        lines.append("<tr>" + "".join(cells) + "</tr>")
+    return ("<div class=\"scroll\"><table class=\"comparison\">\n<thead><tr>" + "".join(head)
+            + "</tr></thead>\n<tbody>\n" + "\n".join(lines) + "\n</tbody>\n</table></div>")
 
 
 def _figures_html(runs: Sequence[RunData]) -> str:
@@ -242,38 +321,44 @@ def scenario_section(run: RunData) -> str:
     return "\n".join(parts)
 
 
-def render_report(runs: Sequence[RunData], title: str | None = None) -> str:
-    """The report page as a string."""
+def render_report(runs: Sequence[RunData], title: str | None = None, at: Sequence[float] = ()) -> str:
+    """The report page as a string (``at``: the times, in hours, of the shares ``compare --at`` showed)."""
     names = [run.name for run in runs]
+    others = len(runs) - 1
     if title is None:
-        title = (f"launderflow: {names[0]}" if len(runs) == 1
-                 else f"launderflow: {len(runs)} scenarios compared with {names[0]}")
-    paired = paired_differences(runs)  # None for one run
-    if len(runs) == 1:
+        title = (f"launderflow: {names[0]}" if not others
+                 else f"launderflow: {names[0]} and {others} {'policy' if others == 1 else 'policies'}")
+    rows, data_note = comparison_rows(runs, at)
+    paired = data_note is None and is_paired(runs)
+    if not others:
         lead = f"One scenario, {runs[0].timeline.replications} Monte Carlo replications."
-    elif paired is not None:
-        lead = (f"{len(runs)} scenarios ({', '.join(names)}) on common random numbers: replication i of each "
-                f"starts from the same random stream. The first, {names[0]}, is the reference: “pp vs reference” "
-                "is the median of the replication-by-replication differences from it, in percentage points, with "
-                "their 5–95 % range in brackets.")
+    elif paired:
+        lead = (f"{names[0]}, the reference, and {others} {'policy' if others == 1 else 'policies'} "
+                f"({', '.join(names[1:])}) on common random numbers: replication i of each starts from the same "
+                f"random stream. Δ is the median of the replication-by-replication differences from {names[0]}, "
+                "with their 5–95 % range below it; green: better for the investigators, red: worse.")
     else:
-        lead = (f"{len(runs)} scenarios ({', '.join(names)}); the first, {names[0]}, is the reference: "
-                "“pp vs reference” is the difference of the medians in percentage points (the runs do not share "
-                "a seed and replications, so they cannot be compared replication by replication).")
+        why = ("the replications that would pair them are not stored" if is_paired(runs) else
+               "the runs do not share a seed and replications, so they cannot be compared replication by replication")
+        lead = (f"{names[0]}, the reference, and {others} {'policy' if others == 1 else 'policies'} "
+                f"({', '.join(names[1:])}). Δ is the difference of the medians from {names[0]}'s ({why}); green: "
+                "better for the investigators, red: worse.")
     body = [
         f"<h1>{_e(title)}</h1>",
         f"<p class=\"lead\">{_e(lead)}</p>",
         "<h2>Outcomes</h2>",
-        "<p class=\"note\">Shares of the stolen value at the end of the horizon: median over the replications and, "
-        "below it, the 90 % interval (5th–95th percentile). Time to 50 % cash-out: median days until half the stolen "
-        "value had left the chain, with its 90 % interval.</p>",
-        comparison_table(runs, paired),
+        "<p class=\"note\">The metrics <code>launderflow compare</code> prints: median over the replications and, "
+        "below it, the 90 % interval (5th–95th percentile). Shares are of the stolen value, at the horizon unless a "
+        "time after the theft is given; days to 50 % cashed out: until half the stolen value had left the chain; "
+        "launderer cost: network fees plus every venue's fees, commissions and haircuts.</p>",
+        *([f"<p class=\"note\">{_e(data_note)}</p>"] if data_note else []),
+        comparison_table(runs, rows),
         "<h2>Figures</h2>",
         _figures_html(runs),
         "<h2>Scenarios</h2>",
         *[scenario_section(run) for run in runs],
-        f"<footer>Written by launderflow {_e(__version__)} from the summary.json, timeline.parquet and "
-        "anonymity.parquet files of each run.</footer>",
+        f"<footer>Written by launderflow {_e(__version__)} from the summary.json, timeline.parquet, "
+        "anonymity.parquet and stored replications of each run.</footer>",
     ]
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
@@ -286,5 +371,5 @@ def write_report(directory: str | Path) -> Path:
     directory = Path(directory)
     runs = load_runs(directory)
     path = directory / "report.html"
-    path.write_text(render_report(runs), encoding="utf-8")
+    path.write_text(render_report(runs, at=comparison_times(directory)), encoding="utf-8")
     return path

@@ -9,13 +9,16 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from ..metrics import METRICS, SHARE, USD
+
 #: The longest scenario name a comparison row shows whole in an 80-column terminal; with a longer
 #: one (a sweep point's parameters) the rows show #1, #2, ... and a legend above gives each name.
 NAME_ROOM = 22
 
 
 def summary_table(summary: dict[str, Any]) -> Group:
-    """The run's final states, with what was run above and the time to 50 % cash-out below.
+    """The run's final states (the registry's labels and units), with what was run above and the
+    time to 50 % cash-out below.
 
     Heading and footnote are lines of their own, not the table's title and caption, so that they
     use the console's width instead of wrapping at the table's.
@@ -29,8 +32,9 @@ def summary_table(summary: dict[str, Any]) -> Group:
     table.add_column("5-95 % range", justify="right")
     table.add_column("median USD", justify="right")
     for state, s in summary["states"].items():
-        table.add_row(state, f"{s['median_share']:.1%}", f"{s['p5_share']:.1%} - {s['p95_share']:.1%}",
-                      f"${s['median_usd']:,.0f}")
+        share = METRICS["final_share"](state=state)  # (its label: cashed out, reported traceable)
+        table.add_row(share.label, SHARE.format(s["median_share"]),
+                      f"{SHARE.format(s['p5_share'])} - {SHARE.format(s['p95_share'])}", USD.format(s["median_usd"]))
     t = summary["time_to_50pct_cash_out_hours"]
     reached = runs - t["never"]
     if t["median"] is not None:
@@ -42,10 +46,30 @@ def summary_table(summary: dict[str, Any]) -> Group:
     return Group(heading, table, Text(footnote))
 
 
+def span(low: str, high: str, dash: str = "–") -> str:
+    """``low–high`` with a unit they share written once: 17.0–17.7%, $44.4–44.5 M, +1.1…+1.6 pp
+    (the terminal's and the HTML report's ranges; ``dash`` may carry spaces)."""
+    if low == high == "—":  # no value (e.g. half was never cashed out)
+        return "—"
+    for unit in ("%", " pp", " M", " B", " k"):
+        if low.endswith(unit) and high.endswith(unit):
+            low = low.removesuffix(unit)
+            break
+    if low.startswith("$") and high.startswith("$") and any(c in "123456789" for c in low):
+        high = high[1:]  # ($0–$0, not $0–0)
+    return f"{low}{dash}{high}"
+
+
+#: How the comparison tables say what their metrics are (the labels are the registry's).
+METRICS_NOTE = "shares are of the stolen value, at the horizon unless a time is given (time after the theft)"
+
+
 def comparison_table(rows: list[dict[str, Any]], title: str) -> Group:
     """Per metric a heading line, then one line per scenario: median, 5-95 % range, and the paired
     difference from the first scenario (one line per metric when there is one scenario).
 
+    Metrics are named by their label in the registry (``days to 50% cashed out``, ``launderer
+    cost (USD)``), never by their machine key; the numbers are in its units' short forms.
     Numbers never wrap or get cut; the metric heads its own line rather than taking a column, so
     the table fits an 80-column terminal with scenario names up to :data:`NAME_ROOM` characters.
     Longer names (sweep points: ``latency=1h, compliance=0.5``) would wrap inside the rows, so the
@@ -56,18 +80,6 @@ def comparison_table(rows: list[dict[str, Any]], title: str) -> Group:
     def fmt(metric: str, value: float | None, diff: bool = False) -> str:
         unit = measure_of(metric).unit
         return unit.short_diff(value) if diff else unit.short(value)
-
-    def span(low: str, high: str, dash: str) -> str:
-        """``low–high`` with a unit they share written once: 17.0–17.7%, $44.4–44.5 M."""
-        if low == high == "—":  # no value (e.g. half was never cashed out)
-            return "—"
-        for unit in ("%", " pp", " M", " B", " k"):
-            if low.endswith(unit) and high.endswith(unit):
-                low = low.removesuffix(unit)
-                break
-        if low.startswith("$") and high.startswith("$"):
-            high = high[1:]
-        return f"{low}{dash}{high}"
 
     scenarios = list(dict.fromkeys(r["scenario"] for r in rows))
     metrics = list(dict.fromkeys(r["metric"] for r in rows))
@@ -82,7 +94,7 @@ def comparison_table(rows: list[dict[str, Any]], title: str) -> Group:
     for name in ("median", "5–95 %", *(("Δ", "Δ 5–95 %") if paired else ())):
         table.add_column(name, justify="right", no_wrap=True)
     for m in metrics:
-        label = m.replace("_", " ")
+        label = measure_of(m).label
         if paired:  # the metric heads a section of one line per scenario
             table.add_row(Text(label, style="bold"))
         present = [sc for sc in scenarios if (sc, m) in by]
@@ -98,6 +110,7 @@ def comparison_table(rows: list[dict[str, Any]], title: str) -> Group:
             table.add_row(*cells, end_section=paired and k == len(present) - 1)
     note = "median and 5–95 % over replications" + (f"; Δ = difference from {shown[scenarios[0]]}, paired by "
                                                     "replication (common random numbers)" if paired else "")
+    note += f"; {METRICS_NOTE}"
     return Group(Text(title, style="bold"), *legend, table, Text(note))
 
 
