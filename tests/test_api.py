@@ -100,3 +100,202 @@ def test_a_run_where_every_replication_failed_raises_with_the_first_error(tmp_pa
     with pytest.raises(RuntimeError, match="every replication of golden_baseline failed; replication 0 "
                                            r"\(simulate\): ValueError: the model broke"):
         lf.run(GOLDEN, runs=2, out=tmp_path / "run")
+
+
+# --- the writer lock belongs to the library: the API is as safe as the CLI ------------------------------
+
+HOLDER = """\
+import sys
+from launderflow.runs.lock import acquire
+for d in sys.argv[1:]:
+    acquire(d, "launderflow run other.yaml --out " + d)
+print("ready", flush=True)
+sys.stdin.read()
+"""
+
+TRY_LOCK = """\
+import sys
+from launderflow.runs.lock import LockedError, acquire
+try:
+    acquire(sys.argv[1])
+except LockedError as exc:
+    print(exc)
+else:
+    print("acquired")
+"""
+
+
+@pytest.fixture
+def holder():
+    """Start a process that holds the writer lock of the given directories until the test ends."""
+    procs = []
+
+    def start(*dirs: Path) -> subprocess.Popen:
+        proc = subprocess.Popen([sys.executable, "-c", HOLDER, *map(str, dirs)], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, text=True)
+        procs.append(proc)
+        assert proc.stdout.readline().strip() == "ready"
+        return proc
+
+    yield start
+    for proc in procs:
+        proc.kill()
+        proc.wait()
+
+
+def _try_lock(directory: Path) -> str:
+    """What another process gets when it asks for the directory's writer lock."""
+    return subprocess.run([sys.executable, "-c", TRY_LOCK, str(directory)], capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+class Recorder:
+    """A Progress that records what the run reports, and can act on the first replication stored."""
+
+    def __init__(self, on_first=None):
+        self.events: list[tuple] = []
+        self.on_first = on_first
+
+    def note(self, text):
+        self.events.append(("note", text))
+
+    def start(self, label, total, done):
+        self.events.append(("start", label, total, done))
+
+    def advance(self):
+        self.events.append(("advance",))
+        if self.on_first is not None and self.events.count(("advance",)) == 1:
+            self.on_first()
+
+    def failed(self, failure):
+        self.events.append(("failed", failure.index))
+
+    def finish(self, report):
+        self.events.append(("finish", report.out, report.stored, report.recorded_failures))
+
+
+def test_a_run_holds_its_directory_locked_while_it_works(tmp_path):
+    import json
+    import os
+
+    out = tmp_path / "run"
+    seen = {}
+
+    def look():  # in the middle of the run: the lock file names this Python process; others are refused
+        seen["lock"] = json.loads((out / ".launderflow.lock").read_text())
+        seen["other"] = _try_lock(out)
+
+    lf.run(GOLDEN, runs=2, out=out, progress=Recorder(on_first=look))
+    assert seen["lock"]["pid"] == os.getpid() and seen["lock"]["command"].startswith("python ")
+    assert f"is being written by another launderflow (pid {os.getpid()} " in seen["other"]
+    assert not (out / ".launderflow.lock").exists()  # released when the run ended
+    assert _try_lock(out) == "acquired"
+
+
+def test_the_api_refuses_a_directory_another_process_writes_before_any_work(holder, tmp_path):
+    other = tmp_path / "other.yaml"
+    other.write_text(GOLDEN.read_text().replace("name: golden_baseline", "name: slower_sharing"), encoding="utf-8")
+    run_dir, cmp_dir, sweep_dir = tmp_path / "run", tmp_path / "cmp", tmp_path / "sweep"
+    proc = holder(run_dir, cmp_dir / "slower_sharing", sweep_dir / "point_001")
+    calls = [
+        lambda: lf.run(GOLDEN, runs=2, out=run_dir),
+        lambda: lf.compare([GOLDEN, other], runs=2, out=cmp_dir),               # its second run directory is held
+        lambda: lf.sweep(GOLDEN, {"seed": [1, 2]}, runs=2, out=sweep_dir),      # its second point is held
+    ]
+    for call in calls:
+        with pytest.raises(lf.LockedError, match=f"pid {proc.pid} .*launderflow run other.yaml"):
+            call()
+    assert sorted(p.name for p in run_dir.iterdir()) == [".launderflow.lock"]  # nothing written
+    for root, held in ((cmp_dir, cmp_dir / "slower_sharing"), (sweep_dir, sweep_dir / "point_001")):
+        files = [p for p in root.rglob("*") if p.is_file()]
+        assert files == [held / ".launderflow.lock"], files  # refused before any work; the locks it took let go
+
+
+def test_the_lock_is_reentrant_within_a_process(tmp_path):
+    from launderflow.runs.lock import locked
+
+    out = tmp_path / "run"
+    with locked(out):
+        run = lf.run(GOLDEN, runs=1, out=out)
+        assert run.indices == [0] and (out / ".launderflow.lock").exists()  # still held by the outer block
+    assert not (out / ".launderflow.lock").exists()
+
+
+def test_ctrl_c_in_a_run_says_what_is_stored_and_lets_the_lock_go(tmp_path):
+    from launderflow.runs.experiment import RunInterrupted
+
+    out = tmp_path / "run"
+
+    def stop():
+        raise KeyboardInterrupt
+
+    with pytest.raises(RunInterrupted) as caught:
+        lf.run(GOLDEN, runs=3, out=out, progress=Recorder(on_first=stop))
+    assert isinstance(caught.value, KeyboardInterrupt)  # Ctrl-C stays Ctrl-C
+    assert (caught.value.stored, caught.value.runs, caught.value.out) == (1, 3, out)
+    assert str(caught.value) == f"1 of 3 replications are stored in {out / 'parts'}"
+    assert _try_lock(out) == "acquired"
+    resumed = Recorder()
+    lf.run(GOLDEN, runs=3, out=out, resume=True, progress=resumed)
+    assert resumed.events == [("note", f"{out}: 1 of 3 replications already stored"),
+                              ("start", "golden_baseline", 3, 1), ("advance",), ("advance",),
+                              ("finish", out, 3, 0)]
+    again = Recorder()
+    lf.run(GOLDEN, runs=3, out=out, resume=True, progress=again)
+    assert again.events == [("note", f"{out}: 3 of 3 replications already stored"),
+                            ("note", f"{out}: all 3 replications were already stored; nothing to run"),
+                            ("finish", out, 3, 0)]
+
+
+def test_compare_and_sweep_carry_on_past_a_scenario_that_stored_nothing_unless_strict(tmp_path, monkeypatch):
+    import launderflow.runs.replications as replications
+
+    real = replications.simulate
+
+    def broken(scenario, rng, **kwargs):
+        if scenario.name == "broken":
+            raise ValueError("the model broke")
+        return real(scenario, rng, **kwargs)
+
+    monkeypatch.setattr(replications, "simulate", broken)
+    other = tmp_path / "broken.yaml"
+    other.write_text(GOLDEN.read_text().replace("name: golden_baseline", "name: broken"), encoding="utf-8")
+    with pytest.raises(RuntimeError, match="every replication of broken failed"):
+        lf.compare([GOLDEN, other], runs=2, out=tmp_path / "strict")
+    progress = Recorder()
+    cmp = lf.compare([other, GOLDEN], runs=2, out=tmp_path / "lenient", strict=False, progress=progress)
+    assert list(cmp.runs) == ["broken", "golden_baseline"] and cmp.runs["golden_baseline"].indices == [0, 1]
+    assert cmp.seed == lf.load_scenario(other).seed and (tmp_path / "lenient" / "comparison.csv") in cmp.written
+    assert ("finish", tmp_path / "lenient" / "broken", 0, 2) in progress.events
+
+
+def test_sweep_takes_points_made_beforehand_and_refuses_another_grids(tmp_path):
+    grid = {"tracing.sharing.latency": [1, 24]}
+    from launderflow.api import sweep_points
+
+    points = sweep_points(GOLDEN, grid)
+    with pytest.raises(ValueError, match="not this grid's"):
+        lf.sweep(GOLDEN, {"tracing.sharing.latency": [1, 6]}, runs=1, out=tmp_path / "other", points=points)
+    assert not (tmp_path / "other").exists()
+    cmp = lf.sweep(GOLDEN, grid, runs=1, seed=3, out=tmp_path / "sweep", points=points)
+    assert list(cmp.runs) == ["latency=1", "latency=24"]
+
+
+def test_calibration_outputs_are_written_under_the_lock(holder, tmp_path):
+    from launderflow.analysis.calibrate import calibrate, write_outputs
+
+    targets = tmp_path / "targets.yaml"
+    targets.write_text("parameters:\n  - {path: tracing.sharing.latency, low: 1h, high: 2d}\n"
+                       "targets:\n  - {name: dark, metric: share_at, state: dark, at: 2d, value: 0.5, tolerance: 0.5, source: a test}\n",
+                       encoding="utf-8")
+    cal = calibrate(GOLDEN, targets, runs=1, samples=1)
+    out = tmp_path / "cal"
+    proc = holder(out)
+    with pytest.raises(lf.LockedError, match=f"pid {proc.pid} "):
+        write_outputs(cal, out)
+    assert sorted(p.name for p in out.iterdir()) == [".launderflow.lock"]
+    proc.kill()
+    proc.wait()
+    written = write_outputs(cal, out)
+    assert {p.name for p in written} == {"calibration.json", "candidates.csv", "calibrated.yaml"}
+    assert not (out / ".launderflow.lock").exists()

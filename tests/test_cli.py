@@ -159,3 +159,106 @@ def test_summary_table_counts_the_runs_that_reached_half_cashed_out_on_one_line(
     assert "half cashed out after 3.0 d (median; 5-95 %: 2.0-4.0 d) in 5 of 8 runs" in lines  # one line, not wrapped
     assert "50 % was never cashed out within the horizon (0 of 8 runs reached it)" in lines
     assert "some_case: $1,000,000 stolen, 8 run(s), seed 3, horizon 10 days" in lines
+
+
+# --- options declared once; exclusive options checked in one place, for every command -----------------
+
+REPO_SCENARIOS = BASELINE.parent
+# the arguments each command needs besides the options under test (a command missing here fails the test)
+REQUIRED = {
+    "run": [str(BASELINE)],
+    "compare": [str(BASELINE)],
+    "sweep": [str(BASELINE), "--set", "seed=1,2"],
+    "calibrate": [str(REPO_SCENARIOS / "ronin_2022.yaml"), "--targets", str(REPO_SCENARIOS / "targets" / "ronin_2022.yaml")],
+    "backtest": [str(REPO_SCENARIOS / "ronin_2022.yaml"), "--targets", str(REPO_SCENARIOS / "targets" / "ronin_2022.yaml")],
+}
+
+
+def _commands_with(*names: str) -> list[str]:
+    import click
+
+    ctx = click.Context(main)
+    return [name for name, command in main.commands.items()
+            if {p.name for p in command.get_params(ctx)} >= set(names)]
+
+
+@pytest.fixture
+def nothing_runs(monkeypatch):
+    """Record any replication, calibration or backtest that starts."""
+    import launderflow.analysis.backtest as backtest
+    import launderflow.analysis.calibrate as calibrate
+    import launderflow.runs.replications as replications
+
+    ran = []
+    monkeypatch.setattr(replications, "simulate", lambda *a, **k: ran.append("simulate"))
+    monkeypatch.setattr(calibrate, "calibrate", lambda *a, **k: ran.append("calibrate"))
+    monkeypatch.setattr(backtest, "backtest", lambda *a, **k: ran.append("backtest"))
+    return ran
+
+
+def test_jobs_and_scheduler_exclude_each_other_in_every_command_that_has_both(tmp_path, nothing_runs):
+    commands = _commands_with("jobs", "scheduler")
+    assert set(commands) >= {"run", "compare", "sweep", "calibrate", "backtest"}
+    for name in commands:
+        out = tmp_path / name
+        result = CliRunner().invoke(main, [name, *REQUIRED[name], "--jobs", "2", "--scheduler", "tcp://127.0.0.1:8786",
+                                           "--out", str(out / "x.json" if name == "backtest" else out)])
+        assert result.exit_code == 2, (name, result.output)
+        assert "Error: --jobs and --scheduler exclude each other (the cluster's workers do the work)" in result.stderr, name
+        assert f"Usage: main {name} [OPTIONS]" in result.stderr, name
+        assert not out.exists(), name
+        # --jobs 1 is the default, not a choice of workers: with a scheduler it is fine (the address is checked)
+        result = CliRunner().invoke(main, [name, *REQUIRED[name], "--jobs", "1", "--scheduler", "tcp://nohost",
+                                           "--out", str(out)])
+        assert result.exit_code == 2 and "Invalid value for '--scheduler'" in result.stderr, (name, result.output)
+    assert nothing_runs == []
+
+
+def test_resume_and_overwrite_exclude_each_other_in_every_command_that_has_both(tmp_path, nothing_runs):
+    commands = _commands_with("resume", "overwrite")
+    assert set(commands) >= {"run", "compare", "sweep"}
+    for name in commands:
+        result = CliRunner().invoke(main, [name, *REQUIRED[name], "--resume", "--overwrite", "--out", str(tmp_path / name)])
+        assert result.exit_code == 2 and "--resume and --overwrite exclude each other" in result.stderr, name
+        assert not (tmp_path / name).exists(), name
+    assert nothing_runs == []
+
+
+def test_every_command_with_a_scheduler_checks_its_address_and_has_a_timeout(tmp_path, nothing_runs):
+    import click
+
+    commands = _commands_with("scheduler")
+    assert set(commands) == set(_commands_with("jobs", "scheduler"))
+    ctx = click.Context(main)
+    for name in commands:
+        options = {opt for p in main.commands[name].get_params(ctx) for opt in p.opts}
+        assert {"--scheduler-timeout", "--allow-extends-outside"} <= options, name
+        result = CliRunner().invoke(main, [name, *REQUIRED[name], "--scheduler", "foo://10.0.0.5:8786"])
+        assert result.exit_code == 2 and "Invalid value for '--scheduler'" in result.stderr, (name, result.output)
+    assert nothing_runs == []
+
+
+def test_a_sweep_parameter_given_twice_is_refused(tmp_path, nothing_runs):
+    result = CliRunner().invoke(main, ["sweep", str(BASELINE), "--set", "seed=1,2", "--set", "seed=3",
+                                       "--out", str(tmp_path / "sw")])
+    assert result.exit_code == 2 and "seed is given twice" in result.stderr
+    assert nothing_runs == [] and not (tmp_path / "sw").exists()
+
+
+def test_the_lock_file_names_the_cli_command(tmp_path, monkeypatch):
+    import json as json_
+
+    from launderflow.runs.store import RunStore
+
+    out = tmp_path / "run"
+    real, seen = RunStore.write_part, []
+
+    def write_and_look(self, index, rep):
+        seen.append(json_.loads((out / ".launderflow.lock").read_text())["command"])
+        return real(self, index, rep)
+
+    monkeypatch.setattr(RunStore, "write_part", write_and_look)
+    path = write(tmp_path, "s.yaml", BASE_YAML)
+    result = CliRunner().invoke(main, ["run", str(path), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert seen and seen[0].startswith("launderflow ")  # the CLI names itself in the lock file

@@ -16,6 +16,7 @@ __version__ = "0.1.0"
 _API = {
     "run": "api", "compare": "api", "sweep": "api", "open_run": "api", "Run": "api", "Comparison": "api",
     "load_scenario": "scenario.loader", "ScenarioError": "scenario.loader", "StoreError": "runs.store",
+    "LockedError": "runs.lock", "OutputError": "runs.lock",
     "METRICS": "metrics",
     "plot_traceability": "views.plots", "plot_outcome_areas": "views.plots", "plot_final_outcomes": "views.plots",
     "plot_anonymity": "views.plots",

@@ -15,7 +15,10 @@ Every function writes and reads the same run directories as the CLI, with the sa
 made here can be plotted, queried or resumed from the command line and the other way round.
 Errors are exceptions: :class:`~launderflow.scenario.loader.ScenarioError` for a bad scenario
 (its ``problems`` hold file, line and field), :class:`~launderflow.runs.store.StoreError` for a
-directory that holds another run.
+directory that holds another run, :class:`~launderflow.runs.lock.LockedError` for a directory
+another process is writing into (every function holds its output directories' writer lock while it
+works, as the CLI does; see :mod:`launderflow.runs.lock`), and
+:class:`~launderflow.runs.experiment.RunInterrupted` (a KeyboardInterrupt) for Ctrl-C during a run.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import itertools
 import json
 import os
 from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +39,7 @@ from .analysis import compare as comparison
 from .metrics import METRICS, Measure, measure
 from .model.simulate import Replication
 from .runs.experiment import Progress, RunReport, run_scenario
+from .runs.lock import locked
 from .runs.store import StoredRun
 from .scenario.loader import load_scenario
 from .scenario.schema import Scenario
@@ -146,22 +151,23 @@ def open_run(path: str | os.PathLike) -> Run:
 def run(scenario: ScenarioLike, runs: int = 1, seed: int | None = None, out: str | os.PathLike | None = None, *,
         jobs: int = 1, scheduler: str | None = None, keep_ledgers: bool | None = None,
         overrides: Mapping[str, Any] | None = None, resume: bool = False, overwrite: bool = False,
-        progress: Progress | None = None) -> Run:
+        progress: Progress | None = None, strict: bool = True) -> Run:
     """Run ``runs`` replications of a scenario (a file or a Scenario) into ``out`` (default
     ``out/<name>``), like ``launderflow run``; return the Run. Ledgers are kept with one replication
-    unless ``keep_ledgers`` says otherwise; failed replications are in ``run.report.failures``."""
+    unless ``keep_ledgers`` says otherwise; failed replications are in ``run.report.failures``.
+    When every replication failed it raises RuntimeError with the first error, unless not ``strict``."""
     spec = _scenario(scenario, overrides)
     seed = spec.seed if seed is None else seed
     target = Path(out) if out is not None else Path("out") / spec.name
     keep = runs == 1 if keep_ledgers is None else keep_ledgers
     report = run_scenario(spec, target, seed, runs, keep, jobs, scheduler, resume, overwrite, progress=progress)
-    return _checked(Run(target, report))
+    return _checked(Run(target, report), strict)
 
 
-def _checked(run: Run) -> Run:
-    """A run with nothing stored is an error (a run with some failed replications is not: see
-    ``run.report.failures``; ``resume=True`` retries them)."""
-    if run.report is not None and run.report.failures and not run.indices:
+def _checked(run: Run, strict: bool = True) -> Run:
+    """A run with nothing stored is an error when ``strict`` (a run with some failed replications is
+    not: see ``run.report.failures``; ``resume=True`` retries them)."""
+    if strict and run.report is not None and run.report.failures and not run.indices:
         first = run.report.failures[0]
         raise RuntimeError(f"every replication of {run.name} failed; replication {first.index} ({first.stage}): "
                            f"{first.error}" + (" — in a script, put calls with jobs > 1 under "
@@ -172,11 +178,13 @@ def _checked(run: Run) -> Run:
 class Comparison:
     """Runs on common random numbers and their comparison with the first (the reference)."""
 
-    def __init__(self, path: Path, runs: dict[str, Run], rows: list[dict[str, Any]], written: list[Path]):
+    def __init__(self, path: Path, runs: dict[str, Run], rows: list[dict[str, Any]], written: list[Path],
+                 seed: int | None = None):
         self.path = path
         self.runs = runs
         self.rows = rows
         self.written = written  # the comparison's files (and a sweep's figures)
+        self.seed = seed  # the master seed every run shared
 
     def __fspath__(self) -> str:
         return str(self.path)
@@ -196,24 +204,38 @@ class Comparison:
 def compare(scenarios: Sequence[ScenarioLike], runs: int = 20, seed: int | None = None,
             out: str | os.PathLike = "out/compare", *, at: Sequence[float | str] = (), jobs: int = 1,
             scheduler: str | None = None, overrides: Mapping[str, Any] | None = None, resume: bool = False,
-            overwrite: bool = False, progress: Progress | None = None) -> Comparison:
+            overwrite: bool = False, progress: Progress | None = None, strict: bool = True) -> Comparison:
     """Run every scenario with the same seed into ``out/<name>`` and compare them with the first,
-    like ``launderflow compare``; ``at``: also compare the shares at these times (hours or "11d")."""
+    like ``launderflow compare``; ``at``: also compare the shares at these times (hours or "11d").
+
+    ``out`` and every run directory in it are locked before the first replication runs. A scenario
+    whose every replication failed raises RuntimeError, unless not ``strict``: then the others still
+    run, and its rows are empty."""
     specs = [_scenario(s, overrides) for s in scenarios]
     names = [s.name for s in specs]
     if len(set(names)) != len(names):
         raise ValueError(f"scenario names must differ (got {', '.join(names)})")
     seed = specs[0].seed if seed is None else seed
     target = Path(out)
-    done = {}
-    for spec in specs:
-        report = run_scenario(spec, target / spec.name, seed, runs, False, jobs, scheduler, resume, overwrite,
-                              progress=progress)
-        done[spec.name] = _checked(Run(target / spec.name, report))
     times = _hours(at)
-    rows = comparison.compare([(name, target / name) for name in names], times)
-    written = comparison.write(target, rows, names, {"seed": seed, "runs": runs, "at_hours": times})
-    return Comparison(target, done, rows, written)
+    with _locked(target, *(target / name for name in names)):
+        done = {}
+        for spec in specs:
+            report = run_scenario(spec, target / spec.name, seed, runs, False, jobs, scheduler, resume, overwrite,
+                                  progress=progress)
+            done[spec.name] = _checked(Run(target / spec.name, report), strict)
+        rows = comparison.compare([(name, target / name) for name in names], times)
+        written = comparison.write(target, rows, names, {"seed": seed, "runs": runs, "at_hours": times})
+    return Comparison(target, done, rows, written, seed)
+
+
+def _locked(*dirs: Path) -> ExitStack:
+    """Hold the writer lock of every directory (taken in order: none is held if one is refused)."""
+    stack = ExitStack()
+    with stack:
+        for directory in dirs:
+            stack.enter_context(locked(directory))
+        return stack.pop_all()
 
 
 def sweep_points(scenario: str | os.PathLike, grid: Mapping[str, Sequence[Any]]) -> list[tuple[str, Scenario, dict[str, Any]]]:
@@ -228,24 +250,35 @@ def sweep_points(scenario: str | os.PathLike, grid: Mapping[str, Sequence[Any]])
 
 def sweep(scenario: str | os.PathLike, grid: Mapping[str, Sequence[Any]], runs: int = 10, seed: int | None = None,
           out: str | os.PathLike = "out/sweep", *, jobs: int = 1, scheduler: str | None = None,
-          resume: bool = False, overwrite: bool = False, progress: Progress | None = None) -> Comparison:
+          resume: bool = False, overwrite: bool = False, progress: Progress | None = None, strict: bool = True,
+          points: Sequence[tuple[str, Scenario, dict[str, Any]]] | None = None) -> Comparison:
     """Run a scenario file over a grid of parameter values (``{"tracing.sharing.latency": [1, 6, 24]}``),
-    like ``launderflow sweep``: one run directory per point, a comparison and a sensitivity figure."""
+    like ``launderflow sweep``: one run directory per point, a comparison and a sensitivity figure.
+
+    ``points``: ``sweep_points(scenario, grid)`` if already made (to look at them first). ``out`` and
+    every point's directory are locked before the first replication runs. A point whose every
+    replication failed raises RuntimeError, unless not ``strict``: then its rows are empty."""
     from .views.plots import write_sensitivity
 
-    points = sweep_points(scenario, grid)
+    if points is None:
+        points = sweep_points(scenario, grid)
+    elif [overrides for _, _, overrides in points] != [dict(zip(grid, c)) for c in itertools.product(*grid.values())]:
+        raise ValueError("points are not this grid's (make them with sweep_points(scenario, grid))")
     seed = points[0][1].seed if seed is None else seed
     target = Path(out)
-    done: dict[str, Run] = {}
-    for k, (label, spec, _) in enumerate(points):
-        report = run_scenario(spec, target / f"point_{k:03d}", seed, runs, False, jobs, scheduler, resume, overwrite,
-                              label=label, progress=progress)
-        done[label] = _checked(Run(target / f"point_{k:03d}", report))
-    rows = comparison.compare([(label, run.path) for label, run in done.items()])
-    params = [{"point": k, "label": label, **{key: (v if isinstance(v, (int, float, str, bool)) else str(v))
-                                            for key, v in overrides.items()}}
-              for k, (label, _, overrides) in enumerate(points)]
-    written = comparison.write(target, rows, list(done),
-                               {"seed": seed, "runs": runs, "parameters": list(grid), "points": params})
-    written += write_sensitivity(target, rows, list(grid.items()), list(done))
-    return Comparison(target, done, rows, written)
+    dirs = [target / f"point_{k:03d}" for k in range(len(points))]
+    with _locked(target, *dirs):
+        done: list[tuple[str, Run]] = []
+        for (label, spec, _), run_dir in zip(points, dirs):
+            report = run_scenario(spec, run_dir, seed, runs, False, jobs, scheduler, resume, overwrite,
+                                  label=label, progress=progress)
+            done.append((label, _checked(Run(run_dir, report), strict)))
+        labels = [label for label, _ in done]
+        rows = comparison.compare([(label, run.path) for label, run in done])
+        params = [{"point": k, "label": label, **{key: (v if isinstance(v, (int, float, str, bool)) else str(v))
+                                                for key, v in overrides.items()}}
+                  for k, (label, _, overrides) in enumerate(points)]
+        written = comparison.write(target, rows, labels,
+                                   {"seed": seed, "runs": runs, "parameters": list(grid), "points": params})
+        written += write_sensitivity(target, rows, list(grid.items()), labels)
+    return Comparison(target, dict(done), rows, written, seed)

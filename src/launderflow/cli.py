@@ -1,13 +1,22 @@
 """The ``launderflow`` command line: thin adapters over the library.
 
-Results go to stdout (tables, ``--json``); progress bars and errors go to stderr. A bad scenario
-prints ``file:line: field: problem (allowed)`` lines and exits with code 2, never a traceback.
+Every command parses its options, calls the library (:mod:`launderflow.api`, the analyses), prints
+tables and messages, and maps the library's exceptions to exit codes. Results go to stdout
+(tables, ``--json``); progress bars and errors go to stderr. A bad scenario prints
+``file:line: field: problem (allowed)`` lines and exits with code 2, never a traceback.
+
+Exit codes: 0 done; 1 a replication (or the scheduler) failed; 2 a usage error, a bad scenario,
+or an output directory that holds another run, cannot be written or is locked by another writer;
+130 interrupted (what is stored stays stored: ``--resume``).
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -34,30 +43,29 @@ def _fail(problems: ScenarioError) -> None:
     sys.exit(2)
 
 
-def _parse_sets(values: tuple[str, ...]) -> dict[str, Any]:
-    """``--set clock.horizon=30d`` pairs; values are read as YAML scalars (numbers, true/false)."""
-    overrides = {}
-    for item in values:
-        if "=" not in item:
-            raise click.BadParameter(f"{item!r} is not FIELD=VALUE (e.g. clock.horizon=30d)", param_hint="--set")
-        key, raw = item.split("=", 1)
-        overrides[key.strip()] = parse_value(raw) if raw.strip() else raw
-    return overrides
+@contextmanager
+def _errors() -> Iterator[None]:
+    """The library's exceptions as one-line messages and exit codes (see the module's docstring)."""
+    from .runs.experiment import RunInterrupted
+    from .runs.lock import OutputError
+    from .runs.store import StoreError
 
-
-def _hold_output(*dirs: Path) -> None:
-    """Hold the writer lock of these output directories until the command ends; exit 2 if one cannot
-    be written or another launderflow writes into it (see launderflow.runs.lock)."""
-    from .runs.lock import OutputError, acquire, release
-
-    ctx = click.get_current_context()
-    for directory in dirs:
-        try:
-            root = acquire(directory)
-        except OutputError as exc:
-            err.print(f"error: {exc}", markup=False, soft_wrap=True)
-            sys.exit(2)
-        ctx.call_on_close(lambda root=root: release(root))
+    try:
+        yield
+    except ScenarioError as exc:
+        _fail(exc)
+    except OutputError as exc:  # --out cannot be written, or another launderflow writes into it
+        err.print(f"error: {exc}", markup=False, soft_wrap=True)
+        sys.exit(2)
+    except StoreError as exc:  # --out holds another run, or a part was damaged while the run went on
+        err.print(str(exc), markup=False, soft_wrap=True)
+        sys.exit(2)
+    except RunInterrupted as exc:
+        err.print(f"interrupted: {exc}; the same command with --resume runs the rest", markup=False, soft_wrap=True)
+        sys.exit(130)
+    except OSError as exc:  # e.g. the dask scheduler cannot be reached
+        err.print(f"error: {exc}", markup=False, soft_wrap=True)
+        sys.exit(1)
 
 
 def load_or_exit(path: str, overrides: dict[str, Any] | None = None) -> Scenario:
@@ -78,17 +86,58 @@ def _warn(path: str, scenario: Scenario) -> None:
         err.print(str(problem), markup=False, soft_wrap=True)
 
 
-def _extends_option(command: Any) -> Any:
-    """``--allow-extends-outside``: let ``extends`` name scenario files outside the scenario's directory
-    and the current directory (refused by default, see launderflow.scenario.loader)."""
-    from .scenario.loader import allow_extends_outside
+# --- options several commands share: each declared once ----------------------------------------------
 
-    def remember(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
-        token = allow_extends_outside.set(value)
-        ctx.call_on_close(lambda: allow_extends_outside.reset(token))
+Decorator = Callable[[Any], Any]
 
-    return click.option("--allow-extends-outside", is_flag=True, expose_value=False, is_eager=True, callback=remember,
-                        help="let extends: name scenario files outside the scenario's directory and the current one")(command)
+
+def _options(*decorators: Decorator) -> Decorator:
+    """Several option decorators as one, listed in the order ``--help`` shows them."""
+    def apply(command: Any) -> Any:
+        for decorator in reversed(decorators):
+            command = decorator(command)
+        return command
+    return apply
+
+
+#: options that exclude each other: checked once, for every command that has both (see _Command)
+EXCLUSIVE = (
+    ("jobs", "scheduler", "--jobs and --scheduler exclude each other (the cluster's workers do the work)"),
+    ("resume", "overwrite", "--resume and --overwrite exclude each other"),
+    ("as_csv", "as_json", "--csv and --json exclude each other"),
+)
+
+
+def check_exclusive(ctx: click.Context) -> None:
+    """Raise a usage error (exit 2) when the command was given options that exclude each other."""
+    params = ctx.params
+    for first, second, message in EXCLUSIVE:
+        if first in params and second in params and _given(first, params[first]) and _given(second, params[second]):
+            raise click.UsageError(message, ctx=ctx)
+
+
+def _given(name: str, value: Any) -> bool:
+    return value != 1 if name == "jobs" else bool(value)  # --jobs 1 is the default: no pool
+
+
+class _Command(click.Command):
+    """A command whose exclusive options are checked before it runs (after every option was parsed)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        check_exclusive(ctx)
+        return super().invoke(ctx)
+
+
+class _Group(click.Group):
+    command_class = _Command
+
+
+def runs_option(default: int, help: str, most: int = 1_000_000) -> Decorator:
+    return click.option("--runs", "-n", default=default, show_default=True, type=click.IntRange(1, most), help=help)
+
+
+def seed_option(help: str = "master seed (default: the scenario's)") -> Decorator:
+    return click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None, help=help)
 
 
 def _scheduler_address(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
@@ -103,28 +152,111 @@ def _scheduler_address(_ctx: click.Context, _param: click.Parameter, value: str 
         raise click.BadParameter(str(exc)) from None
 
 
-def _scheduler_timeout_option(command: Any) -> Any:
-    """``--scheduler-timeout``: how long to wait for a dask scheduler to connect and answer."""
-    from .runs.executors import DEFAULT_SCHEDULER_TIMEOUT, scheduler_timeout
+def _scheduler_timeout(ctx: click.Context, _param: click.Parameter, value: float) -> None:
+    from .runs.executors import scheduler_timeout
 
-    def remember(ctx: click.Context, _param: click.Parameter, value: float) -> None:
-        token = scheduler_timeout.set(value)
-        ctx.call_on_close(lambda: scheduler_timeout.reset(token))
-
-    return click.option("--scheduler-timeout", type=click.FloatRange(0, 3600, min_open=True), default=DEFAULT_SCHEDULER_TIMEOUT,
-                        show_default=True, metavar="SECONDS", expose_value=False, callback=remember,
-                        help="give up on --scheduler if it has not answered within this time")(command)
+    token = scheduler_timeout.set(value)
+    ctx.call_on_close(lambda: scheduler_timeout.reset(token))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def executor_options(command: Any) -> Any:
+    """``--jobs/-j``, ``--scheduler`` (they exclude each other) and ``--scheduler-timeout``."""
+    from .runs.executors import DEFAULT_SCHEDULER_TIMEOUT
+
+    return _options(
+        click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1, 512),
+                     help="local worker processes"),
+        click.option("--scheduler", metavar="tcp://HOST:PORT", default=None, callback=_scheduler_address,
+                     help="run the replications on this dask.distributed scheduler's workers"),
+        click.option("--scheduler-timeout", type=click.FloatRange(0, 3600, min_open=True),
+                     default=DEFAULT_SCHEDULER_TIMEOUT, show_default=True, metavar="SECONDS", expose_value=False,
+                     callback=_scheduler_timeout, help="give up on --scheduler if it has not answered within this time"),
+    )(command)
+
+
+def store_options(command: Any) -> Any:
+    """``--resume`` and ``--overwrite`` (they exclude each other): what to do with runs stored in --out."""
+    return _options(
+        click.option("--resume", is_flag=True, help="continue the runs stored in --out: run only their missing replications"),
+        click.option("--overwrite", is_flag=True, help="discard whatever runs --out holds and start afresh"),
+    )(command)
+
+
+def _remember_extends_outside(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    from .scenario.loader import allow_extends_outside
+
+    token = allow_extends_outside.set(value)
+    ctx.call_on_close(lambda: allow_extends_outside.reset(token))
+
+
+def extends_option(command: Any) -> Any:
+    """``--allow-extends-outside``: let ``extends`` name scenario files outside the scenario's directory
+    and the current directory (refused by default, see launderflow.scenario.loader)."""
+    return click.option("--allow-extends-outside", is_flag=True, expose_value=False, is_eager=True,
+                        callback=_remember_extends_outside,
+                        help="let extends: name scenario files outside the scenario's directory and the current one")(command)
+
+
+def _overrides(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> dict[str, Any]:
+    """``--set clock.horizon=30d`` pairs; values are read as YAML scalars (numbers, true/false)."""
+    overrides = {}
+    for item in values:
+        if "=" not in item:
+            raise click.BadParameter(f"{item!r} is not FIELD=VALUE (e.g. clock.horizon=30d)", param_hint="--set")
+        key, raw = item.split("=", 1)
+        overrides[key.strip()] = parse_value(raw) if raw.strip() else raw
+    return overrides
+
+
+def set_option(help: str) -> Decorator:
+    """``--set FIELD=VALUE`` (repeatable), given to the command as a dict of overrides."""
+    return click.option("--set", "overrides", multiple=True, metavar="FIELD=VALUE", callback=_overrides, help=help)
+
+
+def _grid(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> dict[str, list[Any]]:
+    """``--set FIELD=V1,V2,...`` (repeatable): the sweep's axes, in order; api.sweep_points expands them."""
+    grid: dict[str, list[Any]] = {}
+    for item in values:
+        if "=" not in item:
+            raise click.BadParameter(f"{item!r} is not FIELD=V1,V2,...", param_hint="--set")
+        key, raw = item.split("=", 1)
+        values_ = [parse_value(v.strip()) for v in raw.split(",") if v.strip()]
+        if not values_:
+            raise click.BadParameter(f"{key}: no values", param_hint="--set")
+        if key.strip() in grid:
+            raise click.BadParameter(f"{key.strip()} is given twice (list all its values in one --set)", param_hint="--set")
+        grid[key.strip()] = values_
+    return grid
+
+
+def _times(_ctx: click.Context, _param: click.Parameter, text: str | None) -> list[float]:
+    from .analysis.compare import parse_times
+
+    try:
+        return parse_times(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--at") from None
+
+
+def at_option(help: str) -> Decorator:
+    """``--at 11d,60d``, given to the command as hours."""
+    return click.option("--at", "times", default=None, metavar="TIMES", callback=_times, help=help)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="launderflow")
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """Simulate how stolen crypto is laundered and how policy stops it."""
+    from .runs.lock import command_line
+
+    token = command_line.set(" ".join(["launderflow", *sys.argv[1:]]))  # what the writer lock says we do
+    ctx.call_on_close(lambda: command_line.reset(token))
 
 
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@_extends_option
+@extends_option
 def validate(files: tuple[str, ...]) -> None:
     """Check scenario FILES; print every problem as file:line: field: message."""
     bad = 0
@@ -152,6 +284,9 @@ def schema() -> None:
     click.echo(json.dumps(doc, indent=2, sort_keys=True))
 
 
+# --- progress on stderr -----------------------------------------------------------------------------
+
+
 class _TimeLeft(TimeRemainingColumn):
     """``left 0:01:10`` while running, ``took 0:03:02`` when done: one column, so the bar fits 80."""
 
@@ -177,26 +312,80 @@ def _progress() -> Progress:
     )
 
 
+class Bars:
+    """The library's :class:`~launderflow.runs.experiment.Progress` on stderr: the notes about each
+    run directory, a bar per run with work to do (replications per second, time left), a line per
+    failed replication, and what failed at the end of a run. A context manager: leaving the block
+    (an exception included) takes the bar off the screen."""
+
+    def __init__(self) -> None:
+        self._bar: Progress | None = None
+        self.failed_runs = 0  # runs that ended with failed replications (exit code 1)
+
+    def __enter__(self) -> Bars:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop()
+
+    def note(self, text: str) -> None:
+        err.print(text, markup=False, soft_wrap=True)
+
+    def start(self, label: str, total: int, done: int) -> None:
+        self._stop()
+        self._bar = _progress()
+        self._bar.start()
+        self._label, self._finished, self._failed = label, 0, 0
+        self._task = self._bar.add_task(label, total=total, completed=done, rate="")
+        self._since = time.perf_counter()
+
+    def advance(self) -> None:  # done or failed, either way one less to go
+        assert self._bar is not None
+        self._finished += 1
+        elapsed = time.perf_counter() - self._since
+        self._bar.update(self._task, advance=1, rate=f"{self._finished / elapsed:.2f} runs/s" if elapsed > 0 else "",
+                         description=self._label + (f" ({self._failed} failed)" if self._failed else ""))
+
+    def failed(self, failure: Any) -> None:
+        assert self._bar is not None
+        self._failed += 1
+        self._bar.console.print(f"replication {failure.index} failed ({failure.stage}): {failure.error}",
+                                markup=False, soft_wrap=True)
+        self.advance()
+
+    def finish(self, report: Any) -> None:
+        self._stop()
+        if report.recorded_failures:
+            self.failed_runs += 1
+            kept = f"the files hold the other {report.stored}" if report.stored else "nothing was written"
+            err.print(f"{report.recorded_failures} of {report.runs} replication(s) failed (see "
+                      f"{report.out / 'failures.json'}); {kept}; --resume retries the failed ones",
+                      markup=False, soft_wrap=True)
+
+    def _stop(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+
+# --- run, compare, sweep ---------------------------------------------------------------------------
+
+
 @main.command()
 @click.argument("scenario_file", type=click.Path(dir_okay=False))
-@_extends_option
-@_scheduler_timeout_option
-@click.option("--runs", "-n", default=1, show_default=True, type=click.IntRange(1, 1_000_000), help="replications")
-@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None, help="master seed (default: the scenario's)")
+@runs_option(1, "replications")
+@seed_option()
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="output directory (default: out/<scenario name>)")
 @click.option("--keep-ledgers", is_flag=True, help="write every replication's ledger (always on with --runs 1)")
-@click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1, 512), help="local worker processes")
-@click.option("--scheduler", metavar="tcp://HOST:PORT", default=None, callback=_scheduler_address,
-              help="run the replications on this dask.distributed scheduler's workers")
-@click.option("--resume", is_flag=True, help="continue the run stored in --out: run only its missing replications")
-@click.option("--overwrite", is_flag=True, help="discard whatever run --out holds and start afresh")
-@click.option("--set", "sets", multiple=True, metavar="FIELD=VALUE", help="override a scenario field (repeatable)")
-@click.option("--at", "at", default=None, metavar="TIMES",
-              help="also report traced/dark/frozen/seized/cashed-out shares at these times after the theft, e.g. 11d,60d")
+@executor_options
+@store_options
+@set_option("override a scenario field (repeatable)")
+@extends_option
+@at_option("also report traced/dark/frozen/seized/cashed-out shares at these times after the theft, e.g. 11d,60d")
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON instead of a table")
 def run(scenario_file: str, runs: int, seed: int | None, out_dir: str | None, keep_ledgers: bool, jobs: int,
-        scheduler: str | None, resume: bool, overwrite: bool, sets: tuple[str, ...], at: str | None,
+        scheduler: str | None, resume: bool, overwrite: bool, overrides: dict[str, Any], times: list[float],
         as_json: bool) -> None:
     """Run SCENARIO_FILE for --runs replications and write the summary and timeline (and the
     ledger with --runs 1 or --keep-ledgers).
@@ -204,228 +393,95 @@ def run(scenario_file: str, runs: int, seed: int | None, out_dir: str | None, ke
     Every replication is stored in OUT/parts/ as soon as it finishes; after an interruption,
     the same command with --resume runs only the missing ones.
     """
-    if scheduler and jobs != 1:
-        raise click.UsageError("--jobs and --scheduler exclude each other (the cluster's workers do the work)")
-    if resume and overwrite:
-        raise click.UsageError("--resume and --overwrite exclude each other")
-    times = _parse_at(at)
-    scenario = load_or_exit(scenario_file, _parse_sets(sets))
-    seed = scenario.seed if seed is None else seed
-    target = Path(out_dir) if out_dir else Path("out") / scenario.name
-    summary, written, failed = run_into(scenario, target, seed, runs, keep_ledgers or runs == 1, jobs, scheduler,
-                                        resume, overwrite)
-    if summary is not None:
-        if as_json:
-            if times:
-                from .analysis.compare import compare
+    from . import api
 
-                summary = {**summary, "at": [r for r in compare([(scenario.name, target)], times) if "_at_" in r["metric"]]}
-            click.echo(json.dumps(summary, indent=2))
+    scenario = load_or_exit(scenario_file, overrides)
+    with _errors(), Bars() as bars:
+        done = api.run(scenario, runs, seed, out_dir or None, jobs=jobs, scheduler=scheduler,
+                       keep_ledgers=True if keep_ledgers else None, resume=resume, overwrite=overwrite,
+                       progress=bars, strict=False)
+    summary = done.report.summary
+    if summary is not None:
+        if times:
+            from .analysis.compare import compare
+
+            at_rows = [r for r in compare([(scenario.name, done.path)], times) if "_at_" in r["metric"]]
+        if as_json:
+            click.echo(json.dumps({**summary, "at": at_rows} if times else summary, indent=2))
         else:
             out.print(summary_table(summary))
             if times:
-                from .analysis.compare import compare
-
-                rows = [r for r in compare([(scenario.name, target)], times) if "_at_" in r["metric"]]
-                out.print(comparison_table(rows, title=f"{scenario.name}: shares at given times after the theft"))
-            for path in written:
+                out.print(comparison_table(at_rows, title=f"{scenario.name}: shares at given times after the theft"))
+            for path in done.report.written:
                 out.print(f"wrote {path}", markup=False)
-    if failed:
+    if bars.failed_runs:
         sys.exit(1)
-
-
-def _parse_at(text: str | None) -> list[float]:
-    from .analysis.compare import parse_times
-
-    try:
-        return parse_times(text)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--at") from None
 
 
 @main.command()
 @click.argument("scenario_files", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@_extends_option
-@_scheduler_timeout_option
-@click.option("--runs", "-n", default=20, show_default=True, type=click.IntRange(1, 1_000_000), help="replications per scenario")
-@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None,
-              help="master seed shared by every scenario (default: the first scenario's)")
+@runs_option(20, "replications per scenario")
+@seed_option("master seed shared by every scenario (default: the first scenario's)")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="out/compare", show_default=True)
-@click.option("--at", "at", default=None, metavar="TIMES", help="also compare shares at these times, e.g. 11d,60d")
-@click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1, 512), help="local worker processes")
-@click.option("--scheduler", metavar="tcp://HOST:PORT", default=None, callback=_scheduler_address, help="run on this dask.distributed scheduler")
-@click.option("--resume", is_flag=True, help="continue stored runs (run only missing replications)")
-@click.option("--overwrite", is_flag=True, help="discard stored runs in --out")
-@click.option("--set", "sets", multiple=True, metavar="FIELD=VALUE", help="override a field in every scenario")
-def compare(scenario_files: tuple[str, ...], runs: int, seed: int | None, out_dir: str, at: str | None, jobs: int,
-            scheduler: str | None, resume: bool, overwrite: bool, sets: tuple[str, ...]) -> None:
+@at_option("also compare shares at these times, e.g. 11d,60d")
+@executor_options
+@store_options
+@set_option("override a field in every scenario")
+@extends_option
+def compare(scenario_files: tuple[str, ...], runs: int, seed: int | None, out_dir: str, times: list[float], jobs: int,
+            scheduler: str | None, resume: bool, overwrite: bool, overrides: dict[str, Any]) -> None:
     """Run every SCENARIO_FILE on the same random streams and compare them with the first.
 
     Writes OUT/<scenario>/ (one run directory each) and OUT/comparison.{csv,parquet,md,json}.
     """
-    from .analysis import compare as cmp
+    from . import api
 
-    if scheduler and jobs != 1:
-        raise click.UsageError("--jobs and --scheduler exclude each other")
-    if resume and overwrite:
-        raise click.UsageError("--resume and --overwrite exclude each other")
-    times = _parse_at(at)
-    overrides = _parse_sets(sets)
     scenarios = [load_or_exit(path, overrides) for path in scenario_files]
     names = [sc.name for sc in scenarios]
     if len(set(names)) != len(names):
         raise click.UsageError(f"scenario names must differ (got {', '.join(names)})")
-    seed = scenarios[0].seed if seed is None else seed
-    target = Path(out_dir)
-    _hold_output(target, *(target / name for name in names))
-    failed_any = False
-    for sc in scenarios:
-        _, _, failed = run_into(sc, target / sc.name, seed, runs, False, jobs, scheduler, resume, overwrite)
-        failed_any |= failed
-    rows = cmp.compare([(name, target / name) for name in names], times)
-    written = cmp.write(target, rows, names, {"seed": seed, "runs": runs, "at_hours": times})
-    out.print(comparison_table(rows, title=f"{len(names)} scenarios, {runs} runs each, seed {seed} (common random numbers)"))
-    for path in written:
+    with _errors(), Bars() as bars:
+        done = api.compare(scenarios, runs, seed, out_dir, at=times, jobs=jobs, scheduler=scheduler, resume=resume,
+                           overwrite=overwrite, progress=bars, strict=False)
+    out.print(comparison_table(done.rows, title=f"{len(names)} scenarios, {runs} runs each, seed {done.seed} "
+                                                f"(common random numbers)"))
+    for path in done.written:
         out.print(f"wrote {path}", markup=False)
-    if failed_any:
+    if bars.failed_runs:
         sys.exit(1)
 
 
 @main.command()
 @click.argument("scenario_file", type=click.Path(dir_okay=False))
-@_extends_option
-@_scheduler_timeout_option
-@click.option("--set", "sets", multiple=True, required=True, metavar="FIELD=V1,V2,...",
+@click.option("--set", "grid", multiple=True, required=True, metavar="FIELD=V1,V2,...", callback=_grid,
               help="a parameter and the values to try (repeatable: the grid is every combination)")
-@click.option("--runs", "-n", default=10, show_default=True, type=click.IntRange(1, 1_000_000), help="replications per grid point")
-@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None, help="master seed shared by every grid point")
+@runs_option(10, "replications per grid point")
+@seed_option("master seed shared by every grid point")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="out/sweep", show_default=True)
-@click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1, 512), help="local worker processes")
-@click.option("--scheduler", metavar="tcp://HOST:PORT", default=None, callback=_scheduler_address, help="run on this dask.distributed scheduler")
-@click.option("--resume", is_flag=True, help="continue stored runs")
-@click.option("--overwrite", is_flag=True, help="discard stored runs in --out")
-def sweep(scenario_file: str, sets: tuple[str, ...], runs: int, seed: int | None, out_dir: str, jobs: int,
+@executor_options
+@store_options
+@extends_option
+def sweep(scenario_file: str, grid: dict[str, list[Any]], runs: int, seed: int | None, out_dir: str, jobs: int,
           scheduler: str | None, resume: bool, overwrite: bool) -> None:
     """Run SCENARIO_FILE over a grid of parameter values; one table and a sensitivity plot.
 
     Example: --set tracing.sharing.latency=1h,6h,24h --set venues.us_exchange.compliance=0.5,0.9
     """
-    import itertools
+    from . import api
 
-    from .analysis import compare as cmp
-    from .views.plots import write_sensitivity
-
-    if scheduler and jobs != 1:
-        raise click.UsageError("--jobs and --scheduler exclude each other")
-    if resume and overwrite:
-        raise click.UsageError("--resume and --overwrite exclude each other")
-    axes: list[tuple[str, list[Any]]] = []
-    for item in sets:
-        if "=" not in item:
-            raise click.BadParameter(f"{item!r} is not FIELD=V1,V2,...", param_hint="--set")
-        key, raw = item.split("=", 1)
-        values = [parse_value(v.strip()) for v in raw.split(",") if v.strip()]
-        if not values:
-            raise click.BadParameter(f"{key}: no values", param_hint="--set")
-        axes.append((key.strip(), values))
-    grid = list(itertools.product(*[values for _, values in axes]))
-    points = []
-    for combo in grid:
-        overrides = {key: value for (key, _), value in zip(axes, combo)}
-        scenario = load_or_exit(scenario_file, overrides)
-        label = ", ".join(f"{key.split('.')[-1]}={value}" for key, value in overrides.items())
-        points.append((label, scenario, overrides))
-    seed = points[0][1].seed if seed is None else seed
-    target = Path(out_dir)
-    _hold_output(target, *(target / f"point_{k:03d}" for k in range(len(points))))
-    failed_any = False
-    runs_dirs = []
-    for k, (label, scenario, overrides) in enumerate(points):
-        run_dir = target / f"point_{k:03d}"
-        _, _, failed = run_into(scenario, run_dir, seed, runs, False, jobs, scheduler, resume, overwrite, label=label)
-        failed_any |= failed
-        runs_dirs.append((label, run_dir))
-    rows = cmp.compare(runs_dirs)
-    params = [{"point": k, "label": label, **{key: (v if isinstance(v, (int, float, str, bool)) else str(v))
-                                            for key, v in overrides.items()}}
-              for k, (label, _, overrides) in enumerate(points)]
-    written = cmp.write(target, rows, [label for label, _ in runs_dirs],
-                        {"seed": seed, "runs": runs, "parameters": [key for key, _ in axes], "points": params})
-    written += write_sensitivity(target, rows, axes, [label for label, _ in runs_dirs])
-    out.print(comparison_table(rows, title=f"sweep of {' x '.join(k for k, _ in axes)}: {len(points)} points, "
-                                           f"{runs} runs each, seed {seed}"))
-    for path in written:
+    with _errors():
+        points = api.sweep_points(scenario_file, grid)
+    for _, scenario, _ in points:
+        _warn(scenario_file, scenario)
+    with _errors(), Bars() as bars:
+        done = api.sweep(scenario_file, grid, runs, seed, out_dir, jobs=jobs, scheduler=scheduler, resume=resume,
+                         overwrite=overwrite, progress=bars, strict=False, points=points)
+    out.print(comparison_table(done.rows, title=f"sweep of {' x '.join(grid)}: {len(points)} points, "
+                                                f"{runs} runs each, seed {done.seed}"))
+    for path in done.written:
         out.print(f"wrote {path}", markup=False)
-    if failed_any:
+    if bars.failed_runs:
         sys.exit(1)
-
-
-def run_into(scenario: Scenario, target: Path, seed: int, runs: int, keep_ledgers: bool, jobs: int = 1,
-             scheduler: str | None = None, resume: bool = False, overwrite: bool = False,
-             label: str | None = None) -> tuple[dict[str, Any] | None, list[Path], bool]:
-    """Run (or resume) a scenario into a run directory with a progress bar; exit on store errors.
-
-    Returns the summary, the files written and whether any replication failed.
-    """
-    import time
-    from contextlib import ExitStack
-
-    from .runs.executors import open_executor
-    from .runs.experiment import run_experiment
-    from .runs.store import RunStore, StoreError
-
-    label = label or scenario.name
-    _hold_output(target)
-    try:
-        store = RunStore.open(target, scenario, seed, runs, keep_ledgers, resume=resume, overwrite=overwrite)
-    except StoreError as exc:
-        err.print(str(exc), markup=False, soft_wrap=True)
-        sys.exit(2)
-    for note in store.notes:
-        err.print(f"{target}: {note}", markup=False, soft_wrap=True)
-    before = store.count()
-    if resume and before:
-        err.print(f"{target}: {before} of {runs} replications already stored", markup=False, soft_wrap=True)
-    todo = len(store.missing())
-    try:
-        with ExitStack() as stack:
-            executor = stack.enter_context(open_executor(jobs, scheduler)) if todo else None
-            progress = stack.enter_context(_progress()) if todo else None
-            bar = progress.add_task(label, total=runs, completed=before, rate="") if progress else None
-            start, finished, failed = time.perf_counter(), [0], [0]
-
-            def tick() -> None:  # the runner's completion callback: done or failed, either way one less to go
-                finished[0] += 1
-                elapsed = time.perf_counter() - start
-                progress.update(bar, advance=1, rate=f"{finished[0] / elapsed:.2f} runs/s" if elapsed > 0 else "",
-                                description=label + (f" ({failed[0]} failed)" if failed[0] else ""))
-
-            def on_error(failure: Any) -> None:
-                failed[0] += 1
-                progress.console.print(f"replication {failure.index} failed ({failure.stage}): {failure.error}",
-                                       markup=False, soft_wrap=True)
-                tick()
-
-            report = run_experiment(scenario, store, jobs=jobs, executor=executor,
-                                    on_done=lambda index, rep: tick(), on_error=on_error)
-    except KeyboardInterrupt:
-        err.print(f"interrupted: {store.count()} of {runs} replications are stored in {target / 'parts'}; "
-                  f"the same command with --resume runs the rest", markup=False, soft_wrap=True)
-        sys.exit(130)
-    except StoreError as exc:  # a part damaged while the run went on
-        err.print(str(exc), markup=False, soft_wrap=True)
-        sys.exit(2)
-    except OSError as exc:  # e.g. the dask scheduler cannot be reached
-        err.print(f"error: {exc}", markup=False, soft_wrap=True)
-        sys.exit(1)
-    if not report.ran and not report.failures and not report.assembled:
-        err.print(f"{target}: all {runs} replications were already stored; nothing to run", markup=False, soft_wrap=True)
-    failures = store.failures()
-    if failures:
-        err.print(f"{len(failures)} of {runs} replication(s) failed (see {target / 'failures.json'}); "
-                  f"{'the files hold the other ' + str(store.count()) if store.count() else 'nothing was written'}; "
-                  f"--resume retries the failed ones", markup=False, soft_wrap=True)
-    return report.summary, report.written, bool(failures)
 
 
 @main.command()
@@ -454,8 +510,6 @@ def query(run_dir: str, sql: str, as_csv: bool, as_json: bool, timeout: float, u
     from .analysis.query import QueryTimeout, connect, execute
     from .runs.store import StoreError
 
-    if as_csv and as_json:
-        raise click.UsageError("--csv and --json exclude each other")
     try:
         con, sources = connect(Path(run_dir), unsafe=unsafe)
     except (StoreError, duckdb.Error, OSError, ValueError) as exc:
@@ -615,22 +669,21 @@ def report(results_dir: Path) -> None:
     click.echo(f"wrote {path}")
 
 
+# --- calibrate, backtest -------------------------------------------------------------------------------
+
+
 @main.command()
 @click.argument("scenario_file", type=click.Path(dir_okay=False))
-@_extends_option
-@_scheduler_timeout_option
 @click.option("--targets", "targets_file", required=True, type=click.Path(dir_okay=False),
               help="YAML file: the parameters to fit (path, low, high, scale) and the facts (targets)")
-@click.option("--runs", "-n", default=5, show_default=True, type=click.IntRange(1, 100_000),
-              help="replications per candidate (the same seeds for every candidate)")
-@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None, help="master seed (default: the scenario's)")
+@runs_option(5, "replications per candidate (the same seeds for every candidate)", most=100_000)
+@seed_option()
 @click.option("--samples", "-k", default=20, show_default=True, type=click.IntRange(1, 100_000),
               help="candidates (Latin hypercube over the parameter box)")
 @click.option("--accept", default=0.2, show_default=True, type=click.FloatRange(0, 1, min_open=True),
               help="ABC: accept this best fraction of the candidates, or all within distance 1 if more")
-@click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1, 512), help="local worker processes")
-@click.option("--scheduler", metavar="tcp://HOST:PORT", default=None, callback=_scheduler_address,
-              help="run the replications on this dask.distributed scheduler's workers")
+@executor_options
+@extends_option
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="output directory (default: out/<scenario name>-calibration)")
 def calibrate(scenario_file: str, targets_file: str, runs: int, seed: int | None, samples: int, accept: float,
@@ -641,54 +694,32 @@ def calibrate(scenario_file: str, targets_file: str, runs: int, seed: int | None
     / tolerance, then ABC rejection. Writes OUT/calibration.json, OUT/candidates.csv and
     OUT/calibrated.yaml (the scenario with the best values; `launderflow run` it).
     """
-    import time
-
     from .analysis.calibrate import calibrate as run_calibration
     from .analysis.calibrate import load_targets, tables, write_outputs
+    from .runs.lock import locked
 
-    if scheduler and jobs != 1:
-        raise click.UsageError("--jobs and --scheduler exclude each other (the cluster's workers do the work)")
-    try:
+    with _errors():
         _, base = load_targets(targets_file, scenario_file)
-    except ScenarioError as exc:
-        _fail(exc)
     target = Path(out_dir) if out_dir else Path("out") / f"{base.name}-calibration"
-    _hold_output(target)
-    total = samples * runs
-    try:
-        with _progress() as progress:
-            bar = progress.add_task(f"calibrate {base.name}", total=total, rate="")
-            start, finished = time.perf_counter(), [0]
-
-            def tick() -> None:
-                finished[0] += 1
-                elapsed = time.perf_counter() - start
-                progress.update(bar, advance=1, rate=f"{finished[0] / elapsed:.2f} runs/s" if elapsed > 0 else "")
-
-            cal = run_calibration(scenario_file, targets_file, runs, seed=seed, samples=samples, accept=accept,
-                                  jobs=jobs, scheduler=scheduler, on_replication=tick)
-    except ScenarioError as exc:
-        _fail(exc)
-    except KeyboardInterrupt:
-        err.print("interrupted: nothing was written", markup=False)
-        sys.exit(130)
-    except OSError as exc:  # e.g. the dask scheduler cannot be reached
-        err.print(f"error: {exc}", markup=False, soft_wrap=True)
-        sys.exit(1)
-    from rich.measure import Measurement
-
-    for table in tables(cal):
-        needed = Measurement.get(out, out.options.update(width=100_000, max_width=100_000), table).maximum
-        (Console(highlight=False, markup=False, emoji=False, width=needed) if needed > out.width and not out.is_terminal else out).print(table)
-    failures = cal.report()["failures"]
-    if failures:
-        err.print(f"{len(failures)} replication(s) or candidate(s) failed; those candidates were discarded "
-                  f"(see {target / 'calibration.json'})", markup=False, soft_wrap=True)
-    try:
-        written = write_outputs(cal, target)
-    except OSError as exc:
-        err.print(f"error: cannot write {target}: {exc}", markup=False, soft_wrap=True)
-        sys.exit(1)
+    with _errors(), locked(target):  # held from the start: a second writer is refused before the work
+        try:
+            with Bars() as bars:
+                bars.start(f"calibrate {base.name}", samples * runs, 0)
+                cal = run_calibration(scenario_file, targets_file, runs, seed=seed, samples=samples, accept=accept,
+                                      jobs=jobs, scheduler=scheduler, on_replication=bars.advance)
+        except KeyboardInterrupt:
+            err.print("interrupted: nothing was written", markup=False)
+            sys.exit(130)
+        _print_wide(*tables(cal))
+        failures = cal.report()["failures"]
+        if failures:
+            err.print(f"{len(failures)} replication(s) or candidate(s) failed; those candidates were discarded "
+                      f"(see {target / 'calibration.json'})", markup=False, soft_wrap=True)
+        try:
+            written = write_outputs(cal, target)
+        except OSError as exc:
+            err.print(f"error: cannot write {target}: {exc}", markup=False, soft_wrap=True)
+            sys.exit(1)
     for path in written:
         out.print(f"wrote {path}", markup=False)
     if cal.best is None:
@@ -696,15 +727,26 @@ def calibrate(scenario_file: str, targets_file: str, runs: int, seed: int | None
         sys.exit(1)
 
 
+def _print_wide(*tables: Any, measure: Any = None) -> None:
+    """Print each table on stdout; piped, a table wider than the terminal is printed whole, not squeezed
+    (``measure``: the part whose width counts, when the renderable is a group)."""
+    from rich.measure import Measurement
+
+    for table in tables:
+        needed = Measurement.get(out, out.options.update(width=100_000, max_width=100_000),
+                                 table if measure is None else measure(table)).maximum
+        (Console(highlight=False, markup=False, emoji=False, width=needed) if needed > out.width and not out.is_terminal
+         else out).print(table)
+
+
 @main.command()
 @click.argument("scenario_file", type=click.Path(dir_okay=False))
 @click.option("--targets", "targets_file", required=True, type=click.Path(dir_okay=False),
               help="YAML file of facts (the calibrate targets format; its parameters are not used)")
-@click.option("--runs", "-n", default=10, show_default=True, type=click.IntRange(1, 100_000), help="replications")
-@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None, help="master seed (default: the scenario's)")
-@click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1, 512), help="local worker processes")
-@click.option("--scheduler", metavar="tcp://HOST:PORT", default=None,
-              help="run the replications on this dask.distributed scheduler's workers")
+@runs_option(10, "replications", most=100_000)
+@seed_option()
+@executor_options
+@extends_option
 @click.option("--json", "as_json", is_flag=True, help="print the verdicts as JSON instead of a table")
 @click.option("--out", "out_file", type=click.Path(dir_okay=False), default=None, help="also write the JSON to this file")
 def backtest(scenario_file: str, targets_file: str, runs: int, seed: int | None, jobs: int, scheduler: str | None,
@@ -714,33 +756,18 @@ def backtest(scenario_file: str, targets_file: str, runs: int, seed: int | None,
     Per fact: the model's median and 5-95 % over the runs, the fact, z = (model - fact) / tolerance
     and whether |z| <= 1. Exit code 0 when every fact is within tolerance, 1 otherwise.
     """
-    import time
-
     from .analysis.backtest import backtest as run_backtest
     from .views.tables import backtest_table
 
-    if scheduler and jobs != 1:
-        raise click.UsageError("--jobs and --scheduler exclude each other (the cluster's workers do the work)")
-    try:
-        with _progress() as progress:
-            bar = progress.add_task(f"backtest {Path(scenario_file).stem}", total=runs, rate="")
-            start, finished = time.perf_counter(), [0]
-
-            def tick() -> None:
-                finished[0] += 1
-                elapsed = time.perf_counter() - start
-                progress.update(bar, advance=1, rate=f"{finished[0] / elapsed:.2f} runs/s" if elapsed > 0 else "")
-
-            result = run_backtest(scenario_file, targets_file, runs, seed=seed, jobs=jobs, scheduler=scheduler,
-                                  on_replication=tick)
-    except ScenarioError as exc:
-        _fail(exc)
-    except KeyboardInterrupt:
-        err.print("interrupted: nothing was scored", markup=False)
-        sys.exit(130)
-    except OSError as exc:  # e.g. the dask scheduler cannot be reached
-        err.print(f"error: {exc}", markup=False, soft_wrap=True)
-        sys.exit(1)
+    with _errors():
+        try:
+            with Bars() as bars:
+                bars.start(f"backtest {Path(scenario_file).stem}", runs, 0)
+                result = run_backtest(scenario_file, targets_file, runs, seed=seed, jobs=jobs, scheduler=scheduler,
+                                      on_replication=bars.advance)
+        except KeyboardInterrupt:
+            err.print("interrupted: nothing was scored", markup=False)
+            sys.exit(130)
     report = result.report()
     text = json.dumps(report, indent=2)
     if out_file:
@@ -749,12 +776,7 @@ def backtest(scenario_file: str, targets_file: str, runs: int, seed: int | None,
     if as_json:
         click.echo(text)
     else:
-        from rich.measure import Measurement
-
-        group = backtest_table(report)
-        needed = Measurement.get(out, out.options.update(width=100_000, max_width=100_000), group.renderables[1]).maximum
-        (Console(highlight=False, markup=False, emoji=False, width=needed) if needed > out.width and not out.is_terminal
-         else out).print(group)
+        _print_wide(backtest_table(report), measure=lambda group: group.renderables[1])
     for failure in result.failures:
         err.print(f"replication {failure.index} failed ({failure.stage}): {failure.error}", markup=False, soft_wrap=True)
     if not result.passed:

@@ -50,6 +50,7 @@ import yaml
 from ..metrics import DAYS, METRICS, USD
 from ..model.simulate import Replication
 from ..runs.executors import open_executor
+from ..runs.lock import locked
 from ..runs.replications import run_replications
 from ..scenario.loader import ScenarioError, extends_outside_allowed, load_data, load_scenario
 from ..scenario.schema import Scenario
@@ -416,9 +417,13 @@ def calibrated_yaml(cal: Calibration, out_dir: Path) -> str:
 
 
 def write_outputs(cal: Calibration, out_dir: str | Path) -> list[Path]:
-    """Write calibration.json, candidates.csv and calibrated.yaml (checked to load as the best candidate)."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    """Write calibration.json, candidates.csv and calibrated.yaml (checked to load as the best candidate),
+    holding ``out_dir``'s writer lock (:class:`~launderflow.runs.lock.LockedError` if another process has it)."""
+    with locked(out_dir):
+        return _write_outputs(cal, Path(out_dir))
+
+
+def _write_outputs(cal: Calibration, out_dir: Path) -> list[Path]:
     written = []
     path = out_dir / "calibration.json"
     path.write_text(json.dumps(cal.report(), indent=2) + "\n", encoding="utf-8")

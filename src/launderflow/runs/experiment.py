@@ -2,8 +2,8 @@
 
 :func:`run_experiment` puts every finished replication into a :class:`~launderflow.runs.store.RunStore`
 at once, records failures with their stage, and assembles the run's files; :func:`run_scenario`
-does the whole job for one scenario and a directory (store, executor, progress), for the CLI and
-the Python API alike.
+does the whole job for one scenario and a directory (writer lock, store, executor, progress), for
+the CLI and the Python API alike.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from ..model.simulate import Replication
 from ..scenario.schema import Scenario
 from .executors import open_executor
+from .lock import locked
 from .replications import Failure, _describe, run_replications
 from .store import RunStore
 
@@ -33,6 +34,9 @@ class RunReport:
     summary: dict[str, Any] | None = None
     written: list[Path] = field(default_factory=list)
     assembled: bool = False
+    out: Path | None = None  # the run directory (set by run_scenario)
+    stored: int = 0  # replications the directory holds at the end (set by run_scenario)
+    recorded_failures: int = 0  # entries of its failures.json at the end (set by run_scenario)
 
     @property
     def ok(self) -> bool:
@@ -92,11 +96,34 @@ def run_experiment(
 
 
 class Progress(Protocol):
-    """What a caller sees of a run in progress (the CLI draws a bar with it)."""
+    """What a caller sees of a run in progress (the CLI draws a bar and prints the notes with it).
+
+    For each run directory, in this order: :meth:`note` for what opening it found, :meth:`start`
+    if there are replications to run, :meth:`advance` or :meth:`failed` for each of them, and
+    :meth:`finish` when its files are assembled (not after an exception). ``note`` and ``finish``
+    do nothing unless overridden: subclass this class to inherit them.
+    """
+
+    def note(self, text: str) -> None:  # "DIR: 2 of 6 replications already stored", "DIR: parts/...: dropped"
+        return None
 
     def start(self, label: str, total: int, done: int) -> None: ...
     def advance(self) -> None: ...  # one more replication stored
     def failed(self, failure: Failure) -> None: ...
+
+    def finish(self, report: RunReport) -> None:
+        return None
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during :func:`run_scenario`: still a KeyboardInterrupt, which also says what is stored."""
+
+    def __init__(self, out: Path, runs: int, stored: int):
+        super().__init__(out, runs, stored)
+        self.out, self.runs, self.stored = out, runs, stored
+
+    def __str__(self) -> str:
+        return f"{self.stored} of {self.runs} replications are stored in {self.out / 'parts'}"
 
 
 def run_scenario(scenario: Scenario, out: Path | str, seed: int, runs: int, keep_ledgers: bool = False,
@@ -104,15 +131,34 @@ def run_scenario(scenario: Scenario, out: Path | str, seed: int, runs: int, keep
                  label: str | None = None, progress: Progress | None = None) -> RunReport:
     """Run (or resume) ``scenario`` into the run directory ``out`` and assemble its files.
 
-    Opens the store (raises :class:`~launderflow.runs.store.StoreError` rather than mix or clobber
-    runs), starts the executor only if there is work, and reports every replication to
-    ``progress``. Ctrl-C propagates; what is stored stays stored (``--resume`` continues it).
+    Holds ``out``'s writer lock throughout (raises :class:`~launderflow.runs.lock.OutputError`, or
+    its subclass :class:`~launderflow.runs.lock.LockedError` naming the other writer, before any
+    work), opens the store (raises :class:`~launderflow.runs.store.StoreError` rather than mix or
+    clobber runs), starts the executor only if there is work, and reports to ``progress``. Ctrl-C
+    raises :class:`RunInterrupted`; what is stored stays stored (``resume=True`` continues it).
     """
-    store = RunStore.open(Path(out), scenario, seed, runs, keep_ledgers, resume=resume, overwrite=overwrite)
-    todo = store.missing()
-    with open_executor(jobs, scheduler) if todo else nullcontext() as executor:
-        if progress is not None and todo:
-            progress.start(label or scenario.name, runs, store.count())
-        return run_experiment(scenario, store, jobs=jobs, executor=executor,
-                              on_done=None if progress is None else lambda index, rep: progress.advance(),
-                              on_error=None if progress is None else progress.failed)
+    out = Path(out)
+    with locked(out):
+        store = RunStore.open(out, scenario, seed, runs, keep_ledgers, resume=resume, overwrite=overwrite)
+        before = store.count()
+        if progress is not None:
+            for note in store.notes:
+                progress.note(f"{out}: {note}")
+            if resume and before:
+                progress.note(f"{out}: {before} of {runs} replications already stored")
+        todo = store.missing()
+        try:
+            with open_executor(jobs, scheduler) if todo else nullcontext() as executor:
+                if progress is not None and todo:
+                    progress.start(label or scenario.name, runs, before)
+                report = run_experiment(scenario, store, jobs=jobs, executor=executor,
+                                        on_done=None if progress is None else lambda index, rep: progress.advance(),
+                                        on_error=None if progress is None else progress.failed)
+        except KeyboardInterrupt as exc:
+            raise RunInterrupted(out, runs, store.count()) from exc
+        report.out, report.stored, report.recorded_failures = out, store.count(), len(store.failures())
+        if progress is not None:
+            if not report.ran and not report.failures and not report.assembled:
+                progress.note(f"{out}: all {runs} replications were already stored; nothing to run")
+            progress.finish(report)
+        return report

@@ -1,13 +1,18 @@
 """One writer per output directory: an exclusive ``fcntl.flock`` on ``DIR/.launderflow.lock``.
 
 Two commands writing into the same ``--out`` would mix their replications under one manifest, so
-every command that writes a run directory (run, compare, sweep, calibrate, ``--resume``) holds this
-lock while it works. The second writer is refused at once (no waiting) with the holder's pid, host
-and command, which the holder writes into the lock file. The kernel drops a flock when its process
-dies, however it dies, so a lock left by a killed process never blocks anyone.
+whatever writes a run directory holds this lock while it works. The library takes it
+(:func:`~launderflow.runs.experiment.run_scenario`, ``api.compare`` and ``api.sweep`` for their
+directories, ``calibrate.write_outputs``), so the Python API is as safe as the command line. The
+second writer is refused at once (no waiting) with the holder's pid, host and command, which the
+holder writes into the lock file. The kernel drops a flock when its process dies, however it dies,
+so a lock left by a killed process never blocks anyone.
 
 Within one process the lock is re-entrant (``compare`` holds its directory and every run directory
 in it, and the run itself takes its directory's lock again).
+
+The lock file names the holder's command: :data:`command_line` when set (the CLI sets it to
+``launderflow ...``), else the Python process's command line.
 """
 
 from __future__ import annotations
@@ -21,10 +26,14 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
 LOCK_FILE = ".launderflow.lock"
+
+#: what the lock file says the holder is doing; None: ``python`` and this process's arguments
+command_line: ContextVar[str | None] = ContextVar("command_line", default=None)
 
 _held: dict[Path, tuple[int, int]] = {}  # directory -> (file descriptor, how many holders in this process)
 
@@ -78,7 +87,7 @@ def acquire(directory: Path | str, command: str | None = None) -> Path:
             break
         os.close(fd)
     info = {"pid": os.getpid(), "host": socket.gethostname(), "since": round(time.time(), 3),
-            "command": command or " ".join(["launderflow", *sys.argv[1:]])}
+            "command": command or command_line.get() or " ".join(["python", *sys.argv])}
     os.ftruncate(fd, 0)
     os.pwrite(fd, (json.dumps(info) + "\n").encode("utf-8"), 0)
     _held[root] = (fd, 1)
