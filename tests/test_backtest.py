@@ -38,7 +38,7 @@ def targets(tmp_path: Path, cashed: float, dark: float, **extra) -> Path:
                {"name": "cashed_day_3", "metric": "share_at", "state": "cashed_out", "at": "3d", "value": cashed,
                 "tolerance": 0.05, "source": "test", "role": "input"},
                {"name": "dark_at_end", "metric": "final_share", "state": "reported_dark", "value": dark,
-                "tolerance": 0.02, "source": "test", **extra}]}
+                "tolerance": 0.02, "source": "test", "role": "check", **extra}]}
     path = tmp_path / "facts.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path

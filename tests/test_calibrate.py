@@ -276,3 +276,24 @@ def test_duplicate_key_and_missing_file(tmp_path, case):
     _, scenario, _ = case
     with pytest.raises(ScenarioError, match="file not found"):
         load_targets(tmp_path / "missing.yaml", scenario)
+
+
+def test_check_targets_are_reported_but_never_fitted(tmp_path):
+    """A check (out-of-sample) target does not move the distance; a file of checks only is refused."""
+    from launderflow.analysis.calibrate import Candidate
+    from launderflow.analysis.targets import FACTS
+
+    (tmp_path / "tiny.yaml").write_text(TINY)
+    scenario = load_scenario(tmp_path / "tiny.yaml")
+    fact = FACTS["final_share"]
+    fitted = fact(name="a", metric="final_share", state="frozen", value=0.5, tolerance=0.1, source="s", role="input")
+    check = fact(name="b", metric="final_share", state="frozen", value=0.0, tolerance=0.01, source="s", role="check")
+    cand = Candidate(0, [1.0], np.array([[0.6, 0.6], [0.6, 0.6]]))
+    assert cand.distance([fitted, check], scenario) == pytest.approx(1.0)  # only the input target: z = +1
+    assert cand.distance([fitted], scenario) == pytest.approx(1.0)
+    targets = tmp_path / "checks.yaml"
+    targets.write_text("parameters: [{path: venues.ex.compliance, low: 0.1, high: 0.9}]\n"
+                       "targets:\n  - {name: b, metric: final_share, state: frozen, value: 0.1, tolerance: 0.1, "
+                       "source: s, role: check}\n")
+    with pytest.raises(ScenarioError, match="every target is a check"):
+        load_targets(targets, scenario_path=tmp_path / "tiny.yaml")

@@ -109,10 +109,13 @@ class Candidate:
         return np.array([score(row)[0] for row in self.metrics]) if self.ok else np.full(len(self.metrics), np.nan)
 
     def distance(self, targets: list[Any], scenario: Scenario) -> float:
-        """RMS of the targets' z-scores (a time never reached counts as the horizon: a lower bound)."""
+        """RMS of the fitted targets' z-scores (a time never reached counts as the horizon: a lower
+        bound). ``check`` targets are out-of-sample: reported, never fitted."""
         if not self.ok:
             return math.inf
-        z = np.array([z_score(t, m, scenario)[0] for t, m in zip(targets, self.medians())])
+        z = np.array([z_score(t, m, scenario)[0] for t, m in zip(targets, self.medians()) if t.role != "check"])
+        if len(z) == 0:
+            return math.inf
         d = math.sqrt(float(np.mean(z ** 2)))
         return d if math.isfinite(d) else math.inf  # a metric the model could not give (nan) disqualifies
 
@@ -172,7 +175,7 @@ class Calibration:
         rows = []
         best = self.best
         for t, target in enumerate(self.spec.targets):
-            row: dict[str, Any] = {"name": target.name, "metric": describe_target(target),
+            row: dict[str, Any] = {"name": target.name, "role": target.role, "metric": describe_target(target),
                                    "fact": target.value, "tolerance": target.tolerance, "source": target.source}
             if best is not None:
                 med, p5, p95 = score(best.metrics[t])
@@ -498,7 +501,7 @@ def tables(cal: Calibration) -> list[Any]:
         m = target.metric
         rng = f"{_fmt_metric(m, row.get('model_p5'))} - {_fmt_metric(m, row.get('model_p95'))}" if best else "-"
         z = row.get("z")
-        facts.add_row(row["name"], row["metric"], _fmt_metric(m, row["fact"]), _fmt_metric(m, row["tolerance"]),
+        facts.add_row(row["name"] + (" (check)" if row["role"] == "check" else ""), row["metric"], _fmt_metric(m, row["fact"]), _fmt_metric(m, row["tolerance"]),
                       _fmt_metric(m, row.get("model_median")), rng,
                       "-" if z is None else (">" if row.get("z_is_lower_bound") else "") + f"{z:+.2f}")
     return [params, facts]

@@ -81,7 +81,8 @@ class _Fact(_Strict):
         description="the fact's own uncertainty: the scale of the distance")
     source: Annotated[str, Field(min_length=1, max_length=500)]
     role: Literal["input", "check"] = Field(
-        default="check", description="input: the scenario was built from this fact (in-sample); check: it was not")
+        default="input", description="input: the scenario was built or fitted from this fact (in-sample, the "
+                                     "default: nothing counts as out-of-sample unless it says so); check: it was not")
 
 
 # How each metric parameter is written in a targets file.
@@ -225,6 +226,10 @@ def load_targets(path: str | Path, scenario_path: str | Path, need_parameters: b
     if need_parameters and not spec.parameters:
         raise ScenarioError([Problem(*doc.locate(("parameters",)), "parameters",
                                      "calibrate needs at least one parameter to fit (a list of path, low, high)")])
+    if need_parameters and all(target.role == "check" for target in spec.targets):
+        raise ScenarioError([Problem(*doc.locate(("targets",)), "targets",
+                                     "every target is a check (out-of-sample, never fitted): calibrate needs at "
+                                     "least one with role: input")])
     scenario = load_scenario(scenario_path)
     problems = _reference_problems(spec, scenario, scenario_path, doc)
     if problems:
