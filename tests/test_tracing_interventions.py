@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import PRICE, two_chain_dict
+from conftest import two_chain_dict
 from launderflow import metrics
 from launderflow.model.simulate import Replication, simulate
 from launderflow.model.states import N_CELLS, Location

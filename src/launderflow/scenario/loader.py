@@ -441,8 +441,6 @@ def _dotted(path: tuple[Any, ...]) -> str:
 
 def _allowed_keys(data: Any, loc: tuple[Any, ...]) -> str:
     """For an unknown key, list the keys the enclosing model accepts."""
-    from . import schema as s
-
     model = _model_at(data, loc[:-1])
     if model is None:
         return ""
@@ -470,8 +468,6 @@ def _has(node: Any, part: Any) -> bool:
 
 
 def _child_model(model: Any, part: Any, node: Any) -> Any:
-    import typing
-
     from pydantic import BaseModel
 
     if isinstance(model, type) and issubclass(model, BaseModel):
