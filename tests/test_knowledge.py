@@ -230,3 +230,28 @@ def test_desks_in_one_capacity_pool_share_its_capacity_across_thefts():
 
     assert cash_out_days(True) == pytest.approx(10.0, abs=0.1)
     assert cash_out_days(False) == pytest.approx(5.0, abs=0.1)
+
+
+def test_bybit_after_one_day_is_dark_only_where_a_judgment_point_was_passed():
+    """The bundled bybit_2025 over its first day: value still in wallets the investigators have
+    identified is traced, and every dark dollar passed a judgment point (eXch): it was lost there,
+    or is waiting for the analysts' judgment."""
+    from pathlib import Path
+
+    from launderflow.scenario.loader import load_scenario
+
+    scenario = load_scenario(Path(__file__).resolve().parent.parent / "scenarios" / "bybit_2025.yaml",
+                             {"clock.horizon": "1d"})
+    rep = simulate(scenario, np.random.default_rng(3), keep_ledger=False, keep_lots=True)
+    lots = rep.lots_table
+    held = (lots["value"] > 0) & np.isin(lots["location"], [int(Location.LAUNDERER), int(Location.VENUE)])
+    dark = held & ~lots["traced"]
+    judged = (lots["lost_at"] >= 0) | (lots["judge_at"] > 24.0 - 1e-9)  # lost at a venue, or awaiting judgment
+    assert not np.any(lots["lost_at"][dark] == -1), "a trail lost at an automatic hop"
+    # what is dark without a judgment point keeps its trail: it moved within the software's 15 minutes
+    assert np.all(lots["trail"][dark & ~judged])
+    assert lots["value"][dark & judged].sum() >= 0.9 * lots["value"][dark].sum()
+    in_wallets = held & (lots["location"] == int(Location.LAUNDERER)) & lots["trail"]
+    traced_share = lots["value"][in_wallets & lots["traced"]].sum() / lots["value"][in_wallets].sum()
+    assert traced_share > 0.99  # identified wallets are known
+    assert lots["value"][dark].sum() / rep.stolen_usd < 0.05

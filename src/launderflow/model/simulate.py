@@ -56,7 +56,7 @@ def simulate(scenario: Scenario, rng: np.random.Generator, keep_ledger: bool = T
     if ledger is not None:  # a trail is only followed if the theft was discovered within the run
         stolen = ledger["lot"] >= 0
         ledger["followed"][stolen] &= world.discovered[world.lots.theft[ledger["lot"][stolen]]]
-    lots_table = ({name: world.lots.view(name).copy() for name in ("value", "location", "traced", "trail", "theft", "alive", "lost_at")}
+    lots_table = ({name: world.lots.view(name).copy() for name in ("value", "location", "traced", "trail", "theft", "alive", "lost_at", "judge_at")}
                   if keep_lots else None)
     logs = [v.logs() for v in world.venues]
     pools = _concat([log["pools"].arrays() for log in logs if "pools" in log])
