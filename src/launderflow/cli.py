@@ -131,6 +131,10 @@ class _Command(click.Command):
 class _Group(click.Group):
     command_class = _Command
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta["launderflow.argv"] = list(args)  # the command line as given (sys.argv is not, under a test runner)
+        return super().parse_args(ctx, args)
+
 
 def runs_option(default: int, help: str, most: int = 1_000_000) -> Decorator:
     return click.option("--runs", "-n", default=default, show_default=True, type=click.IntRange(1, most), help=help)
@@ -250,7 +254,7 @@ def main(ctx: click.Context) -> None:
     """Simulate how stolen crypto is laundered and how policy stops it."""
     from .runs.lock import command_line
 
-    token = command_line.set(" ".join(["launderflow", *sys.argv[1:]]))  # what the writer lock says we do
+    token = command_line.set(" ".join(["launderflow", *ctx.meta.get("launderflow.argv", sys.argv[1:])]))  # what the writer lock says
     ctx.call_on_close(lambda: command_line.reset(token))
 
 
