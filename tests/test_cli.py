@@ -253,9 +253,9 @@ def test_the_lock_file_names_the_cli_command(tmp_path, monkeypatch):
     out = tmp_path / "run"
     real, seen = RunStore.write_part, []
 
-    def write_and_look(self, index, rep):
+    def write_and_look(self, index, rep, tables):
         seen.append(json_.loads((out / ".launderflow.lock").read_text())["command"])
-        return real(self, index, rep)
+        return real(self, index, rep, tables)
 
     monkeypatch.setattr(RunStore, "write_part", write_and_look)
     path = write(tmp_path, "s.yaml", BASE_YAML)

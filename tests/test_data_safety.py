@@ -301,6 +301,7 @@ def test_a_damaged_manifest_or_failures_file_is_a_clear_error(reference, tmp_pat
 
 
 def test_a_damaged_part_found_while_assembling_is_a_clear_error(reference, tmp_path, monkeypatch):
+    from launderflow.runs.experiment import assemble
     from launderflow.runs.store import RunStore, StoreError
     from launderflow.scenario.loader import load_scenario
 
@@ -312,7 +313,7 @@ def test_a_damaged_part_found_while_assembling_is_a_clear_error(reference, tmp_p
     store = RunStore.open(out, scenario, scenario.seed, 5, keep_ledgers=True, resume=True)
     (out / "parts" / "0000002" / "replication.npz").write_bytes(b"PK\x03\x04 truncated")
     with pytest.raises(StoreError, match="0000002/replication.npz: damaged"):
-        store.assemble()
+        assemble(scenario, store)
 
 
 # --- 5. no symbolic links in a run directory ---------------------------------------------------------

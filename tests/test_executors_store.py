@@ -227,8 +227,8 @@ def test_ctrl_c_in_the_command_stores_what_finished(quick, quick_clean, tmp_path
     out = tmp_path / "run"
     real = RunStore.write_part
 
-    def write_then_interrupt(self, index, rep):
-        path = real(self, index, rep)
+    def write_then_interrupt(self, index, rep, tables):
+        path = real(self, index, rep, tables)
         if index == 2:
             raise KeyboardInterrupt
         return path

@@ -21,7 +21,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from ..runs.store import MANIFEST, PART_TABLES, PARTS, StoreError, replication_rows
+from ..runs.results import replication_rows
+from ..runs.store import MANIFEST, PART_TABLES, PARTS, StoreError
 
 DEFAULT_TIMEOUT = 300.0  # seconds a query may run (--timeout; 0: no limit)
 

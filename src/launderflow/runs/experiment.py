@@ -1,7 +1,9 @@
 """A run into a store: run the replications a run directory is missing, store each, assemble the files.
 
 :func:`run_experiment` puts every finished replication into a :class:`~launderflow.runs.store.RunStore`
-at once, records failures with their stage, and assembles the run's files; :func:`run_scenario`
+at once, records failures with their stage, and assembles the run's files. It is the one owner of
+the run directory's contents: the store persists what it is given (parts, assembled files, their
+checksums), :mod:`~launderflow.runs.results` makes the tables, and neither calls the other; :func:`run_scenario`
 does the whole job for one scenario and a directory (writer lock, store, executor, progress), for
 the CLI and the Python API alike.
 """
@@ -21,6 +23,7 @@ from ..scenario.schema import Scenario
 from .executors import open_executor
 from .lock import locked
 from .replications import Failure, _describe, run_replications
+from .results import part_tables, summarize, write_run
 from .store import RunStore
 
 
@@ -70,7 +73,7 @@ def run_experiment(
 
     def done(index: int, rep: Replication) -> None:
         try:
-            store.write_part(index, rep)
+            store.write_part(index, rep, part_tables(scenario, store.seed, index, rep))
         except Exception as exc:
             failed(Failure(index, store.seed, "store", _describe(exc), "".join(traceback.format_exception(exc))))
             return
@@ -85,11 +88,27 @@ def run_experiment(
                                   key=f"{scenario.name}-{store.key}"):
             pass
     if todo or not store.assembled():
-        report.summary, report.written = store.assemble()
+        report.summary, report.written = assemble(scenario, store)
         report.assembled = True
     else:
         report.summary = store.summary()
     return report
+
+
+def assemble(scenario: Scenario, store: RunStore) -> tuple[dict[str, Any] | None, list[Path]]:
+    """Build summary.json and the run's tables from every stored replication, in replication order,
+    and put them in the store. Returns the summary and the files written (``(None, [])`` when nothing
+    is stored). When some replications are missing, the summary says which (``failed_replications``).
+    """
+    order = store.stored()
+    if not order:
+        return None, store.assemble(None)
+    reps = {i: store.load(i) for i in order}
+    summary = summarize(scenario, store.seed, reps)
+    missing = store.missing()
+    if missing:
+        summary["failed_replications"] = missing
+    return summary, store.assemble(lambda tmp: write_run(tmp, scenario, store.seed, reps, summary))
 
 
 # --- a scenario into a run directory, from start to finish -------------------------------------------

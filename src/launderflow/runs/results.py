@@ -94,6 +94,39 @@ def summarize(scenario: Scenario, seed: int, reps: dict[int, Replication]) -> di
     }
 
 
+def replication_rows(stolen_usd: float, records: list[dict[str, Any]]) -> pa.Table:
+    """summary.json's per-replication records as a flat table (the ``summary`` view of ``query``).
+
+    Each record is scaled by its own ``stolen_usd`` (a stream's total varies by replication);
+    ``stolen_usd`` is only the fallback for records written without one.
+    """
+    stolen = [float(r.get("stolen_usd") or stolen_usd) for r in records]
+    cols: dict[str, pa.Array] = {
+        "replication": pa.array([r["index"] for r in records], pa.int32()),
+        "stolen_usd": pa.array(stolen, pa.float64()),
+    }
+    for state in metrics.STATES:
+        cols[metrics.METRICS["final_usd"](state=state).key] = pa.array([r["final_usd"][state] for r in records], pa.float64())
+    for state in metrics.STATES:
+        cols[metrics.METRICS["final_share"](state=state).key] = pa.array(
+            [None if r["final_usd"][state] is None else r["final_usd"][state] / s for r, s in zip(records, stolen)],
+            pa.float64())
+    cols["time_to_50pct_cash_out_hours"] = pa.array([r["time_to_50pct_cash_out_hours"] for r in records], pa.float64())
+    cols["launderer_cost_usd"] = pa.array([r["launderer_cost_usd"] for r in records], pa.float64())
+    cols["transfers"] = pa.array([r["transfers"] for r in records], pa.int64())
+    cols["lots"] = pa.array([r["lots"] for r in records], pa.int64())
+    return pa.table(cols)
+
+
+def part_tables(scenario: Scenario, seed: int, index: int, rep: Replication) -> dict[str, pa.Table | None]:
+    """The tables a stored replication carries beside itself (what ``query`` reads of an unfinished run):
+    its summary row, its timeline, and its ledger and anonymity sets when it has them."""
+    one = {index: rep}
+    record = summarize(scenario, seed, one)["replications"][0]
+    return {"summary": replication_rows(rep.stolen_usd, [record]), "timeline": timeline_table(scenario, one),
+            "ledger": ledger_table(scenario, one), "anonymity": pools_table(scenario, one)}
+
+
 def scenario_actions(scenario: Scenario) -> dict[str, Any]:
     """Interventions by the name the model gives them (their own, or kind_index)."""
     return {(a.name or f"{a.kind}_{i}"): a for i, a in enumerate(scenario.interventions)}

@@ -34,6 +34,7 @@ import os
 import shutil
 import uuid
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +42,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .. import __version__, metrics
+from .. import __version__
 from ..model.simulate import Replication
-from .results import ledger_table, pools_table, summarize, timeline_table, write_run
 from ..scenario.schema import Scenario
 
 STORE_FORMAT = 1
@@ -218,30 +218,6 @@ class _LazyArrays:
 
 
 # --- per-replication rows ------------------------------------------------------------------------
-
-
-def replication_rows(stolen_usd: float, records: list[dict[str, Any]]) -> pa.Table:
-    """summary.json's per-replication records as a flat table (the ``summary`` view of ``query``).
-
-    Each record is scaled by its own ``stolen_usd`` (a stream's total varies by replication);
-    ``stolen_usd`` is only the fallback for records written without one.
-    """
-    stolen = [float(r.get("stolen_usd") or stolen_usd) for r in records]
-    cols: dict[str, pa.Array] = {
-        "replication": pa.array([r["index"] for r in records], pa.int32()),
-        "stolen_usd": pa.array(stolen, pa.float64()),
-    }
-    for state in metrics.STATES:
-        cols[metrics.METRICS["final_usd"](state=state).key] = pa.array([r["final_usd"][state] for r in records], pa.float64())
-    for state in metrics.STATES:
-        cols[metrics.METRICS["final_share"](state=state).key] = pa.array(
-            [None if r["final_usd"][state] is None else r["final_usd"][state] / s for r, s in zip(records, stolen)],
-            pa.float64())
-    cols["time_to_50pct_cash_out_hours"] = pa.array([r["time_to_50pct_cash_out_hours"] for r in records], pa.float64())
-    cols["launderer_cost_usd"] = pa.array([r["launderer_cost_usd"] for r in records], pa.float64())
-    cols["transfers"] = pa.array([r["transfers"] for r in records], pa.int64())
-    cols["lots"] = pa.array([r["lots"] for r in records], pa.int64())
-    return pa.table(cols)
 
 
 # --- the store -----------------------------------------------------------------------------------
@@ -503,18 +479,15 @@ class RunStore:
     def complete(self) -> bool:
         return not self.missing()
 
-    def write_part(self, index: int, rep: Replication) -> Path:
-        """Store replication ``index``: all its files in a temp directory, then one atomic rename."""
+    def write_part(self, index: int, rep: Replication, tables: dict[str, pa.Table | None]) -> Path:
+        """Store replication ``index``: the replication itself (losslessly) and the tables derived
+        from it (``name -> table``; None: none), all in a temp directory, then one atomic rename."""
         final = self.part_dir(index)
         tmp = self.parts / f".tmp-{index:07d}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         tmp.mkdir(parents=True)
         try:
             save_replication(tmp / "replication.npz", rep)
-            one = {index: rep}
-            record = summarize(self.scenario, self.seed, one)["replications"][0]
-            pq.write_table(replication_rows(rep.stolen_usd, [record]), tmp / "summary.parquet", compression="zstd")
-            pq.write_table(timeline_table(self.scenario, one), tmp / "timeline.parquet", compression="zstd")
-            for name, table in (("ledger", ledger_table(self.scenario, one)), ("anonymity", pools_table(self.scenario, one))):
+            for name, table in tables.items():
                 if table is not None:
                     pq.write_table(table, tmp / f"{name}.parquet", compression="zstd")
             files = {f.name: _sha256(f) for f in sorted(tmp.iterdir())}
@@ -649,25 +622,18 @@ class RunStore:
         if self.missing():
             self._remove_finals()
 
-    def assemble(self) -> tuple[dict[str, Any] | None, list[Path]]:
-        """Build summary.json and the Parquet files from every stored part, in replication order.
-
-        Returns the summary and the files written (``(None, [])`` when nothing is stored). When some
-        replications are missing the summary says which (``failed_replications``).
+    def assemble(self, write: Callable[[Path], list[Path]] | None) -> list[Path]:
+        """Put the run's files in place: ``write(tmp)`` writes them into a temp directory, then they
+        are moved in (summary.json last: it marks a finished assembly) and their checksums go into
+        the manifest. ``write`` None: nothing is stored, the assembled files are removed.
         """
         self._write_failures()
-        order = self.stored()
-        if not order:
+        if write is None:
             self._remove_finals()
-            return None, []
-        reps = {i: self.load(i) for i in order}
-        summary = summarize(self.scenario, self.seed, reps)
-        missing = self.missing()
-        if missing:
-            summary["failed_replications"] = missing
+            return []
         tmp = self.root / f".assemble-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         try:
-            made = {p.name for p in write_run(tmp, self.scenario, self.seed, reps, summary)}
+            made = {p.name for p in write(tmp)}
             written = []
             sums = {name: _sha256(tmp / name) for name in FINAL_FILES if name in made}
             if self.manifest.pop("assembled", None) is not None:
@@ -682,7 +648,7 @@ class RunStore:
             self._write_manifest()
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-        return summary, written
+        return written
 
     def summary(self) -> dict[str, Any] | None:
         path = self.root / "summary.json"
