@@ -490,7 +490,9 @@ def plot_final_outcomes(data: RunData | Sequence[RunData] | str | Path, ax: Axes
                 if math.isfinite(m):
                     ax.text(p, max(h, m) + 0.012, share_label(m), ha="center", va="bottom",
                             color="#000000" if m >= 0.0095 else "#777777", fontsize=7.5 if n > 2 else 8.5)
-    ax.set_xticks(x, [STATE_LABELS[s] for s in STATES])
+    # (eleven states: long labels break after their first word so that neighbours never overlap)
+    ax.set_xticks(x, [STATE_LABELS[s].replace(" ", "\n", 1) if len(STATE_LABELS[s]) > 9 else STATE_LABELS[s]
+                      for s in STATES])
     ax.set_xlim(-0.6, len(STATES) - 0.4)
     _share_axis(ax, 1.16)
     ax.set_yticks(np.linspace(0, 1, 6))
