@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 import yaml
 
 from launderflow.model.simulate import Replication, simulate
@@ -132,3 +133,34 @@ def run(scenario: Scenario, seed: int = 0) -> Replication:
 def rows(rep: Replication, hop: str) -> np.ndarray:
     """Boolean mask of ledger rows of one hop kind."""
     return rep.ledger["hop"] == HOP[hop]
+
+
+LOCK_HOLDER = """\
+import sys
+from launderflow.runs.lock import acquire
+for d in sys.argv[1:]:
+    acquire(d, "launderflow run other.yaml --out " + d)
+print("ready", flush=True)
+sys.stdin.read()
+"""
+
+
+@pytest.fixture
+def holder():
+    """Start another process that holds the writer lock of the given directories until the test ends."""
+    import subprocess
+    import sys
+
+    procs = []
+
+    def start(*dirs: Path) -> subprocess.Popen:
+        proc = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, *map(str, dirs)], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, text=True)
+        procs.append(proc)
+        assert proc.stdout.readline().strip() == "ready"
+        return proc
+
+    yield start
+    for proc in procs:
+        proc.kill()
+        proc.wait()

@@ -104,14 +104,6 @@ def test_a_run_where_every_replication_failed_raises_with_the_first_error(tmp_pa
 
 # --- the writer lock belongs to the library: the API is as safe as the CLI ------------------------------
 
-HOLDER = """\
-import sys
-from launderflow.runs.lock import acquire
-for d in sys.argv[1:]:
-    acquire(d, "launderflow run other.yaml --out " + d)
-print("ready", flush=True)
-sys.stdin.read()
-"""
 
 TRY_LOCK = """\
 import sys
@@ -125,22 +117,6 @@ else:
 """
 
 
-@pytest.fixture
-def holder():
-    """Start a process that holds the writer lock of the given directories until the test ends."""
-    procs = []
-
-    def start(*dirs: Path) -> subprocess.Popen:
-        proc = subprocess.Popen([sys.executable, "-c", HOLDER, *map(str, dirs)], stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, text=True)
-        procs.append(proc)
-        assert proc.stdout.readline().strip() == "ready"
-        return proc
-
-    yield start
-    for proc in procs:
-        proc.kill()
-        proc.wait()
 
 
 def _try_lock(directory: Path) -> str:

@@ -166,35 +166,8 @@ def test_derived_files_of_a_run_are_still_dropped_when_the_run_changes(tmp_path)
 
 # --- 3. one writer per output directory -----------------------------------------------------------
 
-HOLDER = """\
-import sys
-from launderflow.runs.lock import acquire
-for d in sys.argv[1:]:
-    acquire(d, "launderflow run other.yaml --out " + d)
-print("ready", flush=True)
-sys.stdin.read()
-"""
 
 
-@pytest.fixture
-def holder(tmp_path):
-    """Start a process that holds the writer lock of the given directories until it is killed."""
-    import subprocess
-    import sys
-
-    procs = []
-
-    def start(*dirs: Path) -> subprocess.Popen:
-        proc = subprocess.Popen([sys.executable, "-c", HOLDER, *map(str, dirs)], stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, text=True)
-        procs.append(proc)
-        assert proc.stdout.readline().strip() == "ready"
-        return proc
-
-    yield start
-    for proc in procs:
-        proc.kill()
-        proc.wait()
 
 
 def test_a_second_writer_is_refused_naming_the_holder(holder, tmp_path):

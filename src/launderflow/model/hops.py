@@ -54,6 +54,15 @@ class Step:
     def apply(self, world: World, ids: np.ndarray, now: float) -> None:
         raise NotImplementedError
 
+    def wake_at(self, world: World, ids: np.ndarray, times: np.ndarray) -> None:
+        """Lots waited here (no move, no confirmation): the next step is due at ``times``."""
+        world.lots.step[ids] = self.next
+        world.lots.substep[ids] = 0
+        if self.next == DONE:
+            world.park(ids)
+        else:
+            world.schedule(ids, times)
+
     def advance(self, world: World, ids: np.ndarray, now: float, delay: Distribution | None) -> None:
         """Lots finished this step: point them at the next step and schedule it."""
         ids = ids[world.lots.alive[ids]]
@@ -157,13 +166,10 @@ class Wait(Step):
         return cls(_delay(hop))
 
     def apply(self, world: World, ids: np.ndarray, now: float) -> None:
-        lots = world.lots
-        lots.step[ids] = self.next
-        lots.substep[ids] = 0
-        if self.next == DONE:
-            world.park(ids)
+        if self.next == DONE:  # (the last step: no delay to draw)
+            self.wake_at(world, ids, np.empty(0))
         else:
-            world.schedule(ids, now + self.delay.sample(world.rng, len(ids)))
+            self.wake_at(world, ids, now + self.delay.sample(world.rng, len(ids)))
 
 
 @STEPS.register("dormant")
@@ -200,12 +206,7 @@ class Dormant(Step):
                 world.schedule(due[noisy], last[noisy] + self.quiet)
                 due = due[~noisy]
         if len(due):
-            lots.step[due] = self.next
-            lots.substep[due] = 0
-            if self.next == DONE:
-                world.park(due)
-            else:
-                world.schedule(due, np.full(len(due), now))
+            self.wake_at(world, due, np.full(len(due), now))
 
 
 @STEPS.register("consolidate")
