@@ -18,11 +18,31 @@ class Capacity:
         self.rate_per_hour = usd_per_day / 24.0
         self.free_at = 0.0  # when the queue is worked through
         self.served_usd = 0.0
+        # Claims of value on its way here (an exposure-aware launderer converted it for this
+        # off-ramp): (expiry, USD) pairs, oldest first; deposits use them up, time ends them.
+        self.claims: list[list[float]] = []
 
-    def room(self, now: float, values: np.ndarray, horizon: float) -> np.ndarray:
+    def claimed(self, now: float) -> float:
+        """USD claimed by value still on its way (claims not yet used up or expired)."""
+        while self.claims and self.claims[0][0] <= now:
+            self.claims.pop(0)
+        return sum(c[1] for c in self.claims)
+
+    def claim(self, now: float, usd: float, lasts: float) -> None:
+        """Value converted for this capacity will arrive within ``lasts`` hours: hold room for it."""
+        if usd > 0:
+            self.claims.append([now + lasts, usd])
+            self.claims.sort(key=lambda c: c[0])
+
+    def room(self, now: float, values: np.ndarray, horizon: float, claims: bool = False) -> np.ndarray:
         """Which of these deposits (in order) can be booked now: those that start within ``horizon``
-        hours of now. An idle capacity takes at least the first deposit, however large."""
+        hours of now (``claims``: counting the value already on its way as booked). An idle capacity
+        takes at least the first deposit, however large."""
+        if len(values) == 0:
+            return np.zeros(0, dtype=bool)
         backlog = max(self.free_at - now, 0.0)
+        if claims:
+            backlog += self.claimed(now) / self.rate_per_hour
         starts = backlog + np.concatenate(([0.0], np.cumsum(values[:-1] / self.rate_per_hour)))
         fits = starts <= horizon + 1e-9
         if len(values) and backlog <= 1e-9:
@@ -36,3 +56,12 @@ class Capacity:
             self.free_at = float(finish[-1])
             self.served_usd += float(values.sum())
         return finish
+
+    def use_claims(self, usd: float) -> None:
+        """A deposit arrived: it uses up the claims made for it (oldest first)."""
+        while usd > 0 and self.claims:
+            take = min(usd, self.claims[0][1])
+            self.claims[0][1] -= take
+            usd -= take
+            if self.claims[0][1] <= 1e-9:
+                self.claims.pop(0)

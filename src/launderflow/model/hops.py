@@ -46,6 +46,7 @@ class Step:
 
     next: int
     mergeable: ClassVar[bool] = True
+    hurry: bool = False  # swap_first: lots in a freezable asset skip this step's voluntary delay (set by compile_program)
 
     @classmethod
     def from_spec(cls, hop: Any, world: World, index: int) -> Step:
@@ -72,8 +73,18 @@ class Step:
         world.lots.substep[ids] = 0
         if self.next == DONE:
             world.park(ids)
+        elif self.hurry and delay is not None:
+            exposed = world.asset_freezable[world.lots.asset[ids]]
+            world.after(ids[exposed], now, None)
+            world.after(ids[~exposed], now, delay)
         else:
             world.after(ids, now, delay)
+
+    def hurried(self, world: World, ids: np.ndarray) -> np.ndarray:
+        """Which of these lots skip this step's wait (in a freezable asset, with swap_first)."""
+        if not self.hurry:
+            return np.zeros(len(ids), dtype=bool)
+        return world.asset_freezable[world.lots.asset[ids]]
 
 
 def _delay(hop: Any) -> Distribution:
@@ -169,7 +180,8 @@ class Wait(Step):
         if self.next == DONE:  # (the last step: no delay to draw)
             self.wake_at(world, ids, np.empty(0))
         else:
-            self.wake_at(world, ids, now + self.delay.sample(world.rng, len(ids)))
+            times = now + self.delay.sample(world.rng, len(ids))
+            self.wake_at(world, ids, np.where(self.hurried(world, ids), now, times))
 
 
 @STEPS.register("dormant")
@@ -198,7 +210,7 @@ class Dormant(Step):
             leave = (world.theft_time[lots.theft[arriving]] + self.first + wave * self.every
                      + self.spread.sample(world.rng, len(arriving)))
             lots.substep[arriving] = 1
-            world.schedule(arriving, np.maximum(leave, now))
+            world.schedule(arriving, np.where(self.hurried(world, arriving), now, np.maximum(leave, now)))
         if len(due) and self.quiet > 0:  # attention has not faded: wait until quiet after the last freeze
             last = world.last_stopped[lots.theft[due]]
             noisy = now - last < self.quiet
@@ -305,6 +317,8 @@ class VenueHop(Step):
     retry: Distribution
     next: int = DONE
     refusals: int = 0
+    offramp: Any = None  # just_in_time: (capacity, booking window) of the off-ramp this conversion feeds
+    held_back: int = 0  # conversions held back until that off-ramp had room (lot-attempts)
 
     @classmethod
     def from_spec(cls, hop: Any, world: World, index: int) -> VenueHop:
@@ -328,6 +342,8 @@ class VenueHop(Step):
                 world.note_refusal(self.venues[0], entering[elsewhere])
                 self.advance(world, entering[elsewhere], now, None)
                 entering = entering[~elsewhere]
+        if self.offramp is not None and len(entering):
+            entering = self._just_in_time(world, entering, now)
         for venue in self.venues:
             if len(entering) == 0:
                 break
@@ -351,6 +367,23 @@ class VenueHop(Step):
             for v, group in groups:
                 out = world.venues[v].release(world, group, now, self)
                 self.advance(world, out, now, self.delay)
+
+
+    def _just_in_time(self, world: World, ids: np.ndarray, now: float) -> np.ndarray:
+        """Backpressure: convert into a freezable asset only what the off-ramp ahead could book now
+        (counting value already converted for it and on its way); the rest waits in its current,
+        less exposed form and tries again after ``retry``."""
+        capacity, window = self.offramp
+        values = world.lots.value[ids]
+        fits = capacity.room(now, values, window, claims=True)
+        held = ids[~fits]
+        if len(held):
+            self.held_back += len(held)
+            world.schedule(held, np.maximum(now + self.retry.sample(world.rng, len(held)), now + world.resolution))
+        ids = ids[fits]
+        capacity.claim(now, float(values[fits].sum()), world.scenario.launderer.exposure.claim_for)  # type: ignore[union-attr]
+        world.lots.claimed[ids] = True
+        return ids
 
 
 def compile_program(world: World, hops: list[Any]) -> Program:
@@ -393,7 +426,48 @@ def compile_program(world: World, hops: list[Any]) -> Program:
     for index, step in enumerate(steps):
         if isinstance(step, Consolidate):
             step.feeders = _ancestors(index, parents)
+    exposure = world.scenario.launderer.exposure
+    if exposure is not None:
+        _manage_exposure(world, steps, exposure)
     return Program(steps)
+
+
+def _converts(world: World, step: Any) -> bool | None:
+    """Whether a step takes lots out of a freezable asset (True), into one (False), or neither (None)."""
+    if not isinstance(step, VenueHop) or step.to_asset is None or step.kind == "cash_out":
+        return None
+    return not bool(world.asset_freezable[step.to_asset])
+
+
+def _manage_exposure(world: World, steps: list[Any], exposure: Any) -> None:
+    """Mark the steps an exposure-aware launderer plays differently (see the schema's ``Exposure``).
+
+    ``swap_first``: a step whose next steps lead, before any cash-out or fork, to a conversion out
+    of a freezable asset lets freezable lots skip its voluntary delay. ``just_in_time``: a
+    conversion into a freezable asset whose next steps lead, still freezable, to a cash-out at a
+    desk with a capacity is held back until that desk could book the value.
+    """
+    def ahead(index: int) -> Any:
+        """Follow ``next`` from ``index``: the first step that converts, cashes out or forks."""
+        seen = set()
+        while index != DONE and index not in seen:
+            seen.add(index)
+            step = steps[index]
+            if isinstance(step, Fork) or (isinstance(step, VenueHop) and step.kind == "cash_out") \
+                    or _converts(world, step) is not None:
+                return step
+            index = step.next
+        return None
+
+    for index in _reachable(steps):
+        step = steps[index]
+        if exposure.swap_first and step.next != DONE and not isinstance(step, (Fork, Consolidate)):
+            step.hurry = _converts(world, ahead(step.next)) is True
+        if exposure.just_in_time and _converts(world, step) is False and step.next != DONE:
+            desk = ahead(step.next)
+            if isinstance(desk, VenueHop) and desk.kind == "cash_out":
+                step.offramp = next(((v.capacity, v.queue) for v in desk.venues
+                                     if getattr(v, "capacity", None) is not None), None)
 
 
 def _merge_equal_tails(steps: list[Any], specs: list[Any]) -> None:

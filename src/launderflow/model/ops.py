@@ -68,6 +68,7 @@ class World(Protocol):
     asset_index: dict[str, int]
     asset_chain: np.ndarray  # chain of each asset
     asset_price: np.ndarray  # USD price of each asset
+    asset_freezable: np.ndarray  # its issuer can freeze balances (USDT, USDC)
     chain_fee: np.ndarray  # transfer fee of each chain (USD)
     all_discovered: bool  # every theft is known
     theft_time: np.ndarray  # when each theft happened (a stream: its first instalment)

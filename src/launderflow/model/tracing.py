@@ -35,6 +35,28 @@ from ..scenario.schema import TRACEABLE_HOPS, Recovery as RecoverySpec, Tracing
 from .ops import World
 
 
+def team_success(own: list[float], dependence: float) -> float:
+    """The team's chance at one judgment point, from each able tracer's own chance ``p_i q_i``.
+
+    Analytics firms share heuristics, data and each other's published addresses, so where one cannot
+    link a payout the others mostly cannot either. With dependence ρ the team's chance is a mixture
+    of independent successes and "as good as the best tracer":
+
+        p = (1 - ρ) (1 - Π (1 - p_i q_i)) + ρ max_i p_i q_i
+
+    ρ = 0 gives independence (three tracers at 0.2: 0.49); ρ = 1 the best tracer alone (0.2).
+    """
+    if not own:
+        return 0.0
+    miss = 1.0
+    for p in own:
+        miss *= 1.0 - p
+    independent = 1.0 - miss
+    if dependence <= 0.0:
+        return independent
+    return (1.0 - dependence) * independent + dependence * max(own)
+
+
 class TracingTeam:
     """All tracers of a scenario pooled into one team with a shared work queue.
 
@@ -77,13 +99,9 @@ class TracingTeam:
             team = self.active(self.discovered_at + min(t.joins_after for t in self.tracers))  # type: ignore[operator]
         key = (hop, tuple(id(t) for t in team))
         if key not in self._success:
-            miss = 1.0
-            for t in team:
-                if hop == "bridge" and not t.cross_chain:
-                    continue
-                p_t = t.hop_success.get(hop, self.spec.success(hop))  # type: ignore[call-overload]
-                miss *= 1.0 - p_t * t.report_quality
-            self._success[key] = 1.0 - miss
+            own = [t.hop_success.get(hop, self.spec.success(hop)) * t.report_quality  # type: ignore[call-overload]
+                   for t in team if not (hop == "bridge" and not t.cross_chain)]
+            self._success[key] = team_success(own, self.spec.dependence)
         return self._success[key]
 
     def follow_times(self, now: float, n: int) -> np.ndarray:

@@ -63,6 +63,7 @@ class World:
         self.asset_names = list(scenario.assets)
         self.asset_index = {name: i for i, name in enumerate(self.asset_names)}
         self.asset_price = np.array([a.price_usd for a in scenario.assets.values()])
+        self.asset_freezable = np.array([a.freezable for a in scenario.assets.values()], dtype=bool)
         self.asset_chain = np.array([self.chain_names.index(a.chain) for a in scenario.assets.values()], dtype=np.int16)
         self.asset_confirmation = self.chain_confirmation[self.asset_chain]  # per asset: one lookup per lot, not two
         self.asset_fee = self.chain_fee[self.asset_chain]

@@ -195,6 +195,36 @@ class Recovery(Strict):
     mean_time: Annotated[Duration, Field(gt=0.0)] = Field(default=30 * 24.0, description="mean time from the loss to the re-identification")
 
 
+class Channel(Strict):
+    """One way a freezing party learns of flagged funds: it acts with ``probability`` after ``latency``."""
+
+    probability: Probability = Field(default=0.0, description="chance the party acts on flagged funds reaching it this way")
+    latency: Delay = Field(default=ZERO_DELAY, description="from the flag (or the deposit, for screening) to the freeze")
+
+
+class VictimChannel(Channel):
+    """A request from the victim or its partners; ``strong`` when the victim is itself an exchange or
+    the token's own project (theft ``victim_kind``), who can press harder or act themselves."""
+
+    strong: Probability | None = Field(default=None, description="probability when the victim is an exchange or a token project (default: probability)")
+
+
+class Response(Strict):
+    """How a freezing party (an exchange, an issuer) responds to flagged funds, by channel.
+
+    Each channel is an independent chance to act, with its own latency from the moment the party
+    could know: ``screening`` (software screening of deposits and holdings against the shared flags:
+    minutes), ``victim`` (a request from the victim or its partners: hours), ``law_enforcement`` (a
+    request or court order: days to weeks; Circle acts only on these). The earliest channel that
+    acts freezes the lot if it is still there. Lots worth less than ``min_usd`` are not acted on.
+    """
+
+    screening: Channel = Field(default_factory=Channel, description="screening against the shared flags (software)")
+    victim: VictimChannel = Field(default_factory=VictimChannel, description="a request from the victim or its partners")
+    law_enforcement: Channel = Field(default_factory=Channel, description="a law-enforcement request or court order")
+    min_usd: Annotated[float, Field(ge=0.0)] = Field(default=0.0, description="lots worth less than this (USD) are not acted on")
+
+
 class VenueBase(Strict):
     jurisdiction: Jurisdiction
     halts: bool = Field(default=False, description="can be halted (a halt makes it refuse new funds)")
@@ -242,6 +272,9 @@ class DexVenue(VenueBase):
     jurisdiction: Jurisdiction = "none"
     fee: Fraction = 0.003
     pool_depth_usd: Annotated[float, Field(gt=0.0)] = 50_000_000.0
+    capacity_usd_per_day: Annotated[float, Field(gt=0.0)] | None = Field(
+        default=None, description="how much the launderer can swap here a day without moving the price (none: any amount at once); the rest waits in its wallets")
+    queue: Duration = Field(default=1.0, description="with a capacity: how far ahead swaps are lined up; the rest waits in the launderer's wallets and retries")
 
     def budget_terms(self, scenario: Scenario, hop_kind: str, alternative: int) -> BudgetTerms:
         return THROUGH
@@ -277,6 +310,9 @@ class ExchangeVenue(VenueBase):
     delay: Delay = Field(default=ZERO_DELAY, description="time funds sit on the exchange before withdrawal")
     fee: Fraction = 0.001
     haircut: Fraction = Field(default=0.0, description="fiat off-ramp cost when used for cash_out")
+    response: Response | None = Field(default=None, description="freezes by channel (replaces compliance and freeze_latency when given)")
+    min_dwell: Delay = Field(default_factory=lambda: LogNormalDelay(dist="lognormal", median=1.0, sigma=0.5),
+                             description="the shortest stay the exchange allows (confirmations, trade, withdrawal processing): an exposure-aware launderer stays no longer")
 
     def budget_terms(self, scenario: Scenario, hop_kind: str, alternative: int) -> BudgetTerms:
         return OFF_CHAIN if hop_kind == "cash_out" else THROUGH
@@ -289,6 +325,7 @@ class IssuerVenue(VenueBase):
     asset: Name
     freeze_latency: Delay = Field(default_factory=lambda: FixedDelay(dist="fixed", value=24.0))
     compliance: Probability = 1.0
+    response: Response | None = Field(default=None, description="freezes by channel (replaces compliance and freeze_latency when given)")
 
     def budget_terms(self, scenario: Scenario, hop_kind: str, alternative: int) -> BudgetTerms:
         return ((0.0, 0.0), (0.0, 0.0), (0.0, 0.0))  # not a hop venue: no lot passes through it
@@ -604,6 +641,8 @@ class Tracing(Strict):
     )
     tracers: list[Tracer] = Field(default_factory=list)
     auto_latency: Duration = Field(default=10.0 / 60.0, description="delay of tracing software following an automatic hop (with tracers)")
+    dependence: Probability = Field(
+        default=0.0, description="how much tracers share methods at a judgment point: 0 = independent successes, 1 = the team is as good as its best tracer")
     sharing: Sharing = Field(default_factory=Sharing)
     resume_at_kyc: Probability = Field(
         default=0.5, description="chance a lost trail resumes when funds enter a KYC venue (times its kyc level)"
@@ -700,10 +739,30 @@ class CapacityPool(Strict):
     note: str = Field(default="", max_length=500, description="where the capacity comes from (a source, or ASSUMPTION)")
 
 
+class Exposure(Strict):
+    """How a launderer keeps value away from freezers (Orbit and Phemex swapped freezable stablecoins
+    first; value waits as ETH or BTC, not as USDT — incidents.md).
+
+    * ``swap_first``: a lot in a freezable asset takes none of the playbook's voluntary delays
+      (waits, dormancy, the delays after splits and transfers) before the hop that swaps it out;
+    * ``just_in_time``: a conversion into a freezable asset waits, in the current form, until the
+      off-ramp that the playbook leads to could book the value (backpressure); each conversion
+      holds a claim on the off-ramp for ``claim_for``;
+    * ``short_dwell``: at an exchange that freezes, the launderer leaves as soon as the exchange
+      allows (its ``min_dwell``), not after the hop's ``delay``.
+    """
+
+    swap_first: bool = True
+    just_in_time: bool = True
+    short_dwell: bool = True
+    claim_for: Annotated[Duration, Field(gt=0.0)] = Field(default=72.0, description="how long a conversion's claim on the off-ramp's capacity lasts (until its value arrives there)")
+
+
 class Launderer(Strict):
     """How the launderer adapts."""
 
     avoids_designated: bool = Field(default=True, description="treat designated venues as refusing (fall back to substitutes)")
+    exposure: Exposure | None = Field(default=None, description="keep value away from freezers (none: the playbook as written)")
 
 
 class Repeat(Strict):
@@ -722,6 +781,8 @@ class Theft(Strict):
 
     name: Name
     victim: str = Field(min_length=1, max_length=200)
+    victim_kind: Literal["exchange", "token_project", "bridge", "wallet", "other"] = Field(
+        default="other", description="an exchange or a token's own project presses freezers harder (a Response's victim.strong)")
     time: Duration = 0.0
     stolen: list[StolenAmount] = Field(min_length=1)
     discovered_after: Duration = Field(default=0.0, description="investigators start tracing this long after the theft")

@@ -14,6 +14,7 @@ import numpy as np
 from ..distributions import from_spec
 from ..ops import World
 from .base import VENUES, VenueModel
+from .response import FreezeResponse
 
 
 @VENUES.register("exchange")
@@ -26,10 +27,17 @@ class Exchange(VenueModel):
         super().__init__(world, index, name, spec)
         self.kyc = spec.kyc
         self.freezes = spec.freezes
-        self.compliance = spec.compliance
-        self.freeze_latency = from_spec(spec.freeze_latency)
         self.fee = spec.fee
         self.haircut = spec.haircut
+        self.response = FreezeResponse(world, spec.compliance, from_spec(spec.freeze_latency), spec.response)
+        self.min_dwell = from_spec(spec.min_dwell)
+        exposure = world.scenario.launderer.exposure
+        self.short_dwell = exposure is not None and exposure.short_dwell
+
+    @property
+    def compliance(self) -> float:  # type: ignore[override]
+        """Chance it acts on a sanction (designation refusals) — and, without a response by channel, on a freeze request."""
+        return self.response.compliance
 
     def on_enter(self, world: World, ids: np.ndarray, now: float, hop: Any) -> None:
         lots = world.lots
@@ -37,7 +45,8 @@ class Exchange(VenueModel):
             self.charge(world, ids, self.fee)
             ids = ids[lots.alive[ids]]
             lots.asset[ids] = hop.to_asset
-        self.hold(world, ids, now, self.delay)
+        # An exposure-aware launderer leaves a freezing exchange as soon as it allows.
+        self.hold(world, ids, now, self.min_dwell if self.short_dwell and self.freezes else self.delay)
         flagged = ids[lots.flagged[ids]]  # deposits from addresses already shared as stolen
         dark = ids[~lots.trail[ids]]
         if len(dark) and self.kyc > 0:  # a KYC'd deposit can put analysts back on a lost trail
@@ -51,18 +60,15 @@ class Exchange(VenueModel):
         ids = self.inside(world, ids)
         if not self.freezes or len(ids) == 0:
             return
-        if self.compliance < 1.0:
-            ids = ids[self.policy_rng.random(len(ids)) < self.compliance]
-        world.at(now + self.freeze_latency.sample(self.policy_rng, len(ids)), ids, self.freeze)
+        ids, times = self.response.times(world, ids, now, self.policy_rng)
+        world.at(times, ids, self.freeze)
 
     def harden(self, defences: Any) -> None:
         """Hardened defences: the KYC level, compliance, freeze latency and freezing it is given."""
         if defences.kyc is not None:
             self.kyc = defences.kyc
-        if defences.compliance is not None:
-            self.compliance = defences.compliance
-        if defences.freeze_latency is not None:
-            self.freeze_latency = from_spec(defences.freeze_latency)
+        self.response.harden(defences.compliance,
+                             None if defences.freeze_latency is None else from_spec(defences.freeze_latency))
         if defences.freezes is not None:
             self.freezes = defences.freezes
 

@@ -15,6 +15,7 @@ from ..distributions import from_spec
 from ..states import Location
 from ..ops import World
 from .base import VENUES, VenueModel
+from .response import FreezeResponse
 
 
 @VENUES.register("issuer")
@@ -25,8 +26,11 @@ class Issuer(VenueModel):
     def __init__(self, world: World, index: int, name: str, spec: Any):
         super().__init__(world, index, name, spec)
         self.asset = world.asset_index[spec.asset]
-        self.freeze_latency = from_spec(spec.freeze_latency)
-        self.compliance = spec.compliance
+        self.response = FreezeResponse(world, spec.compliance, from_spec(spec.freeze_latency), spec.response)
+
+    @property
+    def compliance(self) -> float:  # type: ignore[override]
+        return self.response.compliance
 
     def refuses(self, world: World, ids: np.ndarray, now: float) -> np.ndarray:
         return np.ones(len(ids), dtype=bool)  # nobody routes funds *through* an issuer
@@ -36,9 +40,7 @@ class Issuer(VenueModel):
         mine = ids[(lots.asset[ids] == self.asset) & lots.alive[ids] & (lots.location[ids] == int(Location.LAUNDERER))]
         if len(mine) == 0 or self.halted or self.closed:
             return
-        if self.compliance < 1.0:
-            mine = mine[self.policy_rng.random(len(mine)) < self.compliance]
-        times = now + self.freeze_latency.sample(self.policy_rng, len(mine))
+        mine, times = self.response.times(world, mine, now, self.policy_rng)
         world.at(times, mine, self.freeze, lots.hops[mine].copy())
 
     def freeze(self, ids: np.ndarray, now: float, hops: np.ndarray) -> None:

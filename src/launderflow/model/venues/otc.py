@@ -34,12 +34,17 @@ class OtcDesk(VenueModel):
         refused = super().refuses(world, ids, now)
         if self.capacity is None or np.count_nonzero(refused) == len(ids):
             return refused
-        open_ = ~refused
+        open_ = ~refused & ~world.lots.claimed[ids]  # value converted just in time for this desk was booked then
         fits = self.capacity.room(now, world.lots.value[ids[open_]], self.queue)
         refused[np.flatnonzero(open_)[~fits]] = True
         return refused
 
     def on_enter(self, world: World, ids: np.ndarray, now: float, hop: Any) -> None:
+        if self.capacity is not None:
+            claimed = world.lots.claimed[ids]
+            if np.count_nonzero(claimed):
+                self.capacity.use_claims(float(world.lots.value[ids[claimed]].sum()))
+                world.lots.claimed[ids[claimed]] = False
         done = np.full(len(ids), now) if self.capacity is None else self.capacity.serve(now, world.lots.value[ids])
         world.schedule(ids, done + (self.delay.sample(self.rng, len(ids)) if self.delay else 0.0))
 

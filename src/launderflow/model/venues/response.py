@@ -1,0 +1,80 @@
+"""How a freezing party (an exchange, a stablecoin issuer) responds to flagged funds, by channel.
+
+Real freezes differ by the way the party learns of the funds (incidents.md): an exchange's
+software screens deposits against the shared flags within minutes; the victim or its partners ask
+within hours — harder when the victim is itself an exchange or the token's own project (Poloniex:
+$6.54 M frozen on Tron on day 0-1); law enforcement asks, or a court orders, after days to weeks
+(Circle acts only on these). Each channel is an independent chance with its own latency; the
+earliest channel that acts wins, and the party freezes the lot then if it is still there. Small
+lots below the party's ``min_usd`` are not acted on.
+
+Without a ``response`` in the scenario a party keeps the single rule it always had: it acts with
+``compliance`` after ``freeze_latency`` (so older scenarios and the golden files are unchanged).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..distributions import Distribution, from_spec
+from ..ops import World
+
+STRONG_VICTIMS = ("exchange", "token_project")
+
+
+class FreezeResponse:
+    """When a party acts on flagged lots: ``times(world, ids, now)`` gives each lot's freeze time
+    (``inf``: never). Draws come from the party's own enforcement stream, in a fixed order."""
+
+    def __init__(self, world: World, compliance: float, latency: Distribution, spec: Any | None):
+        self.compliance = compliance
+        self.latency = latency
+        self.spec = spec
+        if spec is not None:
+            self.channels: list[tuple[str, float, float | None, Distribution]] = [
+                (name, ch.probability, getattr(ch, "strong", None), from_spec(ch.latency))
+                for name, ch in (("screening", spec.screening), ("victim", spec.victim),
+                                 ("law_enforcement", spec.law_enforcement))]
+            self.min_usd = spec.min_usd
+            self.strong = np.array([t.victim_kind in STRONG_VICTIMS for t in world.scenario.thefts], dtype=bool)
+        self.acted = {"screening": 0, "victim": 0, "law_enforcement": 0}  # lots each channel froze (or tried to)
+
+    def harden(self, compliance: float | None, latency: Distribution | None) -> None:
+        """A ``defences`` intervention: a higher compliance or faster latency (the single rule), or
+        every channel at least that likely (the channel rule)."""
+        if compliance is not None:
+            self.compliance = compliance
+            if self.spec is not None:
+                self.channels = [(n, max(p, compliance), None if s is None else max(s, compliance), lat)
+                                 for n, p, s, lat in self.channels]
+        if latency is not None:
+            self.latency = latency
+
+    def times(self, world: World, ids: np.ndarray, now: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """The lots the party will act on and when (``(ids, times)``)."""
+        if self.spec is None:  # the single rule: compliance, then one latency
+            if self.compliance < 1.0:
+                ids = ids[rng.random(len(ids)) < self.compliance]
+            return ids, now + self.latency.sample(rng, len(ids))
+        lots = world.lots
+        ids = ids[lots.value[ids] >= self.min_usd]
+        n = len(ids)
+        best = np.full(n, np.inf)
+        which = np.full(n, -1, dtype=np.int8)
+        for k, (name, p, strong, latency) in enumerate(self.channels):
+            if p <= 0.0 and not strong:
+                continue
+            chance = np.full(n, p)
+            if strong is not None:
+                chance = np.where(self.strong[lots.theft[ids]], strong, p)
+            acts = rng.random(n) < chance
+            t = np.where(acts, now + latency.sample(rng, n), np.inf)
+            sooner = t < best
+            best = np.where(sooner, t, best)
+            which[sooner] = k
+        keep = np.isfinite(best)
+        for k, (name, *_rest) in enumerate(self.channels):
+            self.acted[name] += int(np.count_nonzero(which[keep] == k))
+        return ids[keep], best[keep]
