@@ -28,6 +28,10 @@ class Capacity:
             self.claims.pop(0)
         return sum(c[1] for c in self.claims)
 
+    def booked_hours(self, now: float, claims: bool = True) -> float:
+        """Hours of work booked ahead of ``now`` (the queue, and the claims of value on its way)."""
+        return max(self.free_at - now, 0.0) + (self.claimed(now) / self.rate_per_hour if claims else 0.0)
+
     def claim(self, now: float, usd: float, lasts: float) -> None:
         """Value converted for this capacity will arrive within ``lasts`` hours: hold room for it."""
         if usd > 0:

@@ -373,15 +373,17 @@ class VenueHop(Step):
         """Backpressure: convert into a freezable asset only what the off-ramp ahead could book now
         (counting value already converted for it and on its way); the rest waits in its current,
         less exposed form and tries again after ``retry``."""
-        capacity, window = self.offramp
+        capacity, queue = self.offramp
+        exposure = world.scenario.launderer.exposure
+        window = queue + exposure.lead_time  # type: ignore[union-attr]
         values = world.lots.value[ids]
         fits = capacity.room(now, values, window, claims=True)
-        held = ids[~fits]
-        if len(held):
+        ids, held = ids[fits], ids[~fits]
+        capacity.claim(now, float(values[fits].sum()), exposure.claim_for)  # type: ignore[union-attr]
+        if len(held):  # try again when the off-ramp's booked time has shrunk back to the window
             self.held_back += len(held)
-            world.schedule(held, np.maximum(now + self.retry.sample(world.rng, len(held)), now + world.resolution))
-        ids = ids[fits]
-        capacity.claim(now, float(values[fits].sum()), world.scenario.launderer.exposure.claim_for)  # type: ignore[union-attr]
+            opens = now + capacity.booked_hours(now) - window
+            world.schedule(held, np.full(len(held), max(opens, now + world.resolution)))
         world.lots.claimed[ids] = True
         return ids
 

@@ -370,7 +370,43 @@ def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> 
     data, doc = _load_data(path)
     for dotted, value in (overrides or {}).items():
         _set_path(data, dotted, value, doc)
-    return validate_document(data, doc)
+    return validate_document(apply_profiles(data, doc), doc)
+
+
+def apply_profiles(data: Any, doc: _Document) -> Any:
+    """Give each venue with ``profile: NAME`` the settings of ``profiles.NAME`` that it does not set
+    itself (mappings merged key by key, the venue's own values winning).
+
+    Profiles are how one file of shared behaviour (``scenarios/behaviour/dprk.yaml``) sets how every
+    incident's exchanges and issuers respond: a joint calibration overrides ``profiles.NAME.FIELD``
+    once and every venue using the profile follows. An unknown profile is a problem at the venue's
+    ``profile`` line. Applied after ``--set`` overrides, so an override of a profile reaches its venues.
+    """
+    if not isinstance(data, dict) or not isinstance(data.get("venues"), dict):
+        return data
+    profiles = data.get("profiles") if isinstance(data.get("profiles"), dict) else {}
+
+    def under(base: Any, own: Any) -> Any:
+        if isinstance(base, dict) and isinstance(own, dict):
+            out = dict(base)
+            for key, value in own.items():
+                out[key] = under(base[key], value) if key in base else value
+            return out
+        return own
+
+    venues = dict(data["venues"])
+    for name, venue in venues.items():
+        if not isinstance(venue, dict) or "profile" not in venue:
+            continue
+        venue = dict(venue)
+        profile = venue.pop("profile")
+        if not isinstance(profile, str) or profile not in profiles or not isinstance(profiles[profile], dict):
+            known = ", ".join(sorted(profiles)) or "none defined"
+            doc.problems.append(Problem(*doc.locate(("venues", name, "profile")), f"venues.{name}.profile",
+                                        f"unknown profile {profile!r} (defined: {known})"))
+            continue
+        venues[name] = under(profiles[profile], venue)
+    return {**data, "venues": venues}
 
 
 def validate_document(data: dict[str, Any], doc: _Document) -> Scenario:

@@ -746,8 +746,9 @@ class Exposure(Strict):
     * ``swap_first``: a lot in a freezable asset takes none of the playbook's voluntary delays
       (waits, dormancy, the delays after splits and transfers) before the hop that swaps it out;
     * ``just_in_time``: a conversion into a freezable asset waits, in the current form, until the
-      off-ramp that the playbook leads to could book the value (backpressure); each conversion
-      holds a claim on the off-ramp for ``claim_for``;
+      off-ramp that the playbook leads to could book the value within its queue plus ``lead_time``
+      (backpressure); each conversion holds a claim on the off-ramp for ``claim_for``, and the
+      off-ramp takes claimed value when it arrives;
     * ``short_dwell``: at an exchange that freezes, the launderer leaves as soon as the exchange
       allows (its ``min_dwell``), not after the hop's ``delay``.
     """
@@ -755,6 +756,7 @@ class Exposure(Strict):
     swap_first: bool = True
     just_in_time: bool = True
     short_dwell: bool = True
+    lead_time: Duration = Field(default=24.0, description="just_in_time converts what the off-ramp could book within its queue plus this (the time a converted lot takes to get there)")
     claim_for: Annotated[Duration, Field(gt=0.0)] = Field(default=72.0, description="how long a conversion's claim on the off-ramp's capacity lasts (until its value arrives there)")
 
 
@@ -811,6 +813,8 @@ class Scenario(Strict):
     interventions: list[Intervention] = Field(default_factory=list)
     launderer: Launderer = Field(default_factory=Launderer)
     capacity_pools: dict[Name, CapacityPool] = Field(default_factory=dict, description="off-ramp capacity shared by desks (otc capacity_pool)")
+    profiles: dict[Name, dict[str, Any]] = Field(
+        default_factory=dict, description="venue settings shared by name: a venue with 'profile: NAME' takes those it does not set itself (behaviour files)")
 
     @field_validator("thefts")
     @classmethod
