@@ -387,7 +387,7 @@ def apply_profiles(data: Any, doc: _Document) -> Any:
     profiles = data.get("profiles") if isinstance(data.get("profiles"), dict) else {}
 
     def under(base: Any, own: Any) -> Any:
-        if isinstance(base, dict) and isinstance(own, dict):
+        if isinstance(base, dict) and isinstance(own, dict) and "dist" not in own:  # (a delay is replaced whole)
             out = dict(base)
             for key, value in own.items():
                 out[key] = under(base[key], value) if key in base else value

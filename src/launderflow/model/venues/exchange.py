@@ -54,6 +54,10 @@ class Exchange(VenueModel):
             world.resume_trail(dark[resume], now)
         if world.shares_with(self):
             self.alert(world, flagged, now)
+            if self.freezes and self.response.spec is not None:  # screening: the vendor knows traced addresses
+                screened = ids[lots.traced[ids] & ~lots.flagged[ids] & lots.alive[ids]]
+                screened, times = self.response.times(world, screened, now, self.policy_rng, only="screening")
+                world.at(times, screened, self.freeze)
 
     def alert(self, world: World, ids: np.ndarray, now: float) -> None:
         """Flagged lots: a complying exchange freezes those it holds after its latency."""

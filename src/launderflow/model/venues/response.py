@@ -8,6 +8,10 @@ $6.54 M frozen on Tron on day 0-1); law enforcement asks, or a court orders, aft
 earliest channel that acts wins, and the party freezes the lot then if it is still there. Small
 lots below the party's ``min_usd`` are not acted on.
 
+An exchange's screening needs no alert: its analytics vendor scores every deposit, so a deposit
+from an address the investigators have traced is screened on arrival; the other channels act on
+addresses shared through the information-sharing channel (flagged).
+
 Without a ``response`` in the scenario a party keeps the single rule it always had: it acts with
 ``compliance`` after ``freeze_latency`` (so older scenarios and the golden files are unchanged).
 """
@@ -52,8 +56,9 @@ class FreezeResponse:
         if latency is not None:
             self.latency = latency
 
-    def times(self, world: World, ids: np.ndarray, now: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """The lots the party will act on and when (``(ids, times)``)."""
+    def times(self, world: World, ids: np.ndarray, now: float, rng: np.random.Generator,
+              only: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The lots the party will act on and when (``(ids, times)``); ``only``: one channel."""
         if self.spec is None:  # the single rule: compliance, then one latency
             if self.compliance < 1.0:
                 ids = ids[rng.random(len(ids)) < self.compliance]
@@ -64,7 +69,7 @@ class FreezeResponse:
         best = np.full(n, np.inf)
         which = np.full(n, -1, dtype=np.int8)
         for k, (name, p, strong, latency) in enumerate(self.channels):
-            if p <= 0.0 and not strong:
+            if (p <= 0.0 and not strong) or (only is not None and name != only):
                 continue
             chance = np.full(n, p)
             if strong is not None:
