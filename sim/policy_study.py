@@ -1,20 +1,32 @@
-"""The bundled policy study: every policy scenario against the baseline, with figures and a report.
+"""The bundled policy study: every policy scenario against the baseline, with figures and a report,
+under the jointly calibrated behaviour — and its uncertainty.
 
-    python sim/policy_study.py                 # 10 runs per scenario, both cores
+    python sim/policy_study.py                                    # 10 runs per scenario, both cores
+    python sim/policy_study.py --draws out/dprk_joint-joint/accepted.csv --draws-max 5 --runs 4
     python sim/policy_study.py --runs 40 --jobs 8 --out out/policy_study
 
 It runs the scenarios with common random numbers (one master seed) through the Python API, writes
 the comparison table (CSV, Parquet, Markdown), the figures (PNG, SVG) and a self-contained HTML
 report, and copies the figures and table that README.md shows into docs/ — so the README's numbers
 can be reproduced from scratch with this one command.
+
+With ``--draws FILE`` (the ``accepted.csv`` of ``launderflow calibrate --joint``: one accepted
+parameter set of the shared behaviour per row) the whole comparison is repeated for each of the
+first ``--draws-max`` parameter sets, on the same random streams, and the policy effects are
+reported over every (parameter set, replication) pair: the 5–95 % range then carries the
+parameter uncertainty as well as the run-to-run noise, and the range of the per-set medians shows
+the parameter uncertainty alone (``docs/policy_effects.md``).
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import shutil
 import sys
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 POLICIES = [
@@ -28,6 +40,31 @@ POLICIES = [
     "combined",
 ]
 AT = "11d,60d"  # the way victims publish updates ("11 days after the theft ...")
+EFFECTS = ["frozen", "seized", "cashed_out", "reported_traceable", "reported_frozen"]  # final shares whose paired effects are reported
+
+
+def read_draws(path: Path, limit: int) -> list[dict[str, float]]:
+    """The first ``limit`` parameter sets of an ``accepted.csv`` (best first), as overrides."""
+    with path.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    skip = {"candidate", "distance"}
+    return [{k: float(v) for k, v in row.items() if k not in skip} for row in rows[:limit]]
+
+
+def effects_table(per_draw: list[dict[str, dict[str, np.ndarray]]]) -> str:
+    """Markdown: for each policy and state, the paired effect (policy − baseline, pp of the stolen
+    value) over every (parameter set, replication) pair, and the range of the per-set medians."""
+    lines = ["| policy | state | median effect | 5–95 % (runs and parameter sets) | per-set medians (min … max) |",
+             "|---|---|---|---|---|"]
+    for policy in POLICIES[1:]:
+        for state in EFFECTS:
+            diffs = [d[policy][state] - d["baseline"][state] for d in per_draw]
+            pooled = np.concatenate(diffs) * 100
+            medians = [float(np.median(x)) * 100 for x in diffs]
+            p5, p50, p95 = np.percentile(pooled, [5, 50, 95])
+            lines.append(f"| {policy} | {state.replace('_', ' ')} | {p50:+.1f} pp | {p5:+.1f} … {p95:+.1f} pp "
+                         f"| {min(medians):+.1f} … {max(medians):+.1f} pp |")
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,32 +74,50 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=20220323)
     parser.add_argument("--out", type=Path, default=ROOT / "out" / "policy_study")
     parser.add_argument("--docs", type=Path, default=ROOT / "docs", help="where README's figures and table go")
+    parser.add_argument("--draws", type=Path, default=None, help="accepted.csv of a joint calibration: repeat the study for its parameter sets")
+    parser.add_argument("--draws-max", type=int, default=5, help="how many of its parameter sets (best first)")
     args = parser.parse_args(argv)
 
     import launderflow as lf
+    from launderflow.metrics import METRICS
     from launderflow.views.plots import write_figures
     from launderflow.views.report import write_report
     from launderflow.views.tables import comparison_table
     from rich.console import Console
 
     files = [ROOT / "scenarios" / f"{name}.yaml" for name in POLICIES]
-    print(f"comparing {len(files)} scenarios, {args.runs} runs each, seed {args.seed}", file=sys.stderr)
-    cmp = lf.compare(files, runs=args.runs, seed=args.seed, out=args.out, at=AT.split(","), jobs=args.jobs,
-                     overwrite=True)
-    failed = [name for name, run in cmp.runs.items() if not run.report.ok]
-    Console(highlight=False).print(comparison_table(cmp.rows, title=f"{len(files)} scenarios, {args.runs} runs each, "
-                                                                  f"seed {args.seed} (common random numbers)"))
-    written = [*cmp.written, *write_figures(args.out), write_report(args.out)]
-    for path in written:
-        print(f"wrote {path}")
+    draws = read_draws(args.draws, args.draws_max) if args.draws is not None else [{}]
+    per_draw: list[dict[str, dict[str, np.ndarray]]] = []
+    failed: list[str] = []
+    for k, overrides in enumerate(draws):
+        out = args.out if k == 0 else args.out / f"draw_{k}"
+        what = f" (parameter set {k + 1} of {len(draws)}: {overrides})" if overrides else ""
+        print(f"comparing {len(files)} scenarios, {args.runs} runs each, seed {args.seed}{what}", file=sys.stderr)
+        cmp = lf.compare(files, runs=args.runs, seed=args.seed, out=out, at=AT.split(","), jobs=args.jobs,
+                         overwrite=True, overrides=overrides or None)
+        failed += [name for name, run in cmp.runs.items() if not run.report.ok]
+        per_draw.append({name: {s: run.values(METRICS["final_share"](state=s)) for s in EFFECTS}
+                         for name, run in cmp.runs.items()})
+        if k == 0:
+            Console(highlight=False).print(comparison_table(cmp.rows, title=f"{len(files)} scenarios, {args.runs} runs each, "
+                                                                          f"seed {args.seed} (common random numbers)"))
+            written = [*cmp.written, *write_figures(out), write_report(out)]
+            for path in written:
+                print(f"wrote {path}")
     if failed:
-        print(f"replications failed in {', '.join(failed)}: see their failures.json", file=sys.stderr)
+        print(f"replications failed in {', '.join(sorted(set(failed)))}: see their failures.json", file=sys.stderr)
         return 1
     figures = args.docs / "figures"
     figures.mkdir(parents=True, exist_ok=True)
     for png in sorted((args.out / "figures").glob("*.png")):
         shutil.copyfile(png, figures / png.name)
     shutil.copyfile(args.out / "comparison.md", args.docs / "policy_study.md")
+    if args.draws is not None:
+        header = (f"Policy effects over {len(draws)} accepted parameter sets of the joint calibration "
+                  f"({args.draws.name}) x {args.runs} runs, seed {args.seed}: paired differences from the baseline, "
+                  f"percentage points of the stolen value at the horizon.\n\n")
+        (args.docs / "policy_effects.md").write_text(header + effects_table(per_draw), encoding="utf-8")
+        print((args.docs / "policy_effects.md").read_text(encoding="utf-8"))
     print(f"copied figures to {figures} and the table to {args.docs / 'policy_study.md'}", file=sys.stderr)
     return 0
 

@@ -46,15 +46,18 @@ class FreezeResponse:
         self.acted = {"screening": 0, "victim": 0, "law_enforcement": 0}  # lots each channel froze (or tried to)
 
     def harden(self, compliance: float | None, latency: Distribution | None) -> None:
-        """A ``defences`` intervention: a higher compliance or faster latency (the single rule), or
-        every channel at least that likely (the channel rule)."""
+        """A ``defences`` intervention or a policy on the party: the single rule takes the new
+        compliance and latency; with channels, every channel becomes at least that likely and
+        takes that latency (a faster process on every channel)."""
         if compliance is not None:
             self.compliance = compliance
-            if self.spec is not None:
-                self.channels = [(n, max(p, compliance), None if s is None else max(s, compliance), lat)
-                                 for n, p, s, lat in self.channels]
         if latency is not None:
             self.latency = latency
+        if self.spec is not None:
+            self.channels = [(n, p if compliance is None else max(p, compliance),
+                              s if s is None or compliance is None else max(s, compliance),
+                              lat if latency is None else latency)
+                             for n, p, s, lat in self.channels]
 
     def times(self, world: World, ids: np.ndarray, now: float, rng: np.random.Generator,
               only: str | None = None) -> tuple[np.ndarray, np.ndarray]:
