@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from .model.prices import EXIT_KINDS, day_price
 from .model.simulate import Replication
 from .model.states import LOCATIONS, N_CELLS, Location
 from .scenario.schema import Scenario
@@ -389,6 +390,83 @@ register(Metric("asset_share_at", SHARE, "{asset}_share_at_{at}", "held as {asse
 register(Metric("wallets_at", COUNT, "{asset}_wallets_at_{at}", "{asset} wallets at {at}", None,
                 lambda rep, sc, asset, at: _holding_at(rep, sc, asset, at, "wallets"), ("asset", "at"),
                 "launderer wallets holding an asset at a time (a lot is one wallet; sampled like asset_share_at)"))
+
+
+# --- the day's dollars (prices that move; without a price path they equal the theft-day figures) ---
+
+
+def _exits(rep: Replication, kind: str) -> dict[str, np.ndarray] | None:
+    """The rows of the exit log of one kind (freeze, seizure, cash_out); None for a replication
+    stored before the log existed."""
+    log = rep.exits
+    if log is None:
+        return None
+    mine = log["kind"] == EXIT_KINDS.index(kind)
+    return {name: column[mine] for name, column in log.items()}
+
+
+def _exit_day_usd(rep: Replication, kind: str, at: float = math.inf, venue: int | None = None,
+                  action: int | None = None) -> float:
+    rows = _exits(rep, kind)
+    if rows is None:
+        return float("nan")
+    mine = rows["time"] <= at + 1e-9
+    if venue is not None:
+        mine &= rows["venue"] == venue
+    if action is not None:
+        mine &= rows["action"] == action
+    return float(rows["day_usd"][mine].sum())
+
+
+def price_ratio(rep: Replication, scenario: Scenario, asset: str, at: float) -> float:
+    """An asset's price at ``at`` over its theft-day price in this replication (1: a fixed price)."""
+    path = rep.prices
+    index = list(scenario.assets).index(asset)
+    if path is None or not np.count_nonzero(path["asset"] == index):
+        return 1.0
+    mine = path["asset"] == index
+    price = day_price(path["time"][mine], np.log(path["price_usd"][mine]), at)
+    return float(price) / scenario.assets[asset].price_usd
+
+
+def _asset_day_usd_at(rep: Replication, scenario: Scenario, asset: str, at: float) -> float:
+    """Holdings of an asset at the last timeline sample at or before ``at``, at that sample's prices."""
+    log = rep.holdings
+    if log is None:
+        return float("nan")
+    mine = log["asset"] == list(scenario.assets).index(asset)
+    times = log["time"][mine]
+    k = int(np.searchsorted(times, at + 1e-9, side="right")) - 1
+    if k < 0:
+        return 0.0
+    return float(log["value_usd"][mine][k]) * price_ratio(rep, scenario, asset, float(times[k]))
+
+
+register(Metric("frozen_day_usd_at", USD, "frozen_day_usd_at_{at}", "frozen by {at} (day's USD)", "higher",
+                lambda rep, sc, at: _exit_day_usd(rep, "freeze", at), ("at",),
+                "USD frozen by a time, each freeze valued at the prices of its day (all freezes by then, "
+                "including value seized later: what freezers announce)"))
+register(Metric("frozen_day_usd", USD, "frozen_day_usd", "frozen (day's USD)", "higher",
+                lambda rep, sc: _exit_day_usd(rep, "freeze"), (),
+                "USD frozen within the run, each freeze valued at the prices of its day (value seized later included)"))
+register(Metric("venue_frozen_day_usd", USD, "{venue}_frozen_day_usd", "frozen by {venue} (day's USD)", "higher",
+                lambda rep, sc, venue: _exit_day_usd(rep, "freeze", venue=_venue_index(sc, venue)), ("venue",),
+                "USD frozen by a venue, each freeze valued at the prices of its day"))
+register(Metric("seized_day_usd", USD, "seized_day_usd", "seized (day's USD)", "higher",
+                lambda rep, sc: _exit_day_usd(rep, "seizure"), (),
+                "USD seized within the run (frozen value included), each seizure valued at the prices of its day"))
+register(Metric("action_seized_day_usd", USD, "{intervention}_seized_day_usd", "seized by {intervention} (day's USD)",
+                "higher",
+                lambda rep, sc, intervention: _exit_day_usd(rep, "seizure", action=action_names(sc).index(intervention)),
+                ("intervention",),
+                "USD seized by a named intervention, valued at the prices of the day it acted (Ronin's $30 M of 8 Sep 2022)"))
+register(Metric("cashed_out_day_usd", USD, "cashed_out_day_usd", "cashed out (day's USD)", "lower",
+                lambda rep, sc: _exit_day_usd(rep, "cash_out"), (),
+                "USD cashed out within the run, each cash-out valued at the prices of its day"))
+register(Metric("asset_day_usd_at", USD, "{asset}_day_usd_at_{at}", "held as {asset} at {at} (day's USD)", None,
+                _asset_day_usd_at, ("asset", "at"),
+                "value held as an asset, in wallets or inside venues, at a time, at that day's price (sampled "
+                "like asset_share_at: '$40 M left in 11 BTC addresses')"))
 register(Metric("transfers", COUNT, "transfers", "transfers", None, lambda rep, sc: rep.transfers, (),
                 "ledger rows of the replication (stolen value's transfers and honest users')", target=False))
 register(Metric("lots", COUNT, "lots", "lots", None, lambda rep, sc: rep.lots, (),

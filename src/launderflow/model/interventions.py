@@ -30,6 +30,7 @@ class Action:
         self.world = world
         self.spec = spec
         self.name = spec.name or f"{spec.kind}_{index}"
+        self.index = index
         self.seized_usd = 0.0
         self.applied_at: float | None = None
         self.rng = world.stream(f"intervention:{self.name}")  # acting never shifts anyone else's draws
@@ -48,7 +49,10 @@ class Action:
         else:
             yield world.timeout(self.spec.at)
         self.applied_at = world.now
-        yield from self.apply(world.now) or ()
+        world.exits.cause = self.index  # what it freezes or seizes now is logged as its doing
+        follow = self.apply(world.now)
+        world.exits.cause = -1
+        yield from follow or ()
 
     def apply(self, now: float) -> Generator[simpy.Event, Any, None] | None:
         raise NotImplementedError

@@ -27,6 +27,7 @@ from .addresses import AddressBook
 from .capacity import Capacity
 from .distributions import Distribution
 from .lots import LotTable
+from .prices import ExitLog, PricePaths
 from .states import Location
 
 
@@ -74,6 +75,8 @@ class World(Protocol):
     theft_time: np.ndarray  # when each theft happened (a stream: its first instalment)
     last_stopped: np.ndarray  # when value of each theft was last frozen or seized (-inf: never)
     capacity_pools: dict[str, Capacity]  # off-ramp capacity shared by desks
+    prices: PricePaths  # the day's prices of the assets (the book values lots at the theft's)
+    exits: ExitLog  # freezes, seizures and cash-outs as they happen (``cause``: the acting intervention)
 
     # --- time -------------------------------------------------------------------------------------
 

@@ -42,6 +42,8 @@ class Replication:
     holdings: dict[str, np.ndarray] | None = None  # per asset on the timeline grid: time, asset, wallets, value_usd
     venue_recovered: np.ndarray | None = None  # USD re-identified after its trail was lost at each venue
     auto_recovered: float = 0.0  # USD re-identified after its trail was lost at an automatic hop
+    exits: dict[str, np.ndarray] | None = None  # freezes, seizures, cash-outs: time, kind, venue, asset, action, was_frozen, value_usd, day_usd
+    prices: dict[str, np.ndarray] | None = None  # the moving prices' points: time, asset, price_usd (None: fixed prices)
 
 
 def simulate(scenario: Scenario, rng: np.random.Generator, keep_ledger: bool = True,
@@ -87,6 +89,8 @@ def simulate(scenario: Scenario, rng: np.random.Generator, keep_ledger: bool = T
         holdings=world.holdings.arrays(copy=True),
         venue_recovered=world.recovery.recovered_usd[:-1].copy(),
         auto_recovered=float(world.recovery.recovered_usd[-1]),
+        exits=world.exits.rows.arrays(copy=True),
+        prices=world.prices.table(),
     )
 
 

@@ -34,6 +34,7 @@ from .interventions import build_interventions
 from .ledger import Ledger
 from .lots import LotTable
 from .ops import Venue
+from .prices import ExitLog, PricePaths
 from .states import Location
 from .tracing import Recovery, Sharing, TracingTeam
 from .venues import build_venues
@@ -67,6 +68,8 @@ class World:
         self.asset_chain = np.array([self.chain_names.index(a.chain) for a in scenario.assets.values()], dtype=np.int16)
         self.asset_confirmation = self.chain_confirmation[self.asset_chain]  # per asset: one lookup per lot, not two
         self.asset_fee = self.chain_fee[self.asset_chain]
+        self.prices = PricePaths(scenario, self.stream)  # the day's prices (the book keeps the theft's)
+        self.exits = ExitLog(self.prices)  # every freeze, seizure and cash-out, in both valuations
 
         self.capacity_pools = {name: Capacity(pool.usd_per_day) for name, pool in scenario.capacity_pools.items()}
         self.venues: list[Venue] = build_venues(self)
@@ -426,6 +429,7 @@ class World:
         lots.location[ids] = location
         lots.venue[ids] = venue
         if location in _OUT_OF_PLAY:
+            self.exits.note(self.env.now, location, venue, lots.asset[ids], lots.value[ids], before >> 1)
             lots.retire(ids, spent=False)
             if location in (Location.FROZEN, Location.SEIZED) and len(ids):
                 np.maximum.at(self.last_stopped, lots.theft[ids], self.env.now)

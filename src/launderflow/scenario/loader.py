@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from . import series
 from .budget import budget_problems
 from .partial import partial_scenario
 from .schema import Scenario, reference_problems
@@ -370,6 +371,7 @@ def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> 
     data, doc = _load_data(path)
     for dotted, value in (overrides or {}).items():
         _set_path(data, dotted, value, doc)
+    doc.problems += _read_price_series(data, doc, Path(path))
     return validate_document(apply_profiles(data, doc), doc)
 
 
@@ -407,6 +409,34 @@ def apply_profiles(data: Any, doc: _Document) -> Any:
             continue
         venues[name] = under(profiles[profile], venue)
     return {**data, "venues": venues}
+
+
+def _read_price_series(data: dict[str, Any], doc: _Document, path: Path) -> list[Problem]:
+    """Read the price files the scenario names (``prices.<asset>.series``) into their ``points``.
+
+    Paths are relative to the file that wrote the ``series`` key; a series that already carries
+    its points (a scenario as run) is not read again. Problems come back located: in the scenario
+    for a path that may not be read, in the price file for its contents.
+    """
+    prices = data.get("prices")
+    if not isinstance(prices, dict):
+        return []
+    roots = (path.resolve().parent, Path.cwd().resolve())
+    problems: list[Problem] = []
+    for asset, entry in prices.items():
+        if not isinstance(entry, dict) or "series" not in entry or entry.get("points") is not None:
+            continue
+        key = ("prices", asset, "series")
+        file, line = doc.locate(key)
+        try:
+            named = series.resolve(entry["series"], file, roots, allow_extends_outside.get())
+            entry["points"] = series.read_points(named)
+        except series.SeriesProblem as exc:
+            if exc.file:
+                problems.append(Problem(exc.file, exc.line, exc.column, exc.message))
+            else:
+                problems.append(Problem(file, line, _dotted(key), exc.message))
+    return problems
 
 
 def validate_document(data: dict[str, Any], doc: _Document) -> Scenario:

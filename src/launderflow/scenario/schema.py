@@ -8,6 +8,7 @@ the author meant instead of listing every alternative's complaints.
 
 from __future__ import annotations
 
+import datetime
 import math
 import re
 from typing import Annotated, Any, Literal, Union, get_args
@@ -19,6 +20,7 @@ from pydantic import (
     Field,
     WithJsonSchema,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -132,6 +134,11 @@ class Clock(Strict):
         description="clock tick: moves that fall in the same tick are processed together as one batch",
     )
     timeline_step: Duration = Field(default=1.0, description="spacing of the recorded outcome timeline")
+    start: datetime.date | None = Field(default=None, description="calendar date of time zero (ISO, 2022-03-23): lets price series be dated")
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: Any) -> Any:
+        return _without_default(handler(self), "start", None)
 
     @model_validator(mode="after")
     def _sane(self) -> "Clock":
@@ -154,7 +161,8 @@ class Chain(Strict):
 
 
 class Asset(Strict):
-    """A token on one chain with a fixed USD price for the run (prices do not move in the model)."""
+    """A token on one chain with its USD price at the theft: the outcome book values every lot at
+    it (theft-day dollars); a ``prices`` path gives the day's dollars beside it."""
 
     chain: Name
     price_usd: Annotated[float, Field(gt=0.0, le=MAX_PRICE_USD)]
@@ -164,6 +172,85 @@ class Asset(Strict):
 class StolenAmount(Strict):
     asset: Name
     amount: Annotated[float, Field(gt=0.0, le=MAX_AMOUNT)]
+
+
+# --- price paths (day's dollars) ---------------------------------------------------------------
+
+MAX_PRICE_POINTS = 100_000  # rows of one price series
+MAX_PRICE_STEPS = 1_000_000  # steps of one stochastic price path over the horizon
+PRICE_SERIES_SUFFIXES = (".csv", ".parquet")
+
+
+def _without_default(data: Any, key: str, default: Any) -> Any:
+    """Drop an optional field left at its default from a dump, so that scenarios written before the
+    field existed keep their canonical JSON (a stored run's identity) byte for byte."""
+    if isinstance(data, dict) and key in data and data[key] == default:
+        data = {k: v for k, v in data.items() if k != key}
+    return data
+
+
+_GBM_FIELDS = ("drift_per_year", "volatility_per_year", "step")
+
+
+class PricePoint(Strict):
+    """One point of a price series: a calendar ``date`` (needs ``clock.start``) or a ``time`` since
+    time zero, and the asset's USD price then."""
+
+    date: datetime.date | None = None
+    time: Duration | None = None
+    price_usd: Annotated[float, Field(gt=0.0, le=MAX_PRICE_USD)]
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: Any) -> Any:
+        return {k: v for k, v in handler(self).items() if v is not None}
+
+    @model_validator(mode="after")
+    def _one_time(self) -> "PricePoint":
+        if (self.date is None) == (self.time is None):
+            raise ValueError("give a date or a time, not both")
+        return self
+
+
+class PricePath(Strict):
+    """How one asset's USD price moves: a dated ``series`` (a CSV or Parquet file, or inline
+    ``points``), or ``model: gbm`` (geometric Brownian motion from the asset's ``price_usd`` at time
+    zero, drawn per replication). Prices between points are interpolated linearly in log-price and
+    held flat before the first point and after the last (docs/model.md, "Prices")."""
+
+    series: str | None = Field(default=None, max_length=1024, description="a .csv or .parquet file (relative to the scenario file) with a date or time column and price_usd")
+    points: list[PricePoint] | None = Field(default=None, max_length=MAX_PRICE_POINTS, description="the series' points; read from the series file when the scenario is loaded (a scenario as run carries them), or given inline")
+    model: Literal["gbm"] | None = Field(default=None, description="gbm: a seeded geometric Brownian motion instead of a series")
+    drift_per_year: Annotated[float, Field(ge=-10.0, le=10.0)] = Field(default=0.0, description="gbm: mu, the drift a year: the expected price grows as exp(mu x years)")
+    volatility_per_year: Annotated[float, Field(ge=0.0, le=10.0)] = Field(default=0.0, description="gbm: standard deviation of the log-return over a year (sigma)")
+    step: Annotated[Duration, Field(gt=0.0)] = Field(default=24.0, description="gbm: spacing of the drawn points")
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: Any) -> Any:
+        """Only what applies: a series' dump has no gbm fields, a gbm's no series or points."""
+        data = handler(self)
+        if self.model is None:
+            data = {k: v for k, v in data.items() if k not in _GBM_FIELDS}
+        return {k: v for k, v in data.items() if v is not None}
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "PricePath":
+        gbm_fields = [f for f in _GBM_FIELDS if f in self.model_fields_set]
+        if self.model is None:
+            if self.series is None and self.points is None:
+                raise ValueError("give a series (a price file), points, or model: gbm")
+            if gbm_fields:
+                raise ValueError(f"{', '.join(gbm_fields)}: only for model: gbm (a series gives its own prices)")
+            if not self.points:
+                raise ValueError("the series has no points (a series file is read by load_scenario; "
+                                 "a scenario built in code gives points)")
+            return self
+        if self.series is not None or self.points is not None:
+            raise ValueError("model: gbm draws its own path: give no series or points")
+        return self
+
+    @property
+    def dated(self) -> bool:
+        return any(p.date is not None for p in self.points or ())
 
 
 # --- venues ------------------------------------------------------------------------------------
@@ -815,6 +902,11 @@ class Scenario(Strict):
     capacity_pools: dict[Name, CapacityPool] = Field(default_factory=dict, description="off-ramp capacity shared by desks (otc capacity_pool)")
     profiles: dict[Name, dict[str, Any]] = Field(
         default_factory=dict, description="venue settings shared by name: a venue with 'profile: NAME' takes those it does not set itself (behaviour files)")
+    prices: dict[Name, PricePath] = Field(default_factory=dict, description="assets whose USD price moves (default: every price fixed at price_usd)")
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: Any) -> Any:
+        return _without_default(handler(self), "prices", {})
 
     @field_validator("thefts")
     @classmethod
@@ -883,9 +975,49 @@ def reference_problems(scenario: Scenario) -> list[tuple[tuple[Any, ...], str]]:
     if scenario.playbook is not None and not scenario.playbook and \
             any(t is not None and t.playbook is None for t in scenario.thefts or []):
         problems.append((("playbook",), "is empty but a theft has no playbook of its own (give at least one hop)"))
+    problems += _price_problems(scenario)
     if not problems:
         problems += _stolen_value_problems(scenario)
     return problems
+
+
+def _price_problems(scenario: Scenario) -> list[tuple[tuple[Any, ...], str]]:
+    """Price paths name known assets; dated points need ``clock.start``; times increase; a drawn
+    path has a bounded number of steps."""
+    problems: list[tuple[tuple[Any, ...], str]] = []
+    assets, clock = scenario.assets, scenario.clock
+    for name, path in (scenario.prices or {}).items():
+        if path is None:
+            continue
+        where = ("prices", name, "series" if path.series is not None else "points" if path.points is not None else "model")
+        if _missing(name, assets):
+            problems.append((("prices", name), _unknown("asset", name, assets)))
+        if path.model == "gbm":
+            if clock is not None and clock.horizon and path.step and clock.horizon / path.step > MAX_PRICE_STEPS:
+                problems.append((("prices", name, "step"), f"horizon/step gives more than {MAX_PRICE_STEPS:,} price steps; use a longer step"))
+            continue
+        if any(p is None for p in path.points or ()):
+            continue  # (a point pydantic refused: reported as such)
+        if path.dated and (clock is None or clock.start is None):
+            problems.append((where, "dated prices need clock.start (the calendar date of time zero)"))
+            continue
+        if clock is not None:
+            times = price_times(path, clock.start)
+            back = next((k for k in range(1, len(times)) if times[k] <= times[k - 1]), None)
+            if back is not None:
+                problems.append((where, f"point {back + 1} is not after point {back} (times must increase)"))
+    return problems
+
+
+def price_times(path: PricePath, start: datetime.date | None) -> list[float]:
+    """Hours since time zero of each point of a series (a date counts from ``start``, at 00:00)."""
+    out = []
+    for p in path.points or ():
+        if p.date is not None:
+            out.append((p.date - start).days * 24.0)  # type: ignore[operator]
+        else:
+            out.append(float(p.time))  # type: ignore[arg-type]
+    return out
 
 
 def _stolen_value_problems(scenario: Scenario) -> list[tuple[tuple[Any, ...], str]]:
