@@ -253,6 +253,18 @@ thefts:
     repeat: {count: 6000, every: {dist: exponential, mean: 43min}}
     discovered_after: 90d
 """,
+    # prices
+    "PricePath": """\
+prices:
+  ETH: {model: gbm, drift_per_year: 0, volatility_per_year: 0.6, step: 1d}   # drawn per replication
+  # or a dated series in a file beside the scenario: {series: prices/eth_ronin_2022.csv}
+""",
+    "PricePoint": """\
+clock: {horizon: 30d, start: 2022-03-23}    # dates count from clock.start
+prices:
+  ETH: {points: [{date: 2022-03-23, price_usd: 3000}, {date: 2022-09-08, price_usd: 1500}]}
+  USDC: {points: [{time: 0h, price_usd: 1.0}, {time: 10d, price_usd: 0.97}]}
+""",
 }
 
 # Units that cannot be read from a field's name or type.
@@ -263,6 +275,9 @@ UNIT_HINTS: dict[tuple[str, str], str] = {
     ("SplitHop", "wallets"): "wallets",
     ("ConsolidateHop", "wallets"): "wallets",
     ("CustodialMixerVenue", "payouts"): "wallets",
+    ("PricePath", "drift_per_year"): "per year",
+    ("PricePath", "volatility_per_year"): "per √year",
+    ("PricePoint", "price_usd"): "USD per unit",
 }
 
 
@@ -766,6 +781,13 @@ Conventions:
 * `extends: other.yaml` (read by the loader, not part of the schema) merges the scenario over
   another file: mappings merge key by key, lists are replaced whole. `launderflow run --set
   FIELD=VALUE` overrides one field (`--set clock.horizon=30d`, `--set playbook.0.wallets=100`).
+* **Prices.** An asset's `price_usd` is its price at the theft: every outcome is kept in these
+  theft-day dollars. A [`prices`](#pricepath) path adds the day's dollars beside them. A `series`
+  file (read by the loader like `extends`: relative to the file that names it, under the
+  scenario's directory or the current directory, no symbolic links) is a CSV (`#` lines are
+  comments) or Parquet table with a `date` column (ISO dates, counted from `clock.start`) or a
+  `time` column (hours or durations since time zero), a `price_usd` column and an optional `note`;
+  rows in increasing time. A dated series needs `clock.start`; `prices` must name defined assets.
 * Values stay in the range the model computes in float64: a `price_usd` is at most
   1e9, a stolen `amount` at most 1e15 units, a split's `concentration` between 0.05 and 1e12, and
   all thefts together (amount × price × instalments) steal between $1e-6 and $1e15.

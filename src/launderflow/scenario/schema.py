@@ -217,7 +217,7 @@ class PricePath(Strict):
     zero, drawn per replication). Prices between points are interpolated linearly in log-price and
     held flat before the first point and after the last (docs/model.md, "Prices")."""
 
-    series: str | None = Field(default=None, max_length=1024, description="a .csv or .parquet file (relative to the scenario file) with a date or time column and price_usd")
+    series: str | None = Field(default=None, description="a .csv or .parquet file (relative to the scenario file) with a date or time column and price_usd")
     points: list[PricePoint] | None = Field(default=None, max_length=MAX_PRICE_POINTS, description="the series' points; read from the series file when the scenario is loaded (a scenario as run carries them), or given inline")
     model: Literal["gbm"] | None = Field(default=None, description="gbm: a seeded geometric Brownian motion instead of a series")
     drift_per_year: Annotated[float, Field(ge=-10.0, le=10.0)] = Field(default=0.0, description="gbm: mu, the drift a year: the expected price grows as exp(mu x years)")
