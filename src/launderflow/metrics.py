@@ -425,7 +425,7 @@ def price_ratio(rep: Replication, scenario: Scenario, asset: str, at: float) -> 
     if path is None or not np.count_nonzero(path["asset"] == index):
         return 1.0
     mine = path["asset"] == index
-    price = day_price(path["time"][mine], np.log(path["price_usd"][mine]), at)
+    price = day_price(path["time"][mine], path["price_usd"][mine], at)
     return float(price) / scenario.assets[asset].price_usd
 
 

@@ -31,10 +31,17 @@ EXIT_KINDS = ("freeze", "seizure", "cash_out")  # the kinds of the exit log, by 
 _KIND_OF = {Location.FROZEN: 0, Location.SEIZED: 1, Location.CASHED_OUT: 2}
 
 
-def day_price(times: np.ndarray, log_prices: np.ndarray, at: np.ndarray | float) -> np.ndarray:
-    """The price at ``at`` on a path given by its points: linear in log-price between them, flat
-    outside them (``np.interp`` holds the end values)."""
-    return np.exp(np.interp(at, times, log_prices))
+def day_price(times: np.ndarray, prices: np.ndarray, at: np.ndarray | float) -> np.ndarray:
+    """The price at ``at`` on a path given by its points (increasing ``times``): linear in log-price
+    between two points, flat before the first and after the last. Exact at a point and on a flat
+    stretch (``p_k * exp(0)``), so a constant path values everything at exactly its price."""
+    at = np.asarray(at, dtype=np.float64)
+    last = len(times) - 1
+    k = np.clip(np.searchsorted(times, at, side="right") - 1, 0, last)
+    following = np.minimum(k + 1, last)
+    span = times[following] - times[k]
+    frac = np.clip((at - times[k]) / np.where(span > 0, span, 1.0), 0.0, 1.0) * (span > 0)
+    return prices[k] * np.exp(frac * np.log(prices[following] / prices[k]))
 
 
 def gbm_points(start_price: float, path: PricePath, horizon: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -44,8 +51,8 @@ def gbm_points(start_price: float, path: PricePath, horizon: float, rng: np.rand
     dt = path.step / YEAR
     mu, sigma = path.drift_per_year, path.volatility_per_year
     increments = (mu - 0.5 * sigma * sigma) * dt + sigma * math.sqrt(dt) * rng.standard_normal(steps)
-    log_prices = math.log(start_price) + np.concatenate(([0.0], np.cumsum(increments)))
-    return np.arange(steps + 1) * path.step, log_prices
+    prices = start_price * np.exp(np.concatenate(([0.0], np.cumsum(increments))))  # (exactly the start at 0)
+    return np.arange(steps + 1) * path.step, prices
 
 
 class PricePaths:
@@ -54,7 +61,7 @@ class PricePaths:
     def __init__(self, scenario: Scenario, stream: Callable[[str], np.random.Generator]):
         names = list(scenario.assets)
         self.theft_price = np.array([a.price_usd for a in scenario.assets.values()], dtype=np.float64)
-        self.points: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # asset -> (times, log prices)
+        self.points: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # asset -> (times, prices)
         for name, path in scenario.prices.items():
             i = names.index(name)
             if path.model == "gbm":
@@ -62,23 +69,23 @@ class PricePaths:
             else:
                 times = np.array(price_times(path, scenario.clock.start), dtype=np.float64)
                 prices = np.array([p.price_usd for p in path.points or ()], dtype=np.float64)
-                self.points[i] = (times, np.log(prices))
+                self.points[i] = (times, prices)
         self.moving = bool(self.points)
 
     def ratio(self, assets: np.ndarray, at: float) -> np.ndarray:
         """Each asset's price at ``at`` over its theft-day price: a lot's day value over its book value."""
         out = np.ones(len(assets), dtype=np.float64)
-        for i, (times, log_prices) in self.points.items():
+        for i, (times, prices) in self.points.items():
             mine = assets == i
             if np.count_nonzero(mine):
-                out[mine] = float(day_price(times, log_prices, at)) / self.theft_price[i]
+                out[mine] = float(day_price(times, prices, at)) / self.theft_price[i]
         return out
 
     def table(self) -> dict[str, np.ndarray] | None:
         """The paths' points (time, asset, price_usd), for the replication's record; None if no price moves."""
         if not self.moving:
             return None
-        parts = [(t, np.full(len(t), i, dtype=np.int16), np.exp(lp)) for i, (t, lp) in sorted(self.points.items())]
+        parts = [(t, np.full(len(t), i, dtype=np.int16), p) for i, (t, p) in sorted(self.points.items())]
         return {"time": np.concatenate([p[0] for p in parts]), "asset": np.concatenate([p[1] for p in parts]),
                 "price_usd": np.concatenate([p[2] for p in parts])}
 

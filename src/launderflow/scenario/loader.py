@@ -423,7 +423,7 @@ def _read_price_series(data: dict[str, Any], doc: _Document, path: Path) -> list
         return []
     roots = (path.resolve().parent, Path.cwd().resolve())
     problems: list[Problem] = []
-    for asset, entry in prices.items():
+    for asset, entry in list(prices.items()):
         if not isinstance(entry, dict) or "series" not in entry or entry.get("points") is not None:
             continue
         key = ("prices", asset, "series")
@@ -436,6 +436,7 @@ def _read_price_series(data: dict[str, Any], doc: _Document, path: Path) -> list
                 problems.append(Problem(exc.file, exc.line, exc.column, exc.message))
             else:
                 problems.append(Problem(file, line, _dotted(key), exc.message))
+            del prices[asset]  # reported: the rest of the scenario is still checked, without this path
     return problems
 
 

@@ -55,6 +55,10 @@ def resolve(name: Any, scenario_file: str, roots: tuple[Path, ...], outside_allo
                                           f"(allowed: files under {roots[0]} or {roots[1]}; --allow-extends-outside to allow it)")
     if path.suffix.lower() not in PRICE_SERIES_SUFFIXES:
         raise SeriesProblem("", None, "", f"{name} is not a price file (allowed: a {' or '.join(PRICE_SERIES_SUFFIXES)} file)")
+    if named.is_symlink():
+        raise SeriesProblem("", None, "", f"{name} is a symbolic link (name the file itself)")
+    if not path.is_file():
+        raise SeriesProblem("", None, "", f"no such price file: {name}")
     return named
 
 
@@ -94,6 +98,7 @@ def _csv_rows(raw: bytes, file: str) -> tuple[list[str], list[tuple[int | None, 
     except UnicodeDecodeError as exc:
         raise SeriesProblem(file, raw[: exc.start].count(b"\n") + 1, "", "not valid UTF-8 (save the file as UTF-8)") from None
     header: list[str] | None = None
+    header_line = 1
     rows: list[tuple[int | None, dict[str, Any]]] = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip() or line.lstrip().startswith("#"):
@@ -103,7 +108,7 @@ def _csv_rows(raw: bytes, file: str) -> tuple[list[str], list[tuple[int | None, 
         except csv.Error as exc:
             raise SeriesProblem(file, number, "", f"malformed CSV: {exc}") from None
         if header is None:
-            header = _header(cells, file, number)
+            header, header_line = _header(cells, file, number), number
             continue
         if len(cells) != len(header):
             raise SeriesProblem(file, number, "", f"{len(cells)} cells, the header has {len(header)}")
@@ -112,6 +117,8 @@ def _csv_rows(raw: bytes, file: str) -> tuple[list[str], list[tuple[int | None, 
             raise SeriesProblem(file, number, "", f"more than {MAX_PRICE_POINTS:,} rows")
     if header is None:
         raise SeriesProblem(file, 1, "", "the file is empty (expected a header: date or time, price_usd)")
+    if not rows:
+        raise SeriesProblem(file, header_line, "", "the series has no rows (expected one or more below the header)")
     return header, rows
 
 
