@@ -132,7 +132,7 @@ def test_unknown_key_lists_the_allowed_keys(tmp_path):
     assert p.path == "clock.horizn"
     assert p.line == line_of(text, "horizn")
     assert p.message.startswith("unknown field")
-    assert "(allowed: horizon, resolution, timeline_step)" in p.message
+    assert "(allowed: horizon, resolution, timeline_step, start)" in p.message
 
 
 def test_unknown_key_in_a_hop_lists_that_hops_keys(tmp_path):
