@@ -392,3 +392,16 @@ def test_the_bundled_series_hold_the_incident_sheets_points():
     btc = series.read_points(PRICE_FILES / "btc_harmony_2023.csv")
     assert [(p["date"].isoformat(), p["price_usd"]) for p in btc] == [("2023-01-16", 20161.0)]
     assert btc[0]["price_usd"] == pytest.approx(2.5e6 / 124, abs=0.5)
+
+
+def test_the_summary_reports_the_days_dollars_only_when_prices_move():
+    from launderflow.runs.results import summarize
+
+    moving = freeze_and_seize({"ETH": points((0.0, 2000.0))})  # twice the theft-day price all along
+    reps = {i: run(moving, seed=i) for i in range(2)}
+    day = summarize(moving, 0, reps)["day_usd"]
+    assert day["seized_usd"]["median"] == pytest.approx(
+        2.0 * float(np.median([metrics.final_states(r)["seized"] for r in reps.values()])), rel=1e-12)
+    assert set(day) == {"frozen_usd", "seized_usd", "cashed_out_usd"}
+    fixed = freeze_and_seize()
+    assert "day_usd" not in summarize(fixed, 0, {i: run(fixed, seed=i) for i in range(2)})

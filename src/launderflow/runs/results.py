@@ -79,6 +79,7 @@ def summarize(scenario: Scenario, seed: int, reps: dict[int, Replication]) -> di
         "launderer_cost_usd": {**_stats(cost), "network_fees_median": _num(float(np.median([reps[i].network_fees for i in order])))},
         "venues": venues,
         "interventions": actions,
+        **_day_usd(scenario, reps, order),
         "replications": [
             {
                 "index": i,
@@ -92,6 +93,16 @@ def summarize(scenario: Scenario, seed: int, reps: dict[int, Replication]) -> di
             for k, i in enumerate(order)
         ],
     }
+
+
+def _day_usd(scenario: Scenario, reps: dict[int, Replication], order: list[int]) -> dict[str, Any]:
+    """With prices that move: what was frozen, seized and cashed out, each at its day's prices
+    (``day_usd``); nothing for a scenario whose prices are fixed (its summary stays as it was)."""
+    if not scenario.prices:
+        return {}
+    names = {"frozen_usd": "frozen_day_usd", "seized_usd": "seized_day_usd", "cashed_out_usd": "cashed_out_day_usd"}
+    return {"day_usd": {label: _stats(metrics.METRICS[name]().values([reps[i] for i in order], scenario))
+                        for label, name in names.items()}}
 
 
 def replication_rows(stolen_usd: float, records: list[dict[str, Any]]) -> pa.Table:
