@@ -386,6 +386,8 @@ def test_the_cli_exits_2_with_the_located_problem_and_no_traceback(tmp_path):
 def test_the_bundled_series_hold_the_incident_sheets_points():
     ronin = series.read_points(PRICE_FILES / "eth_ronin_2022.csv")
     assert [(p["date"].isoformat(), p["price_usd"]) for p in ronin] == [("2022-03-23", 3000.0), ("2022-09-08", 1500.0)]
+    btc = series.read_points(PRICE_FILES / "btc_ronin_2022.csv")  # ASSUMPTION: moves with ETH
+    assert [p["price_usd"] / q["price_usd"] for p, q in zip(btc, ronin)] == [14.0, 14.0]
     eth = series.read_points(PRICE_FILES / "eth_harmony_2022.csv")
     assert [p["price_usd"] for p in eth] == [1167.0, 1549.0]
     assert eth[0]["price_usd"] == pytest.approx(100e6 / 85_700, abs=0.5) and eth[1]["price_usd"] == pytest.approx(63.5e6 / 41_000, abs=0.5)
