@@ -368,15 +368,25 @@ def _inflow_share_at(rep: Replication, scenario: Scenario, venue: str, at: float
     return float(log["value_usd"][mine].sum() / rep.stolen_usd)
 
 
-def _holding_at(rep: Replication, scenario: Scenario, asset: str, at: float, column: str) -> float:
-    """The launderer's holdings of an asset at the last timeline sample at or before ``at``."""
+def _holding_sample(rep: Replication, scenario: Scenario, asset: str,
+                    at: float) -> tuple[dict[str, np.ndarray], int] | None:
+    """The holdings samples of an asset and the index of the last one at or before ``at`` (-1: none
+    yet); None for a replication that did not record holdings."""
     log = rep.holdings
     if log is None:
-        return float("nan")
+        return None
     mine = log["asset"] == list(scenario.assets).index(asset)
-    times = log["time"][mine]
-    k = int(np.searchsorted(times, at + 1e-9, side="right")) - 1
-    return float(log[column][mine][k]) if k >= 0 else 0.0
+    rows = {name: column[mine] for name, column in log.items()}
+    return rows, int(np.searchsorted(rows["time"], at + 1e-9, side="right")) - 1
+
+
+def _holding_at(rep: Replication, scenario: Scenario, asset: str, at: float, column: str) -> float:
+    """The launderer's holdings of an asset at the last timeline sample at or before ``at``."""
+    found = _holding_sample(rep, scenario, asset, at)
+    if found is None:
+        return float("nan")
+    rows, k = found
+    return float(rows[column][k]) if k >= 0 else 0.0
 
 
 register(Metric("venue_inflow_share_at", SHARE, "{venue}_inflow_share_at_{at}", "inflow into {venue} by {at}", None,
@@ -431,15 +441,13 @@ def price_ratio(rep: Replication, scenario: Scenario, asset: str, at: float) -> 
 
 def _asset_day_usd_at(rep: Replication, scenario: Scenario, asset: str, at: float) -> float:
     """Holdings of an asset at the last timeline sample at or before ``at``, at that sample's prices."""
-    log = rep.holdings
-    if log is None:
+    found = _holding_sample(rep, scenario, asset, at)
+    if found is None:
         return float("nan")
-    mine = log["asset"] == list(scenario.assets).index(asset)
-    times = log["time"][mine]
-    k = int(np.searchsorted(times, at + 1e-9, side="right")) - 1
+    rows, k = found
     if k < 0:
         return 0.0
-    return float(log["value_usd"][mine][k]) * price_ratio(rep, scenario, asset, float(times[k]))
+    return float(rows["value_usd"][k]) * price_ratio(rep, scenario, asset, float(rows["time"][k]))
 
 
 register(Metric("frozen_day_usd_at", USD, "frozen_day_usd_at_{at}", "frozen by {at} (day's USD)", "higher",
