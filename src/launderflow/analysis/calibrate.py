@@ -530,6 +530,22 @@ def _fmt_metric(metric: str, x: Any) -> str:
     return unit.format(x)
 
 
+def parameters_table(rows: list[dict[str, Any]], title: str) -> Any:
+    """The parameters' box, best value, accepted median and 5-95 %, and that range's share of the box."""
+    from rich.table import Table
+
+    params = Table(title=title)
+    for col, justify in (("parameter", "left"), ("box", "right"), ("best", "right"), ("accepted median", "right"),
+                         ("5-95 %", "right"), ("of box", "right")):
+        params.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for row in rows:
+        box = f"{row['low']:.4g} - {row['high']:.4g}" + (" (log)" if row["scale"] == "log" else "")
+        rng = "-" if row["accepted_p5"] is None else f"{_fmt_value(row['accepted_p5'])} - {_fmt_value(row['accepted_p95'])}"
+        width = "-" if row["width_of_box"] is None else f"{row['width_of_box']:.0%}"
+        params.add_row(row["path"], box, _fmt_value(row["best"]), _fmt_value(row["accepted_median"]), rng, width)
+    return params
+
+
 def tables(cal: Calibration) -> list[Any]:
     """Two rich tables: the parameters (best, accepted median, 5-95 %) and the targets (fact, model, z)."""
     from rich.table import Table
@@ -537,15 +553,7 @@ def tables(cal: Calibration) -> list[Any]:
     best = cal.best
     title = (f"{cal.scenario.name}: {cal.samples} candidates x {cal.runs} runs, seed {cal.seed} — "
              f"{len(cal.accepted)} accepted (distance <= {cal.epsilon:.3g})")
-    params = Table(title=title)
-    for col, justify in (("parameter", "left"), ("box", "right"), ("best", "right"), ("accepted median", "right"),
-                         ("5-95 %", "right"), ("of box", "right")):
-        params.add_column(col, justify=justify)  # type: ignore[arg-type]
-    for row in cal.parameter_rows():
-        box = f"{row['low']:.4g} - {row['high']:.4g}" + (" (log)" if row["scale"] == "log" else "")
-        rng = "-" if row["accepted_p5"] is None else f"{_fmt_value(row['accepted_p5'])} - {_fmt_value(row['accepted_p95'])}"
-        width = "-" if row["width_of_box"] is None else f"{row['width_of_box']:.0%}"
-        params.add_row(row["path"], box, _fmt_value(row["best"]), _fmt_value(row["accepted_median"]), rng, width)
+    params = parameters_table(cal.parameter_rows(), title)
     if best is not None:
         params.caption = f"best: candidate {best.index}, distance {cal.distances[best.index]:.3g}"
     else:
