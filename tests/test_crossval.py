@@ -211,16 +211,24 @@ def test_reference_errors_name_file_and_line(case, tmp_path):
 def test_incidents_must_share_the_behaviour_file(case, tmp_path):
     (tmp_path / "lone.yaml").write_text((HERE / "inc_c.yaml").read_text().replace("extends: behaviour.yaml\n", "")
                                         .replace("fee: 0.0}", "fee: 0.0, compliance: 0.5}"))
-    (tmp_path / "own.yaml").write_text((HERE / "inc_a.yaml").read_text() + "tracing:\n  hop_success: {split: 0.5}\n")
     text = ("behaviour: behaviour.yaml\nparameters:\n  - {path: tracing.hop_success.split, low: 0.3, high: 1}\n"
             "incidents:\n  - {name: lone, scenario: lone.yaml, targets: inc_c.targets.yaml}\n"
-            "  - {name: own, scenario: own.yaml, targets: inc_a.targets.yaml}\n")
+            "  - {name: inc_a, scenario: inc_a.yaml, targets: inc_a.targets.yaml}\n")
     result, f = _bad(case, tmp_path, text)
     assert result.exit_code == 2, result.output
     assert f"{f}:5: incidents.0.scenario: incident lone: {tmp_path / 'lone.yaml'} does not extend behaviour.yaml" \
         in result.stderr
-    assert f"{f}:3: parameters.0.path: incident own: {tmp_path / 'own.yaml'}:12 sets tracing.hop_success.split " \
-           f"itself" in result.stderr
+    # an incident that sets a shared parameter itself is warned about (the fit overrides it), not refused
+    (tmp_path / "w").mkdir()
+    joint = load_joint(_write_case(tmp_path / "w"))
+    own = Path(joint.incident("inc_a").scenario_path)
+    own.write_text(own.read_text() + "tracing:\n  hop_success: {split: 0.5}\n")
+    warned = load_joint(joint.path)
+    assert [str(w) for w in warned.warnings] == [
+        f"{joint.path}:5: parameters.0.path: warning: incident inc_a: {own.resolve()}:12 sets "
+        f"tracing.hop_success.split itself: the fit overrides it with the shared value, but behaviour.yaml "
+        f"(and a calibrated copy) would not reach it"]
+    assert load_scenario(own, TRUTH).tracing.hop_success["split"] == 0.7  # the override reaches it
 
 
 def test_duplicate_keys_and_a_single_incident(case, tmp_path):

@@ -763,6 +763,11 @@ def _simulate_cube(label: str, total: int, out_dir: Path | None, work: Callable[
         sys.exit(130)
 
 
+def _joint_warnings(joint: Any) -> None:
+    for problem in joint.warnings:
+        err.print(str(problem), markup=False, soft_wrap=True)
+
+
 def _cube_failures(failures: list[dict[str, Any]], where: Path | None) -> None:
     if failures:
         err.print(f"{len(failures)} replication(s) or candidate scenario(s) failed; those candidates were discarded"
@@ -778,6 +783,7 @@ def _calibrate_joint(joint_file: str, runs: int, seed: int | None, samples: int,
 
     with _errors():
         joint = load_joint(joint_file)
+    _joint_warnings(joint)
     target = Path(out_dir) if out_dir else Path("out") / f"{joint.name}-joint"
     with _errors(), locked(target):
         cal = _simulate_cube(f"calibrate {joint.name}", samples * runs * len(joint.incidents), target,
@@ -825,6 +831,7 @@ def crossval(joint_file: str, samples: int, runs: int, seed: int | None, accept:
         raise click.UsageError("--resume needs --out (where the cells were kept)")
     with _errors():
         joint = load_joint(joint_file, least=2)
+    _joint_warnings(joint)
     target = Path(out_dir) if out_dir else None
     with _errors(), (locked(target) if target is not None else nullcontext()):
         cv = _simulate_cube(f"crossval {joint.name}", samples * runs * len(joint.incidents), target,

@@ -107,6 +107,7 @@ class Joint:
     spec: JointSpec
     behaviour_path: Path
     incidents: list[Incident]
+    warnings: list[Problem]  # shared parameters an incident's own files set (see _sharing_problems)
 
     @property
     def name(self) -> str:
@@ -153,6 +154,7 @@ def load_joint(path: str | Path, least: int = 1) -> Joint:
         except ScenarioError as exc:
             problems += exc.problems
     incidents = []
+    warnings: list[Problem] = []
     for i, entry in enumerate(spec.incidents):
         scenario_path, targets_path = path.parent / entry.scenario, path.parent / entry.targets
         missing = [(key, file) for key, file in (("scenario", scenario_path), ("targets", targets_path))
@@ -167,35 +169,40 @@ def load_joint(path: str | Path, least: int = 1) -> Joint:
             problems += exc.problems
             continue
         if behaviour.is_file():
-            problems += _sharing_problems(spec, doc, i, scenario_path, behaviour)
+            found, notes = _sharing_problems(spec, doc, i, scenario_path, behaviour)
+            problems += found
+            warnings += notes
         shared = Targets.model_construct(parameters=spec.parameters, targets=[])
         for p in _reference_problems(shared, scenario, scenario_path, doc):
             problems.append(Problem(p.file, p.line, p.path, f"incident {entry.name}: {p.message}"))
         incidents.append(Incident(entry.name, scenario_path, targets_path, targets, scenario))
     if problems:
         raise ScenarioError(problems)
-    return Joint(path, spec, behaviour, incidents)
+    return Joint(path, spec, behaviour, incidents, warnings)
 
 
-def _sharing_problems(spec: JointSpec, doc: Any, i: int, scenario_path: Path, behaviour: Path) -> list[Problem]:
-    """The incident must extend the shared file, and no file between them may set a shared
-    parameter itself (else the calibrated shared value would not reach this incident)."""
+def _sharing_problems(spec: JointSpec, doc: Any, i: int, scenario_path: Path,
+                      behaviour: Path) -> tuple[list[Problem], list[Problem]]:
+    """Problems and warnings: the incident must extend the shared file; a file between them that
+    sets a shared parameter itself is warned about (the fit overrides its value with the candidate's,
+    but a calibrated shared file would not reach this incident)."""
     chain = _extends_chain(scenario_path)
     name = spec.incidents[i].name
     where = doc.locate(("incidents", i, "scenario"))
     if behaviour not in [file for file, _ in chain]:
         return [Problem(*where, f"incidents.{i}.scenario",
                         f"incident {name}: {scenario_path} does not extend {spec.behaviour} (directly or through "
-                        f"its parents), so the shared parameters are not its behaviour")]
-    problems = []
+                        f"its parents), so the shared parameters are not its behaviour")], []
+    warnings = []
     for file, own in chain[: [f for f, _ in chain].index(behaviour)]:
         for j, param in enumerate(spec.parameters):
             if _lookup(own.data, param.path) is not None or _sets_list_on(own.data, param.path):
                 line = own.locate(tuple(_keys_of(param.path)))[1]
-                problems.append(Problem(*doc.locate(("parameters", j, "path")), f"parameters.{j}.path",
-                                        f"incident {name}: {file}:{line} sets {param.path} itself, so the "
-                                        f"shared value in {spec.behaviour} would not reach it"))
-    return problems
+                warnings.append(Problem(*doc.locate(("parameters", j, "path")), f"parameters.{j}.path",
+                                        f"warning: incident {name}: {file}:{line} sets {param.path} itself: the "
+                                        f"fit overrides it with the shared value, but {spec.behaviour} (and a "
+                                        f"calibrated copy) would not reach it"))
+    return [], warnings
 
 
 def _keys_of(path: str) -> list[Any]:
