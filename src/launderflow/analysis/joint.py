@@ -43,8 +43,8 @@ from .. import __version__
 from ..scenario.loader import MAX_EXTENDS_DEPTH, Problem, ScenarioError, _parse, load_data, load_scenario
 from ..scenario.schema import Name, Scenario
 from .calibrate import design, evaluate, run_all
-from .targets import Parameter, Targets, _lookup, _pydantic_problem, check_paths_apart, load_targets, score, z_score
-from .targets import _reference_problems
+from .targets import (Parameter, Targets, _keys, _lookup, _pydantic_problem, _reference_problems, check_paths_apart,
+                      load_targets, score, z_score)
 
 FORMAT = 1
 
@@ -197,7 +197,7 @@ def _sharing_problems(spec: JointSpec, doc: Any, i: int, scenario_path: Path,
     for file, own in chain[: [f for f, _ in chain].index(behaviour)]:
         for j, param in enumerate(spec.parameters):
             if _lookup(own.data, param.path) is not None or _sets_list_on(own.data, param.path):
-                line = own.locate(tuple(_keys_of(param.path)))[1]
+                line = own.locate(tuple(_keys(param.path)))[1]
                 warnings.append(Problem(*doc.locate(("parameters", j, "path")), f"parameters.{j}.path",
                                         f"warning: incident {name}: {file}:{line} sets {param.path} itself: the "
                                         f"fit overrides it with the shared value, but {spec.behaviour} (and a "
@@ -205,13 +205,9 @@ def _sharing_problems(spec: JointSpec, doc: Any, i: int, scenario_path: Path,
     return [], warnings
 
 
-def _keys_of(path: str) -> list[Any]:
-    return [int(k) if k.isdigit() else k for k in path.split(".")]
-
-
 def _sets_list_on(data: Any, path: str) -> bool:
     """A list on the way to ``path`` is set in this file (lists are replaced whole by ``extends``)."""
-    keys = _keys_of(path)
+    keys = _keys(path)
     node = data
     for key in keys[:-1]:
         if not isinstance(node, dict) or key not in node:
