@@ -256,3 +256,16 @@ def test_outputs_hold_the_lock_and_check_the_behaviour_file(cube, tmp_path):
                                          "behaviour.calibrated.yaml"]
     text = (tmp_path / "behaviour.calibrated.yaml").read_text()
     assert text.startswith("# behaviour.yaml with the best candidate") and "extends: " in text
+
+
+def test_ctrl_c_exits_130_and_keeps_the_cells(case, tmp_path, monkeypatch):
+    import launderflow.analysis.crossval as module
+
+    def interrupted(*_args, **_kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(module, "simulate_cube", interrupted)
+    result = CliRunner().invoke(main, ["crossval", str(case), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 130
+    assert "interrupted: nothing was scored; the finished cells are kept in" in result.stderr
+    assert "--resume runs the rest" in result.stderr and not (tmp_path / "o" / "crossval.json").exists()
