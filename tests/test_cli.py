@@ -171,6 +171,7 @@ REQUIRED = {
     "sweep": [str(BASELINE), "--set", "seed=1,2"],
     "calibrate": [str(REPO_SCENARIOS / "ronin_2022.yaml"), "--targets", str(REPO_SCENARIOS / "targets" / "ronin_2022.yaml")],
     "backtest": [str(REPO_SCENARIOS / "ronin_2022.yaml"), "--targets", str(REPO_SCENARIOS / "targets" / "ronin_2022.yaml")],
+    "crossval": [str(REPO_SCENARIOS.parent / "tests" / "joint" / "joint.yaml")],
 }
 
 

@@ -16,7 +16,7 @@ import json
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -676,28 +676,46 @@ def report(results_dir: Path) -> None:
 # --- calibrate, backtest -------------------------------------------------------------------------------
 
 
+ACCEPT_HELP = "ABC: accept this best fraction of the candidates, or all within distance 1 if more"
+RESUME_HELP = "reuse the (candidate, incident) cells kept in --out by an interrupted run of the same command"
+
+
 @main.command()
-@click.argument("scenario_file", type=click.Path(dir_okay=False))
-@click.option("--targets", "targets_file", required=True, type=click.Path(dir_okay=False),
+@click.argument("scenario_file", type=click.Path(dir_okay=False), required=False)
+@click.option("--targets", "targets_file", type=click.Path(dir_okay=False),
               help="YAML file: the parameters to fit (path, low, high, scale) and the facts (targets)")
+@click.option("--joint", "joint_file", type=click.Path(dir_okay=False), default=None,
+              help="fit the shared parameters of this joint file to every fact of its incidents instead "
+                   "(no SCENARIO_FILE or --targets)")
 @runs_option(5, "replications per candidate (the same seeds for every candidate)", most=100_000)
 @seed_option()
 @click.option("--samples", "-k", default=20, show_default=True, type=click.IntRange(1, 100_000),
               help="candidates (Latin hypercube over the parameter box)")
-@click.option("--accept", default=0.2, show_default=True, type=click.FloatRange(0, 1, min_open=True),
-              help="ABC: accept this best fraction of the candidates, or all within distance 1 if more")
+@click.option("--accept", default=0.2, show_default=True, type=click.FloatRange(0, 1, min_open=True), help=ACCEPT_HELP)
 @executor_options
 @extends_option
+@click.option("--resume", is_flag=True, help="with --joint: " + RESUME_HELP)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
-              help="output directory (default: out/<scenario name>-calibration)")
-def calibrate(scenario_file: str, targets_file: str, runs: int, seed: int | None, samples: int, accept: float,
-              jobs: int, scheduler: str | None, out_dir: str | None) -> None:
-    """Fit SCENARIO_FILE's uncertain parameters to the public facts in --targets.
+              help="output directory (default: out/<scenario name>-calibration, out/<joint name>-joint)")
+def calibrate(scenario_file: str | None, targets_file: str | None, joint_file: str | None, runs: int, seed: int | None,
+              samples: int, accept: float, jobs: int, scheduler: str | None, resume: bool, out_dir: str | None) -> None:
+    """Fit SCENARIO_FILE's uncertain parameters to the public facts in --targets (or, with --joint,
+    the parameters several incidents share to all their facts).
 
     Latin-hypercube candidates with common random numbers, distance = RMS of (model median - fact)
     / tolerance, then ABC rejection. Writes OUT/calibration.json, OUT/candidates.csv and
-    OUT/calibrated.yaml (the scenario with the best values; `launderflow run` it).
+    OUT/calibrated.yaml (the scenario with the best values; `launderflow run` it). With --joint:
+    OUT/joint.json, candidates.csv, accepted.csv, cube.csv and behaviour.calibrated.yaml.
     """
+    if joint_file is not None:
+        if scenario_file or targets_file:
+            raise click.UsageError("--joint takes no SCENARIO_FILE or --targets (the joint file names them)")
+        _calibrate_joint(joint_file, runs, seed, samples, accept, jobs, scheduler, resume, out_dir)
+        return
+    if not scenario_file or not targets_file:
+        raise click.UsageError("calibrate needs SCENARIO_FILE and --targets FILE (or --joint FILE)")
+    if resume:
+        raise click.UsageError("--resume goes with --joint")
     from .analysis.calibrate import calibrate as run_calibration
     from .analysis.calibrate import load_targets, tables, write_outputs
     from .runs.lock import locked
@@ -728,6 +746,107 @@ def calibrate(scenario_file: str, targets_file: str, runs: int, seed: int | None
         out.print(f"wrote {path}", markup=False)
     if cal.best is None:
         err.print("every candidate failed: no calibrated scenario", markup=False)
+        sys.exit(1)
+
+
+def _simulate_cube(label: str, total: int, out_dir: Path | None, work: Callable[..., Any]) -> Any:
+    """Run ``work(on_replication=..., cells=...)`` under a progress bar; Ctrl-C exits 130 (the
+    finished cells stay in OUT/cells for --resume)."""
+    try:
+        with Bars() as bars:
+            bars.start(label, total, 0)
+            return work(on_replication=bars.advance, cells=None if out_dir is None else out_dir / "cells")
+    except KeyboardInterrupt:
+        kept = f"; the finished cells are kept in {out_dir / 'cells'}: the same command with --resume runs the rest" \
+            if out_dir is not None else ""
+        err.print(f"interrupted: nothing was scored{kept}", markup=False, soft_wrap=True)
+        sys.exit(130)
+
+
+def _joint_warnings(joint: Any) -> None:
+    for problem in joint.warnings:
+        err.print(str(problem), markup=False, soft_wrap=True)
+
+
+def _cube_failures(failures: list[dict[str, Any]], where: Path | None) -> None:
+    if failures:
+        err.print(f"{len(failures)} replication(s) or candidate scenario(s) failed; those candidates were discarded"
+                  + (f" (see {where})" if where else ""), markup=False, soft_wrap=True)
+
+
+def _calibrate_joint(joint_file: str, runs: int, seed: int | None, samples: int, accept: float, jobs: int,
+                     scheduler: str | None, resume: bool, out_dir: str | None) -> None:
+    from .analysis.crossval import calibrate_joint, write_joint_outputs
+    from .analysis.joint import load_joint
+    from .runs.lock import locked
+    from .views.validation import joint_tables
+
+    with _errors():
+        joint = load_joint(joint_file)
+    _joint_warnings(joint)
+    target = Path(out_dir) if out_dir else Path("out") / f"{joint.name}-joint"
+    with _errors(), locked(target):
+        cal = _simulate_cube(f"calibrate {joint.name}", samples * runs * len(joint.incidents), target,
+                             lambda **kw: calibrate_joint(joint, runs, samples, seed, accept, jobs, scheduler,
+                                                          resume=resume, **kw))
+        _print_wide(*joint_tables(cal.report()))
+        _cube_failures(cal.cube.failures, target / "joint.json")
+        written = write_joint_outputs(cal, target)
+    for path in written:
+        out.print(f"wrote {path}", markup=False)
+    if cal.best is None:
+        err.print("every candidate failed: no calibrated behaviour", markup=False)
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("joint_file", type=click.Path(dir_okay=False))
+@click.option("--samples", "-k", default=24, show_default=True, type=click.IntRange(1, 100_000),
+              help="candidates (Latin hypercube over the shared parameters' box), simulated once for every fold")
+@runs_option(3, "replications per candidate and incident (the same seeds for every candidate)", most=100_000)
+@seed_option("design seed (default: the joint file's, else the first incident's)")
+@click.option("--accept", default=0.2, show_default=True, type=click.FloatRange(0, 1, min_open=True), help=ACCEPT_HELP)
+@executor_options
+@extends_option
+@click.option("--json", "as_json", is_flag=True, help="print everything as JSON instead of tables")
+@click.option("--resume", is_flag=True, help=RESUME_HELP)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="also write OUT/crossval.json and OUT/cube.csv, and keep finished cells for --resume")
+def crossval(joint_file: str, samples: int, runs: int, seed: int | None, accept: float, jobs: int,
+             scheduler: str | None, as_json: bool, resume: bool, out_dir: str | None) -> None:
+    """Leave-one-incident-out validation of the parameters JOINT_FILE's incidents share.
+
+    For each incident: fit the shared parameters (ABC rejection) on the other incidents' facts only,
+    then predict this one's facts from the accepted candidates' pooled runs (median, 5-95 %, z,
+    within tolerance). One candidate cube is simulated and re-scored per fold. Exit code 0 when
+    every check of every fold is within tolerance, 1 otherwise.
+    """
+    from .analysis.crossval import crossval as run_crossval
+    from .analysis.crossval import write_crossval_outputs
+    from .analysis.joint import load_joint
+    from .runs.lock import locked
+    from .views.validation import crossval_tables
+
+    if resume and out_dir is None:
+        raise click.UsageError("--resume needs --out (where the cells were kept)")
+    with _errors():
+        joint = load_joint(joint_file, least=2)
+    _joint_warnings(joint)
+    target = Path(out_dir) if out_dir else None
+    with _errors(), (locked(target) if target is not None else nullcontext()):
+        cv = _simulate_cube(f"crossval {joint.name}", samples * runs * len(joint.incidents), target,
+                            lambda **kw: run_crossval(joint, runs, samples, seed, accept, jobs, scheduler,
+                                                      resume=resume, **kw))
+        report = cv.report()
+        written = write_crossval_outputs(cv, report, target) if target is not None else []
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        _print_wide(*crossval_tables(report))
+        for path in written:
+            out.print(f"wrote {path}", markup=False)
+    _cube_failures(cv.cube.failures, target / "crossval.json" if target else None)
+    if not report["passed"]:
         sys.exit(1)
 
 

@@ -34,6 +34,18 @@ from .targets import Targets, describe_target, load_targets, measure_of, metric_
 FORMAT = 1
 
 
+def fact_row(target: Any, values: np.ndarray, scenario: Scenario) -> dict[str, Any]:
+    """One fact against the model's values for it (any number of them): the median and 5-95 %,
+    z = (median - fact) / tolerance (a lower bound when the median is "never") and |z| <= 1."""
+    med, p5, p95 = score(values)
+    z, lower_bound = z_score(target, med, scenario)
+    within = bool(math.isfinite(z) and abs(z) <= 1.0)
+    return {"name": target.name, "role": target.role, "metric": describe_target(target),
+            "unit": measure_of(target).unit.name, "fact": target.value, "tolerance": target.tolerance,
+            "model_median": med, "model_p5": p5, "model_p95": p95, "z": z,
+            "z_is_lower_bound": lower_bound, "within_tolerance": within, "source": target.source}
+
+
 @dataclass
 class Backtest:
     """The scenario's value for every target in every replication, and the verdicts."""
@@ -48,16 +60,7 @@ class Backtest:
     failures: list[Failure]
 
     def rows(self) -> list[dict[str, Any]]:
-        out = []
-        for t, target in enumerate(self.spec.targets):
-            med, p5, p95 = score(self.values[t])
-            z, lower_bound = z_score(target, med, self.scenario)
-            within = bool(math.isfinite(z) and abs(z) <= 1.0)
-            out.append({"name": target.name, "role": target.role, "metric": describe_target(target),
-                        "unit": measure_of(target).unit.name, "fact": target.value, "tolerance": target.tolerance,
-                        "model_median": med, "model_p5": p5, "model_p95": p95, "z": z,
-                        "z_is_lower_bound": lower_bound, "within_tolerance": within, "source": target.source})
-        return out
+        return [fact_row(target, self.values[t], self.scenario) for t, target in enumerate(self.spec.targets)]
 
     @property
     def passed(self) -> bool:

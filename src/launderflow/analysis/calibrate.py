@@ -38,11 +38,11 @@ import json
 import math
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import yaml
@@ -51,13 +51,14 @@ from ..metrics import DAYS, METRICS, USD
 from ..model.simulate import Replication
 from ..runs.executors import open_executor
 from ..runs.lock import locked
-from ..runs.replications import run_replications
+from ..runs.replications import Failure, run_replications
 from ..scenario.loader import ScenarioError, extends_outside_allowed, load_data, load_scenario
 from ..scenario.schema import Scenario
 from .targets import Parameter, Targets, _keys, _lookup, as_value, describe_target, load_targets, metric_value, score, z_score
 
 FORMAT = 1
 DESIGN_STREAM = 0xCA1B  # the hypercube's generator: default_rng([seed, DESIGN_STREAM])
+T = TypeVar("T")
 
 
 # --- the design ---------------------------------------------------------------------------------------
@@ -120,6 +121,44 @@ class Candidate:
         return d if math.isfinite(d) else math.inf  # a metric the model could not give (nan) disqualifies
 
 
+def abc_rejection(distances: np.ndarray, accept: float) -> tuple[list[int], list[int], float]:
+    """ABC rejection over candidates' distances: ``(order, accepted, epsilon)``.
+
+    ``order`` ranks every candidate (ties by index); the accepted are the finite ones within
+    distance 1, or the best ``ceil(accept * K)`` if that is more; ``epsilon`` is
+    ``max(1, the last accepted distance)`` (infinite when none is finite).
+    """
+    order = sorted(range(len(distances)), key=lambda k: (distances[k], k))
+    finite = [k for k in order if math.isfinite(distances[k])]
+    n_best = math.ceil(accept * len(distances))
+    within = [k for k in finite if distances[k] <= 1.0]
+    accepted = finite[: max(n_best, len(within))]
+    epsilon = max(1.0, float(distances[accepted[-1]])) if accepted else math.inf
+    return order, accepted, epsilon
+
+
+def parameter_rows(params: list[Parameter], values: list[list[float | int]], accepted: list[int],
+                   best: list[float | int] | None) -> list[dict[str, Any]]:
+    """Per parameter: the box, the best value, and the accepted candidates' median, 5-95 % and that
+    range's share of the box (in log for ``scale: log``)."""
+    rows = []
+    for j, p in enumerate(params):
+        chosen = np.array([float(values[k][j]) for k in accepted])
+        row: dict[str, Any] = {"path": p.path, "low": p.low, "high": p.high, "scale": p.scale,
+                               "best": None if best is None else best[j]}
+        if len(chosen):
+            p5, med, p95 = (float(x) for x in np.percentile(chosen, [5, 50, 95]))
+            if p.scale == "log":
+                width = (math.log(p95) - math.log(p5)) / (math.log(p.high) - math.log(p.low))
+            else:
+                width = (p95 - p5) / (p.high - p.low)
+            row.update(accepted_median=med, accepted_p5=p5, accepted_p95=p95, width_of_box=width)
+        else:
+            row.update(accepted_median=None, accepted_p5=None, accepted_p95=None, width_of_box=None)
+        rows.append(row)
+    return rows
+
+
 @dataclass
 class Calibration:
     scenario_path: str
@@ -138,12 +177,7 @@ class Calibration:
 
     def __post_init__(self) -> None:
         self.distances = np.array([c.distance(self.spec.targets, self.scenario) for c in self.candidates])
-        self.order = sorted(range(len(self.candidates)), key=lambda k: (self.distances[k], k))
-        finite = [k for k in self.order if math.isfinite(self.distances[k])]
-        n_best = math.ceil(self.accept * len(self.candidates))
-        within = [k for k in finite if self.distances[k] <= 1.0]
-        self.accepted = finite[: max(n_best, len(within))]
-        self.epsilon = max(1.0, float(self.distances[self.accepted[-1]])) if self.accepted else math.inf
+        self.order, self.accepted, self.epsilon = abc_rejection(self.distances, self.accept)
 
     @property
     def best(self) -> Candidate | None:
@@ -153,23 +187,9 @@ class Calibration:
         return {p.path: v for p, v in zip(self.spec.parameters, candidate.values)}
 
     def parameter_rows(self) -> list[dict[str, Any]]:
-        rows = []
         best = self.best
-        for j, p in enumerate(self.spec.parameters):
-            accepted = np.array([float(self.candidates[k].values[j]) for k in self.accepted])
-            row: dict[str, Any] = {"path": p.path, "low": p.low, "high": p.high, "scale": p.scale,
-                                   "best": None if best is None else best.values[j]}
-            if len(accepted):
-                p5, med, p95 = (float(x) for x in np.percentile(accepted, [5, 50, 95]))
-                if p.scale == "log":
-                    width = (math.log(p95) - math.log(p5)) / (math.log(p.high) - math.log(p.low))
-                else:
-                    width = (p95 - p5) / (p.high - p.low)
-                row.update(accepted_median=med, accepted_p5=p5, accepted_p95=p95, width_of_box=width)
-            else:
-                row.update(accepted_median=None, accepted_p5=None, accepted_p95=None, width_of_box=None)
-            rows.append(row)
-        return rows
+        return parameter_rows(self.spec.parameters, [c.values for c in self.candidates], self.accepted,
+                              None if best is None else best.values)
 
     def target_rows(self) -> list[dict[str, Any]]:
         rows = []
@@ -268,41 +288,63 @@ def calibrate(
             for _ in range(runs):
                 _tick()
             return
-
-        def done(index: int, rep: Replication) -> None:
-            for t, target in enumerate(spec.targets):
-                cand.metrics[t, index] = metric_value(target, rep, cand_scenario)
-            _tick()
-
-        def failed(failure: Any) -> None:
-            with lock:
-                cand.failures.append({"candidate": cand.index, "replication": failure.index,
-                                      "stage": failure.stage, "error": failure.error})
-            _tick()
-
-        for _ in run_replications(cand_scenario, runs, seed, keep_ledgers=False, executor=pool,
-                                  on_done=done, on_error=failed, key=f"{scenario.name}-cal{cand.index}-s{seed}"):
-            pass
-        cand.failures.sort(key=lambda f: f["replication"])
+        cand.metrics, failures = evaluate(cand_scenario, spec.targets, runs, seed, pool,
+                                          f"{scenario.name}-cal{cand.index}-s{seed}", _tick)
+        cand.failures = [{"candidate": cand.index, "replication": f.index, "stage": f.stage, "error": f.error}
+                         for f in failures]
 
     def _tick() -> None:
         if on_replication is not None:
             with lock:
                 on_replication()
 
-    if executor is None and jobs <= 1 and not scheduler:
-        for cand in candidates:
-            run_candidate(cand, None)
-    else:
-        with open_executor(jobs, scheduler) if executor is None else _given(executor) as pool:
-            _feed(candidates, lambda cand: run_candidate(cand, pool),
-                  width=max(2, (jobs if executor is None and not scheduler else 8) + 1))
+    run_all(candidates, run_candidate, jobs, scheduler, executor)
     return Calibration(str(scenario_path), str(targets_path), scenario, spec, seed, runs, samples, accept,
                        candidates)
 
 
-def _feed(candidates: list[Candidate], run: Callable[[Candidate], None], width: int) -> None:
-    """Run the candidates from ``width`` feeding threads, so every worker stays busy across candidates.
+def evaluate(scenario: Scenario, targets: list[Any], runs: int, seed: int, pool: Executor | None, key: str,
+             tick: Callable[[], None]) -> tuple[np.ndarray, list[Failure]]:
+    """Every target's value in each of ``runs`` replications of ``scenario`` (common random numbers:
+    replication ``i`` draws from ``SeedSequence(seed, spawn_key=(i,))``), as a (targets, runs) array
+    (NaN where a replication failed), and the failures in replication order. ``tick`` is called once
+    per replication done or failed."""
+    metrics = np.full((len(targets), runs), np.nan)
+    failures: list[Failure] = []
+    lock = threading.Lock()
+
+    def done(index: int, rep: Replication) -> None:
+        for t, target in enumerate(targets):
+            metrics[t, index] = metric_value(target, rep, scenario)
+        tick()
+
+    def failed(failure: Failure) -> None:
+        with lock:
+            failures.append(failure)
+        tick()
+
+    for _ in run_replications(scenario, runs, seed, keep_ledgers=False, executor=pool,
+                              on_done=done, on_error=failed, key=key):
+        pass
+    failures.sort(key=lambda f: f.index)
+    return metrics, failures
+
+
+def run_all(items: Sequence[T], run: Callable[[T, Executor | None], None], jobs: int = 1,
+            scheduler: str | None = None, executor: Executor | None = None) -> None:
+    """``run(item, pool)`` for every item: in this process for ``jobs`` 1, else on the executor
+    ``--jobs``/``--scheduler`` open (or the one given), fed from several threads (:func:`_feed`)."""
+    if executor is None and jobs <= 1 and not scheduler:
+        for item in items:
+            run(item, None)
+        return
+    with open_executor(jobs, scheduler) if executor is None else _given(executor) as pool:
+        _feed(items, lambda item: run(item, pool), width=max(2, (jobs if executor is None and not scheduler else 8) + 1))
+
+
+def _feed(candidates: Sequence[T], run: Callable[[T], None], width: int) -> None:
+    """Run the candidates (or any work items) from ``width`` feeding threads, so every worker stays
+    busy across candidates.
 
     The threads are daemons: after Ctrl-C (raised here, in the main thread) nothing new starts, the
     caller's ``open_executor`` stops the workers, and a thread still waiting on one cannot keep the
@@ -374,15 +416,15 @@ def _num(x: float) -> str:
     return repr(x) if math.isfinite(x) else ""
 
 
-def calibrated_yaml(cal: Calibration, out_dir: Path) -> str:
-    """A scenario that ``extends`` the calibrated one and sets the best candidate's values."""
-    best = cal.best
-    if best is None:
-        raise ValueError("no candidate succeeded: nothing to write")
-    raw, _ = load_data(cal.scenario_path)
+def override_tree(raw: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """The mapping a file that ``extends`` ``raw`` needs to set each dotted path to its value.
+
+    Mappings merge under ``extends`` but lists are replaced whole, so a path into a list copies that
+    list from ``raw`` and sets the value in the copy.
+    """
     tree: dict[str, Any] = {}
-    for param, value in zip(cal.spec.parameters, best.values):
-        keys = _keys(param.path)
+    for path, value in values.items():
+        keys = _keys(path)
         cut = next((i for i, k in enumerate(keys) if isinstance(k, int)), None)
         if cut is None:
             node = tree
@@ -400,11 +442,26 @@ def calibrated_yaml(cal: Calibration, out_dir: Path) -> str:
         for k in keys[cut:-1]:
             inner = inner[k]
         inner[keys[-1]] = value
-    scenario_abs = Path(cal.scenario_path).resolve()
+    return tree
+
+
+def extends_path(parent: str | Path, out_dir: Path) -> str:
+    """How a file written in ``out_dir`` names ``parent`` in its ``extends`` (relative when it can)."""
+    parent_abs = Path(parent).resolve()
     try:
-        parent = Path(os.path.relpath(scenario_abs, out_dir.resolve())).as_posix()
+        return Path(os.path.relpath(parent_abs, out_dir.resolve())).as_posix()
     except ValueError:  # another drive
-        parent = scenario_abs.as_posix()
+        return parent_abs.as_posix()
+
+
+def calibrated_yaml(cal: Calibration, out_dir: Path) -> str:
+    """A scenario that ``extends`` the calibrated one and sets the best candidate's values."""
+    best = cal.best
+    if best is None:
+        raise ValueError("no candidate succeeded: nothing to write")
+    raw, _ = load_data(cal.scenario_path)
+    tree = override_tree(raw, {p.path: v for p, v in zip(cal.spec.parameters, best.values)})
+    parent = extends_path(cal.scenario_path, out_dir)
     name = f"{cal.scenario.name}_calibrated"[:64]
     dist = float(cal.distances[best.index])
     header = (f"# {name}: {cal.scenario.name} with the best candidate of a calibration to the facts in\n"
@@ -473,6 +530,22 @@ def _fmt_metric(metric: str, x: Any) -> str:
     return unit.format(x)
 
 
+def parameters_table(rows: list[dict[str, Any]], title: str) -> Any:
+    """The parameters' box, best value, accepted median and 5-95 %, and that range's share of the box."""
+    from rich.table import Table
+
+    params = Table(title=title)
+    for col, justify in (("parameter", "left"), ("box", "right"), ("best", "right"), ("accepted median", "right"),
+                         ("5-95 %", "right"), ("of box", "right")):
+        params.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for row in rows:
+        box = f"{row['low']:.4g} - {row['high']:.4g}" + (" (log)" if row["scale"] == "log" else "")
+        rng = "-" if row["accepted_p5"] is None else f"{_fmt_value(row['accepted_p5'])} - {_fmt_value(row['accepted_p95'])}"
+        width = "-" if row["width_of_box"] is None else f"{row['width_of_box']:.0%}"
+        params.add_row(row["path"], box, _fmt_value(row["best"]), _fmt_value(row["accepted_median"]), rng, width)
+    return params
+
+
 def tables(cal: Calibration) -> list[Any]:
     """Two rich tables: the parameters (best, accepted median, 5-95 %) and the targets (fact, model, z)."""
     from rich.table import Table
@@ -480,15 +553,7 @@ def tables(cal: Calibration) -> list[Any]:
     best = cal.best
     title = (f"{cal.scenario.name}: {cal.samples} candidates x {cal.runs} runs, seed {cal.seed} — "
              f"{len(cal.accepted)} accepted (distance <= {cal.epsilon:.3g})")
-    params = Table(title=title)
-    for col, justify in (("parameter", "left"), ("box", "right"), ("best", "right"), ("accepted median", "right"),
-                         ("5-95 %", "right"), ("of box", "right")):
-        params.add_column(col, justify=justify)  # type: ignore[arg-type]
-    for row in cal.parameter_rows():
-        box = f"{row['low']:.4g} - {row['high']:.4g}" + (" (log)" if row["scale"] == "log" else "")
-        rng = "-" if row["accepted_p5"] is None else f"{_fmt_value(row['accepted_p5'])} - {_fmt_value(row['accepted_p95'])}"
-        width = "-" if row["width_of_box"] is None else f"{row['width_of_box']:.0%}"
-        params.add_row(row["path"], box, _fmt_value(row["best"]), _fmt_value(row["accepted_median"]), rng, width)
+    params = parameters_table(cal.parameter_rows(), title)
     if best is not None:
         params.caption = f"best: candidate {best.index}, distance {cal.distances[best.index]:.3g}"
     else:

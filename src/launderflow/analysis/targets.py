@@ -108,6 +108,14 @@ FACTS: dict[str, type[_Fact]] = {name: _fact_model(name) for name, m in METRICS.
 Target = Annotated[Union[tuple(FACTS.values())], Field(discriminator="metric")]  # type: ignore[valid-type]
 
 
+def check_paths_apart(paths: list[str]) -> None:
+    """ValueError if two parameter paths are the same or one lies inside the other."""
+    for i, a in enumerate(paths):
+        for b in paths[:i]:
+            if a == b or a.startswith(b + ".") or b.startswith(a + "."):
+                raise ValueError(f"parameter paths overlap: {b!r} and {a!r}")
+
+
 class Targets(_Strict):
     """A targets file: which scenario fields to fit (calibrate), and the facts to fit or score them against."""
 
@@ -117,11 +125,7 @@ class Targets(_Strict):
 
     @model_validator(mode="after")
     def _unique(self) -> "Targets":
-        paths = [p.path for p in self.parameters]
-        for i, a in enumerate(paths):
-            for b in paths[:i]:
-                if a == b or a.startswith(b + ".") or b.startswith(a + "."):
-                    raise ValueError(f"parameter paths overlap: {b!r} and {a!r}")
+        check_paths_apart([p.path for p in self.parameters])
         names = [t.name for t in self.targets]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
@@ -196,7 +200,9 @@ def _model_for(data: Any, loc: tuple[Any, ...]) -> type[BaseModel] | None:
     return None
 
 
-def _pydantic_problem(err: dict[str, Any], doc: Any) -> Problem:
+def _pydantic_problem(err: dict[str, Any], doc: Any, model_for: Any = None) -> Problem:
+    """A pydantic error as ``file:line: field: message``; ``model_for(data, loc)`` names the model at
+    ``loc`` for "unknown field (allowed: ...)" (default: the targets file's)."""
     err = dict(err)
     loc = _clean_tags(tuple(err["loc"]), doc.data)
     if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
@@ -206,7 +212,7 @@ def _pydantic_problem(err: dict[str, Any], doc: Any) -> Problem:
     err["loc"] = loc
     problem = _problem_from_pydantic(err, doc)  # the scenario loader's wording and line lookup
     if err["type"] == "extra_forbidden":
-        model = _model_for(doc.data, loc[:-1])
+        model = (model_for or _model_for)(doc.data, loc[:-1])
         allowed = f" (allowed: {', '.join(model.model_fields)})" if model is not None else ""
         problem = Problem(problem.file, problem.line, problem.path, "unknown field" + allowed)
     return problem

@@ -145,15 +145,16 @@ def taint_table(replication: str, scores: dict[str, dict[str, Any]]) -> Group:
     return Group(heading, table, note)
 
 
-def backtest_table(report: dict[str, Any]) -> Group:
-    """The backtest's verdicts: per fact the model's median and 5-95 %, the fact, z, within tolerance."""
+def facts_table(rows: list[dict[str, Any]]) -> Table:
+    """Facts against the model: per fact the role, metric, fact, tolerance, the model's median and
+    5-95 %, z and whether |z| <= 1 (rows as :func:`launderflow.analysis.backtest.fact_row` makes them)."""
     from ..analysis.calibrate import _fmt_metric  # (one row reads in one unit: USD in fixed millions)
 
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     for name, justify in (("target", "left"), ("role", "left"), ("metric", "left"), ("fact", "right"),
                           ("tol.", "right"), ("model", "right"), ("5–95 %", "right"), ("z", "right"), ("ok", "left")):
         table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
-    for row in report["targets"]:
+    for row in rows:
         m = row["metric"].split("(")[0]
         z = row["z"]
         z_text = "-" if z is None else (">" if row["z_is_lower_bound"] else "") + f"{z:+.2f}"
@@ -161,6 +162,12 @@ def backtest_table(report: dict[str, Any]) -> Group:
         table.add_row(row["name"], row["role"], row["metric"], _fmt_metric(m, row["fact"]), _fmt_metric(m, row["tolerance"]),
                       _fmt_metric(m, row["model_median"]) if row["model_median"] is not None else "never",
                       f"{low} – {high}", z_text, "yes" if row["within_tolerance"] else "NO")
+    return table
+
+
+def backtest_table(report: dict[str, Any]) -> Group:
+    """The backtest's verdicts: per fact the model's median and 5-95 %, the fact, z, within tolerance."""
+    table = facts_table(report["targets"])
     counts = report["counts"]
     verdict = "; ".join(f"{role}: {c['within_tolerance']} of {c['targets']} within tolerance"
                         for role, c in counts.items() if c["targets"])
