@@ -1,5 +1,5 @@
-"""The five further DPRK incident scenarios (issue 20, item 5): atomic_2023, poloniex_2023, htx_2023,
-orbit_2024 and wazirx_2024.
+"""The further DPRK incident scenarios (issue 20, item 5): atomic_2023, poloniex_2023, htx_2023,
+orbit_2024 and wazirx_2024, and phemex_2025 and stake_2023.
 
 As for harmony_2022 and dmm_2024 (tests/test_incidents.py), what is checked is structure, not the
 backtest's verdict (that is reported, pass or fail, and is information about the shared behaviour):
@@ -37,7 +37,7 @@ from test_incidents import ATTRIBUTIONS, OUTCOME_METRICS, _code_lines, stolen_us
 
 REPO = Path(__file__).resolve().parent.parent
 SCENARIOS = REPO / "scenarios"
-INCIDENTS = ("atomic_2023", "poloniex_2023", "htx_2023", "orbit_2024", "wazirx_2024")
+INCIDENTS = ("atomic_2023", "poloniex_2023", "htx_2023", "orbit_2024", "wazirx_2024", "phemex_2025", "stake_2023")
 SHARED = "behaviour/dprk.yaml"
 DAY = 24.0
 # What a scenario may say about a venue that takes a shared profile: what identifies the venue in
@@ -52,6 +52,8 @@ FREEZERS = {
     "htx_2023": {"tether"},
     "orbit_2024": {"tether", "circle"},
     "wazirx_2024": {"tether"},
+    "phemex_2025": {"tether", "circle"},
+    "stake_2023": set(),  # the sheet names no party that could freeze, and no stablecoin
 }
 
 
@@ -145,6 +147,14 @@ def test_the_stolen_amounts_are_the_fact_sheets(loaded):
     assert [a for a, asset in orbit.assets.items() if asset.freezable] == ["USDT", "USDC"]
     wazirx = loaded["wazirx_2024"][0]
     assert 230e6 <= stolen_usd(wazirx) <= 235e6  # $230-235 M
+    phemex = loaded["phemex_2025"][0]
+    taken = [(t.time / DAY, sum(s.amount * phemex.assets[s.asset].price_usd for s in t.stolen)) for t in phemex.thefts]
+    assert [day for day, _ in taken] == [0, 1, 3]
+    assert [sum(usd for _, usd in taken[:k + 1]) for k in range(3)] == pytest.approx([29e6, 69e6, 85e6], rel=1e-4)
+    stake = loaded["stake_2023"][0]
+    by_chain = {stake.assets[a].chain: usd for a, usd in
+                ((s.asset, s.amount * stake.assets[s.asset].price_usd) for s in stake.thefts[0].stolen)}
+    assert by_chain == pytest.approx({"ethereum": 15.7e6, "bsc": 17.8e6, "polygon": 7.8e6}, rel=1e-6)
 
 
 def test_only_the_named_parties_can_freeze(loaded):
