@@ -12,14 +12,11 @@ backtest's verdict (that is reported, pass or fail, and is information about the
   honest traffic); so every loaded scenario has the same tracing, launderer, pools and freezers;
 * every target cites an attribution of the fact sheet and outcome facts are checks;
 * every number in the scenario files carries a comment (its source, or ASSUMPTION);
-* one full replication of each conserves value, keeps the dated route facts it was built from,
-  and only the parties named freeze.
+* a full replication of each conserves value at every instant (book, timeline, ledger), keeps the
+  dated route facts it was built from, and only the parties named freeze.
 """
 
 from __future__ import annotations
-
-import re
-from pathlib import Path
 
 import pytest
 import yaml
@@ -33,10 +30,9 @@ from launderflow.runs.replications import replication_rng
 from launderflow.scenario.loader import load_scenario
 from launderflow.scenario.plausibility import warnings
 from launderflow.scenario.schema import ExchangeVenue, IssuerVenue, Scenario
-from test_incidents import ATTRIBUTIONS, OUTCOME_METRICS, _code_lines, stolen_usd
+from test_conservation import check_conservation
+from test_incidents import ATTRIBUTIONS, OUTCOME_METRICS, bare_numbers, paths, stolen_usd
 
-REPO = Path(__file__).resolve().parent.parent
-SCENARIOS = REPO / "scenarios"
 INCIDENTS = ("atomic_2023", "poloniex_2023", "htx_2023", "orbit_2024", "wazirx_2024", "phemex_2025", "stake_2023")
 SHARED = "behaviour/dprk.yaml"
 DAY = 24.0
@@ -57,18 +53,10 @@ FREEZERS = {
 }
 
 
-def paths(name: str) -> tuple[Path, Path]:
-    return SCENARIOS / f"{name}.yaml", SCENARIOS / "targets" / f"{name}.yaml"
-
-
 @pytest.fixture(scope="module")
 def loaded() -> dict[str, tuple[Scenario, object]]:
-    out = {}
-    for name in INCIDENTS:
-        scenario_path, targets_path = paths(name)
-        spec, scenario = load_targets(targets_path, scenario_path, need_parameters=False)  # the parameters lists are empty
-        out[name] = (scenario, spec)
-    return out
+    """Each scenario and its targets file (whose ``parameters`` lists are empty, so none are required)."""
+    return {name: load_targets(paths(name)[1], paths(name)[0], need_parameters=False)[::-1] for name in INCIDENTS}
 
 
 @pytest.fixture(scope="module")
@@ -89,13 +77,11 @@ def frozen_at(rep, scenario: Scenario, days: float) -> float:
 # --- files --------------------------------------------------------------------------------------
 
 
-def test_all_validate_without_problems_or_warnings():
-    files = [str(paths(name)[0]) for name in INCIDENTS]
-    result = CliRunner().invoke(main, ["validate", *files])
-    assert result.exit_code == 0, result.output
-    assert "warning" not in result.output.lower(), result.output
-    for name in INCIDENTS:
-        assert warnings(load_scenario(paths(name)[0])) == []
+@pytest.mark.parametrize("name", INCIDENTS)
+def test_validates_without_problems_or_warnings(name):
+    result = CliRunner().invoke(main, ["validate", str(paths(name)[0])])
+    assert result.exit_code == 0 and "warning" not in result.output.lower(), result.output
+    assert warnings(load_scenario(paths(name)[0])) == []
 
 
 @pytest.mark.parametrize("name", INCIDENTS)
@@ -181,26 +167,17 @@ def test_every_target_cites_the_fact_sheet_and_has_a_role(loaded):
 
 
 @pytest.mark.parametrize("name", INCIDENTS)
-def test_every_number_in_the_scenario_has_a_comment(name):
-    scenario_path = paths(name)[0]
-    bare = [f"{scenario_path.name}:{n}: {code.strip()}" for n, code, commented in _code_lines(scenario_path)
-            if re.search(r"(?<![\w.])\d", code) and not commented]
-    assert not bare, "numbers without a source or ASSUMPTION comment:\n" + "\n".join(bare)
+def test_every_number_in_the_scenario_cites_a_source(name):
+    assert bare_numbers(paths(name)[0]) == [], "numbers without a source or ASSUMPTION comment"
 
 
 # --- runs -----------------------------------------------------------------------------------------
 
 
-def test_value_is_conserved(loaded, runs):
-    for name, rep in runs.items():
-        scenario, _ = loaded[name]
-        assert rep.stolen_usd == pytest.approx(stolen_usd(scenario), rel=1e-9)
-        states = final_states(rep)
-        locations = sum(states[s] for s in ("launderer", "venue", "frozen", "seized", "cashed_out", "fees"))
-        assert locations == pytest.approx(rep.stolen_usd, rel=1e-9), name
-        assert states["traced"] + states["dark"] == pytest.approx(rep.stolen_usd, rel=1e-9), name
-        reported = states["reported_traceable"] + states["reported_dark"] + states["reported_frozen"]
-        assert reported == pytest.approx(rep.stolen_usd, rel=1e-9), name
+@pytest.mark.parametrize("name", INCIDENTS)
+def test_value_is_conserved_at_every_instant(loaded, name):
+    scenario, _ = loaded[name]
+    check_conservation(scenario, scenario.seed)  # the book, the timeline and the ledger (tests/test_conservation.py)
 
 
 def test_only_the_named_parties_freeze(loaded, runs):
