@@ -137,11 +137,15 @@ def _code_lines(path: Path):
         yield number, code, bool(hash_)
 
 
+def bare_numbers(path: Path) -> list[str]:
+    """``file:line: code`` of each line of a scenario file with a number but no comment."""
+    return [f"{path.name}:{n}: {code.strip()}" for n, code, commented in _code_lines(path)
+            if re.search(r"(?<![\w.])\d", code) and not commented]
+
+
 @pytest.mark.parametrize("name", INCIDENTS)
 def test_every_number_in_the_scenario_has_a_comment(name):
-    scenario_path = paths(name)[0]
-    bare = [f"{scenario_path.name}:{n}: {code.strip()}" for n, code, commented in _code_lines(scenario_path)
-            if re.search(r"(?<![\w.])\d", code) and not commented]
+    bare = bare_numbers(paths(name)[0])
     assert not bare, "numbers without a source or ASSUMPTION comment:\n" + "\n".join(bare)
 
 
