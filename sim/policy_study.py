@@ -46,7 +46,7 @@ EFFECTS = ["frozen", "seized", "cashed_out", "reported_traceable", "reported_fro
 def read_draws(path: Path, limit: int) -> list[dict[str, float]]:
     """The first ``limit`` parameter sets of an ``accepted.csv`` (best first), as overrides."""
     with path.open(encoding="utf-8", newline="") as fh:
-        rows = list(csv.DictReader(fh))
+        rows = list(csv.DictReader(line for line in fh if not line.startswith("#")))
     skip = {"candidate", "distance"}
     return [{k: float(v) for k, v in row.items() if k not in skip} for row in rows[:limit]]
 
