@@ -40,6 +40,7 @@ from .metrics import METRICS, Measure, measure
 from .model.simulate import Replication
 from .runs.experiment import Progress, RunReport, run_scenario
 from .runs.lock import locked
+from .runs.outputs import check_files, refuse_linked
 from .runs.store import StoredRun
 from .scenario.loader import load_scenario
 from .scenario.schema import Scenario
@@ -219,18 +220,24 @@ def compare(scenarios: Sequence[ScenarioLike], runs: int = 20, seed: int | None 
     target = Path(out)
     times = _hours(at)
     with _locked(target, *(target / name for name in names)):
+        check_files(target, comparison.FILES, overwrite)  # before any work: files of the user's are refused
         done = {}
         for spec in specs:
             report = run_scenario(spec, target / spec.name, seed, runs, False, jobs, scheduler, resume, overwrite,
                                   progress=progress)
             done[spec.name] = _checked(Run(target / spec.name, report), strict)
         rows = comparison.compare([(name, target / name) for name in names], times)
-        written = comparison.write(target, rows, names, {"seed": seed, "runs": runs, "at_hours": times})
+        written = comparison.write(target, rows, names, {"seed": seed, "runs": runs, "at_hours": times}, overwrite)
     return Comparison(target, done, rows, written, seed)
 
 
-def _locked(*dirs: Path) -> ExitStack:
-    """Hold the writer lock of every directory (taken in order: none is held if one is refused)."""
+def _locked(target: Path, *dirs: Path) -> ExitStack:
+    """Hold the writer lock of ``target`` and of its run directories ``dirs`` (taken in order: none is
+    held if one is refused). A run directory that is a symbolic link is refused (OutputError): the
+    runs would be written outside ``target``."""
+    for directory in dirs:
+        refuse_linked(target, directory.name)
+    dirs = (target, *dirs)
     stack = ExitStack()
     with stack:
         for directory in dirs:
@@ -268,6 +275,7 @@ def sweep(scenario: str | os.PathLike, grid: Mapping[str, Sequence[Any]], runs: 
     target = Path(out)
     dirs = [target / f"point_{k:03d}" for k in range(len(points))]
     with _locked(target, *dirs):
+        check_files(target, [*comparison.FILES, *(f"figures/sensitivity.{fmt}" for fmt in ("png", "svg"))], overwrite)
         done: list[tuple[str, Run]] = []
         for (label, spec, _), run_dir in zip(points, dirs):
             report = run_scenario(spec, run_dir, seed, runs, False, jobs, scheduler, resume, overwrite,
@@ -279,6 +287,6 @@ def sweep(scenario: str | os.PathLike, grid: Mapping[str, Sequence[Any]], runs: 
                                                 for key, v in overrides.items()}}
                   for k, (label, _, overrides) in enumerate(points)]
         written = comparison.write(target, rows, labels,
-                                   {"seed": seed, "runs": runs, "parameters": list(grid), "points": params})
-        written += write_sensitivity(target, rows, list(grid.items()), labels)
+                                   {"seed": seed, "runs": runs, "parameters": list(grid), "points": params}, overwrite)
+        written += write_sensitivity(target, rows, list(grid.items()), labels, overwrite=overwrite)
     return Comparison(target, dict(done), rows, written, seed)

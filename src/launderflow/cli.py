@@ -46,6 +46,7 @@ def _fail(problems: ScenarioError) -> None:
 @contextmanager
 def _errors() -> Iterator[None]:
     """The library's exceptions as one-line messages and exit codes (see the module's docstring)."""
+    from .runs.executors import NotAScheduler
     from .runs.experiment import RunInterrupted
     from .runs.lock import OutputError
     from .runs.store import StoreError
@@ -63,6 +64,9 @@ def _errors() -> Iterator[None]:
     except RunInterrupted as exc:
         err.print(f"interrupted: {exc}; the same command with --resume runs the rest", markup=False, soft_wrap=True)
         sys.exit(130)
+    except NotAScheduler as exc:  # --scheduler names a service that is not a dask scheduler
+        err.print(f"error: {exc}", markup=False, soft_wrap=True)
+        sys.exit(2)
     except OSError as exc:  # e.g. the dask scheduler cannot be reached
         err.print(f"error: {exc}", markup=False, soft_wrap=True)
         sys.exit(1)
@@ -184,6 +188,13 @@ def store_options(command: Any) -> Any:
         click.option("--resume", is_flag=True, help="continue the runs stored in --out: run only their missing replications"),
         click.option("--overwrite", is_flag=True, help="discard whatever runs --out holds and start afresh"),
     )(command)
+
+
+def overwrite_option(what: str) -> Decorator:
+    """``--overwrite`` for a command that writes its own files: replace a file of the same name that
+    launderflow did not write (by default such a file is refused; nothing else is ever touched)."""
+    return click.option("--overwrite", is_flag=True,
+                        help=f"replace {what} even if launderflow did not write it (nothing else is touched)")
 
 
 def _remember_extends_outside(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
@@ -495,9 +506,11 @@ def sweep(scenario_file: str, grid: dict[str, list[Any]], runs: int, seed: int |
 @click.option("--json", "as_json", is_flag=True, help="print a JSON list of rows instead of a table")
 @click.option("--timeout", type=click.FloatRange(0, None), default=300.0, show_default=True, metavar="SECONDS",
               help="stop the query after this long (0: no limit)")
+@click.option("--memory-limit", default="4GB", show_default=True, metavar="SIZE",
+              help="memory the query may use (DuckDB sizes: 500MB, 8GB); it never spills to disk")
 @click.option("--unsafe", is_flag=True,
               help="plain DuckDB: SQL may read and write any file, attach databases and load extensions")
-def query(run_dir: str, sql: str, as_csv: bool, as_json: bool, timeout: float, unsafe: bool) -> None:
+def query(run_dir: str, sql: str, as_csv: bool, as_json: bool, timeout: float, memory_limit: str, unsafe: bool) -> None:
     """Run DuckDB SQL over RUN_DIR's results: views timeline, ledger, summary, anonymity.
 
     The SQL sees only these views: no file access, no extensions (--unsafe lifts that).
@@ -515,7 +528,7 @@ def query(run_dir: str, sql: str, as_csv: bool, as_json: bool, timeout: float, u
     from .runs.store import StoreError
 
     try:
-        con, sources = connect(Path(run_dir), unsafe=unsafe)
+        con, sources = connect(Path(run_dir), unsafe=unsafe, memory_limit=memory_limit)
     except (StoreError, duckdb.Error, OSError, ValueError) as exc:
         err.print(f"{run_dir}: {exc}", markup=False, soft_wrap=True)
         sys.exit(2)
@@ -604,7 +617,8 @@ def _cell(value: Any) -> str:
 @main.command()
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
 @click.option("--json", "as_json", is_flag=True, help="print the scores as JSON")
-def taint(run_dir: str, as_json: bool) -> None:
+@overwrite_option("RUN_DIR/taint.json")
+def taint(run_dir: str, as_json: bool, overwrite: bool) -> None:
     """Score poison / haircut / FIFO taint and the live tracer against the ground truth of RUN_DIR's ledger.
 
     Per replication: the value each marks as stolen in what every address holds at the horizon,
@@ -612,15 +626,22 @@ def taint(run_dir: str, as_json: bool) -> None:
     value stolen (each dollar counted once), and precision and recall over the transfers. Writes
     RUN_DIR/taint.json (the same in USD, and the sums over transfers).
     """
+    from .runs.lock import locked
+    from .runs.outputs import check_files, write_files
     from .runs.results import read_ledgers
+    from .runs.store import refuse_links
     from .analysis.taint_score import score_ledger
 
     path = Path(run_dir) / "ledger.parquet"
+    with _errors():
+        refuse_links(Path(run_dir), reading=True)
     if not path.is_file():
         err.print(f"{path}: no ledger (run with --runs 1 or --keep-ledgers)", markup=False)
         sys.exit(2)
-    scores = {str(rep): score_ledger(ledger) for rep, ledger in read_ledgers(path).items()}
-    (Path(run_dir) / "taint.json").write_text(json.dumps(scores, indent=2) + "\n", encoding="utf-8")
+    with _errors(), locked(run_dir):  # one writer: not while a run rewrites the directory
+        check_files(Path(run_dir), ["taint.json"], overwrite)
+        scores = {str(rep): score_ledger(ledger) for rep, ledger in read_ledgers(path).items()}
+        write_files(Path(run_dir), {"taint.json": json.dumps(scores, indent=2) + "\n"}, overwrite)
     if as_json:
         click.echo(json.dumps(scores, indent=2))
         return
@@ -629,6 +650,15 @@ def taint(run_dir: str, as_json: bool) -> None:
     for rep, by_policy in scores.items():
         out.print(taint_table(rep, by_policy))
     out.print(f"wrote {Path(run_dir) / 'taint.json'}", markup=False)
+
+
+def _existing_dir(path: Path) -> None:
+    """RunDirError unless DIR is a directory (checked before its writer lock, which would create it)."""
+    from .views.plots import RunDirError
+
+    if not path.is_dir():
+        raise RunDirError(f"{path}: no such directory" if not path.exists()
+                          else f"{path}: not a directory (expected a run or comparison directory)")
 
 
 def _results_dir_error(exc: Exception) -> None:
@@ -643,17 +673,21 @@ def _results_dir_error(exc: Exception) -> None:
               help="where to write the figures (default: DIR/figures)")
 @click.option("--format", "formats", multiple=True, type=click.Choice(["png", "svg"]),
               help="file format, repeatable (default: png and svg)")
-def plot(results_dir: Path, fig_dir: Path | None, formats: tuple[str, ...]) -> None:
+@overwrite_option("a figure file")
+def plot(results_dir: Path, fig_dir: Path | None, formats: tuple[str, ...], overwrite: bool) -> None:
     """Draw the figures of DIR, a run directory or a comparison directory of runs.
 
     Traceability curves (and, for runs on common random numbers, their paired differences from the
     first scenario), outcome areas, final outcomes and the pool mixers' anonymity sets.
     """
+    from .runs.lock import OutputError, locked
     from .views.plots import RunDirError, write_figures
 
     try:
-        written = write_figures(results_dir, fig_dir, formats or ("png", "svg"))
-    except (RunDirError, OSError) as exc:
+        _existing_dir(results_dir)
+        with locked(fig_dir if fig_dir is not None else results_dir):  # one writer per directory
+            written = write_figures(results_dir, fig_dir, formats or ("png", "svg"), overwrite=overwrite)
+    except (RunDirError, OutputError, OSError) as exc:
         _results_dir_error(exc)
     for path in written:
         click.echo(f"wrote {path}")
@@ -661,14 +695,18 @@ def plot(results_dir: Path, fig_dir: Path | None, formats: tuple[str, ...]) -> N
 
 @main.command()
 @click.argument("results_dir", metavar="DIR", type=click.Path(path_type=Path))
-def report(results_dir: Path) -> None:
+@overwrite_option("DIR/report.html")
+def report(results_dir: Path, overwrite: bool) -> None:
     """Write DIR/report.html: one self-contained page with the table, the figures and the scenarios."""
+    from .runs.lock import OutputError, locked
     from .views.plots import RunDirError
     from .views.report import write_report
 
     try:
-        path = write_report(results_dir)
-    except (RunDirError, OSError) as exc:
+        _existing_dir(results_dir)
+        with locked(results_dir):  # one writer per directory
+            path = write_report(results_dir, overwrite=overwrite)
+    except (RunDirError, OutputError, OSError) as exc:
         _results_dir_error(exc)
     click.echo(f"wrote {path}")
 
@@ -697,8 +735,10 @@ RESUME_HELP = "reuse the (candidate, incident) cells kept in --out by an interru
 @click.option("--resume", is_flag=True, help="with --joint: " + RESUME_HELP)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="output directory (default: out/<scenario name>-calibration, out/<joint name>-joint)")
+@overwrite_option("calibration.json, candidates.csv or calibrated.yaml in --out")
 def calibrate(scenario_file: str | None, targets_file: str | None, joint_file: str | None, runs: int, seed: int | None,
-              samples: int, accept: float, jobs: int, scheduler: str | None, resume: bool, out_dir: str | None) -> None:
+              samples: int, accept: float, jobs: int, scheduler: str | None, resume: bool, out_dir: str | None,
+              overwrite: bool) -> None:
     """Fit SCENARIO_FILE's uncertain parameters to the public facts in --targets (or, with --joint,
     the parameters several incidents share to all their facts).
 
@@ -716,14 +756,16 @@ def calibrate(scenario_file: str | None, targets_file: str | None, joint_file: s
         raise click.UsageError("calibrate needs SCENARIO_FILE and --targets FILE (or --joint FILE)")
     if resume:
         raise click.UsageError("--resume goes with --joint")
+    from .analysis.calibrate import OUTPUT_FILES, load_targets, tables, write_outputs
     from .analysis.calibrate import calibrate as run_calibration
-    from .analysis.calibrate import load_targets, tables, write_outputs
     from .runs.lock import locked
+    from .runs.outputs import check_files
 
     with _errors():
         _, base = load_targets(targets_file, scenario_file)
     target = Path(out_dir) if out_dir else Path("out") / f"{base.name}-calibration"
     with _errors(), locked(target):  # held from the start: a second writer is refused before the work
+        check_files(target, OUTPUT_FILES, overwrite)  # and a file of the user's too
         try:
             with Bars() as bars:
                 bars.start(f"calibrate {base.name}", samples * runs, 0)
@@ -738,7 +780,7 @@ def calibrate(scenario_file: str | None, targets_file: str | None, joint_file: s
             err.print(f"{len(failures)} replication(s) or candidate(s) failed; those candidates were discarded "
                       f"(see {target / 'calibration.json'})", markup=False, soft_wrap=True)
         try:
-            written = write_outputs(cal, target)
+            written = write_outputs(cal, target, overwrite)
         except OSError as exc:
             err.print(f"error: cannot write {target}: {exc}", markup=False, soft_wrap=True)
             sys.exit(1)
@@ -872,17 +914,29 @@ def _print_wide(*tables: Any, measure: Any = None) -> None:
 @extends_option
 @click.option("--json", "as_json", is_flag=True, help="print the verdicts as JSON instead of a table")
 @click.option("--out", "out_file", type=click.Path(dir_okay=False), default=None, help="also write the JSON to this file")
+@overwrite_option("the --out file")
 def backtest(scenario_file: str, targets_file: str, runs: int, seed: int | None, jobs: int, scheduler: str | None,
-             as_json: bool, out_file: str | None) -> None:
+             as_json: bool, out_file: str | None, overwrite: bool) -> None:
     """Score SCENARIO_FILE against the facts in --targets, without fitting anything.
 
     Per fact: the model's median and 5-95 % over the runs, the fact, z = (model - fact) / tolerance
     and whether |z| <= 1. Exit code 0 when every fact is within tolerance, 1 otherwise.
     """
+    from contextlib import nullcontext
+
     from .analysis.backtest import backtest as run_backtest
+    from .runs.lock import file_lock_name, locked
+    from .runs.outputs import check_files, write_files
     from .views.tables import backtest_table
 
-    with _errors():
+    if out_file is not None and not Path(out_file).name.strip():
+        raise click.BadParameter("empty path (give the path of a JSON file)", param_hint="--out")
+    out = Path(out_file) if out_file else None
+    # the --out file's own writer lock, held from the start (a second backtest writing it is refused
+    # before the work); backtests writing other files in the same folder go on
+    with _errors(), (locked(out.parent, name=file_lock_name(out.name)) if out else nullcontext()):
+        if out is not None:
+            check_files(out.parent, [out.name], overwrite)
         try:
             with Bars() as bars:
                 bars.start(f"backtest {Path(scenario_file).stem}", runs, 0)
@@ -891,11 +945,10 @@ def backtest(scenario_file: str, targets_file: str, runs: int, seed: int | None,
         except KeyboardInterrupt:
             err.print("interrupted: nothing was scored", markup=False)
             sys.exit(130)
-    report = result.report()
-    text = json.dumps(report, indent=2)
-    if out_file:
-        Path(out_file).parent.mkdir(parents=True, exist_ok=True)
-        Path(out_file).write_text(text + "\n", encoding="utf-8")
+        report = result.report()
+        text = json.dumps(report, indent=2)
+        if out is not None:
+            write_files(out.parent, {out.name: text + "\n"}, overwrite)
     if as_json:
         click.echo(text)
     else:

@@ -50,6 +50,7 @@ import yaml
 from ..metrics import DAYS, METRICS, USD
 from ..model.simulate import Replication
 from ..runs.executors import open_executor
+from ..runs.outputs import write_files
 from ..runs.lock import locked
 from ..runs.replications import Failure, run_replications
 from ..scenario.loader import ScenarioError, extends_outside_allowed, load_data, load_scenario
@@ -476,31 +477,32 @@ def calibrated_yaml(cal: Calibration, out_dir: Path) -> str:
     return header + body
 
 
-def write_outputs(cal: Calibration, out_dir: str | Path) -> list[Path]:
+OUTPUT_FILES = ("calibration.json", "candidates.csv", "calibrated.yaml")  # what write_outputs writes
+
+
+def write_outputs(cal: Calibration, out_dir: str | Path, overwrite: bool = False) -> list[Path]:
     """Write calibration.json, candidates.csv and calibrated.yaml (checked to load as the best candidate),
-    holding ``out_dir``'s writer lock (:class:`~launderflow.runs.lock.LockedError` if another process has it)."""
+    holding ``out_dir``'s writer lock (:class:`~launderflow.runs.lock.LockedError` if another process has it).
+
+    They are launderflow's own files (:func:`~launderflow.runs.outputs.write_files`): a file of the
+    same name that launderflow did not write is refused unless ``overwrite``; nothing else is touched."""
     with locked(out_dir):
-        return _write_outputs(cal, Path(out_dir))
+        return _write_outputs(cal, Path(out_dir), overwrite)
 
 
-def _write_outputs(cal: Calibration, out_dir: Path) -> list[Path]:
-    written = []
-    path = out_dir / "calibration.json"
-    path.write_text(json.dumps(cal.report(), indent=2) + "\n", encoding="utf-8")
-    written.append(path)
-    path = out_dir / "candidates.csv"
-    path.write_text(candidates_csv(cal), encoding="utf-8")
-    written.append(path)
+def _write_outputs(cal: Calibration, out_dir: Path, overwrite: bool) -> list[Path]:
+    files = {"calibration.json": json.dumps(cal.report(), indent=2) + "\n", "candidates.csv": candidates_csv(cal)}
+    if cal.best is not None:
+        files["calibrated.yaml"] = calibrated_yaml(cal, out_dir)
+    written = write_files(out_dir, files, overwrite)
     if cal.best is not None:
         path = out_dir / "calibrated.yaml"
-        path.write_text(calibrated_yaml(cal, out_dir), encoding="utf-8")
         with extends_outside_allowed():  # it extends the scenario the user named, wherever that is
             loaded = load_scenario(path)
         expected = load_scenario(cal.scenario_path, cal.overrides(cal.best))
         same = loaded.model_copy(update={"name": expected.name, "description": expected.description})
         if same.model_dump_json() != expected.model_dump_json():
             raise RuntimeError(f"{path} does not reproduce the best candidate's scenario (a bug)")
-        written.append(path)
     return written
 
 

@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 from ..metrics import Measure, comparison_measures
 from ..metrics import short_usd as short_usd  # (re-exported: the report's and tables' USD)
 from ..runs.results import _stats
+from ..runs.outputs import write_files
 from ..runs.store import StoredRun
 
 
@@ -120,20 +121,25 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write(out: Path, rows: list[dict[str, Any]], names: list[str], extra: dict[str, Any] | None = None) -> list[Path]:
-    """comparison.csv, comparison.parquet, comparison.md and comparison.json (the scenario order)."""
-    out.mkdir(parents=True, exist_ok=True)
+FILES = tuple(f"comparison.{ext}" for ext in ("csv", "parquet", "md", "json"))  # what :func:`write` writes
+
+
+def write(out: Path, rows: list[dict[str, Any]], names: list[str], extra: dict[str, Any] | None = None,
+          overwrite: bool = False) -> list[Path]:
+    """comparison.csv, comparison.parquet, comparison.md and comparison.json (the scenario order),
+    as launderflow's own files (:func:`~launderflow.runs.outputs.write_files`: a file of the user's
+    of the same name is refused unless ``overwrite``)."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
     for row in rows:
         writer.writerow({k: ("" if row[k] is None else row[k]) for k in COLUMNS})
-    (out / "comparison.csv").write_text(buf.getvalue(), encoding="utf-8")
     table = pa.table({k: [row[k] for row in rows] for k in COLUMNS})
-    pq.write_table(table, out / "comparison.parquet", compression="zstd")
-    (out / "comparison.md").write_text(markdown(rows), encoding="utf-8")
-    (out / "comparison.json").write_text(json.dumps({"scenarios": names, **(extra or {})}, indent=2) + "\n", encoding="utf-8")
-    return [out / f"comparison.{ext}" for ext in ("csv", "parquet", "md", "json")]
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd")
+    contents = (buf.getvalue(), sink.getvalue().to_pybytes(), markdown(rows),
+                json.dumps({"scenarios": names, **(extra or {})}, indent=2) + "\n")
+    return write_files(out, dict(zip(FILES, contents)), overwrite)
 
 
 def parse_times(text: str | None) -> list[float]:

@@ -47,6 +47,46 @@ def check_scheduler_address(address: str) -> str:
     return f"{scheme}://{location}"
 
 
+class NotAScheduler(OSError):
+    """The service at --scheduler answered, but not as a dask scheduler does (a usage error: exit 2)."""
+
+
+MAX_HANDSHAKE_BYTES = 1 << 24  # a dask handshake is a few hundred bytes; its first 8 bytes give its length
+
+
+def _probe(address: str, timeout: float) -> None:
+    """Read the first 8 bytes a ``tcp://`` scheduler sends, before dask reads (and allocates) anything.
+
+    A dask scheduler sends its handshake as soon as it accepts a connection, prefixed by its length
+    (8 bytes, little-endian). Another service (an HTTP server, SSH) sends text whose first 8 bytes
+    read as an absurd length: dask would try to allocate it (``Unable to allocate 3.01 EiB``).
+    Raises :class:`NotAScheduler` for such an answer, OSError for none within ``timeout``.
+    """
+    import socket
+
+    host, _, port = address.partition("://")[2].rpartition(":")
+    data = b""
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout) as sock:
+            sock.settimeout(timeout)
+            while len(data) < 8:
+                chunk = sock.recv(8 - len(data))
+                if not chunk:
+                    break
+                data += chunk
+    except (TimeoutError, socket.timeout):
+        if not data:
+            raise OSError(f"the dask scheduler at {address} did not answer within {timeout:g} s "
+                          f"(is it a dask scheduler? --scheduler-timeout to wait longer)") from None
+    except OSError as exc:
+        raise OSError(f"cannot connect to the dask scheduler at {address}: {exc.strerror or exc}") from None
+    size = int.from_bytes(data, "little") if len(data) == 8 else 0
+    if not 0 < size <= MAX_HANDSHAKE_BYTES:
+        seen = f"it sent {data[:8]!r}" if data else "it closed the connection without a word"
+        raise NotAScheduler(f"{address} is not a dask scheduler ({seen}; a scheduler starts with the length "
+                            f"of its handshake): check the address and port of --scheduler")
+
+
 def _handshake(address: str, timeout: float) -> None:
     """Connect to the scheduler and read its handshake within ``timeout`` seconds, or raise OSError.
 
@@ -54,6 +94,9 @@ def _handshake(address: str, timeout: float) -> None:
     so a port that accepts and never answers would hang it forever.
     """
     from distributed.comm import connect
+
+    if address.startswith("tcp://"):
+        _probe(address, timeout)
 
     async def probe() -> None:
         comm = await asyncio.wait_for(connect(address, timeout=timeout), timeout)
@@ -66,6 +109,9 @@ def _handshake(address: str, timeout: float) -> None:
                       f"(is it a dask scheduler? --scheduler-timeout to wait longer)") from None
     except OSError as exc:
         raise OSError(f"cannot connect to the dask scheduler at {address}: {exc}") from None
+    except (MemoryError, ValueError, TypeError, KeyError) as exc:  # its answer could not be read as dask's
+        raise NotAScheduler(f"{address} is not a dask scheduler (its answer cannot be read as a dask "
+                            f"handshake: {type(exc).__name__}): check the address and port of --scheduler") from None
 
 
 def _init_worker(parent: int) -> None:
@@ -110,13 +156,38 @@ class DaskExecutor(Executor):
         self._inner.shutdown(wait=wait and not cancel_futures)
 
 
+def _wait_for_workers(client: Any, address: str, timeout: float, note: Callable[[str], None] | None) -> None:
+    """Return once the scheduler has a worker; say so while waiting, give up (OSError) after ``timeout``.
+
+    A scheduler without workers accepts tasks and never runs them: without this a run would wait
+    in silence for ever."""
+    if client.scheduler_info().get("workers"):
+        return
+    (note or _stderr)(f"waiting for workers: the dask scheduler at {address} has none yet "
+                      f"(up to {timeout:g} s, --scheduler-timeout)")
+    try:
+        client.wait_for_workers(1, timeout=timeout)
+    except (TimeoutError, asyncio.TimeoutError):
+        raise OSError(f"the dask scheduler at {address} has no workers: none joined within {timeout:g} s "
+                      f"(start dask workers for it, or --scheduler-timeout to wait longer)") from None
+
+
+def _stderr(text: str) -> None:
+    import sys
+
+    print(text, file=sys.stderr, flush=True)
+
+
 @contextmanager
-def open_executor(jobs: int = 1, scheduler: str | None = None, timeout: float | None = None) -> Iterator[Executor | None]:
+def open_executor(jobs: int = 1, scheduler: str | None = None, timeout: float | None = None,
+                  note: Callable[[str], None] | None = None) -> Iterator[Executor | None]:
     """The executor for ``--jobs``/``--scheduler``: None (in process), a process pool, or a dask cluster.
 
     A local pool's workers ignore Ctrl-C; when the block is left by an exception (Ctrl-C included)
     the pool is stopped at once, without waiting for the replications in flight. Connecting to a
-    scheduler takes at most ``timeout`` seconds (default: :data:`scheduler_timeout`), else OSError.
+    scheduler takes at most ``timeout`` seconds (default: :data:`scheduler_timeout`), else OSError
+    (:class:`NotAScheduler` when the service there is not a dask scheduler); so does waiting for a
+    scheduler without workers to get one (``note``, default stderr, says that it waits).
     """
     if scheduler:
         from distributed import Client
@@ -131,6 +202,11 @@ def open_executor(jobs: int = 1, scheduler: str | None = None, timeout: float | 
             client = Client(address, timeout=f"{timeout}s", set_as_default=False)
         except (OSError, ValueError) as exc:
             raise OSError(f"cannot connect to the dask scheduler at {address}: {exc}") from None
+        try:
+            _wait_for_workers(client, address, timeout, note)
+        except BaseException:
+            client.close()
+            raise
         executor = DaskExecutor(client)
         try:
             yield executor

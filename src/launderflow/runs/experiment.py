@@ -167,7 +167,8 @@ def run_scenario(scenario: Scenario, out: Path | str, seed: int, runs: int, keep
                 progress.note(f"{out}: {before} of {runs} replications already stored")
         todo = store.missing()
         try:
-            with open_executor(jobs, scheduler) if todo else nullcontext() as executor:
+            with open_executor(jobs, scheduler, note=None if progress is None else progress.note) \
+                    if todo else nullcontext() as executor:
                 if progress is not None and todo:
                     progress.start(label or scenario.name, runs, before)
                 report = run_experiment(scenario, store, jobs=jobs, executor=executor,

@@ -270,17 +270,20 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def refuse_links(root: Path) -> None:
+def refuse_links(root: Path, reading: bool = False) -> None:
     """StoreError if anything launderflow would read or write in ``root`` is a symbolic link.
 
     A linked ``parts/`` (or file) would survive ``--overwrite``, feed another run's parts into this
-    one, or make the run write outside its directory.
+    one, make the run write outside its directory, or make a reader (``query``, ``report``,
+    ``open_run``: ``reading``) show a file from elsewhere as the run's.
     """
     from .lock import LOCK_FILE
+    from .outputs import LEDGER
 
+    root = Path(root)
     if not root.is_dir():
         return
-    names = [*RUN_ENTRIES, *DERIVED_FILES, LOCK_FILE]
+    names = [*RUN_ENTRIES, *DERIVED_FILES, LOCK_FILE, LEDGER]
     found = [root / n for n in names if (root / n).is_symlink()]
     parts = root / PARTS
     if not found and parts.is_dir():
@@ -293,17 +296,53 @@ def refuse_links(root: Path) -> None:
                 break
     if found:
         raise StoreError(f"{found[0]} is a symbolic link: a run directory holds only its own files "
-                         f"(remove the link, or choose another --out)")
+                         f"(remove the link{'' if reading else ', or choose another --out'})")
+
+
+PART_FILES = {PART_META, "replication.npz", *(f"{name}.parquet" for name in PART_TABLES)}
+
+
+def _is_part(path: Path) -> bool:
+    """A folder a run wrote in ``parts/``: a replication (``0000003``, holding only a part's files)
+    or a part left half-written (``.tmp-...``)."""
+    if path.is_symlink() or not path.is_dir():
+        return False
+    if path.name.startswith(".tmp-"):
+        return True
+    return (len(path.name) == 7 and path.name.isdigit()
+            and all(f.name in PART_FILES and f.is_file() and not f.is_symlink() for f in path.iterdir()))
+
+
+def _unknown_parts(parts: Path) -> list[str]:
+    """What ``parts/`` holds that no run wrote (``parts/mine/``, a file), as ``parts/NAME``."""
+    if not parts.is_dir() or parts.is_symlink():
+        return []
+    return sorted(f"{PARTS}/{p.name}" for p in parts.iterdir() if not _is_part(p))
+
+
+def _clear_parts(parts: Path) -> None:
+    """Remove the parts a run wrote and nothing else: ``parts/`` itself only if that leaves it empty."""
+    if not parts.is_dir() or parts.is_symlink():
+        return
+    for part in parts.iterdir():
+        if _is_part(part):
+            shutil.rmtree(part, ignore_errors=True)
+    try:
+        parts.rmdir()
+    except OSError:  # it holds something of the user's: kept, and so is parts/
+        pass
 
 
 def _foreign_entries(root: Path) -> list[str]:
     """Names in ``root`` that no run wrote (the lock file and launderflow's temp files aside)."""
     from .lock import LOCK_FILE
+    from .outputs import LEDGER
 
     if not root.is_dir():
         return []
     return sorted(p.name for p in root.iterdir()
-                  if p.name != LOCK_FILE and not p.name.startswith(".assemble-") and not (p.name.startswith(".") and p.name.endswith(".tmp")))
+                  if p.name not in (LOCK_FILE, LEDGER) and not p.name.endswith(LOCK_FILE)
+                  and not p.name.startswith(".assemble-") and not (p.name.startswith(".") and p.name.endswith(".tmp")))
 
 
 class RunStore:
@@ -359,6 +398,12 @@ class RunStore:
             foreign = cls._clear(root)
             return cls._create(root, scenario, {**new, **({"foreign_files": foreign} if foreign else {})})
         if not path.exists():
+            unknown = _unknown_parts(root / PARTS)
+            if unknown:
+                shown = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+                raise StoreError(
+                    f"{root} holds no launderflow run, and its {PARTS}/ holds what no run writes ({shown}): "
+                    f"choose an empty or new --out (--overwrite would keep these and write the run beside them)")
             leftovers = [n for n in (PARTS, FAILURES, *FINAL_FILES) if (root / n).exists()]
             if leftovers:
                 raise StoreError(
@@ -441,7 +486,7 @@ class RunStore:
         derived = [n for n in DERIVED_FILES if n not in foreign] if ours else []
         for name in (*FINAL_FILES[::-1], *derived, FAILURES, MANIFEST):
             (root / name).unlink(missing_ok=True)
-        shutil.rmtree(root / PARTS, ignore_errors=True)
+        _clear_parts(root / PARTS)
         for leftover in [*root.glob(".assemble-*"), *root.glob(".*.tmp")]:
             shutil.rmtree(leftover, ignore_errors=True) if leftover.is_dir() else leftover.unlink(missing_ok=True)
         return sorted(set(foreign) | {n for n in DERIVED_FILES if (root / n).exists()})
@@ -667,6 +712,7 @@ class StoredRun:
 
     def __init__(self, root: Path | str):
         self.root = Path(root)
+        refuse_links(self.root, reading=True)  # a linked file would be read as this run's
         path = self.root / MANIFEST
         if not path.is_file():
             raise StoreError(f"{self.root}: not a run directory (no {MANIFEST})")

@@ -20,6 +20,7 @@ Only matplotlib's object API is used (``Figure`` + ``FigureCanvasAgg``): no pypl
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -44,6 +45,8 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter, PercentFormatter
 
 from ..metrics import FINAL_STATES, METRICS, REPORTED, STATES
+from ..runs.outputs import check_files, write_files
+from ..runs.store import StoreError, refuse_links
 
 LOCATIONS: tuple[str, ...] = STATES[:6]
 TRACE_STATES: tuple[str, ...] = (*REPORTED, "cashed_out")  # the traceability panels: as victims report it
@@ -172,9 +175,13 @@ def run_dirs(path: str | Path) -> list[tuple[str | None, Path]]:
         raise RunDirError(f"{path}: no such directory")
     if not path.is_dir():
         raise RunDirError(f"{path}: not a directory (expected a run or comparison directory)")
+    _no_links(path)
     if is_run_dir(path):
         return [(None, path)]
     order_file = path / "comparison.json"
+    if order_file.is_symlink() or any(d.is_symlink() and is_run_dir(d) for d in path.iterdir()):
+        link = order_file if order_file.is_symlink() else next(d for d in path.iterdir() if d.is_symlink() and is_run_dir(d))
+        raise RunDirError(f"{link} is a symbolic link: launderflow reads only the directory's own files (remove the link)")
     if order_file.is_file():
         try:
             names = json.loads(order_file.read_text(encoding="utf-8"))["scenarios"]
@@ -194,6 +201,15 @@ def run_dirs(path: str | Path) -> list[tuple[str | None, Path]]:
     return [(d.name, d) for d in subdirs]
 
 
+def _no_links(path: Path) -> None:
+    """RunDirError if a file launderflow reads in the run directory ``path`` is a symbolic link (it
+    would read, and the report would show, a file from elsewhere)."""
+    try:
+        refuse_links(path, reading=True)
+    except StoreError as exc:
+        raise RunDirError(str(exc)) from None
+
+
 def load_runs(path: str | Path) -> list[RunData]:
     """Read a run directory or a comparison directory; the reference scenario comes first."""
     return [load_run(run_dir, name) for name, run_dir in run_dirs(path)]
@@ -202,6 +218,7 @@ def load_runs(path: str | Path) -> list[RunData]:
 def load_run(path: str | Path, name: str | None = None) -> RunData:
     """Read one run directory (``name`` defaults to the scenario name in summary.json)."""
     path = Path(path)
+    _no_links(path)
     summary_file = path / "summary.json"
     try:
         summary = json.loads(summary_file.read_text(encoding="utf-8"))
@@ -769,28 +786,43 @@ def save_figure(fig: Figure, target: Any, fmt: str) -> None:
         fig.savefig(target, format=fmt, **_SAVE_OPTIONS[fmt])
 
 
+def figure_names(formats: Sequence[str] = FORMATS) -> list[str]:
+    """Every file :func:`write_figures` may write (the figures a run lacks aside)."""
+    return [f"{name}.{fmt}" for name, _ in FIGURES for fmt in formats]
+
+
+def _figure_bytes(fig: Figure, fmt: str) -> bytes:
+    buffer = io.BytesIO()
+    save_figure(fig, buffer, fmt)
+    return buffer.getvalue()
+
+
 def write_figures(run_or_compare_dir: str | Path, out_dir: str | Path | None = None,
-                  formats: Sequence[str] = FORMATS) -> list[Path]:
+                  formats: Sequence[str] = FORMATS, overwrite: bool = False) -> list[Path]:
     """Draw every figure of a run or comparison directory into ``out_dir`` (default DIR/figures).
 
     Writes ``traceability``, ``outcome_areas``, ``final_outcomes`` and, when any scenario has
-    pool mixers, ``anonymity`` — each in every format — and returns the paths written.
+    pool mixers, ``anonymity`` — each in every format — and returns the paths written. They are
+    launderflow's own files (:func:`~launderflow.runs.outputs.write_files`): a file of the user's
+    of the same name, or a linked ``figures/``, is refused (the former unless ``overwrite``),
+    and nothing else in the folder is touched.
     """
     formats = tuple(dict.fromkeys(formats))
     bad = [f for f in formats if f not in _SAVE_OPTIONS]
     if bad or not formats:
         raise ValueError(f"unknown format(s) {', '.join(map(repr, bad))} (use {', '.join(FORMATS)})")
     runs = load_runs(run_or_compare_dir)
-    target = Path(out_dir) if out_dir is not None else Path(run_or_compare_dir) / "figures"
-    target.mkdir(parents=True, exist_ok=True)
-    written = []
+    if out_dir is None:  # DIR/figures: the folder is checked too (a linked figures/ is refused)
+        root, prefix = Path(run_or_compare_dir), "figures/"
+    else:
+        root, prefix = Path(out_dir), ""
+    check_files(root, [prefix + name for name in figure_names(formats)], overwrite)  # before drawing
+    files = {}
     with style_context():
         for name, fig in build_figures(runs):
             for fmt in formats:
-                path = target / f"{name}.{fmt}"
-                save_figure(fig, path, fmt)
-                written.append(path)
-    return written
+                files[f"{prefix}{name}.{fmt}"] = _figure_bytes(fig, fmt)
+    return write_files(root, files, overwrite)
 
 
 SENSITIVITY_METRICS = tuple(METRICS["final_share"](state=s).key for s in FINAL_STATES)  # traced_share, ...
@@ -842,15 +874,10 @@ def sensitivity_figure(rows: Sequence[dict[str, Any]], axes: Sequence[tuple[str,
 
 
 def write_sensitivity(out_dir: str | Path, rows: Sequence[dict[str, Any]], axes: Sequence[tuple[str, Sequence[Any]]],
-                      labels: Sequence[str], formats: Sequence[str] = FORMATS) -> list[Path]:
-    """Save the sweep's sensitivity figure as OUT/figures/sensitivity.{png,svg}."""
-    target = Path(out_dir) / "figures"
-    target.mkdir(parents=True, exist_ok=True)
-    written = []
+                      labels: Sequence[str], formats: Sequence[str] = FORMATS, overwrite: bool = False) -> list[Path]:
+    """Save the sweep's sensitivity figure as OUT/figures/sensitivity.{png,svg} (launderflow's own
+    files, as :func:`write_figures` writes them)."""
     with style_context():
         fig = sensitivity_figure(rows, axes, labels)
-        for fmt in formats:
-            path = target / f"sensitivity.{fmt}"
-            save_figure(fig, path, fmt)
-            written.append(path)
-    return written
+        files = {f"figures/sensitivity.{fmt}": _figure_bytes(fig, fmt) for fmt in formats}
+    return write_files(out_dir, files, overwrite)

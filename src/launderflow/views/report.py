@@ -34,6 +34,7 @@ from typing import Any
 from .. import __version__
 from ..analysis.compare import compare, measure_of
 from ..metrics import PARAMS, Measure, comparison_measures, short_usd
+from ..runs.outputs import check_files, write_files
 from ..runs.store import MANIFEST, PARTS, StoreError
 from .plots import RunData, RunDirError, build_figures, is_paired, load_runs, save_figure, style_context
 from .tables import span
@@ -275,7 +276,7 @@ def _figures_html(runs: Sequence[RunData]) -> str:
 def scenario_file(run: RunData) -> Path | None:
     """The scenario file saved beside a run's summary, if any (scenario.yaml, .yml or .json)."""
     for name in SCENARIO_FILES:
-        if (run.path / name).is_file():
+        if (run.path / name).is_file() and not (run.path / name).is_symlink():  # (a link: a file from elsewhere)
             return run.path / name
     return None
 
@@ -366,10 +367,13 @@ def render_report(runs: Sequence[RunData], title: str | None = None, at: Sequenc
             + "\n".join(body) + "\n</main>\n</body>\n</html>\n")
 
 
-def write_report(directory: str | Path) -> Path:
-    """Write DIR/report.html for a run directory or a comparison directory and return its path."""
+def write_report(directory: str | Path, overwrite: bool = False) -> Path:
+    """Write DIR/report.html for a run directory or a comparison directory and return its path.
+
+    It is launderflow's own file (:func:`~launderflow.runs.outputs.write_files`): never written
+    through a link, and a report.html launderflow did not write is refused unless ``overwrite``."""
     directory = Path(directory)
     runs = load_runs(directory)
-    path = directory / "report.html"
-    path.write_text(render_report(runs, at=comparison_times(directory)), encoding="utf-8")
-    return path
+    check_files(directory, ["report.html"], overwrite)  # before the figures are drawn
+    html_text = render_report(runs, at=comparison_times(directory))
+    return write_files(directory, {"report.html": html_text}, overwrite)[0]
