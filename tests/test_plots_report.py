@@ -309,7 +309,8 @@ def test_report_title_counts_the_policies_besides_the_reference(tmp_path):
 def test_cli_plot_with_out_and_format(single, tmp_path):
     result = CliRunner().invoke(main, ["plot", str(single), "--out", str(tmp_path / "f"), "--format", "svg"])
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in (tmp_path / "f").iterdir()) == sorted(f"{n}.svg" for n in FIGURE_NAMES)
+    assert sorted(p.name for p in (tmp_path / "f").iterdir()) == sorted(
+        [".launderflow-files.json", *(f"{n}.svg" for n in FIGURE_NAMES)])  # (the ledger of what launderflow wrote)
     assert f"wrote {tmp_path / 'f' / 'traceability.svg'}" in result.stdout
 
 

@@ -219,8 +219,9 @@ def compare(scenarios: Sequence[ScenarioLike], runs: int = 20, seed: int | None 
     seed = specs[0].seed if seed is None else seed
     target = Path(out)
     times = _hours(at)
+    check_files(target, comparison.FILES, overwrite)  # before any work (and any folder made): the user's files
     with _locked(target, *(target / name for name in names)):
-        check_files(target, comparison.FILES, overwrite)  # before any work: files of the user's are refused
+        check_files(target, comparison.FILES, overwrite)  # (again, now that no one else writes here)
         done = {}
         for spec in specs:
             report = run_scenario(spec, target / spec.name, seed, runs, False, jobs, scheduler, resume, overwrite,
@@ -274,8 +275,10 @@ def sweep(scenario: str | os.PathLike, grid: Mapping[str, Sequence[Any]], runs: 
     seed = points[0][1].seed if seed is None else seed
     target = Path(out)
     dirs = [target / f"point_{k:03d}" for k in range(len(points))]
+    own = [*comparison.FILES, *(f"figures/sensitivity.{fmt}" for fmt in ("png", "svg"))]
+    check_files(target, own, overwrite)  # before any work (and any folder made): the user's files are refused
     with _locked(target, *dirs):
-        check_files(target, [*comparison.FILES, *(f"figures/sensitivity.{fmt}" for fmt in ("png", "svg"))], overwrite)
+        check_files(target, own, overwrite)  # (again, now that no one else writes here)
         done: list[tuple[str, Run]] = []
         for (label, spec, _), run_dir in zip(points, dirs):
             report = run_scenario(spec, run_dir, seed, runs, False, jobs, scheduler, resume, overwrite,
