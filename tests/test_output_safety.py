@@ -64,6 +64,18 @@ def victim(tmp_path) -> Path:
     return path
 
 
+@pytest.fixture
+def no_work(monkeypatch) -> list[int]:
+    """No replication is simulated and no calibration made: a list that grows if one is tried."""
+    import launderflow.analysis.calibrate as calibration
+    import launderflow.runs.replications as replications
+
+    ran: list[int] = []
+    monkeypatch.setattr(replications, "simulate", lambda *a, **k: ran.append(1))
+    monkeypatch.setattr(calibration, "calibrate", lambda *a, **k: ran.append(1))
+    return ran
+
+
 def refused(result, *needles: str) -> None:
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
@@ -91,13 +103,8 @@ def test_report_taint_and_plot_refuse_links_in_the_run_directory(one_run, tmp_pa
     assert tree(tmp_path) == before  # the victim, the folder elsewhere and the run: all as they were
 
 
-def test_compare_sweep_calibrate_and_backtest_refuse_links_before_any_work(tmp_path, victim, monkeypatch):
-    import launderflow.analysis.calibrate as calibration
-    import launderflow.runs.replications as replications
-
-    ran = []
-    monkeypatch.setattr(replications, "simulate", lambda *a, **k: ran.append(1))
-    monkeypatch.setattr(calibration, "calibrate", lambda *a, **k: ran.append(1))
+def test_compare_sweep_calibrate_and_backtest_refuse_links_before_any_work(tmp_path, victim, no_work):
+    ran = no_work
     cases = {
         "compare": (("compare", GOLDEN, VENUES, "--runs", "1"), "comparison.md"),
         "compare-run": (("compare", GOLDEN, VENUES, "--runs", "1"), "golden_venues"),
@@ -193,13 +200,8 @@ def test_report_taint_and_plot_keep_the_users_file_unless_overwrite(one_run, tmp
     assert invoke(command, run).exit_code == 0  # now launderflow's own
 
 
-def test_backtest_and_calibrate_keep_the_users_file_unless_overwrite(tmp_path, monkeypatch):
-    import launderflow.analysis.calibrate as calibration
-    import launderflow.runs.replications as replications
-
-    ran = []
-    monkeypatch.setattr(replications, "simulate", lambda *a, **k: ran.append(1))
-    monkeypatch.setattr(calibration, "calibrate", lambda *a, **k: ran.append(1))
+def test_backtest_and_calibrate_keep_the_users_file_unless_overwrite(tmp_path, no_work):
+    ran = no_work
     mine = tmp_path / "bt.json"
     mine.write_text("my verdicts")
     refused(invoke("backtest", RONIN, "--targets", RONIN_TARGETS, "--runs", "1", "--out", mine),

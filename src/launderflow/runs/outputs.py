@@ -48,7 +48,8 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _file_sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """sha256 of a file's bytes, read in blocks (the store's checksums too)."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -96,7 +97,7 @@ def foreign_files(directory: Path | str, names: Iterable[str]) -> list[Path]:
         path = root / name
         if not path.exists() and not path.is_symlink():
             continue
-        if not path.is_file() or ledger.get(name) != _file_sha256(path):
+        if not path.is_file() or ledger.get(name) != file_sha256(path):
             found.append(path)
     return found
 

@@ -45,6 +45,8 @@ import pyarrow.parquet as pq
 from .. import __version__
 from ..model.simulate import Replication
 from ..scenario.schema import Scenario
+from .outputs import LEDGER
+from .outputs import file_sha256 as _sha256
 
 STORE_FORMAT = 1
 MANIFEST = "manifest.json"
@@ -262,14 +264,6 @@ def _check_manifest(path: Path, doc: Any) -> dict[str, Any]:
     return doc
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def refuse_links(root: Path, reading: bool = False) -> None:
     """StoreError if anything launderflow would read or write in ``root`` is a symbolic link.
 
@@ -278,7 +272,6 @@ def refuse_links(root: Path, reading: bool = False) -> None:
     ``open_run``: ``reading``) show a file from elsewhere as the run's.
     """
     from .lock import LOCK_FILE
-    from .outputs import LEDGER
 
     root = Path(root)
     if not root.is_dir():
@@ -336,7 +329,6 @@ def _clear_parts(parts: Path) -> None:
 def _foreign_entries(root: Path) -> list[str]:
     """Names in ``root`` that no run wrote (the lock file and launderflow's temp files aside)."""
     from .lock import LOCK_FILE
-    from .outputs import LEDGER
 
     if not root.is_dir():
         return []
