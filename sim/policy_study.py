@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         if k == 0:
             Console(highlight=False).print(comparison_table(cmp.rows, title=f"{len(files)} scenarios, {args.runs} runs each, "
                                                                           f"seed {args.seed} (common random numbers)"))
-            written = [*cmp.written, *write_figures(out), write_report(out)]
+            written = [*cmp.written, *write_figures(out, overwrite=True), write_report(out, overwrite=True)]
             for path in written:
                 print(f"wrote {path}")
     if failed:

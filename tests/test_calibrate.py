@@ -263,7 +263,7 @@ def test_schema_errors_give_file_line_and_exit_2(tmp_path, case):
     err = result.stderr
     assert f"{f}:2: parameters.0: high must be greater than low (got low 0.9, high 0.2)" in err
     assert f"{f}:8: targets.0.venu: unknown field (allowed: name, value, tolerance, source, role, metric, venue)" in err
-    assert f"{f}:10: targets.0.tolerance: input should be greater than 0 (got 0)" in err
+    assert f"{f}:10: targets.0.tolerance: input should be greater than or equal to 0.000001 (got 0)" in err
     assert f"{f}:13: targets.1.metric: unknown metric 'share_of'" in err
     assert f"{f}:17: bogus: unknown field (allowed: description, parameters, targets)" in err
     assert "Traceback" not in result.output
