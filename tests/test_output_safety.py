@@ -307,6 +307,22 @@ def test_an_empty_path_is_a_one_line_error(tmp_path, monkeypatch, args):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("args", [("run", GOLDEN, "--out", ""), ("compare", GOLDEN, "--out", ""),
+                                  ("sweep", GOLDEN, "--set", "seed=1,2", "--out", ""),
+                                  ("calibrate", RONIN, "--targets", RONIN_TARGETS, "--out", ""),
+                                  ("backtest", RONIN, "--targets", RONIN_TARGETS, "--out", ""),
+                                  ("plot", ""), ("plot", ".", "--out", ""), ("report", ""), ("taint", ""),
+                                  ("query", "", "SELECT 1")])
+def test_an_empty_output_or_run_directory_is_refused_not_read_as_the_current_one(tmp_path, monkeypatch, args):
+    import launderflow as lf
+
+    monkeypatch.chdir(tmp_path)
+    refused(invoke(*args), "empty path (give a path; '.' for the current directory)")
+    with pytest.raises(ValueError, match="empty path"):
+        lf.compare([GOLDEN], runs=1, out="")
+    assert list(tmp_path.iterdir()) == []
+
+
 # --- 7, 8. a service that is no dask scheduler; a scheduler without workers ----------------------------
 
 

@@ -57,6 +57,13 @@ def _scenario(scenario: ScenarioLike, overrides: Mapping[str, Any] | None = None
     return load_scenario(scenario, dict(overrides or {}))
 
 
+def _out(out: str | os.PathLike) -> Path:
+    """An output directory; ValueError for an empty path (``Path("")`` would be the current directory)."""
+    if not os.fspath(out).strip():
+        raise ValueError("out: empty path (give a directory; '.' for the current one)")
+    return Path(out)
+
+
 def _hours(times: Sequence[float | str]) -> list[float]:
     return [parse_duration(t) if isinstance(t, str) else float(t) for t in times]
 
@@ -159,7 +166,7 @@ def run(scenario: ScenarioLike, runs: int = 1, seed: int | None = None, out: str
     When every replication failed it raises RuntimeError with the first error, unless not ``strict``."""
     spec = _scenario(scenario, overrides)
     seed = spec.seed if seed is None else seed
-    target = Path(out) if out is not None else Path("out") / spec.name
+    target = _out(out) if out is not None else Path("out") / spec.name
     keep = runs == 1 if keep_ledgers is None else keep_ledgers
     report = run_scenario(spec, target, seed, runs, keep, jobs, scheduler, resume, overwrite, progress=progress)
     return _checked(Run(target, report), strict)
@@ -217,7 +224,7 @@ def compare(scenarios: Sequence[ScenarioLike], runs: int = 20, seed: int | None 
     if len(set(names)) != len(names):
         raise ValueError(f"scenario names must differ (got {', '.join(names)})")
     seed = specs[0].seed if seed is None else seed
-    target = Path(out)
+    target = _out(out)
     times = _hours(at)
     check_files(target, comparison.FILES, overwrite)  # before any work (and any folder made): the user's files
     with _locked(target, *(target / name for name in names)):
@@ -273,7 +280,7 @@ def sweep(scenario: str | os.PathLike, grid: Mapping[str, Sequence[Any]], runs: 
     elif [overrides for _, _, overrides in points] != [dict(zip(grid, c)) for c in itertools.product(*grid.values())]:
         raise ValueError("points are not this grid's (make them with sweep_points(scenario, grid))")
     seed = points[0][1].seed if seed is None else seed
-    target = Path(out)
+    target = _out(out)
     dirs = [target / f"point_{k:03d}" for k in range(len(points))]
     own = [*comparison.FILES, *(f"figures/sensitivity.{fmt}" for fmt in ("png", "svg"))]
     check_files(target, own, overwrite)  # before any work (and any folder made): the user's files are refused

@@ -90,6 +90,17 @@ def _warn(path: str, scenario: Scenario) -> None:
         err.print(str(problem), markup=False, soft_wrap=True)
 
 
+class _NonEmptyPath(click.Path):
+    """A directory (or ``backtest --out`` file) that refuses an empty string, exit code 2: ``Path("")``
+    is the current directory, so ``--out ''`` would write there. (An empty scenario file is the
+    loader's ``'': empty path``.)"""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and not value.strip():
+            self.fail("empty path (give a path; '.' for the current directory)", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 # --- options several commands share: each declared once ----------------------------------------------
 
 Decorator = Callable[[Any], Any]
@@ -390,7 +401,7 @@ class Bars:
 @click.argument("scenario_file", type=click.Path(dir_okay=False))
 @runs_option(1, "replications")
 @seed_option()
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+@click.option("--out", "out_dir", type=_NonEmptyPath(file_okay=False), default=None,
               help="output directory (default: out/<scenario name>)")
 @click.option("--keep-ledgers", is_flag=True, help="write every replication's ledger (always on with --runs 1)")
 @executor_options
@@ -437,7 +448,7 @@ def run(scenario_file: str, runs: int, seed: int | None, out_dir: str | None, ke
 @click.argument("scenario_files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @runs_option(20, "replications per scenario")
 @seed_option("master seed shared by every scenario (default: the first scenario's)")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="out/compare", show_default=True)
+@click.option("--out", "out_dir", type=_NonEmptyPath(file_okay=False), default="out/compare", show_default=True)
 @at_option("also compare shares at these times, e.g. 11d,60d")
 @executor_options
 @store_options
@@ -472,7 +483,7 @@ def compare(scenario_files: tuple[str, ...], runs: int, seed: int | None, out_di
               help="a parameter and the values to try (repeatable: the grid is every combination)")
 @runs_option(10, "replications per grid point")
 @seed_option("master seed shared by every grid point")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="out/sweep", show_default=True)
+@click.option("--out", "out_dir", type=_NonEmptyPath(file_okay=False), default="out/sweep", show_default=True)
 @executor_options
 @store_options
 @extends_option
@@ -500,7 +511,7 @@ def sweep(scenario_file: str, grid: dict[str, list[Any]], runs: int, seed: int |
 
 
 @main.command()
-@click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
+@click.argument("run_dir", type=_NonEmptyPath(file_okay=False, exists=True))
 @click.argument("sql")
 @click.option("--csv", "as_csv", is_flag=True, help="print CSV instead of a table")
 @click.option("--json", "as_json", is_flag=True, help="print a JSON list of rows instead of a table")
@@ -615,7 +626,7 @@ def _cell(value: Any) -> str:
 
 
 @main.command()
-@click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
+@click.argument("run_dir", type=_NonEmptyPath(file_okay=False, exists=True))
 @click.option("--json", "as_json", is_flag=True, help="print the scores as JSON")
 @overwrite_option("RUN_DIR/taint.json")
 def taint(run_dir: str, as_json: bool, overwrite: bool) -> None:
@@ -668,8 +679,8 @@ def _results_dir_error(exc: Exception) -> None:
 
 
 @main.command()
-@click.argument("results_dir", metavar="DIR", type=click.Path(path_type=Path))
-@click.option("--out", "fig_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+@click.argument("results_dir", metavar="DIR", type=_NonEmptyPath(path_type=Path))
+@click.option("--out", "fig_dir", type=_NonEmptyPath(file_okay=False, path_type=Path), default=None,
               help="where to write the figures (default: DIR/figures)")
 @click.option("--format", "formats", multiple=True, type=click.Choice(["png", "svg"]),
               help="file format, repeatable (default: png and svg)")
@@ -694,7 +705,7 @@ def plot(results_dir: Path, fig_dir: Path | None, formats: tuple[str, ...], over
 
 
 @main.command()
-@click.argument("results_dir", metavar="DIR", type=click.Path(path_type=Path))
+@click.argument("results_dir", metavar="DIR", type=_NonEmptyPath(path_type=Path))
 @overwrite_option("DIR/report.html")
 def report(results_dir: Path, overwrite: bool) -> None:
     """Write DIR/report.html: one self-contained page with the table, the figures and the scenarios."""
@@ -733,7 +744,7 @@ RESUME_HELP = "reuse the (candidate, incident) cells kept in --out by an interru
 @executor_options
 @extends_option
 @click.option("--resume", is_flag=True, help="with --joint: " + RESUME_HELP)
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+@click.option("--out", "out_dir", type=_NonEmptyPath(file_okay=False), default=None,
               help="output directory (default: out/<scenario name>-calibration, out/<joint name>-joint)")
 @overwrite_option("calibration.json, candidates.csv or calibrated.yaml in --out")
 def calibrate(scenario_file: str | None, targets_file: str | None, joint_file: str | None, runs: int, seed: int | None,
@@ -913,7 +924,7 @@ def _print_wide(*tables: Any, measure: Any = None) -> None:
 @executor_options
 @extends_option
 @click.option("--json", "as_json", is_flag=True, help="print the verdicts as JSON instead of a table")
-@click.option("--out", "out_file", type=click.Path(dir_okay=False), default=None, help="also write the JSON to this file")
+@click.option("--out", "out_file", type=_NonEmptyPath(dir_okay=False), default=None, help="also write the JSON to this file")
 @overwrite_option("the --out file")
 def backtest(scenario_file: str, targets_file: str, runs: int, seed: int | None, jobs: int, scheduler: str | None,
              as_json: bool, out_file: str | None, overwrite: bool) -> None:
@@ -929,8 +940,6 @@ def backtest(scenario_file: str, targets_file: str, runs: int, seed: int | None,
     from .runs.outputs import check_files, write_files
     from .views.tables import backtest_table
 
-    if out_file is not None and not Path(out_file).name.strip():
-        raise click.BadParameter("empty path (give the path of a JSON file)", param_hint="--out")
     out = Path(out_file) if out_file else None
     # the --out file's own writer lock, held from the start (a second backtest writing it is refused
     # before the work); backtests writing other files in the same folder go on
