@@ -457,3 +457,70 @@ def test_no_command_writes_outside_its_own_files(one_run, tmp_path_factory, comm
         assert not was_users or overwrite, (command, key)  # a user's file only with --overwrite
     if result.exit_code == 2:
         assert changed == set()  # a refusal writes nothing
+
+
+#: the commands that make a directory (or a file) of their own: args (OUT is replaced), whether a
+#: name (relative to OUT's folder) is theirs, and names to plant there
+def _runs_own(name: str) -> bool:
+    """A file a run writes in its directory (the store's files and its numbered parts)."""
+    return name in ("manifest.json", "failures.json", "summary.json", "timeline.parquet", "ledger.parquet",
+                    "anonymity.parquet", "scenario.yaml") or (name.startswith("parts/") and name.split("/")[1].isdigit())
+
+
+MAKERS = {
+    "run": (("run", GOLDEN, "--runs", "1", "--out", "OUT"), _runs_own,
+            ("summary.json", "report.html", "notes.txt", "parts/mine/data.txt", "parts", "timeline.parquet")),
+    "compare": (("compare", GOLDEN, "--runs", "1", "--out", "OUT"),
+                lambda n: n.startswith("comparison.") or (n.startswith("golden_baseline/")
+                                                          and _runs_own(n.removeprefix("golden_baseline/"))),
+                ("comparison.md", "comparison.csv", "notes.txt", "golden_baseline", "golden_baseline/notes.txt")),
+    "backtest": (("backtest", GOLDEN, "--targets", "TARGETS", "--runs", "1", "--out", "OUT/bt.json"),
+                 lambda n: n == "bt.json",
+                 ("bt.json", "notes.txt")),
+}
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(command=st.sampled_from(sorted(MAKERS)), overwrite=st.booleans(), data=st.data())
+def test_no_command_that_makes_a_directory_writes_outside_its_own_files(tmp_path_factory, command, overwrite, data):
+    """run, compare and backtest --out into a directory holding the user's files and links: only their own
+    files change (a user's file of the same name only with --overwrite), nothing outside it ever does."""
+    args, own, names = MAKERS[command]
+    planted = data.draw(st.dictionaries(st.sampled_from(names), st.sampled_from(KINDS), max_size=3), label="planted")
+    root = tmp_path_factory.mktemp("make")
+    out = root / "out"
+    out.mkdir()
+    targets = write(root, "targets.yaml", "targets:\n  - {name: cash, metric: final_share, state: cashed_out,"
+                                          " value: 0.5, tolerance: 0.5, source: a test}\n")
+    victim = root / "victim.txt"
+    victim.write_text("victim")
+    folder = root / "folder"
+    folder.mkdir()
+    (folder / "inside.txt").write_text("inside")
+    for name, kind in planted.items():
+        path = out / name
+        if path.parent.is_symlink() or (path.parent.exists() and not path.parent.is_dir()) \
+                or (path.is_dir() and not path.is_symlink()):
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists() or path.is_symlink():
+            path.unlink()
+        if kind == "file":
+            path.write_bytes(b"the user's " + name.encode())
+        else:
+            path.symlink_to(victim if kind == "link-to-victim" else folder)
+    before = tree(root)
+    argv = [str(a).replace("OUT", str(out)).replace("TARGETS", str(targets)) for a in args]
+    result = invoke(*argv, *(["--overwrite"] if overwrite else []))
+    assert result.exit_code in (0, 1, 2), result.output  # (1: backtest's verdict)
+    assert "Traceback" not in result.output
+    after = tree(root)
+    changed = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
+    for key in changed:
+        assert key.startswith("out/"), (command, key)  # nothing outside the directory
+        name = key.removeprefix("out/")
+        assert own(name) or name == LEDGER, (command, key)  # only its own files
+        assert not isinstance(before.get(key), tuple), (command, key)  # never a link replaced or followed
+        assert key not in before or name == LEDGER or overwrite or not key.endswith(tuple(planted)), (command, key)
+    if result.exit_code == 2:
+        assert changed == set()  # a refusal writes nothing
