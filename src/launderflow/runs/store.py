@@ -45,7 +45,7 @@ import pyarrow.parquet as pq
 from .. import __version__
 from ..model.simulate import Replication
 from ..scenario.schema import Scenario
-from .outputs import LEDGER
+from .outputs import LEDGER, foreign_files
 from .outputs import file_sha256 as _sha256
 
 STORE_FORMAT = 1
@@ -326,6 +326,14 @@ def _clear_parts(parts: Path) -> None:
         pass
 
 
+def _derived_by_launderflow(root: Path) -> list[str]:
+    """The derived files (report.html, taint.json) in ``root`` that launderflow wrote and nobody changed
+    since (its ledger, :mod:`launderflow.runs.outputs`): the only ones a changed run may remove."""
+    present = [n for n in DERIVED_FILES if (root / n).is_file() and not (root / n).is_symlink()]
+    theirs = {p.name for p in foreign_files(root, present)}
+    return [n for n in present if n not in theirs]
+
+
 def _foreign_entries(root: Path) -> list[str]:
     """Names in ``root`` that no run wrote (the lock file and launderflow's temp files aside)."""
     from .lock import LOCK_FILE
@@ -475,7 +483,7 @@ class RunStore:
             foreign = list(doc.get("foreign_files") or []) if ours else []
         except (OSError, ValueError):
             ours, foreign = True, []
-        derived = [n for n in DERIVED_FILES if n not in foreign] if ours else []
+        derived = [n for n in _derived_by_launderflow(root) if n not in foreign] if ours else []
         for name in (*FINAL_FILES[::-1], *derived, FAILURES, MANIFEST):
             (root / name).unlink(missing_ok=True)
         _clear_parts(root / PARTS)
@@ -649,7 +657,7 @@ class RunStore:
     def _remove_finals(self, derived: bool = True) -> None:
         """Drop the assembled files (summary.json first) and, with ``derived``, what was made from them."""
         foreign = set(self.manifest.get("foreign_files") or [])
-        for name in FINAL_FILES[::-1] + (DERIVED_FILES if derived else ()):
+        for name in FINAL_FILES[::-1] + (tuple(_derived_by_launderflow(self.root)) if derived else ()):
             if name not in foreign:
                 (self.root / name).unlink(missing_ok=True)
 
