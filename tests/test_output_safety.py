@@ -292,6 +292,17 @@ def test_a_second_backtest_writing_the_same_file_is_refused(holder, tmp_path, mo
         proc.wait()
 
 
+def test_report_plot_and_taint_wait_for_no_writer(one_run, holder, tmp_path):
+    """One writer per directory: not while a run (here another process) holds the run directory."""
+    run = tmp_path / "run"
+    shutil.copytree(one_run, run)
+    proc = holder(run)
+    before = tree(run)
+    for command in ("report", "plot", "taint"):
+        refused(invoke(command, run), f"pid {proc.pid}", "launderflow run other.yaml")
+    assert tree(run) == before
+
+
 # --- 6. an empty path ------------------------------------------------------------------------------------
 
 

@@ -663,15 +663,6 @@ def taint(run_dir: str, as_json: bool, overwrite: bool) -> None:
     out.print(f"wrote {Path(run_dir) / 'taint.json'}", markup=False)
 
 
-def _existing_dir(path: Path) -> None:
-    """RunDirError unless DIR is a directory (checked before its writer lock, which would create it)."""
-    from .views.plots import RunDirError
-
-    if not path.is_dir():
-        raise RunDirError(f"{path}: no such directory" if not path.exists()
-                          else f"{path}: not a directory (expected a run or comparison directory)")
-
-
 def _results_dir_error(exc: Exception) -> None:
     """A DIR that is not a run or comparison directory: one line on stderr, exit code 2."""
     err.print(f"error: {exc}", markup=False, soft_wrap=True)
@@ -691,13 +682,11 @@ def plot(results_dir: Path, fig_dir: Path | None, formats: tuple[str, ...], over
     Traceability curves (and, for runs on common random numbers, their paired differences from the
     first scenario), outcome areas, final outcomes and the pool mixers' anonymity sets.
     """
-    from .runs.lock import OutputError, locked
+    from .runs.lock import OutputError
     from .views.plots import RunDirError, write_figures
 
     try:
-        _existing_dir(results_dir)
-        with locked(fig_dir if fig_dir is not None else results_dir):  # one writer per directory
-            written = write_figures(results_dir, fig_dir, formats or ("png", "svg"), overwrite=overwrite)
+        written = write_figures(results_dir, fig_dir, formats or ("png", "svg"), overwrite=overwrite)
     except (RunDirError, OutputError, OSError) as exc:
         _results_dir_error(exc)
     for path in written:
@@ -709,14 +698,12 @@ def plot(results_dir: Path, fig_dir: Path | None, formats: tuple[str, ...], over
 @overwrite_option("DIR/report.html")
 def report(results_dir: Path, overwrite: bool) -> None:
     """Write DIR/report.html: one self-contained page with the table, the figures and the scenarios."""
-    from .runs.lock import OutputError, locked
+    from .runs.lock import OutputError
     from .views.plots import RunDirError
     from .views.report import write_report
 
     try:
-        _existing_dir(results_dir)
-        with locked(results_dir):  # one writer per directory
-            path = write_report(results_dir, overwrite=overwrite)
+        path = write_report(results_dir, overwrite=overwrite)
     except (RunDirError, OutputError, OSError) as exc:
         _results_dir_error(exc)
     click.echo(f"wrote {path}")

@@ -3,7 +3,9 @@
 Two commands writing into the same ``--out`` would mix their replications under one manifest, so
 whatever writes a run directory holds this lock while it works. The library takes it
 (:func:`~launderflow.runs.experiment.run_scenario`, ``api.compare`` and ``api.sweep`` for their
-directories, ``calibrate.write_outputs``), so the Python API is as safe as the command line. The
+directories, ``calibrate.write_outputs``, ``write_report`` and ``write_figures`` for theirs; the
+``taint`` command for its run directory; ``backtest --out FILE`` for that one file, with a lock file
+of its own beside it, :func:`file_lock_name`), so the Python API is as safe as the command line. The
 second writer is refused at once (no waiting) with the holder's pid, host and command, which the
 holder writes into the lock file. The kernel drops a flock when its process dies, however it dies,
 so a lock left by a killed process never blocks anyone.

@@ -45,6 +45,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter, PercentFormatter
 
 from ..metrics import FINAL_STATES, METRICS, REPORTED, STATES
+from ..runs.lock import locked
 from ..runs.outputs import check_files, write_files
 from ..runs.store import StoreError, refuse_links
 
@@ -805,7 +806,7 @@ def write_figures(run_or_compare_dir: str | Path, out_dir: str | Path | None = N
     pool mixers, ``anonymity`` — each in every format — and returns the paths written. They are
     launderflow's own files (:func:`~launderflow.runs.outputs.write_files`): a file of the user's
     of the same name, or a linked ``figures/``, is refused (the former unless ``overwrite``),
-    and nothing else in the folder is touched.
+    and nothing else in the folder is touched. Holds the writer lock of DIR (or ``out_dir``).
     """
     formats = tuple(dict.fromkeys(formats))
     bad = [f for f in formats if f not in _SAVE_OPTIONS]
@@ -816,13 +817,14 @@ def write_figures(run_or_compare_dir: str | Path, out_dir: str | Path | None = N
         root, prefix = Path(run_or_compare_dir), "figures/"
     else:
         root, prefix = Path(out_dir), ""
-    check_files(root, [prefix + name for name in figure_names(formats)], overwrite)  # before drawing
-    files = {}
-    with style_context():
-        for name, fig in build_figures(runs):
-            for fmt in formats:
-                files[f"{prefix}{name}.{fmt}"] = _figure_bytes(fig, fmt)
-    return write_files(root, files, overwrite)
+    with locked(root):  # one writer per directory
+        check_files(root, [prefix + name for name in figure_names(formats)], overwrite)  # before drawing
+        files = {}
+        with style_context():
+            for name, fig in build_figures(runs):
+                for fmt in formats:
+                    files[f"{prefix}{name}.{fmt}"] = _figure_bytes(fig, fmt)
+        return write_files(root, files, overwrite)
 
 
 SENSITIVITY_METRICS = tuple(METRICS["final_share"](state=s).key for s in FINAL_STATES)  # traced_share, ...

@@ -34,6 +34,7 @@ from typing import Any
 from .. import __version__
 from ..analysis.compare import compare, measure_of
 from ..metrics import PARAMS, Measure, comparison_measures, short_usd
+from ..runs.lock import locked
 from ..runs.outputs import check_files, write_files
 from ..runs.store import MANIFEST, PARTS, StoreError
 from .plots import RunData, RunDirError, build_figures, is_paired, load_runs, save_figure, style_context
@@ -371,9 +372,11 @@ def write_report(directory: str | Path, overwrite: bool = False) -> Path:
     """Write DIR/report.html for a run directory or a comparison directory and return its path.
 
     It is launderflow's own file (:func:`~launderflow.runs.outputs.write_files`): never written
-    through a link, and a report.html launderflow did not write is refused unless ``overwrite``."""
+    through a link, and a report.html launderflow did not write is refused unless ``overwrite``.
+    Holds DIR's writer lock (:class:`~launderflow.runs.lock.LockedError`) while it writes."""
     directory = Path(directory)
     runs = load_runs(directory)
-    check_files(directory, ["report.html"], overwrite)  # before the figures are drawn
-    html_text = render_report(runs, at=comparison_times(directory))
-    return write_files(directory, {"report.html": html_text}, overwrite)[0]
+    with locked(directory):  # one writer per directory: not while a run rewrites it
+        check_files(directory, ["report.html"], overwrite)  # before the figures are drawn
+        html_text = render_report(runs, at=comparison_times(directory))
+        return write_files(directory, {"report.html": html_text}, overwrite)[0]
