@@ -425,22 +425,15 @@ NAMES = sorted({*OWN["report"], *OWN["taint"], "figures/traceability.png", "figu
 KINDS = ("file", "link-to-victim", "link-to-folder")
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(command=st.sampled_from(sorted(OWN)), overwrite=st.booleans(),
-       planted=st.dictionaries(st.sampled_from(NAMES), st.sampled_from(KINDS), max_size=4))
-def test_no_command_writes_outside_its_own_files(one_run, tmp_path_factory, command, overwrite, planted):
-    """Whatever the run directory holds (the user's files, links to files and folders elsewhere, under
-    the names the command writes or others), the command changes nothing but its own files in it."""
-    root = tmp_path_factory.mktemp("prop")
-    run = root / "run"
-    shutil.copytree(one_run, run)
+def plant(directory: Path, planted: dict[str, str], root: Path) -> None:
+    """Put the user's files and links (to ``root/victim.txt``, to ``root/folder``) under the names given."""
     victim = root / "victim.txt"
     victim.write_text("victim")
     folder = root / "folder"
     folder.mkdir()
     (folder / "inside.txt").write_text("inside")
     for name, kind in planted.items():
-        path = run / name
+        path = directory / name
         if path.parent.is_symlink() or (path.parent.exists() and not path.parent.is_dir()) \
                 or (path.is_dir() and not path.is_symlink()):
             continue  # (planted earlier as a link or file: nothing can go inside it)
@@ -451,6 +444,18 @@ def test_no_command_writes_outside_its_own_files(one_run, tmp_path_factory, comm
             path.write_bytes(b"the user's " + name.encode())
         else:
             path.symlink_to(victim if kind == "link-to-victim" else folder)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(command=st.sampled_from(sorted(OWN)), overwrite=st.booleans(),
+       planted=st.dictionaries(st.sampled_from(NAMES), st.sampled_from(KINDS), max_size=4))
+def test_no_command_writes_outside_its_own_files(one_run, tmp_path_factory, command, overwrite, planted):
+    """Whatever the run directory holds (the user's files, links to files and folders elsewhere, under
+    the names the command writes or others), the command changes nothing but its own files in it."""
+    root = tmp_path_factory.mktemp("prop")
+    run = root / "run"
+    shutil.copytree(one_run, run)
+    plant(run, planted, root)
     before = tree(root)
     result = invoke(command, run, *(["--overwrite"] if overwrite else []))
     assert result.exit_code in (0, 2), result.output
@@ -503,23 +508,7 @@ def test_no_command_that_makes_a_directory_writes_outside_its_own_files(tmp_path
     out.mkdir()
     targets = write(root, "targets.yaml", "targets:\n  - {name: cash, metric: final_share, state: cashed_out,"
                                           " value: 0.5, tolerance: 0.5, source: a test}\n")
-    victim = root / "victim.txt"
-    victim.write_text("victim")
-    folder = root / "folder"
-    folder.mkdir()
-    (folder / "inside.txt").write_text("inside")
-    for name, kind in planted.items():
-        path = out / name
-        if path.parent.is_symlink() or (path.parent.exists() and not path.parent.is_dir()) \
-                or (path.is_dir() and not path.is_symlink()):
-            continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.exists() or path.is_symlink():
-            path.unlink()
-        if kind == "file":
-            path.write_bytes(b"the user's " + name.encode())
-        else:
-            path.symlink_to(victim if kind == "link-to-victim" else folder)
+    plant(out, planted, root)
     before = tree(root)
     argv = [str(a).replace("OUT", str(out)).replace("TARGETS", str(targets)) for a in args]
     result = invoke(*argv, *(["--overwrite"] if overwrite else []))
