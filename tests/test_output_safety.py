@@ -233,6 +233,30 @@ def stream_targets(tmp_path) -> tuple[Path, Path]:
     return GOLDEN, targets
 
 
+def test_crossval_and_joint_calibration_keep_the_users_files_and_refuse_links(tmp_path, victim, monkeypatch):
+    from test_crossval import _write_case
+
+    import launderflow.analysis.joint as joint
+
+    ran = []
+    monkeypatch.setattr(joint, "simulate_cube", lambda *a, **k: ran.append(1))
+    (tmp_path / "case").mkdir()
+    case = _write_case(tmp_path / "case")
+    for label, args, name in (("crossval", ("crossval", case), "crossval.json"),
+                              ("joint", ("calibrate", "--joint", case), "joint.json")):
+        out = tmp_path / label
+        out.mkdir()
+        (out / name).write_text("mine")
+        refused(invoke(*args, "--samples", "2", "--runs", "1", "--out", out), f"{name} exists and launderflow did not write it")
+        (out / name).unlink()
+        (out / name).symlink_to(victim)
+        refused(invoke(*args, "--samples", "2", "--runs", "1", "--out", out, "--overwrite"), f"{name} is a symbolic link")
+        (out / name).unlink()
+        (out / "cells").symlink_to(tmp_path, target_is_directory=True)
+        refused(invoke(*args, "--samples", "2", "--runs", "1", "--out", out), "cells is a symbolic link")
+    assert victim.read_text() == "the user's own file\n" and ran == []
+
+
 # --- 3. --overwrite removes only the parts a run wrote ---------------------------------------------------
 
 

@@ -733,7 +733,7 @@ RESUME_HELP = "reuse the (candidate, incident) cells kept in --out by an interru
 @click.option("--resume", is_flag=True, help="with --joint: " + RESUME_HELP)
 @click.option("--out", "out_dir", type=_NonEmptyPath(file_okay=False), default=None,
               help="output directory (default: out/<scenario name>-calibration, out/<joint name>-joint)")
-@overwrite_option("calibration.json, candidates.csv or calibrated.yaml in --out")
+@overwrite_option("a file of the same name in --out (calibration.json, candidates.csv, ...)")
 def calibrate(scenario_file: str | None, targets_file: str | None, joint_file: str | None, runs: int, seed: int | None,
               samples: int, accept: float, jobs: int, scheduler: str | None, resume: bool, out_dir: str | None,
               overwrite: bool) -> None:
@@ -748,7 +748,7 @@ def calibrate(scenario_file: str | None, targets_file: str | None, joint_file: s
     if joint_file is not None:
         if scenario_file or targets_file:
             raise click.UsageError("--joint takes no SCENARIO_FILE or --targets (the joint file names them)")
-        _calibrate_joint(joint_file, runs, seed, samples, accept, jobs, scheduler, resume, out_dir)
+        _calibrate_joint(joint_file, runs, seed, samples, accept, jobs, scheduler, resume, out_dir, overwrite)
         return
     if not scenario_file or not targets_file:
         raise click.UsageError("calibrate needs SCENARIO_FILE and --targets FILE (or --joint FILE)")
@@ -815,10 +815,11 @@ def _cube_failures(failures: list[dict[str, Any]], where: Path | None) -> None:
 
 
 def _calibrate_joint(joint_file: str, runs: int, seed: int | None, samples: int, accept: float, jobs: int,
-                     scheduler: str | None, resume: bool, out_dir: str | None) -> None:
-    from .analysis.crossval import calibrate_joint, write_joint_outputs
+                     scheduler: str | None, resume: bool, out_dir: str | None, overwrite: bool) -> None:
+    from .analysis.crossval import JOINT_FILES, calibrate_joint, write_joint_outputs
     from .analysis.joint import load_joint
     from .runs.lock import locked
+    from .runs.outputs import check_files, refuse_linked
     from .views.validation import joint_tables
 
     with _errors():
@@ -826,12 +827,14 @@ def _calibrate_joint(joint_file: str, runs: int, seed: int | None, samples: int,
     _joint_warnings(joint)
     target = Path(out_dir) if out_dir else Path("out") / f"{joint.name}-joint"
     with _errors(), locked(target):
+        check_files(target, JOINT_FILES, overwrite)  # before the work: the user's files, links
+        refuse_linked(target, "cells")  # (the kept cells: never written through a link)
         cal = _simulate_cube(f"calibrate {joint.name}", samples * runs * len(joint.incidents), target,
                              lambda **kw: calibrate_joint(joint, runs, samples, seed, accept, jobs, scheduler,
                                                           resume=resume, **kw))
         _print_wide(*joint_tables(cal.report()))
         _cube_failures(cal.cube.failures, target / "joint.json")
-        written = write_joint_outputs(cal, target)
+        written = write_joint_outputs(cal, target, overwrite)
     for path in written:
         out.print(f"wrote {path}", markup=False)
     if cal.best is None:
@@ -850,10 +853,11 @@ def _calibrate_joint(joint_file: str, runs: int, seed: int | None, samples: int,
 @extends_option
 @click.option("--json", "as_json", is_flag=True, help="print everything as JSON instead of tables")
 @click.option("--resume", is_flag=True, help=RESUME_HELP)
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+@click.option("--out", "out_dir", type=_NonEmptyPath(file_okay=False), default=None,
               help="also write OUT/crossval.json and OUT/cube.csv, and keep finished cells for --resume")
+@overwrite_option("crossval.json or cube.csv in --out")
 def crossval(joint_file: str, samples: int, runs: int, seed: int | None, accept: float, jobs: int,
-             scheduler: str | None, as_json: bool, resume: bool, out_dir: str | None) -> None:
+             scheduler: str | None, as_json: bool, resume: bool, out_dir: str | None, overwrite: bool) -> None:
     """Leave-one-incident-out validation of the parameters JOINT_FILE's incidents share.
 
     For each incident: fit the shared parameters (ABC rejection) on the other incidents' facts only,
@@ -862,9 +866,10 @@ def crossval(joint_file: str, samples: int, runs: int, seed: int | None, accept:
     every check of every fold is within tolerance, 1 otherwise.
     """
     from .analysis.crossval import crossval as run_crossval
-    from .analysis.crossval import write_crossval_outputs
+    from .analysis.crossval import CROSSVAL_FILES, write_crossval_outputs
     from .analysis.joint import load_joint
     from .runs.lock import locked
+    from .runs.outputs import check_files, refuse_linked
     from .views.validation import crossval_tables
 
     if resume and out_dir is None:
@@ -874,11 +879,14 @@ def crossval(joint_file: str, samples: int, runs: int, seed: int | None, accept:
     _joint_warnings(joint)
     target = Path(out_dir) if out_dir else None
     with _errors(), (locked(target) if target is not None else nullcontext()):
+        if target is not None:
+            check_files(target, CROSSVAL_FILES, overwrite)  # before the work: the user's files, links
+            refuse_linked(target, "cells")  # (the kept cells: never written through a link)
         cv = _simulate_cube(f"crossval {joint.name}", samples * runs * len(joint.incidents), target,
                             lambda **kw: run_crossval(joint, runs, samples, seed, accept, jobs, scheduler,
                                                       resume=resume, **kw))
         report = cv.report()
-        written = write_crossval_outputs(cv, report, target) if target is not None else []
+        written = write_crossval_outputs(cv, report, target, overwrite) if target is not None else []
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:
