@@ -69,8 +69,8 @@ print(f"inputs met: {counts['input']['within_tolerance']} of {counts['input']['t
 # %% [markdown]
 # ## Reading the misses
 #
-# The route and timing inputs are met: the construction works. The freezes are the checks that
-# miss — the model freezes far more than Binance and Huobi did:
+# The route and timing inputs are met: the construction works. What misses are checks, and the
+# largest misses are the freezes — the model freezes far more than Binance and Huobi did:
 
 # %%
 misses = verdicts[~verdicts.within_tolerance]
@@ -80,43 +80,51 @@ for row in misses.itertuples():
 assert set(misses.role) <= {"check"}, "an input fact is missed: the scenario no longer follows its own route"
 
 # %% [markdown]
-# Why? After Railgun the launderer consolidates; a merged wallet is traced if any note merged into
-# it was linked, so most of the Railgun output is traced again, and exchanges that act on ~59 % of
-# alerts (ronin_2022's calibration) freeze it while it sits there for ~3 days. The fact sheet gives
-# the route, not how long the deposits sat: **dwell time decides a freeze race**, and it is an
-# assumption here.
-#
-# ## Testing one explanation
-#
-# If the dwell is what is wrong, deposits that leave the freezing exchanges sooner should be frozen
-# less. Variants that change only that — each a scenario that `extends` the original, as the
-# policy scenarios do — with a median dwell of 4 hours and of 1 day instead of 3 days:
+# Why? After Railgun the launderer consolidates and deposits at three exchanges; a merged wallet
+# is traced if any note merged into it was linked, so much of the Railgun output arrives traced.
+# Binance and Huobi follow the shared `freezing_exchange` profile (`scenarios/behaviour/dprk.yaml`):
+# they screen deposits against shared flags at arrival, and act on a flag with a probability that
+# is one of the shared behavioural parameters, not a fact of this incident:
 
 # %%
-def with_dwell(median: str) -> Path:
-    path = Path(f"out/tutorials/harmony_dwell_{median}.yaml")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    delay = f"{{delay: {{dist: lognormal, median: {median}, sigma: 0.8}}}}"
-    path.write_text(f"extends: ../../scenarios/harmony_2022.yaml\nname: harmony_dwell_{median}\n"
-                    f"venues:\n  binance: {delay}\n  huobi: {delay}\n")
-    return path
-
-frozen = {"3d": verdicts.set_index("name")["model_median"]}
-for median in ("4h", "1d"):
-    frozen[median] = pd.DataFrame(backtest(with_dwell(median), TARGETS, runs=4, jobs=2).rows()).set_index("name")["model_median"]
-checks = ["frozen_16_jan", "frozen_by_14_feb"]
-dwell = pd.DataFrame({f"dwell {m}": frozen[m][checks] for m in ("4h", "1d", "3d")})
-dwell["fact"] = verdicts.set_index("name").loc[checks, "fact"]
-dwell.style.format("{:.1%}")
-
-# %%
-assert (dwell["dwell 4h"] <= dwell["dwell 1d"]).all() and (dwell["dwell 1d"] <= dwell["dwell 3d"]).all()
+screening = scenario.venues["binance"].response.screening
+print(f"screening: acts on a flagged deposit with probability {screening.probability}, "
+      f"within a median {screening.latency.median:g} h")
 
 # %% [markdown]
-# The freezes follow the dwell, and the facts lie within the range a plausible dwell gives: the
-# dwell alone can explain the miss (here the exchanges' freeze latency, ~12 hours, is the threshold).
-# But this is exploration, not
-# validation: choosing the dwell *because* it meets the freeze facts would turn those checks into
-# inputs, and they would no longer test anything. The honest next step is a fact about the dwell
-# itself (how long the deposits sat), from another source — or a calibration on another incident
-# whose fitted dwell is then carried here ([Calibrate](../../how-to/calibrate/)).
+# ## Testing one explanation
+#
+# If screening is what freezes too much here, exchanges that screen less often should freeze
+# less. Variants that change only that — each a scenario that `extends` the original, as the
+# policy scenarios do — with a probability of 0.05 and of 0.9:
+
+# %%
+def with_screening(probability: float) -> Path:
+    path = Path(f"out/tutorials/harmony_screening_{probability}.yaml")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    venue = f"{{response: {{screening: {{probability: {probability}}}}}}}"
+    path.write_text(f"extends: ../../scenarios/harmony_2022.yaml\nname: harmony_screening_{probability}\n"
+                    f"venues:\n  binance: {venue}\n  huobi: {venue}\n")
+    return path
+
+frozen = {screening.probability: verdicts.set_index("name")["model_median"]}
+for probability in (0.05, 0.9):
+    rows = backtest(with_screening(probability), TARGETS, runs=4, jobs=2).rows()
+    frozen[probability] = pd.DataFrame(rows).set_index("name")["model_median"]
+checks = ["frozen_16_jan", "frozen_by_14_feb"]
+table = pd.DataFrame({f"screening {p:g}": frozen[p][checks] for p in sorted(frozen)})
+table["fact"] = verdicts.set_index("name").loc[checks, "fact"]
+table.style.format("{:.1%}")
+
+# %%
+columns = [f"screening {p:g}" for p in sorted(frozen)]
+assert all((table[a] <= table[b]).all() for a, b in zip(columns, columns[1:])), "freezes should grow with screening"
+
+# %% [markdown]
+# The freezes follow the screening probability, and a low one brings the model to the facts: the
+# shared screening parameter alone can explain the miss. But this is exploration, not validation:
+# choosing the probability *because* it meets the freeze facts would turn those checks into
+# inputs, and they would no longer test anything. The honest next steps are a fact about
+# screening itself, from another source, or a joint calibration over several incidents
+# (`scenarios/targets/dprk_joint.yaml`) whose fitted value is then carried here unchanged
+# ([Calibrate](../../how-to/calibrate/)).
