@@ -154,7 +154,7 @@ def test_bare_commands_come_after_the_virtualenv_is_activated():
     """README's commands work as written: .venv/bin/... until it says to activate .venv, bare after."""
     readme = README.read_text(encoding="utf-8")
     activate = readme.index("```bash\nsource .venv/bin/activate\n```")
-    assert activate < readme.index("## What a run produces")  # at the end of the Quick start
+    assert activate < readme.index("## One example")  # at the end of the Quick start
     bare = re.compile(r"^(\$ )?(launderflow|python|dask) ", flags=re.M)
     for block in re.finditer(r"^```[a-z]*\n(.*?)^```", readme, flags=re.M | re.S):
         for line in bare.finditer(block.group(1)):
