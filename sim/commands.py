@@ -11,13 +11,13 @@ option, as ``--help`` has them — and the first paragraph of its help; then eac
 
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 
 import click
 
 from launderflow.cli import main as cli
+
+import pagegen  # sim/pagegen.py: run as `python sim/...`, sim/ is on the path
 
 PAGE = Path(__file__).resolve().parents[1] / "docs" / "reference" / "cli.md"
 COMMAND = "python sim/commands.py"
@@ -113,23 +113,7 @@ def page() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog=COMMAND, description="Rebuild the command-line reference from the CLI.")
-    parser.add_argument("--check", action="store_true", help="do not write; exit 1 if the page is stale")
-    parser.add_argument("--output", type=Path, default=PAGE, help=f"the page to write (default: {PAGE})")
-    args = parser.parse_args(argv)
-    text = page()
-    if args.check:
-        current = args.output.read_text(encoding="utf-8") if args.output.is_file() else None
-        if text != current:
-            print(f"{args.output}: the command-line reference is stale: run `{COMMAND}`", file=sys.stderr)
-            return 1
-        print(f"{args.output}: the command-line reference is up to date")
-        return 0
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(text, encoding="utf-8")
-    print(f"wrote {args.output}")
-    return 0
-
+    return pagegen.main(argv, command=COMMAND, what="the command-line reference", default=PAGE, generate=page)
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -11,11 +11,11 @@ tests/test_docs.py fails until the page is regenerated).
 
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 
 from launderflow.metrics import AT_STATES, FINAL_STATES, METRICS, REPORTED, STATES, Metric
+
+import pagegen  # sim/pagegen.py: run as `python sim/...`, sim/ is on the path
 
 PAGE = Path(__file__).resolve().parents[1] / "docs" / "reference" / "metrics.md"
 COMMAND = "python sim/metricsdoc.py"
@@ -62,21 +62,7 @@ def page() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog=COMMAND, description="Rebuild the metric reference from the registry.")
-    parser.add_argument("--check", action="store_true", help="do not write; exit 1 if the page is stale")
-    parser.add_argument("--output", type=Path, default=PAGE, help=f"the page to write (default: {PAGE})")
-    args = parser.parse_args(argv)
-    text = page()
-    if args.check:
-        stale = not args.output.is_file() or args.output.read_text(encoding="utf-8") != text
-        print(f"{args.output}: {'stale: run `' + COMMAND + '`' if stale else 'up to date'}",
-              file=sys.stderr if stale else sys.stdout)
-        return 1 if stale else 0
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(text, encoding="utf-8")
-    print(f"wrote {args.output}")
-    return 0
-
+    return pagegen.main(argv, command=COMMAND, what="the metric reference", default=PAGE, generate=page)
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -28,6 +28,7 @@ REFERENCE = REPO / "docs" / "scenario-reference.md"
 MODEL_DOC = REPO / "docs" / "model.md"
 REGENERATE = "run `python sim/docgen.py` (with the package installed) and commit docs/scenario-reference.md"
 
+sys.path.insert(0, str(REPO / "sim"))  # the generators share sim/pagegen.py
 _spec = importlib.util.spec_from_file_location("docgen", REPO / "sim" / "docgen.py")
 docgen = importlib.util.module_from_spec(_spec)
 sys.modules["docgen"] = docgen  # (its dataclasses look their module up)
