@@ -38,12 +38,13 @@ for source in scenario.sources:
 
 # %%
 import pandas as pd
-from launderflow.analysis.targets import describe_target, load_targets
+from launderflow.analysis.targets import describe_target, load_targets, measure_of
 
 TARGETS = "scenarios/targets/harmony_2022.yaml"
 spec, _ = load_targets(TARGETS, "scenarios/harmony_2022.yaml", need_parameters=False)
-pd.DataFrame([{"target": t.name, "role": t.role, "metric": describe_target(t), "fact": t.value,
-               "tolerance": t.tolerance} for t in spec.targets])
+unit = {t.name: measure_of(t).unit for t in spec.targets}  # how each fact reads: a share, USD, a count
+pd.DataFrame([{"target": t.name, "role": t.role, "metric": describe_target(t), "fact": unit[t.name].short(t.value),
+               "tolerance": unit[t.name].short(t.tolerance)} for t in spec.targets])
 
 # %% [markdown]
 # ## The backtest
@@ -75,8 +76,9 @@ print(f"inputs met: {counts['input']['within_tolerance']} of {counts['input']['t
 # %%
 misses = verdicts[~verdicts.within_tolerance]
 for row in misses.itertuples():
-    print(f"{row.name}: the model {row.model_median:.1%} (5-95 % {row.model_p5:.1%} - {row.model_p95:.1%}), "
-          f"the fact {row.fact:.1%}: z = {row.z:+.1f}")
+    u = unit[row.name]
+    print(f"{row.name}: the model {u.short(row.model_median)} (5-95 % {u.short(row.model_p5)} - {u.short(row.model_p95)}), "
+          f"the fact {u.short(row.fact)}: z = {row.z:+.1f}")
 assert set(misses.role) <= {"check"}, "an input fact is missed: the scenario no longer follows its own route"
 
 # %% [markdown]
@@ -114,7 +116,7 @@ for probability in (0.05, 0.9):
 checks = ["frozen_16_jan", "frozen_by_14_feb"]
 table = pd.DataFrame({f"screening {p:g}": frozen[p][checks] for p in sorted(frozen)})
 table["fact"] = verdicts.set_index("name").loc[checks, "fact"]
-table.style.format("{:.1%}")
+table.map(unit[checks[0]].short)
 
 # %%
 columns = [f"screening {p:g}" for p in sorted(frozen)]
