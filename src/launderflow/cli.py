@@ -242,6 +242,16 @@ def _times(_ctx: click.Context, _param: click.Parameter, text: str | None) -> li
         raise click.BadParameter(str(exc), param_hint="--at") from None
 
 
+def _check_times(times: list[float], scenarios: list[Scenario]) -> None:
+    """--at past a scenario's horizon is a usage error (exit 2), before anything runs."""
+    from .analysis.compare import check_times
+
+    try:
+        check_times(times, [(sc.name, sc.clock.horizon) for sc in scenarios])
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--at") from None
+
+
 def at_option(help: str) -> Decorator:
     """``--at 11d,60d``, given to the command as hours."""
     return click.option("--at", "times", default=None, metavar="TIMES", callback=_times, help=help)
@@ -386,7 +396,8 @@ class Bars:
 @store_options
 @set_option("override a scenario field (repeatable)")
 @extends_option
-@at_option("also report traced/dark/frozen/seized/cashed-out shares at these times after the theft, e.g. 11d,60d")
+@at_option("also report the reported traceable / dark / frozen shares and the cashed-out share at these times "
+           "after the start (up to the horizon), e.g. 11d,60d; kept in summary.json and shown by report")
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON instead of a table")
 def run(scenario_file: str, runs: int, seed: int | None, out_dir: str | None, keep_ledgers: bool, jobs: int,
         scheduler: str | None, resume: bool, overwrite: bool, overrides: dict[str, Any], times: list[float],
@@ -400,22 +411,21 @@ def run(scenario_file: str, runs: int, seed: int | None, out_dir: str | None, ke
     from . import api
 
     scenario = load_or_exit(scenario_file, overrides)
+    _check_times(times, [scenario])
     with _errors(), Bars() as bars:
         done = api.run(scenario, runs, seed, out_dir or None, jobs=jobs, scheduler=scheduler,
                        keep_ledgers=True if keep_ledgers else None, resume=resume, overwrite=overwrite,
-                       progress=bars, strict=False)
+                       progress=bars, strict=False, at=times)
     summary = done.report.summary
     if summary is not None:
-        if times:
-            from .analysis.compare import compare
-
-            at_rows = [r for r in compare([(scenario.name, done.path)], times) if "_at_" in r["metric"]]
         if as_json:
-            click.echo(json.dumps({**summary, "at": at_rows} if times else summary, indent=2))
+            click.echo(json.dumps(summary, indent=2))
         else:
             out.print(summary_table(summary))
             if times:
-                out.print(comparison_table(at_rows, title=f"{scenario.name}: shares at given times after the theft"))
+                at_rows = [{"scenario": scenario.name, "diff_median": None, "diff_p5": None, "diff_p95": None, **row}
+                           for row in summary.get("at", [])]
+                out.print(comparison_table(at_rows, title=f"{scenario.name}: shares at given times after the start"))
             for path in done.report.written:
                 out.print(f"wrote {path}", markup=False)
     if bars.failed_runs:
@@ -444,6 +454,7 @@ def compare(scenario_files: tuple[str, ...], runs: int, seed: int | None, out_di
     names = [sc.name for sc in scenarios]
     if len(set(names)) != len(names):
         raise click.UsageError(f"scenario names must differ (got {', '.join(names)})")
+    _check_times(times, scenarios)
     with _errors(), Bars() as bars:
         done = api.compare(scenarios, runs, seed, out_dir, at=times, jobs=jobs, scheduler=scheduler, resume=resume,
                            overwrite=overwrite, progress=bars, strict=False)
@@ -619,16 +630,51 @@ def taint(run_dir: str, as_json: bool) -> None:
     if not path.is_file():
         err.print(f"{path}: no ledger (run with --runs 1 or --keep-ledgers)", markup=False)
         sys.exit(2)
-    scores = {str(rep): score_ledger(ledger) for rep, ledger in read_ledgers(path).items()}
-    (Path(run_dir) / "taint.json").write_text(json.dumps(scores, indent=2) + "\n", encoding="utf-8")
+    try:
+        scores = {str(rep): score_ledger(ledger) for rep, ledger in read_ledgers(path).items()}
+    except KeyboardInterrupt:
+        err.print("interrupted: nothing was scored", markup=False)
+        sys.exit(130)
+    target = Path(run_dir) / "taint.json"
+    try:
+        target.write_text(json.dumps(scores, indent=2) + "\n", encoding="utf-8")
+        saved = None
+    except OSError as exc:  # a read-only run directory: the scores are still printed
+        saved = f"warning: the scores could not be saved ({_os_error(exc)})"
     if as_json:
         click.echo(json.dumps(scores, indent=2))
-        return
-    from .views.tables import taint_table
+    else:
+        from .views.tables import taint_table
 
-    for rep, by_policy in scores.items():
-        out.print(taint_table(rep, by_policy))
-    out.print(f"wrote {Path(run_dir) / 'taint.json'}", markup=False)
+        for rep, by_policy in scores.items():
+            out.print(taint_table(rep, by_policy))
+        if saved is None:
+            out.print(f"wrote {target}", markup=False)
+    if saved is not None:
+        err.print(saved, markup=False, soft_wrap=True)
+
+
+def unwritable_file(path: Path) -> str | None:
+    """Why ``path`` cannot be written as a file (checked before the work that makes it), or None."""
+    import os
+
+    if path.is_dir():
+        return "it is a directory"
+    if path.exists():
+        return None if os.access(path, os.W_OK) else "permission denied (read-only)"
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"{parent} is not a directory"
+    return None if os.access(parent, os.W_OK | os.X_OK) else f"{parent} is not writable (read-only)"
+
+
+def _os_error(exc: OSError) -> str:
+    """An OSError in words: ``cannot write out/x/figures: read-only file system`` rather than ``[Errno 30] ...``."""
+    what = exc.strerror or str(exc)
+    where = exc.filename if exc.filename is not None else ""
+    return f"cannot write {where}: {what[0].lower() + what[1:]}" if where else what
 
 
 def _results_dir_error(exc: Exception) -> None:
@@ -653,8 +699,11 @@ def plot(results_dir: Path, fig_dir: Path | None, formats: tuple[str, ...]) -> N
 
     try:
         written = write_figures(results_dir, fig_dir, formats or ("png", "svg"))
-    except (RunDirError, OSError) as exc:
+    except RunDirError as exc:
         _results_dir_error(exc)
+    except OSError as exc:
+        err.print(f"error: {_os_error(exc)}", markup=False, soft_wrap=True)
+        sys.exit(2)
     for path in written:
         click.echo(f"wrote {path}")
 
@@ -668,8 +717,11 @@ def report(results_dir: Path) -> None:
 
     try:
         path = write_report(results_dir)
-    except (RunDirError, OSError) as exc:
+    except RunDirError as exc:
         _results_dir_error(exc)
+    except OSError as exc:
+        err.print(f"error: {_os_error(exc)}", markup=False, soft_wrap=True)
+        sys.exit(2)
     click.echo(f"wrote {path}")
 
 
@@ -880,8 +932,16 @@ def backtest(scenario_file: str, targets_file: str, runs: int, seed: int | None,
     and whether |z| <= 1. Exit code 0 when every fact is within tolerance, 1 otherwise.
     """
     from .analysis.backtest import backtest as run_backtest
+    from .analysis.targets import load_targets
     from .views.tables import backtest_table
 
+    with _errors():  # the facts and the scenario are checked before the bar is drawn
+        load_targets(targets_file, scenario_file, need_parameters=False)
+    if out_file:
+        problem = unwritable_file(Path(out_file))
+        if problem:
+            err.print(f"error: cannot write {out_file}: {problem}", markup=False, soft_wrap=True)
+            sys.exit(2)
     with _errors():
         try:
             with Bars() as bars:
@@ -893,13 +953,17 @@ def backtest(scenario_file: str, targets_file: str, runs: int, seed: int | None,
             sys.exit(130)
     report = result.report()
     text = json.dumps(report, indent=2)
-    if out_file:
-        Path(out_file).parent.mkdir(parents=True, exist_ok=True)
-        Path(out_file).write_text(text + "\n", encoding="utf-8")
     if as_json:
         click.echo(text)
     else:
         _print_wide(backtest_table(report), measure=lambda group: group.renderables[1])
+    if out_file:
+        try:
+            Path(out_file).parent.mkdir(parents=True, exist_ok=True)
+            Path(out_file).write_text(text + "\n", encoding="utf-8")
+        except OSError as exc:  # (it could be written when the backtest started)
+            err.print(f"error: cannot write {out_file}: {exc.strerror or exc}", markup=False, soft_wrap=True)
+            sys.exit(2)
     for failure in result.failures:
         err.print(f"replication {failure.index} failed ({failure.stage}): {failure.error}", markup=False, soft_wrap=True)
     if not result.passed:

@@ -371,6 +371,11 @@ def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> 
     data, doc = _load_data(path)
     for dotted, value in (overrides or {}).items():
         _set_path(data, dotted, value, doc)
+        # a problem in an overridden value is the --set option's, not a line of the file
+        keys = tuple(int(k) if k.isascii() and k.isdigit() else k for k in dotted.split("."))
+        shown = str(value).lower() if isinstance(value, bool) else str(value)
+        doc.where = {loc: where for loc, where in doc.where.items() if loc[:len(keys)] != keys}
+        doc.where[keys] = (f"--set {dotted}={shown}", None)  # type: ignore[assignment]
     doc.problems += _read_price_series(data, doc, Path(path))
     return validate_document(apply_profiles(data, doc), doc)
 
