@@ -768,21 +768,27 @@ def calibrate(scenario_file: str | None, targets_file: str | None, joint_file: s
         raise click.UsageError("calibrate needs SCENARIO_FILE and --targets FILE (or --joint FILE)")
     if resume:
         raise click.UsageError("--resume goes with --joint")
+    from .analysis.calibrate import FinishedCandidates
     from .analysis.calibrate import calibrate as run_calibration
     from .analysis.calibrate import load_targets, tables, write_outputs
     from .runs.lock import locked
 
     with _errors():
-        _, base = load_targets(targets_file, scenario_file)
+        spec, base = load_targets(targets_file, scenario_file)
     target = Path(out_dir) if out_dir else Path("out") / f"{base.name}-calibration"
+    kept = FinishedCandidates(target, base, spec, base.seed if seed is None else seed, runs, samples)
     with _errors(), locked(target):  # held from the start: a second writer is refused before the work
+        if kept.count():
+            err.print(f"{kept.dir}: {kept.count()} of {samples} candidates finished earlier are used as they are",
+                      markup=False, soft_wrap=True)
         try:
             with Bars() as bars:
                 bars.start(f"calibrate {base.name}", samples * runs, 0)
                 cal = run_calibration(scenario_file, targets_file, runs, seed=seed, samples=samples, accept=accept,
-                                      jobs=jobs, scheduler=scheduler, on_replication=bars.advance)
+                                      jobs=jobs, scheduler=scheduler, on_replication=bars.advance, keep=target)
         except KeyboardInterrupt:
-            err.print("interrupted: nothing was written", markup=False)
+            err.print(f"interrupted: {kept.count()} of {samples} finished candidates are kept in {kept.dir}; "
+                      "the same command runs only the others", markup=False, soft_wrap=True)
             sys.exit(130)
         _print_wide(*tables(cal))
         failures = cal.report()["failures"]
@@ -794,6 +800,7 @@ def calibrate(scenario_file: str | None, targets_file: str | None, joint_file: s
         except OSError as exc:
             err.print(f"error: cannot write {target}: {exc}", markup=False, soft_wrap=True)
             sys.exit(1)
+        kept.clear()
     for path in written:
         out.print(f"wrote {path}", markup=False)
     if cal.best is None:

@@ -62,8 +62,11 @@ def summarize(scenario: Scenario, seed: int, reps: dict[int, Replication], at: l
     for v, (name, spec) in enumerate(scenario.venues.items()):
         entry: dict[str, Any] = {"kind": spec.kind, "jurisdiction": spec.jurisdiction}
         for label, attr in (("inflow_usd", "venue_inflow"), ("fees_usd", "venue_fees"), ("frozen_usd", "venue_frozen"), ("seized_usd", "venue_seized"),
-                            ("recovered_usd", "venue_recovered"), ("refused_lots", "refusals")):
-            entry[label] = _stats(np.array([getattr(reps[i], attr)[v] for i in order], dtype=np.float64))
+                            ("recovered_usd", "venue_recovered"), ("refused_lots", "refused_lots"),
+                            ("refused_offers", "refusals")):
+            # refused_lots: lots turned away at least once; refused_offers: every offer refused, daily retries included
+            got = [getattr(reps[i], attr) for i in order]
+            entry[label] = _stats(np.array([np.nan if g is None else g[v] for g in got], dtype=np.float64))
         entry["inflow_share"] = _stats(np.array([reps[i].venue_inflow[v] / reps[i].stolen_usd for i in order]))
         wd = [reps[i].withdrawals for i in order if reps[i].withdrawals is not None]
         if spec.kind == "pool_mixer" and wd:

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
+import matplotlib.patches
 import matplotlib.style
 import numpy as np
 import pyarrow as pa
@@ -182,16 +183,51 @@ def run_dirs(path: str | Path) -> list[tuple[str | None, Path]]:
             raise RunDirError(f"{order_file}: expected {{\"scenarios\": [names in order]}} ({exc})") from None
         if not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names):
             raise RunDirError(f"{order_file}: \"scenarios\" must be a non-empty list of scenario names")
-        missing = [n for n in names if not is_run_dir(path / n)]
+        places = {n: path / n for n in names}
+        sweep = sweep_meta(path)
+        if sweep is not None:  # a sweep's runs live in point_000/, point_001/, ... (labels name them)
+            places = {p["label"]: path / f"point_{p['point']:03d}" for p in sweep["points"]}
+        missing = [n for n in names if n not in places or not is_run_dir(places[n])]
         if missing:
             raise RunDirError(f"{order_file}: no run directory (summary.json + timeline.parquet) for "
                               f"{', '.join(repr(n) for n in missing)} under {path}")
-        return [(n, path / n) for n in names]
+        return [(n, places[n]) for n in names]
     subdirs = sorted((d for d in path.iterdir() if d.is_dir() and is_run_dir(d)), key=lambda d: d.name)
     if not subdirs:
         raise RunDirError(f"{path}: not a run directory (no summary.json and timeline.parquet) and not a "
                           "comparison directory (no subdirectory holds a run)")
     return [(d.name, d) for d in subdirs]
+
+
+def sweep_meta(path: str | Path) -> dict[str, Any] | None:
+    """A sweep directory's comparison.json (``parameters`` and ``points``: each with its ``point``
+    number, ``label`` and the value of every parameter), or None for any other directory."""
+    file = Path(path) / "comparison.json"
+    if not file.is_file():
+        return None
+    try:
+        meta = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise RunDirError(f"{file}: cannot read it as JSON ({exc})") from None
+    if not isinstance(meta, dict) or "points" not in meta:
+        return None
+    points, params = meta.get("points"), meta.get("parameters")
+    if (not isinstance(points, list) or not isinstance(params, list) or not points
+            or not all(isinstance(p, dict) and isinstance(p.get("point"), int) and isinstance(p.get("label"), str)
+                       and all(k in p for k in params) for p in points)):
+        raise RunDirError(f"{file}: \"points\" must list each sweep point's number, label and parameter values")
+    return meta
+
+
+def sweep_rows(path: str | Path) -> list[dict[str, Any]]:
+    """A sweep's comparison rows (comparison.parquet: one per point and metric)."""
+    table = _read_table(Path(path) / "comparison.parquet", ("scenario", "metric", "median", "p5", "p95"))
+    return table.to_pylist()
+
+
+def sweep_axes(meta: dict[str, Any]) -> list[tuple[str, list[Any]]]:
+    """Each swept parameter and its values, in the order the grid lists them."""
+    return [(name, list(dict.fromkeys(p[name] for p in meta["points"]))) for name in meta["parameters"]]
 
 
 def load_runs(path: str | Path) -> list[RunData]:
@@ -735,12 +771,163 @@ def anonymity_figure(runs: Sequence[RunData]) -> Figure | None:
     return fig
 
 
+# --- where the value went: a Sankey-style flow -------------------------------------------------------
+
+FLOW_LOCATIONS = ("launderer", "venue", "fees", "cashed_out", "frozen", "seized")
+FLOW_REPORTED = ("reported_traceable", "reported_dark", "reported_frozen")
+CASH_OUT_KINDS = ("otc", "exchange")
+
+
+def _share(summary: dict[str, Any], state: str) -> float:
+    return max(0.0, _f(((summary.get("states") or {}).get(state) or {}).get("median_share")))
+
+
+def flow_data(run: RunData) -> dict[str, Any]:
+    """The numbers of one run's flow picture, from its summary.json (medians over the replications, as
+    shares of the stolen value): what entered each venue, the final locations and the reported shares,
+    and the ribbons between them (a venue's frozen, seized and fees go to those states; cashed out is
+    split over the off-ramps by their inflow; the in-play value splits into traceable and dark)."""
+    s = run.summary
+    venues = {name: v for name, v in (s.get("venues") or {}).items() if isinstance(v, dict)}
+    stolen = _f(s.get("stolen_usd"))
+    inflow = {name: max(0.0, _f((v.get("inflow_share") or {}).get("median"))) for name, v in venues.items()}
+    inflow = {k: v for k, v in inflow.items() if np.isfinite(v) and v > 0}
+    final = {state: _share(s, state) for state in FLOW_LOCATIONS}
+    reported = {state: _share(s, state) for state in FLOW_REPORTED}
+    links: list[tuple[str, str, float]] = []
+    for name in inflow:
+        for state, field in (("frozen", "frozen_usd"), ("seized", "seized_usd"), ("fees", "fees_usd")):
+            usd = _f((venues[name].get(field) or {}).get("median"))
+            if np.isfinite(usd) and usd > 0 and stolen > 0:
+                links.append((name, state, usd / stolen))
+    ramps = [n for n in inflow if venues[n].get("kind") in CASH_OUT_KINDS]
+    ramp_inflow = sum(inflow[n] for n in ramps)
+    for name in ramps:
+        links.append((name, "cashed_out", final["cashed_out"] * inflow[name] / ramp_inflow))
+    in_play = final["launderer"] + final["venue"] + final["fees"]
+    traceable = min(reported["reported_traceable"], in_play)
+    for state in ("launderer", "venue", "fees"):
+        part = final[state] / in_play if in_play > 0 else 0.0
+        links.append((state, "reported_traceable", traceable * part))
+        links.append((state, "reported_dark", (in_play - traceable) * part))
+    links.append(("cashed_out", "reported_dark", final["cashed_out"]))
+    links.append(("frozen", "reported_frozen", final["frozen"]))
+    links.append(("seized", "reported_frozen", final["seized"]))
+    kinds = {name: str(venues[name].get("kind", "?")) for name in inflow}
+    return {"inflow": inflow, "kinds": kinds, "final": final, "reported": reported, "links": links}
+
+
+def _ribbon(ax: Axes, x0: float, y0: tuple[float, float], x1: float, y1: tuple[float, float], color: str,
+            alpha: float = 0.35) -> None:
+    """A band from (x0, y0 low..high) to (x1, y1 low..high), eased with cubic curves."""
+    from matplotlib.patches import PathPatch
+    from matplotlib.path import Path as MPath
+
+    mid = (x0 + x1) / 2
+    verts = [(x0, y0[1]), (mid, y0[1]), (mid, y1[1]), (x1, y1[1]), (x1, y1[0]), (mid, y1[0]), (mid, y0[0]),
+             (x0, y0[0]), (x0, y0[1])]
+    codes = [MPath.MOVETO, MPath.CURVE4, MPath.CURVE4, MPath.CURVE4, MPath.LINETO, MPath.CURVE4, MPath.CURVE4,
+             MPath.CURVE4, MPath.CLOSEPOLY]
+    ax.add_patch(PathPatch(MPath(verts, codes), facecolor=color, edgecolor="none", alpha=alpha))
+
+
+def plot_flow(data: RunData | str | Path, ax: Axes | None = None) -> Axes:
+    """Where the stolen value went: the theft, the venues it passed (a dollar can pass several, so that
+    column may sum to more than 100 %), the final locations, and the shares as victims report them
+    (traceable / dark / frozen or seized). Bar heights are shares of the stolen value."""
+    run = _as_run(data)
+    ax = _new_axes(ax, (8.0, 6.0))
+    flow = flow_data(run)
+    gap = 0.025
+    xs = (0.0, 1.3, 2.4, 3.3)
+    width = 0.08
+    nodes: dict[str, tuple[float, float, float]] = {}  # name -> (x, bottom, height)
+
+    def column(x: float, items: list[tuple[str, float]]) -> None:
+        total = sum(h for _, h in items) + gap * max(len(items) - 1, 0)
+        y = max(total, 1.0) - (max(total, 1.0) - total) / 2
+        for name, height in items:
+            y -= height
+            nodes[name] = (x, y, height)
+            y -= gap
+
+    column(xs[0], [("stolen", 1.0)])
+    column(xs[1], list(flow["inflow"].items()))
+    column(xs[2], [(state, flow["final"][state]) for state in FLOW_LOCATIONS])
+    column(xs[3], [(state, flow["reported"][state]) for state in FLOW_REPORTED])
+    used: dict[str, float] = {}  # how much of each node's height the ribbons on each side already take
+
+    def take(name: str, side: str, amount: float) -> tuple[float, float]:
+        x, bottom, height = nodes[name]
+        top = bottom + height - used.get(name + side, 0.0)
+        used[name + side] = used.get(name + side, 0.0) + amount
+        return (top - amount, top)
+
+    for venue, share in flow["inflow"].items():  # the theft to each venue it reached
+        _ribbon(ax, xs[0] + width / 2, take("stolen", ">", share * 1.0 / max(1.0, sum(flow["inflow"].values()))),
+                xs[1] - width / 2, take(venue, "<", share), "#999999", 0.25)
+    for src, dst, amount in flow["links"]:
+        if amount <= 0 or src not in nodes or dst not in nodes:
+            continue
+        color = STATE_COLORS.get(dst, "#999999") if dst in FLOW_REPORTED else STATE_COLORS.get(dst, "#999999")
+        _ribbon(ax, nodes[src][0] + width / 2, take(src, ">", amount), nodes[dst][0] - width / 2,
+                take(dst, "<", amount), color, 0.35)
+    for name, (x, bottom, height) in nodes.items():
+        color = STATE_COLORS.get(name, "#4d4d4d" if name == "stolen" else "#8c8c8c")
+        ax.add_patch(matplotlib.patches.Rectangle((x - width / 2, bottom), width, max(height, 0.002),
+                                                  facecolor=color, edgecolor="white", linewidth=0.5))
+        if name == "stolen":
+            text = f"stolen\n{short_usd_text(run.summary.get('stolen_usd'))}"
+        elif name in flow["inflow"]:
+            text = f"{name} ({flow['kinds'][name].replace('_', ' ')}) {height:.0%}"
+        else:
+            text = f"{STATE_LABELS.get(name, name)} {height:.1%}"
+        if height < 0.004 and name not in flow["inflow"] and x != xs[0]:
+            continue  # a state nothing reached: no label over its neighbours
+        right = x in (xs[2], xs[3])  # venues and the theft are labelled on their left, over the light ribbons
+        ax.text(x + (width / 2 + 0.03) * (1 if right else -1), bottom + height / 2, text,
+                ha="left" if right else "right", va="center", fontsize=8,
+                bbox={"facecolor": "white", "alpha": 0.6, "edgecolor": "none", "pad": 0.6})
+    top = max(1.0, *(b + h for _, b, h in nodes.values()))
+    ax.set_xlim(-0.6, 4.2)
+    ax.set_ylim(-0.02, top + 0.06)
+    ax.axis("off")
+    for x, head in zip(xs, ("theft", "venues passed\n(a dollar may pass several)", "where it is\nat the horizon",
+                            "as victims\nreport it")):
+        ax.text(x, top + 0.05, head, ha="center", va="bottom", fontsize=8.5, color="#333333")
+    ax.set_title(run.name, pad=26)
+    return ax
+
+
+def short_usd_text(value: Any) -> str:
+    from ..metrics import short_usd
+
+    return short_usd(_f(value)) if np.isfinite(_f(value)) else "?"
+
+
+def flow_figure(runs: Sequence[RunData]) -> Figure:
+    """(e) Where the value went, one flow per scenario, side by side (two per row)."""
+    ncols = 1 if len(runs) == 1 else 2
+    nrows = math.ceil(len(runs) / ncols)
+    fig = new_figure(8.5 if ncols == 1 else 14.0, 5.6 * nrows + 0.8)
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+    for ax, run in zip(axes, runs):
+        plot_flow(run, ax=ax)
+    for ax in axes[len(runs):]:
+        ax.set_visible(False)
+    fig.suptitle("Where the stolen value went: venues passed, final location, and as victims report it\n"
+                 "(medians of the replications as shares of the stolen value; grey: value entering a venue; "
+                 "cashed out split over the off-ramps by their inflow)")
+    return fig
+
+
 FIGURES = (
     ("traceability", traceability_figure),
     ("traceability_difference", traceability_difference_figure),
     ("outcome_areas", outcome_areas_figure),
     ("final_outcomes", final_outcomes_figure),
     ("anonymity", anonymity_figure),
+    ("flow", flow_figure),
 )
 
 
@@ -790,6 +977,10 @@ def write_figures(run_or_compare_dir: str | Path, out_dir: str | Path | None = N
                 path = target / f"{name}.{fmt}"
                 save_figure(fig, path, fmt)
                 written.append(path)
+    sweep = sweep_meta(run_or_compare_dir)
+    if sweep is not None:
+        written += write_sensitivity(target.parent if out_dir is None else target, sweep_rows(run_or_compare_dir),
+                                     sweep_axes(sweep), sweep["scenarios"], formats, subdir=out_dir is None)
     return written
 
 
@@ -798,53 +989,72 @@ SENSITIVITY_METRICS = tuple(METRICS["final_share"](state=s).key for s in FINAL_S
 
 def sensitivity_figure(rows: Sequence[dict[str, Any]], axes: Sequence[tuple[str, Sequence[Any]]],
                        labels: Sequence[str]) -> Figure:
-    """Final shares against the swept parameter(s): median and 5-95 % of the replications per point.
+    """Final shares against the swept parameter(s), one panel per outcome: median and 5-95 % of the
+    replications per point.
 
-    With one numeric swept parameter its values are the x axis and lines join the medians; with
-    others every grid point is one x position labelled with its values, and the points stand alone
-    (a line would suggest a trend between unrelated settings). Intervals are error bars, visible
-    even when a few replications barely spread; the metrics are set side by side at each point so
-    that equal values (several at 0 %) do not hide each other, above the bottom of the axis.
+    With one numeric swept parameter its values are the x axis, drawn where they are (0.3 at 0.3):
+    a line joins the medians over a band of their 5-95 % range. With others every grid point is one
+    x position labelled with its values, with error bars and no line (a line would suggest a trend
+    between unrelated settings). Each panel's y axis fits its outcome, so that a change of a point
+    or two (frozen 2.3 → 3.4 %) shows instead of lying flat on a 0-100 % axis.
     """
     by = {(r["scenario"], r["metric"]): r for r in rows}
-    fig = new_figure(11.0, 4.8)
-    ax = fig.add_subplot()
+    fig = new_figure(11.0, 7.0)
+    panels = fig.subplots(2, 2, sharex=True)
     numeric = len(axes) == 1 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in axes[0][1])
     x = np.array([float(v) for v in axes[0][1]]) if numeric else np.arange(len(labels), dtype=float)
-    spacing = float(np.min(np.diff(np.sort(x)))) if numeric and len(x) > 1 else 1.0
-    width = (0.12 if numeric else 0.3) * spacing  # the metrics of one point spread over this much of the x axis
-    for k, metric in enumerate(SENSITIVITY_METRICS):
+    for ax, metric in zip(panels.flat, SENSITIVITY_METRICS):
         state = metric.replace("_share", "")
         med = np.array([_f(by.get((lab, metric), {}).get("median")) for lab in labels])
         lo = np.array([_f(by.get((lab, metric), {}).get("p5")) for lab in labels])
         hi = np.array([_f(by.get((lab, metric), {}).get("p95")) for lab in labels])
         color = STATE_COLORS.get(state, "#333333")
-        offset = width * (k / (len(SENSITIVITY_METRICS) - 1) - 0.5)
-        ax.errorbar(x + offset, med, yerr=np.vstack([np.clip(med - lo, 0, None), np.clip(hi - med, 0, None)]),
-                    fmt="o", linestyle="-" if numeric else "none", color=color, markersize=6, elinewidth=1.4,
-                    capsize=4, label=STATE_LABELS.get(state, state), zorder=3)
-    ax.set_ylim(-0.04, 1.0)  # room below 0 %: markers there are not cut by the axis
-    ax.set_yticks(np.linspace(0, 1, 6))
-    ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-    ax.set_ylabel("final share of stolen value")
-    if numeric:
-        ax.set_xlabel(axes[0][0])
-    else:
-        ax.set_xticks(x, [lab.replace(", ", "\n") for lab in labels], fontsize=8)
-        ax.set_xlim(x[0] - 0.5, x[-1] + 0.5)
-        ax.grid(axis="x", visible=False)
-        ax.set_xlabel(" × ".join(name for name, _ in axes))
+        if numeric:
+            order = np.argsort(x)
+            ax.fill_between(x[order], lo[order], hi[order], color=color, alpha=0.2, linewidth=0)
+            ax.plot(x[order], med[order], "o-", color=color, markersize=5, linewidth=1.8)
+        else:
+            ax.errorbar(x, med, yerr=np.vstack([np.clip(med - lo, 0, None), np.clip(hi - med, 0, None)]),
+                        fmt="o", linestyle="none", color=color, markersize=6, elinewidth=1.4, capsize=4, zorder=3)
+        ax.set_title(TRACE_TITLES.get(state, STATE_LABELS.get(state, state)).split(" — ")[0])
+        _fitted_share_axis(ax, np.nanmin(lo, initial=np.inf), np.nanmax(hi, initial=0.0))
+        if numeric:
+            ax.set_xlabel(axes[0][0])
+            ax.set_xticks(x)
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        else:
+            ax.set_xticks(x, [lab.replace(", ", "\n") for lab in labels], fontsize=8)
+            ax.set_xlim(x[0] - 0.5, x[-1] + 0.5)
+            ax.grid(axis="x", visible=False)
+            ax.set_xlabel(" × ".join(name for name, _ in axes))
+        ax.tick_params(labelbottom=True)
+    for ax in panels[:, 1]:
+        ax.set_ylabel("")
     runs = sorted({int(r["runs"]) for r in rows if isinstance(r.get("runs"), int)})
     count = "" if not runs else f" of {runs[0]}" if len(runs) == 1 else f" of {runs[0]}–{runs[-1]}"
-    ax.set_title(f"Sensitivity of final outcomes: median and 5–95 % range (bars){count} replications per point")
-    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    fig.suptitle(f"Sensitivity of the final outcomes to {' × '.join(name for name, _ in axes)}\n"
+                 f"(median and 5–95 % range{count} replications per point; each panel's axis fits its outcome)")
     return fig
 
 
+def _fitted_share_axis(ax: Axes, low: float, high: float) -> None:
+    """A share axis around [low, high], with room to see the band: 0 at the bottom unless the values
+    sit far above it."""
+    if not np.isfinite(low) or not np.isfinite(high):
+        low, high = 0.0, 0.05
+    span_ = max(high - low, 0.005)
+    bottom = 0.0 if low < 1.5 * span_ else max(0.0, low - 0.25 * span_)
+    top = min(1.02, high + 0.25 * span_) if high > 0 else 0.05
+    ax.set_ylim(bottom, max(top, bottom + 0.005))
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]))
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=None))
+    ax.set_ylabel("final share of stolen value")
+
+
 def write_sensitivity(out_dir: str | Path, rows: Sequence[dict[str, Any]], axes: Sequence[tuple[str, Sequence[Any]]],
-                      labels: Sequence[str], formats: Sequence[str] = FORMATS) -> list[Path]:
-    """Save the sweep's sensitivity figure as OUT/figures/sensitivity.{png,svg}."""
-    target = Path(out_dir) / "figures"
+                      labels: Sequence[str], formats: Sequence[str] = FORMATS, subdir: bool = True) -> list[Path]:
+    """Save the sweep's sensitivity figure as OUT/figures/sensitivity.{png,svg} (OUT/sensitivity.* if not ``subdir``)."""
+    target = Path(out_dir) / "figures" if subdir else Path(out_dir)
     target.mkdir(parents=True, exist_ok=True)
     written = []
     with style_context():
