@@ -28,7 +28,7 @@ from launderflow.views.report import comparison_table, write_report
 
 REPO = Path(__file__).resolve().parent.parent
 ALL_VENUES = REPO / "tests" / "scenarios" / "all_venues.yaml"
-FIGURE_NAMES = ("traceability", "outcome_areas", "final_outcomes", "anonymity")
+FIGURE_NAMES = ("traceability", "outcome_areas", "final_outcomes", "anonymity", "flow")
 EVIL = "<script>alert('x')</script> & \"quotes\""
 
 
@@ -220,7 +220,7 @@ def test_write_figures_single_run(single_figures):
 def test_write_figures_default_dir_and_formats(comparison):
     written = write_figures(comparison, formats=("png",))
     assert all(p.parent == comparison / "figures" and p.suffix == ".png" for p in written)
-    assert len(written) == 4  # zeta_policy has a pool mixer, so the anonymity figure exists
+    assert len(written) == 5  # zeta_policy has a pool mixer, so the anonymity figure exists; and the flow
     assert png_shape(comparison / "figures" / "outcome_areas.png")[:2] == (735, 1650)  # two panels side by side
     with pytest.raises(ValueError, match="pdf"):
         write_figures(comparison, formats=("pdf",))
@@ -229,12 +229,12 @@ def test_write_figures_default_dir_and_formats(comparison):
 def test_no_anonymity_figure_without_pools(tmp_path):
     run = make_run(tmp_path / "run", "plain", pools=False, reps=2)
     written = write_figures(run, formats=("png",))
-    assert {p.stem for p in written} == {"traceability", "outcome_areas", "final_outcomes"}
+    assert {p.stem for p in written} == {"traceability", "outcome_areas", "final_outcomes", "flow"}
 
 
 def test_figures_are_byte_identical_on_repeat(single, single_figures, tmp_path):
     second = write_figures(single, tmp_path / "again")
-    assert len(second) == len(single_figures) == 8
+    assert len(second) == len(single_figures) == 10
     for a, b in zip(single_figures, second):
         assert a.read_bytes() == b.read_bytes(), a.name
     # and not by luck of the clock: no date in the SVG, no software tag in the PNG
@@ -267,7 +267,7 @@ def test_report_is_one_self_contained_page(comparison_report):
     assert "no stored replications" in text and "summary.json" in text
     # figures embedded as PNG that decode
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', text)
-    assert len(images) == 4
+    assert len(images) == 5
     for data in images:
         assert png_shape(base64.b64decode(data))[1] in (1350, 1650)  # 9 or 11 inches at 150 dpi
 
@@ -395,8 +395,14 @@ def test_sensitivity_of_a_grid_has_points_with_error_bars_and_no_lines(tmp_path)
         assert line.get_linestyle() == "None"  # unrelated settings are not joined by a line
         assert len(bars.get_segments()) == len(labels)  # one 5-95 % bar per point
         np.testing.assert_array_equal(line.get_xdata(), [0, 1, 2])  # one position per point, no sideways nudge
-        # markers at 0 % are whole: the axis starts at or below 0 and the 0 % markers are drawn
-        assert ax.get_ylim()[0] <= 0
+        low, high = ax.get_ylim()
+        assert low <= min(c.lines[0].get_ydata()) and high > max(c.lines[0].get_ydata())  # every point in view
+    # markers at 0 % are whole: seized (0 everywhere) has room below 0
+    fig.canvas.draw()
+    seized = panels[2]
+    (c,) = _errorbars(seized)
+    radius = c.lines[0].get_markersize() / 2 * fig.dpi / 72
+    assert seized.transData.transform((0, 0))[1] - seized.transAxes.transform((0, 0))[1] > radius
     assert "5–95 % range of 2 replications per point" in fig._suptitle.get_text()
 
 
@@ -502,7 +508,7 @@ def test_paired_runs_get_a_difference_figure_in_percentage_points(tmp_path):
     written = write_figures(root, tmp_path / "figs", formats=("png",))
     again = write_figures(root, tmp_path / "again", formats=("png",))
     assert [p.name for p in written] == [f"{n}.png" for n in ("traceability", "traceability_difference",
-                                                              "outcome_areas", "final_outcomes")]
+                                                              "outcome_areas", "final_outcomes", "flow")]
     assert [p.read_bytes() for p in written] == [p.read_bytes() for p in again]  # deterministic
 
 

@@ -55,8 +55,11 @@ TRACE_SIZE = (11.0, 7.5)
 FINAL_SIZE = (11.0, 5.5)
 PANEL_W, PANEL_H = 5.0, 3.4  # per panel of the multi-panel figures (outcome areas, anonymity)
 
-# Okabe-Ito: distinguishable with colour-vision deficiencies; yellow last (weak on white).
-POLICY_COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
+# Okabe-Ito, distinguishable with colour-vision deficiencies, without its yellow (weak on white, and
+# too close to its orange among eight lines): Paul Tol's wine instead. Past four scenarios the lines
+# also differ by their dash (POLICY_DASHES), so that no two need be told apart by colour alone.
+POLICY_COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#882255")
+POLICY_DASHES = ("-", "-", "-", "-", "--", "--", ":", "-.")
 STATE_COLORS = {
     "launderer": "#E69F00",
     "venue": "#CC79A7",
@@ -393,6 +396,10 @@ def policy_color(index: int) -> str:
     return POLICY_COLORS[index % len(POLICY_COLORS)]
 
 
+def policy_dash(index: int) -> str:
+    return POLICY_DASHES[index % len(POLICY_DASHES)]
+
+
 def policy_label(runs: Sequence[RunData], index: int) -> str:
     run = runs[index]
     reference = " (reference)" if index == 0 and len(runs) > 1 else ""
@@ -457,7 +464,8 @@ def plot_traceability(data: RunData | Sequence[RunData] | str | Path, state: str
         p5, med, p95 = run.timeline[state]
         color = policy_color(i)
         ax.fill_between(run.timeline.days, p5, p95, color=color, alpha=0.2, linewidth=0)
-        ax.plot(run.timeline.days, med, color=color, linewidth=2.4 if i == 0 else 1.7, label=policy_label(runs, i))
+        ax.plot(run.timeline.days, med, color=color, linewidth=2.4 if i == 0 else 1.7, label=policy_label(runs, i),
+                linestyle=policy_dash(i))
         peak = max(peak, float(np.nanmax(p95, initial=0.0)))
     ax.set_title(TRACE_TITLES.get(state, STATE_LABELS[state].capitalize()))
     ax.set_xlabel("time since the scenario starts (days)")
@@ -480,7 +488,8 @@ def plot_difference(runs: Sequence[RunData], differences: dict[str, Quantiles], 
         q = differences[run.name]
         p5, med, p95 = q[state]
         ax.fill_between(q.days, p5 * 100, p95 * 100, color=policy_color(i), alpha=0.2, linewidth=0)
-        ax.plot(q.days, med * 100, color=policy_color(i), linewidth=1.7, label=policy_label(runs, i))
+        ax.plot(q.days, med * 100, color=policy_color(i), linewidth=1.7, label=policy_label(runs, i),
+                linestyle=policy_dash(i))
     ax.set_title(TRACE_TITLES.get(state, STATE_LABELS[state].capitalize()))
     ax.set_xlabel("time since the scenario starts (days)")
     ax.set_xlim(0, max(run.horizon_days for run in runs))
@@ -674,7 +683,9 @@ def _row_major(n: int, ncols: int) -> list[int]:
 
 
 def _grid(n: int) -> tuple[int, int]:
-    ncols = 1 if n == 1 else 2 if n in (2, 4) else 3
+    """Rows and columns of small multiples: at most two columns, so that a report page (about 11
+    inches wide) shows the panels at their size, text included, instead of shrinking them."""
+    ncols = 1 if n == 1 else 2
     return math.ceil(n / ncols), ncols
 
 
@@ -892,9 +903,8 @@ def plot_flow(data: RunData | str | Path, ax: Axes | None = None) -> Axes:
     ax.set_xlim(-0.6, 4.2)
     ax.set_ylim(-0.02, top + 0.06)
     ax.axis("off")
-    for x, head in zip(xs, ("theft", "venues passed\n(a dollar may pass several)", "where it is\nat the horizon",
-                            "as victims\nreport it")):
-        ax.text(x, top + 0.05, head, ha="center", va="bottom", fontsize=8.5, color="#333333")
+    for x, head in zip(xs, ("theft", "venues\npassed", "at the\nhorizon", "as\nreported")):
+        ax.text(x, top + 0.05, head, ha="center", va="bottom", fontsize=8, color="#333333")
     ax.set_title(run.name, pad=26)
     return ax
 
@@ -909,15 +919,15 @@ def flow_figure(runs: Sequence[RunData]) -> Figure:
     """(e) Where the value went, one flow per scenario, side by side (two per row)."""
     ncols = 1 if len(runs) == 1 else 2
     nrows = math.ceil(len(runs) / ncols)
-    fig = new_figure(8.5 if ncols == 1 else 14.0, 5.6 * nrows + 0.8)
+    fig = new_figure(9.0 if ncols == 1 else 11.0, 4.8 * nrows + 0.9)
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
     for ax, run in zip(axes, runs):
         plot_flow(run, ax=ax)
     for ax in axes[len(runs):]:
         ax.set_visible(False)
-    fig.suptitle("Where the stolen value went: venues passed, final location, and as victims report it\n"
-                 "(medians of the replications as shares of the stolen value; grey: value entering a venue; "
-                 "cashed out split over the off-ramps by their inflow)")
+    fig.suptitle("Where the stolen value went: the venues it passed, where it is at the horizon, as victims report it\n"
+                 "(medians of the replications, shares of the stolen value; a dollar can pass several venues;\n"
+                 "cashed out is split over the off-ramps by their inflow)")
     return fig
 
 
@@ -1037,6 +1047,13 @@ def sensitivity_figure(rows: Sequence[dict[str, Any]], axes: Sequence[tuple[str,
     return fig
 
 
+class _PercentAboveZero(PercentFormatter):
+    """Percent tick labels, none below 0 % (the room left there for markers is not a share)."""
+
+    def __call__(self, x: float, pos: int | None = None) -> str:
+        return "" if x < -1e-12 else super().__call__(x, pos)
+
+
 def _fitted_share_axis(ax: Axes, low: float, high: float) -> None:
     """A share axis around [low, high], with room to see the band: 0 at the bottom unless the values
     sit far above it."""
@@ -1045,9 +1062,12 @@ def _fitted_share_axis(ax: Axes, low: float, high: float) -> None:
     span_ = max(high - low, 0.005)
     bottom = 0.0 if low < 1.5 * span_ else max(0.0, low - 0.25 * span_)
     top = min(1.02, high + 0.25 * span_) if high > 0 else 0.05
-    ax.set_ylim(bottom, max(top, bottom + 0.005))
+    top = max(top, bottom + 0.005)
+    if bottom == 0:  # room below 0 %: markers there are whole, not cut by the axis
+        bottom = -0.04 * top
+    ax.set_ylim(bottom, top)
     ax.yaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]))
-    ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=None))
+    ax.yaxis.set_major_formatter(_PercentAboveZero(1.0, decimals=None))
     ax.set_ylabel("final share of stolen value")
 
 

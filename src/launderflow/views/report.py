@@ -51,6 +51,11 @@ FIGURE_CAPTIONS = {
                      "stacked (medians of the parts need not add up to exactly 100 %).",
     "final_outcomes": "Final state at the horizon: median share per scenario, error bars 5–95 % of the replications.",
     "anonymity": "Anonymity set of the pool mixers: notes in each denomination's pool over time (log scale).",
+    "flow": "Where the stolen value went, per scenario: the theft, the venues it passed (grey; a dollar can pass "
+            "several, so that column can sum to more than 100 %), where it is at the horizon and how victims would "
+            "report it (traceable, dark, frozen or seized). What a venue froze, seized or took in fees flows to "
+            "those states; the cashed-out value is split over the off-ramps by their inflow. Medians of the "
+            "replications, as shares of the stolen value.",
 }
 
 CSS = """
@@ -75,7 +80,7 @@ td .delta.better { color: #1a7f37; } td .delta.worse { color: #b42318; }
 th.reference { background: #e8f1fb; }
 table.facts td, table.facts th { text-align: left; }
 figure { margin: 1.5em 0; }
-figure img { width: 100%; height: auto; border: 1px solid #eee; }
+figure img { width: 100%; max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { color: #555; font-size: 0.9em; margin-top: 0.4em; }
 pre { background: #f6f8fa; padding: 12px; overflow-x: auto; font-size: 0.85em; line-height: 1.35; }
 details summary { cursor: pointer; color: #0b5cad; }
@@ -301,7 +306,9 @@ def _figures_html(runs: Sequence[RunData]) -> str:
             save_figure(fig, buffer, "png")
             data = base64.b64encode(buffer.getvalue()).decode("ascii")
             caption = FIGURE_CAPTIONS.get(name, name)
-            parts.append(f"<figure id=\"fig-{_e(name)}\"><img alt=\"{_e(caption)}\" src=\"data:image/png;base64,{data}\">"
+            width = round(fig.get_figwidth() * 96)  # its size in inches, in CSS pixels: text at the size it was set
+            parts.append(f"<figure id=\"fig-{_e(name)}\"><img alt=\"{_e(caption)}\" style=\"width: {width}px\" "
+                         f"src=\"data:image/png;base64,{data}\">"
                          f"<figcaption>{_e(caption)}</figcaption></figure>")
     return "\n".join(parts)
 
