@@ -183,7 +183,9 @@ def _api_words(call: Any, *args: Any, **kwargs: Any) -> Any:
         text = str(exc)
         for option, argument in (("--resume", "resume=True"), ("--overwrite", "overwrite=True"), ("--out", "out")):
             text = text.replace(option, argument)
-        raise StoreError(text) from None
+        api_error = StoreError(text)
+        api_error.cli_text = str(exc)  # type: ignore[attr-defined]  # (what the command line prints)
+        raise api_error from None
 
 
 def _checked(run: Run, strict: bool = True) -> Run:

@@ -58,7 +58,7 @@ def _errors() -> Iterator[None]:
         err.print(f"error: {exc}", markup=False, soft_wrap=True)
         sys.exit(2)
     except StoreError as exc:  # --out holds another run, or a part was damaged while the run went on
-        err.print(str(exc), markup=False, soft_wrap=True)
+        err.print(getattr(exc, "cli_text", str(exc)), markup=False, soft_wrap=True)  # (in the options' words)
         sys.exit(2)
     except RunInterrupted as exc:
         err.print(f"interrupted: {exc}; the same command with --resume runs the rest", markup=False, soft_wrap=True)
@@ -690,10 +690,12 @@ def _results_dir_error(exc: Exception) -> None:
 @click.option("--format", "formats", multiple=True, type=click.Choice(["png", "svg"]),
               help="file format, repeatable (default: png and svg)")
 def plot(results_dir: Path, fig_dir: Path | None, formats: tuple[str, ...]) -> None:
-    """Draw the figures of DIR, a run directory or a comparison directory of runs.
+    """Draw the figures of DIR, a run, comparison or sweep directory.
 
     Traceability curves (and, for runs on common random numbers, their paired differences from the
-    first scenario), outcome areas, final outcomes and the pool mixers' anonymity sets.
+    first scenario), outcome areas, final outcomes, the pool mixers' anonymity sets, where the value
+    went (a flow from the theft through the venues to the final states), and for a sweep the
+    sensitivity of the final outcomes to the swept parameter.
     """
     from .views.plots import RunDirError, write_figures
 
@@ -711,7 +713,11 @@ def plot(results_dir: Path, fig_dir: Path | None, formats: tuple[str, ...]) -> N
 @main.command()
 @click.argument("results_dir", metavar="DIR", type=click.Path(path_type=Path))
 def report(results_dir: Path) -> None:
-    """Write DIR/report.html: one self-contained page with the table, the figures and the scenarios."""
+    """Write DIR/report.html: one self-contained page with the table, the figures and the scenarios.
+
+    DIR is a run, comparison or sweep directory (a sweep's page opens with its sensitivity figure and
+    a table of its points); a run made with --at shows the shares at those times too.
+    """
     from .views.plots import RunDirError
     from .views.report import write_report
 

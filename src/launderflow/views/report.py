@@ -423,8 +423,10 @@ def render_report(runs: Sequence[RunData], title: str | None = None, at: Sequenc
                 "without an interval it is not coloured.")
     if sweep is not None:
         title = f"launderflow: sweep of {' × '.join(sweep['parameters'])}" if title.startswith("launderflow: ") else title
-        lead = (f"A sweep of {names[0]}'s scenario over {' × '.join(sweep['parameters'])}: {len(names)} points on "
-                f"common random numbers. The first point is the reference of the table below. " + lead.split(". ", 1)[-1])
+        scenario = str(runs[0].summary.get("scenario") or names[0])
+        lead = (f"A sweep of {scenario} over {' × '.join(sweep['parameters'])}: {len(names)} points on common random "
+                f"numbers. In the Outcomes table the first point ({names[0]}) is the reference. "
+                + lead.split(". ", 1)[-1])
     body = [
         f"<h1>{_e(title)}</h1>",
         f"<p class=\"lead\">{_e(lead)}</p>",
