@@ -53,7 +53,7 @@ def _scenario(scenario: ScenarioLike, overrides: Mapping[str, Any] | None = None
         if overrides:
             raise ValueError("overrides apply to scenario files: pass the file's path, or change the Scenario object")
         return scenario
-    return load_scenario(scenario, dict(overrides or {}))
+    return load_scenario(scenario, dict(overrides or {}), override_label="overrides {field}={value}")
 
 
 def _hours(times: Sequence[float | str], specs: Sequence[Scenario] = ()) -> list[float]:
