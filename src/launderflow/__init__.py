@@ -31,3 +31,8 @@ def __getattr__(name: str) -> Any:
     import importlib
 
     return getattr(importlib.import_module(f"launderflow.{module}"), name)
+
+
+def __dir__() -> list[str]:
+    """Tab completion shows the API (its names are imported on first use, see above)."""
+    return sorted({*globals(), *_API} - {"Any", "annotations"})

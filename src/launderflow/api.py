@@ -54,7 +54,7 @@ def _scenario(scenario: ScenarioLike, overrides: Mapping[str, Any] | None = None
         if overrides:
             raise ValueError("overrides apply to scenario files: pass the file's path, or change the Scenario object")
         return scenario
-    return load_scenario(scenario, dict(overrides or {}))
+    return load_scenario(scenario, dict(overrides or {}), override_label="overrides {field}={value}")
 
 
 def _out(out: str | os.PathLike) -> Path:
@@ -64,8 +64,12 @@ def _out(out: str | os.PathLike) -> Path:
     return Path(out)
 
 
-def _hours(times: Sequence[float | str]) -> list[float]:
-    return [parse_duration(t) if isinstance(t, str) else float(t) for t in times]
+def _hours(times: Sequence[float | str], specs: Sequence[Scenario] = ()) -> list[float]:
+    """Times (hours, or durations like "11d") as hours; refused (ValueError) past a scenario's horizon,
+    where a share "at 400 d" would be the horizon's under another name."""
+    hours = [parse_duration(t) if isinstance(t, str) else float(t) for t in times]
+    comparison.check_times(hours, [(spec.name, spec.clock.horizon) for spec in specs])
+    return hours
 
 
 def _to_pandas(table: pa.Table | None, what: str) -> Any:
@@ -159,17 +163,37 @@ def open_run(path: str | os.PathLike) -> Run:
 def run(scenario: ScenarioLike, runs: int = 1, seed: int | None = None, out: str | os.PathLike | None = None, *,
         jobs: int = 1, scheduler: str | None = None, keep_ledgers: bool | None = None,
         overrides: Mapping[str, Any] | None = None, resume: bool = False, overwrite: bool = False,
-        progress: Progress | None = None, strict: bool = True) -> Run:
+        progress: Progress | None = None, strict: bool = True, at: Sequence[float | str] = ()) -> Run:
     """Run ``runs`` replications of a scenario (a file or a Scenario) into ``out`` (default
     ``out/<name>``), like ``launderflow run``; return the Run. Ledgers are kept with one replication
     unless ``keep_ledgers`` says otherwise; failed replications are in ``run.report.failures``.
-    When every replication failed it raises RuntimeError with the first error, unless not ``strict``."""
+    When every replication failed it raises RuntimeError with the first error, unless not ``strict``.
+    ``at``: times (hours or "11d", up to the horizon) whose reported shares summary.json keeps, as
+    ``run --at`` does."""
     spec = _scenario(scenario, overrides)
+    times = _hours(at, [spec])
     seed = spec.seed if seed is None else seed
     target = _out(out) if out is not None else Path("out") / spec.name
     keep = runs == 1 if keep_ledgers is None else keep_ledgers
-    report = run_scenario(spec, target, seed, runs, keep, jobs, scheduler, resume, overwrite, progress=progress)
+    report = _api_words(run_scenario, spec, target, seed, runs, keep, jobs, scheduler, resume, overwrite,
+                        progress=progress, at=times)
     return _checked(Run(target, report), strict)
+
+
+def _api_words(call: Any, *args: Any, **kwargs: Any) -> Any:
+    """``call(*args, **kwargs)``, with a StoreError's advice in the API's words (``resume=True``,
+    ``overwrite=True``, another ``out``) rather than the command line's options."""
+    from .runs.store import StoreError
+
+    try:
+        return call(*args, **kwargs)
+    except StoreError as exc:
+        text = str(exc)
+        for option, argument in (("--resume", "resume=True"), ("--overwrite", "overwrite=True"), ("--out", "out")):
+            text = text.replace(option, argument)
+        api_error = StoreError(text)
+        api_error.cli_text = str(exc)  # type: ignore[attr-defined]  # (what the command line prints)
+        raise api_error from None
 
 
 def _checked(run: Run, strict: bool = True) -> Run:
@@ -225,13 +249,13 @@ def compare(scenarios: Sequence[ScenarioLike], runs: int = 20, seed: int | None 
         raise ValueError(f"scenario names must differ (got {', '.join(names)})")
     seed = specs[0].seed if seed is None else seed
     target = _out(out)
-    times = _hours(at)
+    times = _hours(at, specs)
     check_files(target, comparison.FILES, overwrite)  # before any work (and any folder made): the user's files
     with _locked(target, *(target / name for name in names)):
         check_files(target, comparison.FILES, overwrite)  # (again, now that no one else writes here)
         done = {}
         for spec in specs:
-            report = run_scenario(spec, target / spec.name, seed, runs, False, jobs, scheduler, resume, overwrite,
+            report = _api_words(run_scenario, spec, target / spec.name, seed, runs, False, jobs, scheduler, resume, overwrite,
                                   progress=progress)
             done[spec.name] = _checked(Run(target / spec.name, report), strict)
         rows = comparison.compare([(name, target / name) for name in names], times)
@@ -288,8 +312,8 @@ def sweep(scenario: str | os.PathLike, grid: Mapping[str, Sequence[Any]], runs: 
         check_files(target, own, overwrite)  # (again, now that no one else writes here)
         done: list[tuple[str, Run]] = []
         for (label, spec, _), run_dir in zip(points, dirs):
-            report = run_scenario(spec, run_dir, seed, runs, False, jobs, scheduler, resume, overwrite,
-                                  label=label, progress=progress)
+            report = _api_words(run_scenario, spec, run_dir, seed, runs, False, jobs, scheduler, resume, overwrite,
+                                label=label, progress=progress)
             done.append((label, _checked(Run(run_dir, report), strict)))
         labels = [label for label, _ in done]
         rows = comparison.compare([(label, run.path) for label, run in done])

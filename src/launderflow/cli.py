@@ -59,7 +59,7 @@ def _errors() -> Iterator[None]:
         err.print(f"error: {exc}", markup=False, soft_wrap=True)
         sys.exit(2)
     except StoreError as exc:  # --out holds another run, or a part was damaged while the run went on
-        err.print(str(exc), markup=False, soft_wrap=True)
+        err.print(getattr(exc, "cli_text", str(exc)), markup=False, soft_wrap=True)  # (in the options' words)
         sys.exit(2)
     except RunInterrupted as exc:
         err.print(f"interrupted: {exc}; the same command with --resume runs the rest", markup=False, soft_wrap=True)
@@ -264,6 +264,16 @@ def _times(_ctx: click.Context, _param: click.Parameter, text: str | None) -> li
         raise click.BadParameter(str(exc), param_hint="--at") from None
 
 
+def _check_times(times: list[float], scenarios: list[Scenario]) -> None:
+    """--at past a scenario's horizon is a usage error (exit 2), before anything runs."""
+    from .analysis.compare import check_times
+
+    try:
+        check_times(times, [(sc.name, sc.clock.horizon) for sc in scenarios])
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--at") from None
+
+
 def at_option(help: str) -> Decorator:
     """``--at 11d,60d``, given to the command as hours."""
     return click.option("--at", "times", default=None, metavar="TIMES", callback=_times, help=help)
@@ -408,7 +418,8 @@ class Bars:
 @store_options
 @set_option("override a scenario field (repeatable)")
 @extends_option
-@at_option("also report traced/dark/frozen/seized/cashed-out shares at these times after the theft, e.g. 11d,60d")
+@at_option("also report the reported traceable / dark / frozen shares and the cashed-out share at these times "
+           "after the start (up to the horizon), e.g. 11d,60d; kept in summary.json and shown by report")
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON instead of a table")
 def run(scenario_file: str, runs: int, seed: int | None, out_dir: str | None, keep_ledgers: bool, jobs: int,
         scheduler: str | None, resume: bool, overwrite: bool, overrides: dict[str, Any], times: list[float],
@@ -422,22 +433,21 @@ def run(scenario_file: str, runs: int, seed: int | None, out_dir: str | None, ke
     from . import api
 
     scenario = load_or_exit(scenario_file, overrides)
+    _check_times(times, [scenario])
     with _errors(), Bars() as bars:
         done = api.run(scenario, runs, seed, out_dir or None, jobs=jobs, scheduler=scheduler,
                        keep_ledgers=True if keep_ledgers else None, resume=resume, overwrite=overwrite,
-                       progress=bars, strict=False)
+                       progress=bars, strict=False, at=times)
     summary = done.report.summary
     if summary is not None:
-        if times:
-            from .analysis.compare import compare
-
-            at_rows = [r for r in compare([(scenario.name, done.path)], times) if "_at_" in r["metric"]]
         if as_json:
-            click.echo(json.dumps({**summary, "at": at_rows} if times else summary, indent=2))
+            click.echo(json.dumps(summary, indent=2))
         else:
             out.print(summary_table(summary))
             if times:
-                out.print(comparison_table(at_rows, title=f"{scenario.name}: shares at given times after the theft"))
+                at_rows = [{"scenario": scenario.name, "diff_median": None, "diff_p5": None, "diff_p95": None, **row}
+                           for row in summary.get("at", [])]
+                out.print(comparison_table(at_rows, title=f"{scenario.name}: shares at given times after the start"))
             for path in done.report.written:
                 out.print(f"wrote {path}", markup=False)
     if bars.failed_runs:
@@ -466,6 +476,7 @@ def compare(scenario_files: tuple[str, ...], runs: int, seed: int | None, out_di
     names = [sc.name for sc in scenarios]
     if len(set(names)) != len(names):
         raise click.UsageError(f"scenario names must differ (got {', '.join(names)})")
+    _check_times(times, scenarios)
     with _errors(), Bars() as bars:
         done = api.compare(scenarios, runs, seed, out_dir, at=times, jobs=jobs, scheduler=scheduler, resume=resume,
                            overwrite=overwrite, progress=bars, strict=False)
@@ -637,7 +648,9 @@ def taint(run_dir: str, as_json: bool, overwrite: bool) -> None:
     value stolen (each dollar counted once), and precision and recall over the transfers. Writes
     RUN_DIR/taint.json (the same in USD, and the sums over transfers).
     """
-    from .runs.lock import locked
+    from contextlib import ExitStack
+
+    from .runs.lock import LockedError, OutputError, locked
     from .runs.outputs import check_files, write_files
     from .runs.results import read_ledgers
     from .runs.store import refuse_links
@@ -649,18 +662,61 @@ def taint(run_dir: str, as_json: bool, overwrite: bool) -> None:
     if not path.is_file():
         err.print(f"{path}: no ledger (run with --runs 1 or --keep-ledgers)", markup=False)
         sys.exit(2)
-    with _errors(), locked(run_dir):  # one writer: not while a run rewrites the directory
-        check_files(Path(run_dir), ["taint.json"], overwrite)
-        scores = {str(rep): score_ledger(ledger) for rep, ledger in read_ledgers(path).items()}
-        write_files(Path(run_dir), {"taint.json": json.dumps(scores, indent=2) + "\n"}, overwrite)
+    target = Path(run_dir) / "taint.json"
+    saved = None  # None: saved; else the one-line warning that says why not
+    with _errors(), ExitStack() as hold:
+        try:
+            hold.enter_context(locked(run_dir))  # one writer: not while a run rewrites the directory
+        except LockedError:
+            raise
+        except OutputError as exc:  # a read-only run directory: the scores are still printed
+            saved = f"warning: the scores could not be saved ({exc})"
+        if saved is None:
+            check_files(Path(run_dir), ["taint.json"], overwrite)  # a link or the user's file: refused first
+        try:
+            scores = {str(rep): score_ledger(ledger) for rep, ledger in read_ledgers(path).items()}
+        except KeyboardInterrupt:
+            err.print("interrupted: nothing was scored", markup=False)
+            sys.exit(130)
+        if saved is None:
+            try:
+                write_files(Path(run_dir), {"taint.json": json.dumps(scores, indent=2) + "\n"}, overwrite)
+            except OSError as exc:  # (the scores are still printed)
+                saved = f"warning: the scores could not be saved ({_os_error(exc)})"
     if as_json:
         click.echo(json.dumps(scores, indent=2))
-        return
-    from .views.tables import taint_table
+    else:
+        from .views.tables import taint_table
 
-    for rep, by_policy in scores.items():
-        out.print(taint_table(rep, by_policy))
-    out.print(f"wrote {Path(run_dir) / 'taint.json'}", markup=False)
+        for rep, by_policy in scores.items():
+            out.print(taint_table(rep, by_policy))
+        if saved is None:
+            out.print(f"wrote {target}", markup=False)
+    if saved is not None:
+        err.print(saved, markup=False, soft_wrap=True)
+
+
+def unwritable_file(path: Path) -> str | None:
+    """Why ``path`` cannot be written as a file (checked before the work that makes it), or None."""
+    import os
+
+    if path.is_dir():
+        return "it is a directory"
+    if path.exists():
+        return None if os.access(path, os.W_OK) else "permission denied (read-only)"
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"{parent} is not a directory"
+    return None if os.access(parent, os.W_OK | os.X_OK) else f"{parent} is not writable (read-only)"
+
+
+def _os_error(exc: OSError) -> str:
+    """An OSError in words: ``cannot write out/x/figures: read-only file system`` rather than ``[Errno 30] ...``."""
+    what = exc.strerror or str(exc)
+    where = exc.filename if exc.filename is not None else ""
+    return f"cannot write {where}: {what[0].lower() + what[1:]}" if where else what
 
 
 def _results_dir_error(exc: Exception) -> None:
@@ -677,18 +733,23 @@ def _results_dir_error(exc: Exception) -> None:
               help="file format, repeatable (default: png and svg)")
 @overwrite_option("a figure file")
 def plot(results_dir: Path, fig_dir: Path | None, formats: tuple[str, ...], overwrite: bool) -> None:
-    """Draw the figures of DIR, a run directory or a comparison directory of runs.
+    """Draw the figures of DIR, a run, comparison or sweep directory.
 
     Traceability curves (and, for runs on common random numbers, their paired differences from the
-    first scenario), outcome areas, final outcomes and the pool mixers' anonymity sets.
+    first scenario), outcome areas, final outcomes, the pool mixers' anonymity sets, where the value
+    went (a flow from the theft through the venues to the final states), and for a sweep the
+    sensitivity of the final outcomes to the swept parameter.
     """
     from .runs.lock import OutputError
     from .views.plots import RunDirError, write_figures
 
     try:
         written = write_figures(results_dir, fig_dir, formats or ("png", "svg"), overwrite=overwrite)
-    except (RunDirError, OutputError, OSError) as exc:
+    except (RunDirError, OutputError) as exc:
         _results_dir_error(exc)
+    except OSError as exc:
+        err.print(f"error: {_os_error(exc)}", markup=False, soft_wrap=True)
+        sys.exit(2)
     for path in written:
         click.echo(f"wrote {path}")
 
@@ -697,15 +758,22 @@ def plot(results_dir: Path, fig_dir: Path | None, formats: tuple[str, ...], over
 @click.argument("results_dir", metavar="DIR", type=_NonEmptyPath(path_type=Path))
 @overwrite_option("DIR/report.html")
 def report(results_dir: Path, overwrite: bool) -> None:
-    """Write DIR/report.html: one self-contained page with the table, the figures and the scenarios."""
+    """Write DIR/report.html: one self-contained page with the table, the figures and the scenarios.
+
+    DIR is a run, comparison or sweep directory (a sweep's page opens with its sensitivity figure and
+    a table of its points); a run made with --at shows the shares at those times too.
+    """
     from .runs.lock import OutputError
     from .views.plots import RunDirError
     from .views.report import write_report
 
     try:
         path = write_report(results_dir, overwrite=overwrite)
-    except (RunDirError, OutputError, OSError) as exc:
+    except (RunDirError, OutputError) as exc:
         _results_dir_error(exc)
+    except OSError as exc:
+        err.print(f"error: {_os_error(exc)}", markup=False, soft_wrap=True)
+        sys.exit(2)
     click.echo(f"wrote {path}")
 
 
@@ -754,23 +822,28 @@ def calibrate(scenario_file: str | None, targets_file: str | None, joint_file: s
         raise click.UsageError("calibrate needs SCENARIO_FILE and --targets FILE (or --joint FILE)")
     if resume:
         raise click.UsageError("--resume goes with --joint")
-    from .analysis.calibrate import OUTPUT_FILES, load_targets, tables, write_outputs
+    from .analysis.calibrate import OUTPUT_FILES, FinishedCandidates, load_targets, tables, write_outputs
     from .analysis.calibrate import calibrate as run_calibration
     from .runs.lock import locked
     from .runs.outputs import check_files
 
     with _errors():
-        _, base = load_targets(targets_file, scenario_file)
+        spec, base = load_targets(targets_file, scenario_file)
     target = Path(out_dir) if out_dir else Path("out") / f"{base.name}-calibration"
+    kept = FinishedCandidates(target, base, spec, base.seed if seed is None else seed, runs, samples)
     with _errors(), locked(target):  # held from the start: a second writer is refused before the work
         check_files(target, OUTPUT_FILES, overwrite)  # and a file of the user's too
+        if kept.count():
+            err.print(f"{kept.dir}: {kept.count()} of {samples} candidates finished earlier are used as they are",
+                      markup=False, soft_wrap=True)
         try:
             with Bars() as bars:
                 bars.start(f"calibrate {base.name}", samples * runs, 0)
                 cal = run_calibration(scenario_file, targets_file, runs, seed=seed, samples=samples, accept=accept,
-                                      jobs=jobs, scheduler=scheduler, on_replication=bars.advance)
+                                      jobs=jobs, scheduler=scheduler, on_replication=bars.advance, keep=target)
         except KeyboardInterrupt:
-            err.print("interrupted: nothing was written", markup=False)
+            err.print(f"interrupted: {kept.count()} of {samples} finished candidates are kept in {kept.dir}; "
+                      "the same command runs only the others", markup=False, soft_wrap=True)
             sys.exit(130)
         _print_wide(*tables(cal))
         failures = cal.report()["failures"]
@@ -782,6 +855,7 @@ def calibrate(scenario_file: str | None, targets_file: str | None, joint_file: s
         except OSError as exc:
             err.print(f"error: cannot write {target}: {exc}", markup=False, soft_wrap=True)
             sys.exit(1)
+        kept.clear()
     for path in written:
         out.print(f"wrote {path}", markup=False)
     if cal.best is None:
@@ -931,11 +1005,19 @@ def backtest(scenario_file: str, targets_file: str, runs: int, seed: int | None,
     from contextlib import nullcontext
 
     from .analysis.backtest import backtest as run_backtest
+    from .analysis.targets import load_targets
     from .runs.lock import file_lock_name, locked
     from .runs.outputs import check_files, write_files
     from .views.tables import backtest_table
 
+    with _errors():  # the facts and the scenario are checked before the bar is drawn
+        load_targets(targets_file, scenario_file, need_parameters=False)
     out = Path(out_file) if out_file else None
+    if out is not None:
+        problem = unwritable_file(out)
+        if problem:
+            err.print(f"error: cannot write {out_file}: {problem}", markup=False, soft_wrap=True)
+            sys.exit(2)
     # the --out file's own writer lock, held from the start (a second backtest writing it is refused
     # before the work); backtests writing other files in the same folder go on
     with _errors(), (locked(out.parent, name=file_lock_name(out.name)) if out else nullcontext()):
@@ -951,12 +1033,16 @@ def backtest(scenario_file: str, targets_file: str, runs: int, seed: int | None,
             sys.exit(130)
         report = result.report()
         text = json.dumps(report, indent=2)
+        if as_json:
+            click.echo(text)
+        else:
+            _print_wide(backtest_table(report), measure=lambda group: group.renderables[1])
         if out is not None:
-            write_files(out.parent, {out.name: text + "\n"}, overwrite)
-    if as_json:
-        click.echo(text)
-    else:
-        _print_wide(backtest_table(report), measure=lambda group: group.renderables[1])
+            try:
+                write_files(out.parent, {out.name: text + "\n"}, overwrite)
+            except OSError as exc:  # (it could be written when the backtest started)
+                err.print(f"error: cannot write {out_file}: {exc.strerror or exc}", markup=False, soft_wrap=True)
+                sys.exit(2)
     for failure in result.failures:
         err.print(f"replication {failure.index} failed ({failure.stage}): {failure.error}", markup=False, soft_wrap=True)
     if not result.passed:

@@ -142,6 +142,20 @@ def write(out: Path, rows: list[dict[str, Any]], names: list[str], extra: dict[s
     return write_files(out, dict(zip(FILES, contents)), overwrite)
 
 
+def check_times(hours: list[float], horizons: list[tuple[str, float]]) -> None:
+    """ValueError for a time past a scenario's horizon (``--at 400d`` on a 10-day run would show the
+    horizon's shares labelled "at 400 d"), or before the start."""
+    from ..metrics import PARAMS
+
+    for t in hours:
+        if t < 0:
+            raise ValueError(f"{PARAMS['at'].label(t)} is before the start (times are after the start, >= 0)")
+        for name, horizon in horizons:
+            if t > horizon:
+                raise ValueError(f"{PARAMS['at'].label(t)} is after the horizon of {name} ({horizon / 24:g} d): "
+                                 f"give times up to the horizon (or lengthen clock.horizon)")
+
+
 def parse_times(text: str | None) -> list[float]:
     """``"11d,60d"`` -> hours."""
     from ..units import parse_duration

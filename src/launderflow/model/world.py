@@ -76,7 +76,8 @@ class World:
         self.venue_index = {v.name: v.index for v in self.venues}
         self.venue_fees = np.zeros(len(self.venues))  # USD of fees each venue collected
         self.venue_inflow = np.zeros(len(self.venues))  # USD of stolen value that entered each venue
-        self.refusals = np.zeros(len(self.venues), dtype=np.int64)  # lots each venue turned away
+        self.refusals = np.zeros(len(self.venues), dtype=np.int64)  # offers each venue turned away (retries included)
+        self._refused: list[set[int]] = [set() for _ in self.venues]  # the lots each venue turned away at least once
         # Route facts over time (what entered each venue when; what the launderer holds, per asset):
         self.inflows = ColumnBuffer({"time": np.float64, "venue": np.int16, "value_usd": np.float64})
         self.holdings = ColumnBuffer({"time": np.float64, "asset": np.int16, "wallets": np.int64, "value_usd": np.float64})
@@ -241,8 +242,14 @@ class World:
         self.schedule(ids, t)
 
     def note_refusal(self, venue: Venue, ids: np.ndarray) -> None:
-        """``venue`` turned these lots away (counted per venue)."""
+        """``venue`` turned these lots away (counted per venue: every offer, and every lot once)."""
         self.refusals[venue.index] += len(ids)
+        self._refused[venue.index].update(ids.tolist())
+
+    @property
+    def refused_lots(self) -> np.ndarray:
+        """Lots each venue turned away at least once (a lot retried daily for months counts once)."""
+        return np.array([len(ids) for ids in self._refused], dtype=np.int64)
 
     def note_inflow(self, venue: Venue, ids: np.ndarray) -> None:
         """Stolen value entered ``venue`` (counted per venue, before its fees, and logged with the time)."""

@@ -12,12 +12,14 @@ import asyncio
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar
+from multiprocessing import popen_spawn_posix, spawn
 from typing import Any
 
 DEFAULT_SCHEDULER_TIMEOUT = 30.0  # seconds to connect to a dask scheduler and hear its handshake
@@ -134,6 +136,57 @@ def _watch_parent(parent: int, every: float = 0.5) -> None:
     os._exit(1)
 
 
+class _NoMainPopen(popen_spawn_posix.Popen):
+    """A spawned worker that does not re-run the calling script: multiprocessing's spawn imports the
+    parent's ``__main__`` in every worker, so a plain script calling ``lf.run(..., jobs=2)`` at its
+    top level would run again in each worker (and fail there on the writer lock). The workers need
+    only launderflow, which every task names by module."""
+
+    _patch = threading.Lock()
+
+    def _launch(self, process_obj: Any) -> None:
+        original = spawn.get_preparation_data
+
+        def without_main(name: str) -> dict[str, Any]:
+            data = original(name)
+            data.pop("init_main_from_path", None)
+            data.pop("init_main_from_name", None)
+            return data
+
+        with self._patch:  # (the pool may start workers from several threads)
+            spawn.get_preparation_data = without_main
+            try:
+                super()._launch(process_obj)
+            finally:
+                spawn.get_preparation_data = original
+
+
+class _NoMainProcess(multiprocessing.context.SpawnProcess):
+    @staticmethod
+    def _Popen(process_obj: Any) -> Any:
+        return _NoMainPopen(process_obj)
+
+
+class _NoMainContext(multiprocessing.context.SpawnContext):
+    Process = _NoMainProcess
+
+
+def _main_needed() -> bool:
+    """A class the calling script registered (a venue kind, say) exists only if workers run the script."""
+    from ..model.registry import Registry
+
+    return any(cls.__module__ in ("__main__", "__mp_main__") for registry in Registry.instances
+               for cls in registry.classes())
+
+
+def _spawn_context() -> multiprocessing.context.BaseContext:
+    """Spawned workers (never fork: the parent may hold threads and locks), which import the calling
+    script only when it registered classes of its own (then it needs ``if __name__ == "__main__":``)."""
+    if sys.platform == "win32" or _main_needed():
+        return multiprocessing.get_context("spawn")
+    return _NoMainContext()
+
+
 class DaskExecutor(Executor):
     """A dask.distributed client's ``get_executor()`` that names each replication's task.
 
@@ -217,7 +270,7 @@ def open_executor(jobs: int = 1, scheduler: str | None = None, timeout: float | 
     if jobs <= 1:
         yield None
         return
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=_spawn_context(),
                                initializer=_init_worker, initargs=(os.getpid(),))
     finished = False
     try:

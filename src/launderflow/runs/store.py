@@ -442,7 +442,7 @@ class RunStore:
             raise StoreError(
                 f"{root} holds an unfinished run of this scenario ({store.count()} of {runs} replications stored): "
                 f"add --resume to finish it, or --overwrite to start again")
-        what = problems or [f"runs: {old['runs']} in the stored run, {runs} now"]
+        what = problems + ([f"runs: {old['runs']} in the stored run, {runs} now"] if old["runs"] != runs else [])
         raise StoreError(
             f"{root} holds results of another run ({old.get('scenario_name')}, seed {old.get('seed')}, "
             f"{store.count()} of {old.get('runs')} replications stored):\n  " + "\n  ".join(what)
@@ -459,7 +459,7 @@ class RunStore:
             problems.append(f"seed: {old.get('seed')} in the stored run, {new['seed']} now")
         if old.get("keep_ledgers") != new["keep_ledgers"]:
             problems.append(f"ledgers: {'kept' if old.get('keep_ledgers') else 'not kept'} in the stored run, "
-                            f"{'kept' if new['keep_ledgers'] else 'not kept'} now (--keep-ledgers; always on with --runs 1)")
+                            f"{'kept' if new['keep_ledgers'] else 'not kept'} now (--keep-ledgers, keep_ledgers in Python; always on with one run)")
         return problems
 
     @classmethod

@@ -371,14 +371,24 @@ def _load_data(path: str | Path) -> tuple[dict[str, Any], _Document]:
     return doc.data, doc
 
 
-def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> Scenario:
+def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None,
+                  override_label: str = "--set {field}={value}") -> Scenario:
     """Read, merge and validate a scenario file; raise :class:`ScenarioError` listing every problem.
 
-    ``overrides`` maps dotted field paths (``clock.horizon``) to values, as ``--set`` gives them.
+    ``overrides`` maps dotted field paths (``clock.horizon``) to values, as ``--set`` gives them. A
+    problem in an overridden value is located at the override, not at a line of the file: at
+    ``override_label`` filled with the field and value (the option or argument that gave it).
     """
     data, doc = _load_data(path)
     for dotted, value in (overrides or {}).items():
         _set_path(data, dotted, value, doc)
+        # a problem in an overridden value is the --set option's, not a line of the file
+        keys = tuple(int(k) if k.isascii() and k.isdigit() else k for k in dotted.split("."))
+        shown = str(value).lower() if isinstance(value, bool) else str(value)
+        shown = shown if shown.isprintable() else repr(shown)[1:-1]  # (a problem prints on one line)
+        shown = shown if len(shown) <= 40 else shown[:37] + "..."
+        doc.where = {loc: where for loc, where in doc.where.items() if loc[:len(keys)] != keys}
+        doc.where[keys] = (override_label.format(field=_dotted(keys), value=shown), None)  # type: ignore[assignment]
     doc.problems += _read_price_series(data, doc, Path(path))
     return validate_document(apply_profiles(data, doc), doc)
 
