@@ -13,7 +13,9 @@ How policy reaches the innocent (the rule, also in docs/model.md):
 
 * **displaced** — a designation of the venue (or an ``operators`` action on it) scales its honest
   arrivals by the same factor as a pool mixer's (``1 - volume_drop``, creeping back to
-  ``recovery_level`` over ``recovery_time``); the users thinned out are displaced;
+  ``recovery_level`` over ``recovery_time``); the users thinned out are displaced. Pool mixers draw
+  their own honest traffic: their rows in the log are expectations read from the mixer (deposits
+  kept away by its ``honest_rate``, withdrawals, the honest notes' value inside);
 * **refused by a halt** — while the venue is halted or shut down, every honest arrival is refused
   (and nobody's value comes out);
 * **refused by screening** — each honest deposit is funded by one honest withdrawal of the last
@@ -156,16 +158,27 @@ class HonestTraffic:
         traced = np.bincount(venue, weights=lots.view("traced")[inside], minlength=n)[:n] > 0
         return value, traced
 
-    def _pool_mixers(self, row: np.ndarray, exposed_row: np.ndarray, traced: np.ndarray) -> None:
-        """Pool mixers' own honest withdrawals this step (expected), as funding for deposits elsewhere."""
+    def _pool_mixers(self, now: float, row: np.ndarray, exposed_row: np.ndarray, traced: np.ndarray) -> None:
+        """Pool mixers' own honest users this step, in expectation: their withdrawals fund deposits
+        elsewhere, and the users a designation or operators action kept away are displaced (one log
+        row per pool mixer; the mixer draws its own traffic, this reads it)."""
         for venue in self.world.venues:
             notes = getattr(venue, "honest", None)
             if venue.kind != "pool_mixer" or notes is None:
                 continue
             leave = 1.0 - math.exp(-self.step * (1.0 / venue.holding + venue.exodus))
-            row[venue.index] += float(np.sum(notes)) * leave
-            if traced[venue.index]:
-                exposed_row[venue.index] += row[venue.index]
+            out = float(np.sum(notes)) * leave
+            row[venue.index] += out
+            exposed = out if traced[venue.index] else 0.0
+            exposed_row[venue.index] += exposed
+            rates = venue.pool_rate * self.step  # expected deposits per pool, undisturbed
+            usd = venue.denominations * venue.price
+            kept = 1.0 - min(1.0, venue.honest_rate)
+            rec = {name: 0.0 for name in LOG_COLUMNS if name not in ("time", "venue")}
+            rec.update(arrivals=float(rates.sum()), displaced=float(rates.sum()) * kept,
+                       displaced_usd=float(rates @ usd) * kept, withdrawals=out, exposed=exposed,
+                       held_usd=float(notes @ usd))
+            self.pool_rows.append((venue.index, rec))
 
     # --- one step ------------------------------------------------------------------------------
 
@@ -181,7 +194,8 @@ class HonestTraffic:
             for flow, rec in zip(self.flows, records):
                 row[flow.venue.index] += rec["withdrawals"]
                 exposed_row[flow.venue.index] += rec["exposed"]
-            self._pool_mixers(row, exposed_row, traced)
+            self.pool_rows: list[tuple[int, dict[str, float]]] = []
+            self._pool_mixers(now, row, exposed_row, traced)
             slot = self.steps % len(self.window)
             self.window[slot], self.window_exposed[slot] = row, exposed_row
             self.steps += 1
@@ -192,6 +206,8 @@ class HonestTraffic:
                 self.window_exposed[slot, flow.venue.index] = rec["exposed"]
                 rec["held_usd"] = float(flow.inside.sum())
                 self.log.append(1, time=now, venue=flow.venue.index, **rec)
+            for index, rec in self.pool_rows:
+                self.log.append(1, time=now, venue=index, **rec)
 
     def _withdrawals(self, flow: VenueFlow, now: float, stolen: np.ndarray, traced: np.ndarray) -> dict[str, float]:
         venue = flow.venue

@@ -66,7 +66,7 @@ def summarize(scenario: Scenario, seed: int, reps: dict[int, Replication]) -> di
         seized = np.array([reps[i].actions[name][2] for i in order], dtype=np.float64)
         applied = np.array([reps[i].actions[name][1] for i in order], dtype=np.float64)
         actions[name] = {"kind": action.kind, "applied_at_hours": _stats(applied), "seized_usd": _stats(seized)}
-    return {
+    summary = {
         "launderflow_version": __version__,
         "scenario": scenario.name,
         "description": scenario.description,
@@ -93,6 +93,10 @@ def summarize(scenario: Scenario, seed: int, reps: dict[int, Replication]) -> di
             for k, i in enumerate(order)
         ],
     }
+    if scenario.honest is not None:  # (only then: summaries of scenarios without honest users stay as they were)
+        summary["collateral"] = {m.key: _stats(m.values([reps[i] for i in order], scenario))
+                                 for m in [metrics.METRICS["honest_volume_usd"](), *metrics.collateral_measures()]}
+    return summary
 
 
 def _day_usd(scenario: Scenario, reps: dict[int, Replication], order: list[int]) -> dict[str, Any]:
