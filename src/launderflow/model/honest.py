@@ -137,16 +137,14 @@ class HonestTraffic:
 
     # --- the funding pool (screening and exposure) ----------------------------------------------
 
-    def _linked_share(self, venue: Venue) -> tuple[float, float]:
-        """Shares of recent honest withdrawals that came from venues ``venue`` refuses links to, and
-        that were exposed."""
-        total = self.window.sum()
+    def _linked_share(self, venue: Venue, per_venue: np.ndarray, total: float, exposed: float) -> tuple[float, float]:
+        """Shares of recent honest withdrawals (``per_venue``, summed over the window) that came from
+        venues ``venue`` refuses links to, and that were exposed."""
         if total <= 0:
             return 0.0, 0.0
-        per_venue = self.window.sum(axis=0)
         links = int(getattr(venue, "sanctioned_links", 0))
-        linked = sum(per_venue[i] for i in range(len(per_venue)) if links >> i & 1)
-        return float(linked / total), float(self.window_exposed.sum() / total)
+        linked = sum(float(per_venue[i]) for i in range(len(per_venue)) if links >> i & 1) if links else 0.0
+        return linked / total, exposed / total
 
     def _stolen_inside(self) -> tuple[np.ndarray, np.ndarray]:
         """Per venue: stolen value inside now, and whether some of it is traced (the address is flagged)."""
@@ -199,15 +197,17 @@ class HonestTraffic:
             slot = self.steps % len(self.window)
             self.window[slot], self.window_exposed[slot] = row, exposed_row
             self.steps += 1
+            per_venue, exposed = self.window.sum(axis=0), float(self.window_exposed.sum())
+            total = float(per_venue.sum())
             for flow, rec in zip(self.flows, records):
-                for key, value in self._arrivals(flow, now, traced).items():
+                for key, value in self._arrivals(flow, now, traced, per_venue, total, exposed).items():
                     rec[key] += value
                 self.window[slot, flow.venue.index] = rec["withdrawals"]  # same-step withdrawals (swaps) fund too
                 self.window_exposed[slot, flow.venue.index] = rec["exposed"]
                 rec["held_usd"] = float(flow.inside.sum())
-                self.log.append(1, time=now, venue=flow.venue.index, **rec)
-            for index, rec in self.pool_rows:
-                self.log.append(1, time=now, venue=index, **rec)
+            rows = [(flow.venue.index, rec) for flow, rec in zip(self.flows, records)] + self.pool_rows
+            columns = {name: np.array([rec[name] for _, rec in rows]) for name in LOG_COLUMNS if name not in ("time", "venue")}
+            self.log.append(len(rows), time=now, venue=np.array([i for i, _ in rows]), **columns)
 
     def _withdrawals(self, flow: VenueFlow, now: float, stolen: np.ndarray, traced: np.ndarray) -> dict[str, float]:
         venue = flow.venue
@@ -233,24 +233,26 @@ class HonestTraffic:
         flow.inside = flow.inside[~leave]
         return rec
 
-    def _arrivals(self, flow: VenueFlow, now: float, traced: np.ndarray) -> dict[str, float]:
+    def _arrivals(self, flow: VenueFlow, now: float, traced: np.ndarray, per_venue: np.ndarray, total: float,
+                  exposed_total: float) -> dict[str, float]:
         world, venue, rng = self.world, flow.venue, flow.rng
         factor = rate_factor(world, venue, now)
         would = int(rng.poisson(flow.rate * self.step * max(factor, 1.0)))
         come = would if factor >= 1.0 else int(rng.binomial(would, factor))
         halted = venue.halted or venue.closed
-        linked, exposed = self._linked_share(venue)
+        linked, exposed = self._linked_share(venue, per_venue, total, exposed_total)
         compliance = float(getattr(venue, "compliance", 1.0))
         screened = 0 if halted or linked <= 0 else int(rng.binomial(come, min(1.0, linked * compliance)))
         freezes = venue.acts_on_alerts and bool(getattr(venue, "freezes", False)) and world.shares_with(venue)
         left = 0 if halted else come - screened
         frozen = int(rng.binomial(left, min(1.0, exposed * compliance))) if freezes and exposed > 0 and left else 0
         usd = flow.amounts(would)
-        cuts = np.cumsum([would - come, come if halted else 0, screened, frozen])
-        parts = np.split(usd, cuts)
-        displaced, refused_halt, refused_screen, frozen_usd, deposited = parts
-        arrived = usd[cuts[1]:]  # screened, frozen and deposited users all sent their deposits
-        arrived = arrived[len(refused_screen):]
+        a = would - come
+        b = a + (come if halted else 0)
+        c = b + screened
+        d = c + frozen
+        displaced, refused_halt, refused_screen, frozen_usd, deposited = usd[:a], usd[a:b], usd[b:c], usd[c:d], usd[d:]
+        arrived = usd[c:]  # frozen and deposited users both made their deposits
         rec = {"arrivals": float(would), "displaced": float(len(displaced)), "displaced_usd": float(displaced.sum()),
                "refused_halt": float(len(refused_halt)), "refused_halt_usd": float(refused_halt.sum()),
                "refused_screen": float(len(refused_screen)), "refused_screen_usd": float(refused_screen.sum()),
