@@ -6,7 +6,8 @@ mixer's background traffic, every ``step`` each listed venue receives a Poisson 
 deposits with lognormal USD amounts, and each honest user's value inside leaves with probability
 ``1 - exp(-step / holding)`` (all of it in the same step when ``holding`` is 0: a swap, a
 crossing), minus the venue's fee, to a fresh honest wallet — drawn as whole arrays and written to
-the ledger in bulk (``lot == -1``). Honest value is not stolen value: it never enters the outcome
+the ledger in bulk (``lot == -1``). A deposit is paid from a recent honest recipient's wallet on its
+chain (:class:`Wallets`), fresh ones only until there are some. Honest value is not stolen value: it never enters the outcome
 book, so conservation of the stolen value is untouched.
 
 How policy reaches the innocent (the rule, also in docs/model.md):
@@ -45,12 +46,14 @@ from typing import Any
 import numpy as np
 import simpy
 
+from ..scenario.schema import HOP_KINDS
 from .addresses import Role
 from .columns import ColumnBuffer
 from .ops import Venue, World
 from .states import Location
 
 COMMINGLED_KINDS = ("custodial_mixer", "pool_mixer")
+WALLETS = 1 << 16  # honest recipients remembered per chain (the wallets honest deposits come from)
 LOG_COLUMNS: dict[str, type] = {
     "time": np.float64, "venue": np.int16,
     "arrivals": np.float64,  # honest users who would have come, undisturbed
@@ -82,10 +85,51 @@ def rate_factor(world: World, venue: Venue, now: float) -> float:
     return factor
 
 
+HONEST_HOP = HOP_KINDS.index("honest")
+
+
+def record(world: World, now: float, src: np.ndarray | int, dst: np.ndarray | int, asset: int, usd: np.ndarray,
+           venue: int) -> np.ndarray:
+    """Ledger rows of honest transfers of ``usd`` each in ``asset``: each pays its chain's network fee
+    (like every launderer transfer; deducted from what arrives). Return what arrived, in USD."""
+    fee = np.minimum(float(world.asset_fee[asset]), usd)
+    value = usd - fee
+    world.ledger.append(len(usd), time=now, src=src, dst=dst, asset=asset, amount=0.0, value_usd=value,
+                        fee_usd=fee, hop=HONEST_HOP, lot=-1, venue=venue, followed=False)
+    return value
+
+
+class Wallets:
+    """The most recent honest recipients on each chain (a ring of ``WALLETS`` addresses per chain):
+    an honest deposit comes from one of them, drawn at random, so honest wallets have a history
+    (they received before they pay) and some pay more than once, like real users'."""
+
+    def __init__(self) -> None:
+        self.rings: dict[int, np.ndarray] = {}
+        self.filled: dict[int, int] = {}
+        self.head: dict[int, int] = {}
+
+    def add(self, chain: int, addresses: np.ndarray) -> None:
+        ring = self.rings.setdefault(chain, np.empty(WALLETS, dtype=np.int64))
+        addresses = addresses[-WALLETS:]
+        head = self.head.get(chain, 0)
+        slots = (head + np.arange(len(addresses))) % WALLETS
+        ring[slots] = addresses
+        self.head[chain] = int((head + len(addresses)) % WALLETS)
+        self.filled[chain] = min(WALLETS, self.filled.get(chain, 0) + len(addresses))
+
+    def draw(self, world: World, rng: np.random.Generator, chain: int, n: int) -> np.ndarray:
+        """``n`` paying wallets: recent recipients on ``chain``, or fresh ones while there are none."""
+        filled = self.filled.get(chain, 0)
+        if filled == 0:
+            return world.addresses.new(n, chain, Role.HONEST)
+        return self.rings[chain][rng.integers(0, filled, n)]
+
+
 class VenueFlow:
     """One venue's honest users: arrivals, the value they hold inside, their withdrawals."""
 
-    def __init__(self, world: World, venue: Venue, spec: Any):
+    def __init__(self, world: World, venue: Venue, spec: Any, wallets: Wallets):
         self.world = world
         self.venue = venue
         self.spec = spec
@@ -103,6 +147,7 @@ class VenueFlow:
         self.stolen_inside = 0.0  # stolen value inside at the last step (a seizure takes the same part of honest value)
         self.seized_seen = 0.0
         self.closed_seen = False
+        self.wallets = wallets
 
     def amounts(self, n: int) -> np.ndarray:
         return self.rng.lognormal(self.mu, self.spec.sigma, n) if n else np.empty(0)
@@ -113,7 +158,8 @@ class VenueFlow:
         out = usd * (1.0 - float(getattr(venue, "fee", 0.0)))
         if len(out):
             users = world.addresses.new(len(out), self.chain_out, Role.HONEST)
-            world.record_honest(now, venue.address, users, self.to, out / self.price_out, venue.index)  # type: ignore[arg-type]
+            out = record(world, now, venue.address, users, self.to, out, venue.index)
+            self.wallets.add(self.chain_out, users)
         n, total = float(len(out)), float(out.sum())
         return {"withdrawals": n, "withdrawals_usd": total,
                 "exposed": n if exposed else 0.0, "exposed_usd": total if exposed else 0.0}
@@ -126,7 +172,8 @@ class HonestTraffic:
         self.world = world
         self.spec = spec
         self.step = spec.step
-        self.flows = [VenueFlow(world, world.venue(name), flow) for name, flow in spec.venues.items()]
+        self.wallets = Wallets()
+        self.flows = [VenueFlow(world, world.venue(name), flow, self.wallets) for name, flow in spec.venues.items()]
         n = len(world.venues)
         k = max(1, int(math.ceil(spec.memory / spec.step - 1e-9)))
         self.window = np.zeros((k, n))  # honest withdrawals per venue, the last k steps
@@ -258,8 +305,12 @@ class HonestTraffic:
                "refused_screen": float(len(refused_screen)), "refused_screen_usd": float(refused_screen.sum()),
                "deposits": float(len(arrived)), "deposits_usd": float(arrived.sum())}
         if len(arrived):
-            users = world.addresses.new(len(arrived), flow.chain_in, Role.HONEST)
-            world.record_honest(now, users, venue.address, flow.asset, arrived / flow.price_in, venue.index)  # type: ignore[arg-type]
+            users = flow.wallets.draw(world, rng, flow.chain_in, len(arrived))
+            arrived = record(world, now, users, venue.address, flow.asset, arrived, venue.index)
+            if frozen:
+                frozen_usd = arrived[:frozen]
+            deposited = arrived[frozen:]
+        rec["deposits_usd"] = float(arrived.sum())  # (what arrived: after the network fees)
         rec["frozen"] = float(frozen)
         rec["frozen_usd"] = float(frozen_usd.sum())
         if flow.spec.holding <= 0:
