@@ -169,3 +169,19 @@ def test_the_budget_counts_honest_rows():
 
 def test_the_scenario_file_loads():
     assert load_scenario(SCENARIO).honest is not None
+
+
+def test_taint_policies_flag_honest_addresses_and_the_live_tracer_does_not(rep):
+    from launderflow.analysis.taint_score import score_ledger
+
+    scores = score_ledger(rep.ledger)
+    honest = scores["poison"]["honest_addresses"]
+    assert honest > 1000
+    for policy in ("poison", "haircut", "fifo", "live_tracer"):
+        s = scores[policy]
+        assert s["honest_addresses"] == honest
+        assert 0 <= s["honest_addresses_flagged"] <= honest
+        assert s["honest_false_positive_rate"] == pytest.approx(s["honest_addresses_flagged"] / honest)
+    assert scores["live_tracer"]["honest_addresses_flagged"] == 0  # it follows the stolen lots only
+    assert scores["poison"]["honest_addresses_flagged"] > 0  # honest users paid by the mixers are tainted
+    assert scores["poison"]["honest_addresses_flagged"] >= scores["fifo"]["honest_addresses_flagged"]
