@@ -691,6 +691,7 @@ def plot_tradeoff(runs: Sequence[RunData], ax: Axes | None = None) -> Axes:
     """Each policy as a point: its cost to honest users (USD stopped or turned away) against its
     effect on the launderer (share of the stolen value frozen or seized), with 5–95 % bars."""
     ax = _new_axes(ax)
+    peak = 0.0
     for k, run in enumerate(runs):
         cost = _collateral(run)
         effect = (run.summary.get("states") or {}).get("reported_frozen") or {}
@@ -700,8 +701,10 @@ def plot_tradeoff(runs: Sequence[RunData], ax: Axes | None = None) -> Axes:
         ax.errorbar([cost[0] / 1e6], [y], xerr=[[max(cost[0] - cost[1], 0) / 1e6], [max(cost[2] - cost[0], 0) / 1e6]],
                     yerr=[[max(y - low, 0)], [max(high - y, 0)]], fmt="o", capsize=3, color=policy_color(k),
                     label=policy_label(runs, k))
+        peak = max(peak, high)
+    ax.set_xscale("symlog", linthresh=1.0)  # costs run from thousands to billions of dollars
     ax.set_xlim(left=0)
-    _share_axis(ax, 1.0)
+    _share_axis(ax, _nice_top(peak))
     ax.set_xlabel("cost to honest users: USD frozen, seized, refused or displaced (millions)")
     ax.set_ylabel("stolen value frozen or seized (share)")
     ax.grid(True, alpha=0.3)
