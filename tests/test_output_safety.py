@@ -443,7 +443,7 @@ OWN = {
     "report": {"report.html"},
     "taint": {"taint.json"},
     "plot": {f"figures/{n}.{f}" for n in ("traceability", "traceability_difference", "outcome_areas",
-                                          "final_outcomes", "anonymity", "flow") for f in ("png", "svg")},
+                                          "final_outcomes", "anonymity", "flow", "tradeoff") for f in ("png", "svg")},
 }
 NAMES = sorted({*OWN["report"], *OWN["taint"], "figures/traceability.png", "figures/final_outcomes.svg",
                 "figures", "notes.txt", "timeline.parquet", "summary.json"})

@@ -160,6 +160,16 @@ def open_run(path: str | os.PathLike) -> Run:
     return Run(path)
 
 
+def export_dataset(run_dir: str | os.PathLike, out: str | os.PathLike, formats: Sequence[str] = ("aml", "elliptic", "parquet"),
+                   *, replication: int | None = None, start: str = "2022-09-01 00:00", step_hours: float = 24.0,
+                   overwrite: bool = False) -> dict[str, Any]:
+    """Write a stored run's ledger as a labelled dataset (``launderflow export``; docs/reference/export.md);
+    return what ``out/export.json`` records (row counts, the illicit share, the files)."""
+    from .views.export import export_run
+
+    return export_run(run_dir, out, formats, replication, start, step_hours, overwrite)
+
+
 def run(scenario: ScenarioLike, runs: int = 1, seed: int | None = None, out: str | os.PathLike | None = None, *,
         jobs: int = 1, scheduler: str | None = None, keep_ledgers: bool | None = None,
         overrides: Mapping[str, Any] | None = None, resume: bool = False, overwrite: bool = False,

@@ -719,6 +719,41 @@ def _os_error(exc: OSError) -> str:
     return f"cannot write {where}: {what[0].lower() + what[1:]}" if where else what
 
 
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="directory to write the dataset into")
+@click.option("--format", "formats", multiple=True, type=click.Choice(["aml", "elliptic", "parquet"]),
+              help="dataset layout, repeatable (default: all three)")
+@click.option("--replication", type=click.IntRange(0, None), default=None, help="which stored replication (default: the first)")
+@click.option("--start", default="2022-09-01 00:00", show_default=True, metavar="'YYYY-MM-DD[ HH:MM]'",
+              help="calendar date of the scenario's time zero (AMLworld timestamps)")
+@click.option("--step", "step", default="1d", show_default=True, metavar="DURATION", help="length of one Elliptic time step")
+@click.option("--overwrite", is_flag=True, help="replace dataset files already in --out")
+def export(run_dir: str, out_dir: str, formats: tuple[str, ...], replication: int | None, start: str, step: str,
+           overwrite: bool) -> None:
+    """Write RUN_DIR's ledger as a labelled dataset: AMLworld CSV, an Elliptic-style graph, Parquet.
+
+    Every transfer (honest users' and the stolen value's) is one row labelled with the ground truth
+    (laundering / illicit: it carries stolen value). The run must have kept its ledgers (--runs 1,
+    or --keep-ledgers). Field by field: docs/reference/export.md.
+    """
+    from .api import export_dataset
+    from .units import parse_duration
+    from .views.export import ExportError
+
+    try:
+        step_hours = parse_duration(step)
+        meta = export_dataset(run_dir, out_dir, formats or ("aml", "elliptic", "parquet"), replication=replication,
+                              start=start, step_hours=step_hours, overwrite=overwrite)
+    except (ExportError, ValueError) as exc:
+        err.print(f"error: {exc}", markup=False, soft_wrap=True)
+        sys.exit(2)
+    out.print(f"{meta['rows']:,} transfers ({meta['illicit_rows']:,} illicit, {meta['licit_rows']:,} licit; "
+              f"illicit share {meta['illicit_share'] or 0:.4%}) from replication {meta['replication']}", markup=False)
+    for name in [*meta["files"], "export.json"]:
+        out.print(f"wrote {Path(out_dir) / name}", markup=False)
+
+
 def _results_dir_error(exc: Exception) -> None:
     """A DIR that is not a run or comparison directory: one line on stderr, exit code 2."""
     err.print(f"error: {exc}", markup=False, soft_wrap=True)

@@ -481,6 +481,66 @@ register(Metric("lots", COUNT, "lots", "lots", None, lambda rep, sc: rep.lots, (
                 "lots of value the replication created", target=False))
 
 
+# --- collateral: what policy costs honest users (model/honest.py; NaN without an honest section) ----
+
+
+def _honest(rep: Replication, scenario: Scenario, *columns: str, at: float | None = None,
+            venue: str | None = None) -> float:
+    """Sum of honest-log columns over the run (or up to ``at``; for one ``venue``); NaN: no honest users modelled."""
+    log = rep.honest
+    if log is None:
+        return float("nan")
+    mine = np.ones(len(log["time"]), dtype=bool)
+    if at is not None:
+        mine &= log["time"] <= at + 1e-9
+    if venue is not None:
+        mine &= log["venue"] == _venue_index(scenario, venue)
+    return float(sum(log[c][mine].sum() for c in columns))
+
+
+TURNED_AWAY = ("displaced_usd", "refused_halt_usd", "refused_screen_usd")  # honest value kept out of a venue
+STOPPED = ("frozen_usd", "seized_usd")  # honest value frozen or seized
+COLLATERAL_METRICS = ("honest_stopped_usd", "honest_turned_away_usd", "honest_displaced_users", "honest_refused_users",
+                      "honest_exposed_users")
+
+register(Metric("honest_volume_usd", USD, "honest_volume_usd", "honest deposits (USD)", None,
+                lambda rep, sc: _honest(rep, sc, "deposits_usd"), (),
+                "USD honest users deposited at the venues of the honest section", target=False))
+register(Metric("honest_stopped_usd", USD, "honest_stopped_usd", "honest value frozen or seized (USD)", "lower",
+                lambda rep, sc: _honest(rep, sc, *STOPPED), (),
+                "honest users' USD frozen (exposed deposits, a shut-down custodian) or seized with a commingled venue",
+                target=False))
+register(Metric("honest_frozen_usd", USD, "honest_frozen_usd", "honest value frozen (USD)", "lower",
+                lambda rep, sc: _honest(rep, sc, "frozen_usd"), (), "honest users' USD frozen", target=False))
+register(Metric("honest_seized_usd", USD, "honest_seized_usd", "honest value seized (USD)", "lower",
+                lambda rep, sc: _honest(rep, sc, "seized_usd"), (), "honest users' USD seized with a commingled venue",
+                target=False))
+register(Metric("honest_turned_away_usd", USD, "honest_turned_away_usd", "honest value turned away (USD)", "lower",
+                lambda rep, sc: _honest(rep, sc, *TURNED_AWAY), (),
+                "USD of honest users displaced by a designation or refused by a halt or by screening", target=False))
+register(Metric("honest_displaced_users", COUNT, "honest_displaced_users", "honest users displaced", "lower",
+                lambda rep, sc: _honest(rep, sc, "displaced"), (),
+                "honest users a designation or operators action kept away (pool mixers: expected)", target=False))
+register(Metric("honest_refused_users", COUNT, "honest_refused_users", "honest users refused", "lower",
+                lambda rep, sc: _honest(rep, sc, "refused_halt", "refused_screen"), (),
+                "honest users refused by a halted or shut venue, or by screening against a designated venue", target=False))
+register(Metric("honest_exposed_users", COUNT, "honest_exposed_users", "honest users exposed", "lower",
+                lambda rep, sc: _honest(rep, sc, "exposed"), (),
+                "honest withdrawals from a commingled venue while it held traced stolen value (flagged by screening)",
+                target=False))
+register(Metric("honest_collateral_usd_at", USD, "honest_collateral_usd_at_{at}", "honest collateral by {at} (USD)", "lower",
+                lambda rep, sc, at: _honest(rep, sc, *STOPPED, *TURNED_AWAY, at=at), ("at",),
+                "honest USD stopped or turned away up to a time (collateral over time)", target=False))
+register(Metric("venue_honest_collateral_usd", USD, "{venue}_honest_collateral_usd", "honest collateral at {venue} (USD)",
+                "lower", lambda rep, sc, venue: _honest(rep, sc, *STOPPED, *TURNED_AWAY, venue=venue), ("venue",),
+                "honest USD stopped or turned away at one venue", target=False))
+
+
+def collateral_measures() -> list[Measure]:
+    """What a comparison adds when its scenarios model honest users: the cost to them, beside the effect."""
+    return [METRICS[name]() for name in COLLATERAL_METRICS]
+
+
 # --- the standard sets -----------------------------------------------------------------------------
 
 FINAL_STATES: tuple[str, ...] = ("traced", "frozen", "seized", "cashed_out")  # what a comparison shows at the horizon

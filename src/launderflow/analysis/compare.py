@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..metrics import Measure, comparison_measures
+from ..metrics import Measure, collateral_measures, comparison_measures
 from ..metrics import short_usd as short_usd  # (re-exported: the report's and tables' USD)
 from ..runs.results import _stats
 from ..runs.outputs import write_files
@@ -47,6 +47,8 @@ def compare(runs: list[tuple[str, Path]], at: list[float] | None = None) -> list
     """One row per (scenario, metric): median and 5-95 % interval, and the paired difference from
     the first scenario (replications matched by index) with its interval."""
     measures = comparison_measures(at or [])
+    if any(StoredRun(path).scenario.honest is not None for _, path in runs):
+        measures += collateral_measures()  # the effect on the launderer and the cost to honest users side by side
     data = [(name, *per_replication(path, measures)) for name, path in runs]
     ref_name, ref_index, ref_metrics = data[0]
     rows = []
@@ -72,7 +74,7 @@ COLUMNS = ("scenario", "metric", "runs", "median", "p5", "p95", "diff_median", "
 
 def measure_of(key: str, at: list[float] | None = None) -> Measure:
     """The measure behind a comparison row's ``metric`` key."""
-    for m in comparison_measures(at or _times_in_key(key)):
+    for m in [*comparison_measures(at or _times_in_key(key)), *collateral_measures()]:
         if m.key == key:
             return m
     raise KeyError(f"not a comparison metric: {key!r}")

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..scenario.schema import Scenario
+from .honest import build_honest
 from .world import World
 
 
@@ -45,12 +46,14 @@ class Replication:
     exits: dict[str, np.ndarray] | None = None  # freezes, seizures, cash-outs: time, kind, venue, asset, action, was_frozen, value_usd, day_usd
     prices: dict[str, np.ndarray] | None = None  # the moving prices' points: time, asset, price_usd (None: fixed prices)
     refused_lots: np.ndarray | None = None  # lots each venue turned away at least once
+    honest: dict[str, np.ndarray] | None = None  # honest users per step and venue (model/honest.py); None: no honest section
 
 
 def simulate(scenario: Scenario, rng: np.random.Generator, keep_ledger: bool = True,
              keep_lots: bool = False) -> Replication:
     """Run one replication of ``scenario`` with randomness from ``rng`` only."""
     world = World(scenario, rng)
+    honest = build_honest(world)
     world.run()
     log_time, log_delta = world.book.log()
     ledger = world.ledger.arrays(copy=True) if keep_ledger else None
@@ -93,6 +96,7 @@ def simulate(scenario: Scenario, rng: np.random.Generator, keep_ledger: bool = T
         exits=world.exits.rows.arrays(copy=True),
         prices=world.prices.table(),
         refused_lots=world.refused_lots,
+        honest=None if honest is None else honest.log.arrays(copy=True),
     )
 
 

@@ -112,6 +112,9 @@ def summarize(scenario: Scenario, seed: int, reps: dict[int, Replication], at: l
     if at:
         summary["at_hours"] = [float(t) for t in at]
         summary["at"] = at_rows(scenario, reps, list(at))
+    if scenario.honest is not None:  # (only then: summaries of scenarios without honest users stay as they were)
+        summary["collateral"] = {m.key: _stats(m.values([reps[i] for i in order], scenario))
+                                 for m in [metrics.METRICS["honest_volume_usd"](), *metrics.collateral_measures()]}
     return summary
 
 

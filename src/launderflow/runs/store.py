@@ -57,6 +57,7 @@ FINAL_FILES = ("scenario.yaml", "timeline.parquet", "anonymity.parquet", "ledger
 DERIVED_FILES = ("taint.json", "report.html")  # other commands write them from the assembled files: stale once those change
 PART_TABLES = ("summary", "timeline", "ledger", "anonymity")
 PART_META = "part.json"  # in each part: its replication index, its run's key and the sha256 of every file
+OMITTED_WHEN_ABSENT = ("honest",)  # Replication fields left out of the .npz when None (they default to None)
 RUN_ENTRIES = (MANIFEST, FAILURES, PARTS, *FINAL_FILES)  # what a run writes into its directory
 
 
@@ -134,6 +135,8 @@ def replication_arrays(rep: Replication) -> dict[str, np.ndarray]:
     layout: dict[str, Any] = {}
     for f in dataclasses.fields(rep):
         value = getattr(rep, f.name)
+        if value is None and f.name in OMITTED_WHEN_ABSENT:
+            continue  # (a run without honest users stores the same bytes as before the field existed)
         if isinstance(value, np.ndarray):
             _plain(value, f.name)
             arrays[f.name] = value

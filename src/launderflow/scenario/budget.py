@@ -20,6 +20,8 @@ replication on
 * **honest rows** of pool mixers: ``honest_deposits_per_day`` × horizon (days) deposits (times the
   largest recovery a designation allows) plus at most as many withdrawals, plus the honest notes
   that can leave;
+* **honest rows** of the ``honest`` section: a deposit and a withdrawal per honest user
+  (``users_per_day`` × horizon, times the largest recovery a designation allows);
 * **timeline points** (``horizon / timeline_step``), **ticks** (``horizon / resolution``) and pool
   mixers' background steps (``horizon / background_step``, one simpy event each);
 * **memory**: ~:data:`BYTES_PER_ROW` bytes per lot, transfer and honest row, plus the timeline and
@@ -247,6 +249,13 @@ def estimate(scenario: s.Scenario) -> Estimate:
         log_rows = _mul(steps + 1, len(venue.denominations))
         walker.add(("venues", name, "background_step"), memory=_mul(log_rows, BYTES_PER_POOL_LOG_ROW),
                    why=f"{name}'s anonymity log has {count(log_rows)} rows")
+    for name, flow in (scenario.honest.venues.items() if scenario.honest is not None else ()):
+        boost = max([1.0, *(a.recovery_level for a in scenario.interventions
+                            if isinstance(a, s.Designation) and a.venue == name)])
+        rows = _mul(2.0 * flow.users_per_day / 24.0, horizon, boost)  # a deposit and a withdrawal per user
+        honest_rows = _add(honest_rows, rows)
+        walker.add(("honest", "venues", name, "users_per_day"), memory=_mul(rows, BYTES_PER_ROW),
+                   why=f"honest users of {name} make {count(rows)} ledger rows")
     for step in walker.steps:  # lots and transfers cost memory where they are made
         step.memory = _add(step.memory, _mul(_add(step.lots, step.transfers), BYTES_PER_ROW))
     return Estimate(

@@ -883,6 +883,63 @@ class Theft(Strict):
         return 1 if self.repeat is None else self.repeat.count
 
 
+# --- honest users at every venue kind (optional; default: none) ---------------------------------
+
+HONEST_KINDS = ("exchange", "dex", "bridge", "otc", "custodial_mixer")  # pool mixers model their own honest users
+COMMINGLED_BY_DEFAULT = ("custodial_mixer",)  # venues whose wallets hold every user's funds together
+
+
+class HonestVenueFlow(Strict):
+    """Honest users of one venue: deposits (swaps, crossings, trades) at a rate, each a lognormal
+    amount; each user's value comes back out — to a fresh honest wallet — after an exponential time
+    of mean ``holding`` (0: in the same step, a swap or a crossing), minus the venue's ``fee``."""
+
+    users_per_day: Annotated[float, Field(ge=0.0, le=1e8)] = Field(description="honest deposits (swaps, crossings, trades) a day, undisturbed")
+    median_usd: Annotated[float, Field(gt=0.0, le=1e9)] = Field(default=1000.0, description="median USD of one honest deposit")
+    sigma: Annotated[float, Field(ge=0.0, le=4.0)] = Field(default=1.5, description="lognormal spread of the amounts (mean = median x exp(sigma^2/2))")
+    asset: Name = Field(description="the asset honest users bring")
+    to: Name | None = Field(default=None, description="the asset they take out (a swap or a bridge; default: the same)")
+    holding: Duration = Field(default=0.0, description="mean time an honest user's value stays inside (hours; 0: out in the same step)")
+    commingled: bool | None = Field(default=None, description="the venue keeps every user's funds in the same wallets, so a seizure there takes honest funds too (default: custodial mixers only)")
+    source: str = Field(default="", max_length=500, description="where the volume comes from (a citation, or ASSUMPTION)")
+
+
+class HonestFlow(Strict):
+    """Honest traffic at the listed venues, sampled every ``step`` in whole arrays (like a pool
+    mixer's background traffic), and the rule by which policy reaches it (docs/model.md)."""
+
+    step: Annotated[Duration, Field(ge=1.0 / 60.0)] = Field(default=1.0, description="honest traffic is generated in batches of this length (hours; >= 1 minute)")
+    venues: dict[Name, HonestVenueFlow] = Field(min_length=1, description="venue name -> its honest users")
+    memory: Annotated[Duration, Field(gt=0.0)] = Field(
+        default=30 * 24.0, description="an honest deposit is funded by an honest withdrawal of the last `memory` (screening and exposure reach it through that)")
+
+
+def honest_problems(scenario: Any) -> list[tuple[tuple[Any, ...], str]]:
+    """Cross-references of the section: venues that exist and take honest users, assets that exist."""
+    honest = getattr(scenario, "honest", None)
+    if honest is None or honest.venues is None:
+        return []
+    venues, assets = scenario.venues or {}, scenario.assets or {}
+    problems: list[tuple[tuple[Any, ...], str]] = []
+    for name, flow in honest.venues.items():
+        where = ("honest", "venues", name)
+        venue = venues.get(name)
+        if name not in venues:
+            takers = sorted(n for n, v in venues.items() if v is not None and v.kind in HONEST_KINDS)
+            problems.append((where, f"unknown venue {name!r} ({'defined: ' + ', '.join(takers) if takers else 'none defined'})"))
+        elif venue is not None and venue.kind not in HONEST_KINDS:
+            why = ("pool mixers model their own honest users (honest_deposits_per_day)" if venue.kind == "pool_mixer"
+                   else "an issuer is not a venue users pass through")
+            problems.append((where, f"venue {name!r} is a {venue.kind}: {why} (allowed: {', '.join(HONEST_KINDS)})"))
+        if flow is None:
+            continue
+        for field in ("asset", "to"):
+            asset = getattr(flow, field)
+            if asset is not None and asset not in assets:
+                problems.append(((*where, field), f"unknown asset {asset!r} (defined: {', '.join(sorted(assets)) or 'none'})"))
+    return problems
+
+
 class Scenario(Strict):
     """A complete scenario: the world, the theft(s), the launderer's playbook and the knowledge model."""
 
@@ -903,10 +960,12 @@ class Scenario(Strict):
     profiles: dict[Name, dict[str, Any]] = Field(
         default_factory=dict, description="venue settings shared by name: a venue with 'profile: NAME' takes those it does not set itself (behaviour files)")
     prices: dict[Name, PricePath] = Field(default_factory=dict, description="assets whose USD price moves (default: every price fixed at price_usd)")
+    honest: HonestFlow | None = Field(default=None, description="honest users at exchanges, DEXes, bridges, OTC desks and custodial mixers (default: none)")
 
     @model_serializer(mode="wrap")
     def _dump(self, handler: Any) -> Any:
-        return _without_default(handler(self), "prices", {})
+        """Optional sections left at their defaults (no moving prices, no honest users) are not dumped."""
+        return _without_default(_without_default(handler(self), "prices", {}), "honest", None)
 
     @field_validator("thefts")
     @classmethod
@@ -976,6 +1035,7 @@ def reference_problems(scenario: Scenario) -> list[tuple[tuple[Any, ...], str]]:
             any(t is not None and t.playbook is None for t in scenario.thefts or []):
         problems.append((("playbook",), "is empty but a theft has no playbook of its own (give at least one hop)"))
     problems += _price_problems(scenario)
+    problems += honest_problems(scenario)
     if not problems:
         problems += _stolen_value_problems(scenario)
     return problems

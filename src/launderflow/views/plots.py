@@ -742,6 +742,52 @@ def final_outcomes_figure(runs: Sequence[RunData]) -> Figure:
     return fig
 
 
+def _collateral(run: RunData) -> tuple[float, float, float] | None:
+    """Median and 5–95 % of the honest USD stopped or turned away (summary.json's ``collateral``), summed."""
+    stats = run.summary.get("collateral")
+    if not isinstance(stats, dict):
+        return None
+    keys = ("honest_stopped_usd", "honest_turned_away_usd")
+    values = [[_f((stats.get(k) or {}).get(q)) for k in keys] for q in ("median", "p5", "p95")]
+    return tuple(float(np.nansum(v)) for v in values)  # type: ignore[return-value]
+
+
+def plot_tradeoff(runs: Sequence[RunData], ax: Axes | None = None) -> Axes:
+    """Each policy as a point: its cost to honest users (USD stopped or turned away) against its
+    effect on the launderer (share of the stolen value frozen or seized), with 5–95 % bars."""
+    ax = _new_axes(ax)
+    peak = 0.0
+    for k, run in enumerate(runs):
+        cost = _collateral(run)
+        effect = (run.summary.get("states") or {}).get("reported_frozen") or {}
+        if cost is None or _f(effect.get("median_share")) != _f(effect.get("median_share")):
+            continue
+        y, low, high = (_f(effect.get(f)) for f in ("median_share", "p5_share", "p95_share"))
+        ax.errorbar([cost[0] / 1e6], [y], xerr=[[max(cost[0] - cost[1], 0) / 1e6], [max(cost[2] - cost[0], 0) / 1e6]],
+                    yerr=[[max(y - low, 0)], [max(high - y, 0)]], fmt="o", capsize=3, color=policy_color(k),
+                    label=policy_label(runs, k))
+        peak = max(peak, high)
+    ax.set_xscale("symlog", linthresh=1.0)  # costs run from thousands to billions of dollars
+    ax.set_xlim(left=0)
+    _share_axis(ax, _nice_top(peak))
+    ax.set_xlabel("cost to honest users: USD frozen, seized, refused or displaced (millions)")
+    ax.set_ylabel("stolen value frozen or seized (share)")
+    ax.grid(True, alpha=0.3)
+    return ax
+
+
+def tradeoff_figure(runs: Sequence[RunData]) -> Figure | None:
+    """(e) The trade-off: effect on the launderer vs cost to honest users, per policy (only when
+    some scenario models honest users)."""
+    if not any(_collateral(run) is not None for run in runs):
+        return None
+    fig = new_figure(*FINAL_SIZE)
+    ax = plot_tradeoff(runs, ax=fig.add_subplot())
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=min(len(runs), 3))
+    fig.suptitle("Effect on the launderer vs cost to honest users, per policy\n(median; bars: 5–95 % of replications)")
+    return fig
+
+
 def scenario_asset(run: RunData, venue: str) -> str | None:
     """The asset a pool mixer takes, from a scenario.yaml / scenario.json saved beside the run, if any."""
     for name in ("scenario.yaml", "scenario.yml", "scenario.json"):
@@ -956,6 +1002,7 @@ FIGURES = (
     ("final_outcomes", final_outcomes_figure),
     ("anonymity", anonymity_figure),
     ("flow", flow_figure),
+    ("tradeoff", tradeoff_figure),
 )
 
 

@@ -33,7 +33,7 @@ from typing import Any
 
 from .. import __version__
 from ..analysis.compare import compare, measure_of
-from ..metrics import PARAMS, Measure, comparison_measures, short_usd
+from ..metrics import PARAMS, Measure, collateral_measures, comparison_measures, short_usd
 from ..runs.lock import locked
 from ..runs.outputs import check_files, write_files
 from ..runs.store import MANIFEST, PARTS, StoreError
@@ -152,6 +152,8 @@ def _summary_stats(summary: dict[str, Any], m: Measure) -> tuple[float | None, f
         stats, fields, scale = summary.get("time_to_50pct_cash_out_hours"), ("median", "p5", "p95"), 1 / 24  # (hours)
     elif name == "launderer_cost_usd":
         stats, fields = summary.get("launderer_cost_usd"), ("median", "p5", "p95")
+    elif name.startswith("honest_"):
+        stats, fields = (summary.get("collateral") or {}).get(m.key), ("median", "p5", "p95")
     else:
         return None
     if not isinstance(stats, dict) or fields[0] not in stats:
@@ -164,7 +166,7 @@ def _summary_rows(runs: Sequence[RunData]) -> list[dict[str, Any]]:
     """compare's rows (without differences) from what each run's summary.json holds."""
     rows = []
     for k, run in enumerate(runs):
-        for m in comparison_measures():
+        for m in [*comparison_measures(), *collateral_measures()]:
             stats = _summary_stats(run.summary, m)
             if stats is not None:
                 rows.append({"scenario": str(k), "metric": m.key, "runs": run.summary.get("runs"),
@@ -214,6 +216,8 @@ def _section(m: Measure) -> str:
         return f"Shares of the stolen value {PARAMS['at'].label(m.kwargs['at'])} after the theft"
     if m.metric.name == "final_share":
         return "Shares of the stolen value at the horizon"
+    if m.metric.name.startswith("honest_"):
+        return "Cost to honest users (collateral)"
     return "Time and cost"
 
 

@@ -145,7 +145,13 @@ def taint_table(replication: str, scores: dict[str, dict[str, Any]]) -> Group:
                 "stolen but not marked; marked - innocent + unmarked = 100%. (Where the live tracer loses a "
                 "trail, it marks the value at the last address it followed.) Precision and recall: "
                 "value-weighted over the transfers.")
-    return Group(heading, table, note)
+    honest = next(iter(scores.values())).get("honest_addresses") or 0
+    if not honest:
+        return Group(heading, table, note)
+    flagged = Text(f"Honest users' addresses flagged (received a transfer the policy taints; of {honest:,.0f}): " + "; ".join(
+        f"{p.replace('_', ' ')} {s['honest_addresses_flagged']:,.0f} ({s['honest_false_positive_rate']:.1%})"
+        for p, s in scores.items()) + ".")
+    return Group(heading, table, note, flagged)
 
 
 def facts_table(rows: list[dict[str, Any]]) -> Table:
