@@ -1126,6 +1126,8 @@ def _market_problems(scenario: Scenario) -> list[tuple[tuple[Any, ...], str]]:
         if service is None or venue is None or service.function is None:
             continue
         for f, function in enumerate(service.function):
+            if function is None:
+                continue
             kinds = FUNCTION_KINDS[function]
             if venue.kind not in kinds:
                 loc = ("market", "services", name, "function") if len(service.function) == 1 else ("market", "services", name, "function", f)
@@ -1138,7 +1140,10 @@ def _service_hop_problems(scenario: Scenario, hop: ServiceHop, here: tuple[Any, 
     problems: list[tuple[tuple[Any, ...], str]] = []
     market = scenario.market
     services = market.services if market is not None and market.services is not None else {}
+    unreadable = any(s is None or s.function is None or None in s.function for s in services.values())
     for f, function in enumerate(hop.function or []):
+        if function is None or unreadable:
+            continue  # (a service that failed validation was reported already: no second complaint)
         if not any(s is not None and s.function is not None and function in s.function for s in services.values()):
             loc = (*here, "function") if len(hop.function) == 1 else (*here, "function", f)
             declared = sorted({g for s in services.values() if s is not None for g in (s.function or [])})
