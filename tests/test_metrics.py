@@ -44,7 +44,8 @@ def slow(tmp_path_factory):
 
 def test_every_metric_computes_a_number_from_a_replication(slow):
     _, scenario, rep = slow
-    examples = {"state": "cashed_out", "at": 30.0, "venue": "otc", "intervention": None, "share": 0.5, "asset": "ETH"}
+    examples = {"state": "cashed_out", "at": 30.0, "venue": "otc", "intervention": None, "share": 0.5, "asset": "ETH",
+                "function": "mixing"}
     for name, metric in METRICS.items():
         if "intervention" in metric.params:
             continue  # (this scenario has none; covered by the calibrate tests)
@@ -120,7 +121,8 @@ def test_a_new_metric_is_one_entry_and_becomes_a_target(slow, tmp_path):
 
 def test_targets_files_take_every_target_metric_of_the_registry(tmp_path, slow):
     path, scenario, _ = slow
-    examples = {"state": "cashed_out", "at": "1d", "venue": "otc", "share": 0.5, "asset": "ETH"}
+    examples = {"state": "cashed_out", "at": "1d", "venue": "otc", "share": 0.5, "asset": "ETH",
+                "function": "mixing"}
     targets = []
     for name, metric in METRICS.items():
         if not metric.target or "intervention" in metric.params:

@@ -33,7 +33,7 @@ from typing import Any
 
 from .. import __version__
 from ..analysis.compare import compare, measure_of
-from ..metrics import PARAMS, Measure, comparison_measures, short_usd
+from ..metrics import DISPLACEMENT, PARAMS, Measure, comparison_measures, short_usd
 from ..runs.store import MANIFEST, PARTS, StoreError
 from .plots import RunData, RunDirError, build_figures, is_paired, load_runs, save_figure, style_context
 from .tables import span
@@ -198,6 +198,8 @@ def _section(m: Measure) -> str:
         return f"Shares of the stolen value {PARAMS['at'].label(m.kwargs['at'])} after the theft"
     if m.metric.name == "final_share":
         return "Shares of the stolen value at the horizon"
+    if m.metric.name in DISPLACEMENT:
+        return "Displacement: where the flow went (services)"
     return "Time and cost"
 
 
