@@ -285,3 +285,103 @@ def test_a_cross_chain_service_hop_needs_to(tmp_path):
     assert [p.path for p in problems] == ["playbook.0.to"]
     assert "needs 'to'" in problems[0].message
     assert problems[0].line == line_of(text, "function: [mixing, cross_chain]")
+
+
+# --- displacement metrics, compare, the figure ----------------------------------------------------
+
+
+def test_displaced_share_is_the_substitutes_flow_beyond_their_share_before():
+    scenario = Scenario.model_validate(market_dict(choice={"inertia": 0.0, "alert": 0.0}, interventions=[
+        {"kind": "seizure", "name": "raid", "at": "15d", "venues": ["mixer_a"]}]))
+    rep = run(scenario, 1)
+    t = rep.actions["raid"][1]
+    a0, b0 = inflow(rep, scenario, "mixer_a", 0, t), inflow(rep, scenario, "mixer_b", 0, t)
+    a1, b1 = inflow(rep, scenario, "mixer_a", t), inflow(rep, scenario, "mixer_b", t)
+    want = (b1 - b0 / (a0 + b0) * (a1 + b1)) / rep.stolen_usd
+    got = metrics.METRICS["displaced_share"](intervention="raid").value(rep, scenario)
+    assert got == pytest.approx(want, rel=1e-12)
+    assert got > 0.03  # the seizure moved flow to mixer_b
+    assert math.isnan(metrics.METRICS["displaced_share"](intervention="nothing").value(rep, scenario))
+    ramp = metrics.METRICS["offramp_share"]().value(rep, scenario)
+    assert ramp == pytest.approx(inflow(rep, scenario, "broker") / rep.stolen_usd, rel=1e-12)
+    mixing = metrics.METRICS["function_flow_share"](function="mixing").value(rep, scenario)
+    assert mixing == pytest.approx((a0 + a1 + b0 + b1) / rep.stolen_usd, rel=1e-12)
+    assert math.isnan(metrics.METRICS["function_flow_share"](function="swapping").value(rep, scenario))
+
+
+def test_a_fixed_playbooks_substitutes_count_as_displacement_too():
+    """Without services, the venues listed with a target in a hop are its substitutes: a takedown of
+    the first mixer of ``venue: [mixer_a, mixer_b]`` displaces everything after it to mixer_b."""
+    data = market_dict(interventions=[{"kind": "shutdown", "name": "takedown", "at": "10d", "venue": "mixer_a"}])
+    del data["market"]
+    data["playbook"][1:] = [{"hop": "mix", "venue": ["mixer_a", "mixer_b"]}, {"hop": "cash_out", "venue": "broker"}]
+    scenario = Scenario.model_validate(data)
+    rep = run(scenario, 1)
+    assert inflow(rep, scenario, "mixer_b", 0, 10 * 24.0) == 0.0  # the first of the list while it works
+    got = metrics.METRICS["displaced_share"](intervention="takedown").value(rep, scenario)
+    assert got == pytest.approx(inflow(rep, scenario, "mixer_b") / rep.stolen_usd, rel=1e-12)
+    assert got > 0.5
+    assert metrics.displacement_measures([scenario]) == []  # no services: the tables stay as they were
+    with_services = Scenario.model_validate(market_dict())
+    keys = [m.key for m in metrics.displacement_measures([scenario, with_services])]
+    assert keys == ["mixing_flow_share", "off_ramp_flow_share", "displaced_share_takedown", "offramp_share",
+                    "launderer_cost_share", "mean_cash_out_days"]
+
+
+def test_mean_cash_out_day_is_the_value_weighted_time_of_the_cash_outs():
+    scenario = Scenario.model_validate(two_chain_dict(
+        "ramp", [{"hop": "cash_out", "venue": "desk"}],
+        {"desk": {"kind": "otc", "jurisdiction": "offshore", "delay": "3d"}}, horizon="10d"))
+    rep = run(scenario, 0)
+    assert metrics.METRICS["mean_cash_out_days"]().value(rep, scenario) == pytest.approx(3.0, abs=1e-9)
+    assert metrics.METRICS["launderer_cost_share"]().value(rep, scenario) == 0.0
+
+
+def test_compare_and_the_report_show_displacement_and_flows_by_service(tmp_path):
+    from launderflow import api
+    from launderflow.views.plots import load_runs, service_flows_figure
+
+    plain = market_dict(choice={"inertia": 0.0})
+    plain["name"] = "calm"
+    raided = market_dict(choice={"inertia": 0.0}, interventions=[
+        {"kind": "seizure", "name": "raid", "at": "15d", "venues": ["mixer_a"]}])
+    raided["name"] = "raided"
+    result = api.compare([Scenario.model_validate(plain), Scenario.model_validate(raided)], runs=2, seed=3,
+                         out=tmp_path / "cmp")
+    rows = {(r["scenario"], r["metric"]): r for r in result.rows}
+    assert rows[("raided", "displaced_share_raid")]["median"] > 0
+    assert rows[("calm", "displaced_share_raid")]["median"] is None  # no such intervention: NaN
+    assert rows[("raided", "offramp_share")]["diff_median"] is not None
+    assert "displaced by raid" in (tmp_path / "cmp" / "comparison.md").read_text()
+    runs = load_runs(tmp_path / "cmp")
+    fig = service_flows_figure(runs)
+    assert fig is not None
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in panels] == ["calm", "raided"]
+    assert [t.get_text() for t in panels[0].get_legend().get_texts()] == ["mixer_a", "mixer_b", "broker"]
+    page = write_report_text(tmp_path / "cmp")
+    assert "Displacement: where the flow went" in page and "fig-service_flows" in page
+
+
+def write_report_text(directory: Path) -> str:
+    from launderflow.views.report import write_report
+
+    return write_report(directory).read_text(encoding="utf-8")
+
+
+def test_launderflow_schema_covers_the_market_and_the_service_hop():
+    import json
+
+    from click.testing import CliRunner
+
+    from launderflow.cli import main
+
+    result = CliRunner().invoke(main, ["schema"])
+    assert result.exit_code == 0
+    schema = json.loads(result.output)
+    defs = schema["$defs"]
+    assert "market" in schema["properties"]
+    assert set(defs["Market"]["properties"]) == {"services", "choice"}
+    assert {"cost_weight", "delay_weight", "risk_weight", "inertia", "memory"} <= set(defs["Choice"]["properties"])
+    assert defs["ServiceHop"]["properties"]["hop"]["const"] == "service"
+    assert {"function", "opens", "closes", "cost", "delay", "perceived_risk"} <= set(defs["Service"]["properties"])
