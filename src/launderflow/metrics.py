@@ -179,6 +179,7 @@ USD = Unit("usd", lambda v: f"{'-' if v < 0 else ''}${abs(v):,.0f}", lambda v: f
            short_usd, lambda v: ("+" if v >= 0 else "") + short_usd(v))  # $44.5 M, not $44,473,936
 DAYS = Unit("days", lambda v: f"{v:.1f}", lambda v: f"{v:+.1f}")
 COUNT = Unit("count", lambda v: f"{v:,.0f}", lambda v: f"{v:+,.0f}")
+RATIO = Unit("ratio", lambda v: f"{v:.2f}x", lambda v: f"{v:+.2f}x")
 
 
 # --- parameters -----------------------------------------------------------------------------------
@@ -205,6 +206,7 @@ PARAMS: dict[str, Param] = {
     "share": Param("share", lambda v: f"{v * 100:g}pct", lambda v: f"{v:.0%}"),
     "asset": Param("asset", str, str),
     "function": Param("function", str, lambda v: str(v).replace("_", " ")),
+    "start": Param("start", _duration_label, lambda v: _duration_label(v).replace("d", " d").replace("h", " h")),
 }
 
 
@@ -279,7 +281,7 @@ class Measure:
 
     def describe(self) -> str:
         """``venue_frozen_usd(offshore_exchange)`` and the like (the targets-file form)."""
-        args = [PARAMS[p].key(v) if p in ("at",) else (f"{v:g}" if p == "share" else str(v)) for p, v in self.params]
+        args = [PARAMS[p].key(v) if p in ("at", "start") else (f"{v:g}" if p == "share" else str(v)) for p, v in self.params]
         return f"{self.metric.name}({', '.join(args)})" if args else self.metric.name
 
 
@@ -598,8 +600,44 @@ register(Metric("mean_cash_out_days", DAYS, "mean_cash_out_days", "mean day cash
                 _mean_cash_out_days, (), "value-weighted mean time at which value was cashed out, in days (none: NaN)"))
 
 
+def _laundering_venues(scenario: Scenario) -> list[int]:
+    """Venues offered as services for a function other than the off-ramp (mixing, cross-chain, swapping)."""
+    names = list(scenario.venues)
+    return [names.index(n) for n, s in scenario.market.services.items() if set(s.function) - {"off_ramp"}]
+
+
+def _function_share_between(rep: Replication, scenario: Scenario, function: str, start: float, at: float) -> float:
+    """Of the value entering laundering services (not off-ramps) in [start, at), the share that
+    entered the services of ``function`` (NaN: none entered)."""
+    total = _inflow_by(rep, _laundering_venues(scenario), start, at)
+    if not total > 0:
+        return float("nan")
+    return _inflow_by(rep, _function_venues(scenario, function), start, at) / total
+
+
+def _venue_inflow_growth(rep: Replication, scenario: Scenario, venue: str, start: float, at: float) -> float:
+    """Inflow into a venue in [start, at) over its inflow in the window of the same length just
+    before (NaN: nothing entered before; inf: something after)."""
+    v = [_venue_index(scenario, venue)]
+    before = _inflow_by(rep, v, start - (at - start), start)
+    after = _inflow_by(rep, v, start, at)
+    if before > 0:
+        return after / before
+    return float("inf") if after > 0 else float("nan")
+
+
+register(Metric("function_share_between", SHARE, "{function}_share_{start}_to_{at}",
+                "{function} share of laundering flow, {start} to {at}", None, _function_share_between,
+                ("function", "start", "at"),
+                "of the value entering laundering services (not off-ramps) between two times, the share that entered "
+                "the services of a function (mixers vs bridges by year)"))
+register(Metric("venue_inflow_growth", RATIO, "{venue}_growth_{start}_to_{at}", "{venue} inflow growth, {start} to {at}",
+                None, _venue_inflow_growth, ("venue", "start", "at"),
+                "inflow into a venue between two times over its inflow in as long a window just before (YoMix x5 in 2023)"))
+
+
 DISPLACEMENT: tuple[str, ...] = ("function_flow_share", "displaced_share", "offramp_share", "launderer_cost_share",
-                                 "mean_cash_out_days")
+                                 "mean_cash_out_days", "function_share_between", "venue_inflow_growth")
 
 
 def displacement_measures(scenarios: Sequence[Scenario]) -> list[Measure]:

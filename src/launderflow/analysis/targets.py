@@ -94,6 +94,7 @@ _PARAM_FIELDS: dict[str, Any] = {
     "share": (Annotated[float, Field(gt=0.0, le=1.0)], ...),
     "asset": (Name, ...),
     "function": (Literal["mixing", "cross_chain", "swapping", "off_ramp"], ...),
+    "start": (Duration, ...),
 }
 
 
