@@ -8,8 +8,8 @@ venue itself does the work, so deposits, fees, freezes and tracing are the venue
 Perceived risk is learned from what the launderer can observe — freezes and seizures of value at a
 service, its designation, halt or shutdown — each event adding its weight, fading with an
 exponential memory; ``spillover`` of it reaches the other services of the same function. Alerts
-on its own lots (their addresses flagged while inside a service) count as the flagged share of
-its value there. Events are observed when the launderer next decides (at a service step), so a
+on its own lots (their addresses flagged while inside a service) count as how much more of its
+value there is flagged than of all its value in play. Events are observed when the launderer next decides (at a service step), so a
 service nobody uses is not watched more often than the launderer acts. The market draws only from
 the world's ``launderer`` stream: every other component's random numbers stay as they were.
 """
@@ -54,11 +54,12 @@ class Market:
         # at ``_risk_time`` (one decay per observation, not one per event).
         self._risk = np.zeros(n)
         self._risk_time = 0.0
+        self._observed_at = -np.inf
         self._frozen_seen = np.zeros(n)
         self._seized_seen = np.zeros(n)
         self._state_seen = np.zeros((n, 3), dtype=bool)  # designated, halted, closed
         self._venue_index = np.array([v.index for v in self.venues], dtype=np.int64)
-        self._flagged_share = np.zeros(n)  # of the launderer's value inside each service, at the last look
+        self._flagged_share = np.zeros(n)  # excess flagged share of the launderer's value inside each service
         self._similar = np.array([[i != j and bool(set(self.functions[i]) & set(self.functions[j]))
                                    for j in range(n)] for i in range(n)], dtype=bool).reshape(n, n)
         self.observations = ColumnBuffer({"time": np.float64, "service": np.int16, "event": np.int8, "weight": np.float64})
@@ -90,8 +91,8 @@ class Market:
                          for j in members])
 
     def risk(self, members: np.ndarray, now: float) -> np.ndarray:
-        """Perceived risk at ``now``: the prior, plus the faded events, plus ``alert`` times the
-        flagged share of the launderer's value inside (a score: it may exceed 1)."""
+        """Perceived risk at ``now``: the prior, plus the faded events, plus ``alert`` times how much
+        more of the launderer's value inside is flagged than of all its value (a score: may exceed 1)."""
         decayed = self._risk[members] * np.exp(-(now - self._risk_time) / self.choice.memory)
         return self.prior[members] + decayed + self.choice.alert * self._flagged_share[members]
 
@@ -118,7 +119,10 @@ class Market:
     # --- learning ----------------------------------------------------------------------------------
 
     def observe(self, now: float) -> None:
-        """Learn from what happened at the services since the launderer last looked."""
+        """Learn from what happened at the services since the launderer last looked (once an instant)."""
+        if now == self._observed_at:
+            return
+        self._observed_at = now
         c = self.choice
         self._risk *= np.exp(-(now - self._risk_time) / c.memory)
         self._risk_time = now
@@ -139,18 +143,25 @@ class Market:
             self._observe_alerts()
 
     def _observe_alerts(self) -> None:
-        """The share of the launderer's value inside each service whose address was flagged (it
-        watches its deposits' labels): a current reading, not an accumulating event, so a service
-        used more is not thought riskier for that alone."""
+        """Alerts on the launderer's own lots: how much more of its value inside each service is
+        flagged than of all its value in play — a current reading, not an accumulating event, so a
+        service is not thought riskier for being used more, or for holding value longer when
+        everything is flagged anyway."""
         lots = self.world.lots
-        inside = lots.view("alive") & (lots.view("location") == int(Location.VENUE))
+        alive = lots.view("alive")
+        location = lots.view("location")
+        in_play = alive & ((location == int(Location.VENUE)) | (location == int(Location.LAUNDERER)))
+        value = lots.view("value")
+        flagged = lots.view("flagged")
+        total_value = float(value[in_play].sum())
+        overall = float(value[in_play & flagged].sum()) / total_value if total_value > 0 else 0.0
+        inside = alive & (location == int(Location.VENUE))
         where = lots.view("venue")[inside]
-        value = lots.view("value")[inside]
-        flagged = lots.view("flagged")[inside]
         size = len(self.world.venues)
-        total = np.bincount(where, weights=value, minlength=size)[self._venue_index]
-        marked = np.bincount(where[flagged], weights=value[flagged], minlength=size)[self._venue_index]
-        self._flagged_share = np.divide(marked, total, out=np.zeros(len(total)), where=total > 0)
+        total = np.bincount(where, weights=value[inside], minlength=size)[self._venue_index]
+        marked = np.bincount(where[flagged[inside]], weights=value[inside][flagged[inside]], minlength=size)[self._venue_index]
+        share = np.divide(marked, total, out=np.zeros(len(total)), where=total > 0)
+        self._flagged_share = np.maximum(0.0, share - overall)
 
     def _event(self, now: float, j: int, event: str, weight: float) -> None:
         if weight <= 0:

@@ -912,8 +912,8 @@ class Choice(Strict):
     and the perceived risk is learned with an exponential memory: each event the launderer
     observes at j (a freeze or seizure of value there, a designation, halt or shutdown of j) adds
     its weight, fading as exp(-age / memory); ``spillover`` of it reaches the other services of the
-    same function ("others like it"); alerts on its own lots add ``alert`` times the flagged share
-    of its value inside j: risk_j(t) = perceived_risk_j + sum of the faded weights + alert term
+    same function ("others like it"); alerts on its own lots add ``alert`` times how much more of
+    its value inside j is flagged than of all its value in play: risk_j(t) = perceived_risk_j + sum of the faded weights + alert term
     (a score that may exceed 1). Every default is an ASSUMPTION.
     """
 
@@ -928,7 +928,7 @@ class Choice(Strict):
     designation: Probability = Field(default=0.5, description="risk added by a designation of the service")
     halt: Probability = Field(default=0.3, description="risk added by a halt of the service")
     shutdown: Probability = Field(default=1.0, description="risk added by a shutdown (takedown) of the service")
-    alert: Probability = Field(default=0.2, description="risk added per unit of the flagged share of the launderer's value inside the service")
+    alert: Probability = Field(default=0.2, description="risk added per unit of excess flagged share of the launderer's value inside the service (over all its value in play)")
 
 
 class Market(Strict):
