@@ -536,8 +536,8 @@ def _displaced_share(rep: Replication, scenario: Scenario, intervention: str) ->
     """Flow displaced to substitutes by an intervention, as a share of the stolen value.
 
     With T the venues it names and S their substitutes: of the value that entered T or S after the
-    intervention, what went to S beyond the share S had before it,
-    max(0, S_after - S_before / (T+S)_before x (T+S)_after) / stolen. NaN when the intervention is
+    intervention (until the next intervention, so that sequential takedowns are told apart), what
+    went to S beyond the share S had before it, max(0, S_after - S_before / (T+S)_before x (T+S)_after) / stolen. NaN when the intervention is
     not in the scenario, never applied, or its targets have no substitutes."""
     names = list(scenario.venues)
     specs = dict(zip(action_names(scenario), scenario.interventions))
@@ -550,8 +550,10 @@ def _displaced_share(rep: Replication, scenario: Scenario, intervention: str) ->
     if not targets or not subs:
         return float("nan")
     t_idx, s_idx = [names.index(t) for t in targets], [names.index(s) for s in subs]
+    later = [a[1] for a in (rep.actions or {}).values() if a[1] > applied]  # the next intervention ends the window
+    end = min(later) if later else math.inf
     sub_before, all_before = _inflow_by(rep, s_idx, end=applied), _inflow_by(rep, s_idx + t_idx, end=applied)
-    sub_after, all_after = _inflow_by(rep, s_idx, start=applied), _inflow_by(rep, s_idx + t_idx, start=applied)
+    sub_after, all_after = _inflow_by(rep, s_idx, applied, end), _inflow_by(rep, s_idx + t_idx, applied, end)
     before = sub_before / all_before if all_before > 0 else 0.0
     return max(0.0, sub_after - before * all_after) / rep.stolen_usd
 
@@ -589,8 +591,8 @@ register(Metric("function_flow_share", SHARE, "{function}_flow_share", "flow thr
                 "share of the stolen value that entered the services of a function (market.services; none: NaN)"))
 register(Metric("displaced_share", SHARE, "displaced_share_{intervention}", "displaced by {intervention}", None,
                 _displaced_share, ("intervention",),
-                "share of the stolen value that went to the substitutes of the venues an intervention names, beyond "
-                "their share before it (NaN: no substitutes)"))
+                "share of the stolen value that went to the substitutes of the venues an intervention names, from it "
+                "until the next intervention, beyond their share before it (NaN: no substitutes)"))
 register(Metric("offramp_share", SHARE, "offramp_share", "reached an off-ramp", "lower", _offramp_share, (),
                 "share of the stolen value that entered an off-ramp (off_ramp services and cash_out venues)"))
 register(Metric("launderer_cost_share", SHARE, "launderer_cost_share", "launderer cost (share)", None,
