@@ -40,37 +40,31 @@ def fixed(scenario: Any) -> Any:
     return Scenario.model_validate(data)
 
 
-def effect(rows: list[dict[str, Any]], scenario: str, metric: str) -> str:
-    """A policy's paired difference from its reference: median [5-95 %]."""
+def cell(rows: list[dict[str, Any]], scenario: str, metric: str, difference: bool = True) -> str:
+    """A comparison row as text: the paired difference from the reference (``difference``) or the
+    level, median [5-95 %]."""
     from launderflow.analysis.compare import measure_of
 
     row = next((r for r in rows if r["scenario"] == scenario and r["metric"] == metric), None)
-    if row is None or row["diff_median"] is None:
+    keys = ("diff_median", "diff_p5", "diff_p95") if difference else ("median", "p5", "p95")
+    if row is None or row[keys[0]] is None:
         return "—"
     unit = measure_of(metric).unit
-    return f"{unit.format_diff(row['diff_median'])} [{unit.format_diff(row['diff_p5'])}, {unit.format_diff(row['diff_p95'])}]"
+    show = unit.format_diff if difference else unit.format
+    return f"{show(row[keys[0]])} [{show(row[keys[1]])}, {show(row[keys[2]])}]"
 
 
 def table(adapt_rows: list[dict[str, Any]], fixed_rows: list[dict[str, Any]], names: list[str]) -> str:
     lines = ["| policy | measure | fixed playbook | adapting launderer |", "|---|---|---|---|"]
     for name in names[1:]:
         for metric, label in SHOWN:
-            lines.append(f"| {name} | {label} | {effect(fixed_rows, f'{name}_fixed', metric)} | {effect(adapt_rows, name, metric)} |")
+            lines.append(f"| {name} | {label} | {cell(fixed_rows, f'{name}_fixed', metric)} | {cell(adapt_rows, name, metric)} |")
         for row in adapt_rows:
             if row["scenario"] == name and row["metric"].startswith("displaced_share_") and row["median"] is not None:
                 lines.append(f"| {name} | displaced by {row['metric'][len('displaced_share_'):]} (level) | "
-                             f"{_level(fixed_rows, f'{name}_fixed', row['metric'])} | {_level(adapt_rows, name, row['metric'])} |")
+                             f"{cell(fixed_rows, f'{name}_fixed', row['metric'], False)} | "
+                             f"{cell(adapt_rows, name, row['metric'], False)} |")
     return "\n".join(lines) + "\n"
-
-
-def _level(rows: list[dict[str, Any]], scenario: str, metric: str) -> str:
-    from launderflow.analysis.compare import measure_of
-
-    row = next((r for r in rows if r["scenario"] == scenario and r["metric"] == metric), None)
-    if row is None or row["median"] is None:
-        return "—"
-    unit = measure_of(metric).unit
-    return f"{unit.format(row['median'])} [{unit.format(row['p5'])} – {unit.format(row['p95'])}]"
 
 
 def main(argv: list[str] | None = None) -> int:
