@@ -95,8 +95,8 @@ def main(argv: list[str] | None = None) -> int:
             f"`python sim/displacement_study.py --runs {args.runs} --seed {args.seed}` "
             f"(scenarios/displacement/, common random numbers). Each cell: the policy's paired difference from "
             f"its own launderer's reference (`market`), median [5–95 %] over {args.runs} replications; "
-            f"'displaced' rows are levels (share of the stolen value sent to the targets' substitutes beyond "
-            f"their share before).\n\n" + table(runs["adapting"], runs["fixed"], names))
+            f"'displaced' rows are levels (share of the stolen value sent to the targets' substitutes from the "
+            f"intervention until the next one, beyond their share before).\n\n" + table(runs["adapting"], runs["fixed"], names))
     args.docs.mkdir(parents=True, exist_ok=True)
     (args.docs / "displacement_study.md").write_text(text, encoding="utf-8")
     print(text)
