@@ -12,7 +12,6 @@ one launderer; the table puts the two effects side by side and writes docs/displ
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 from typing import Any
@@ -68,13 +67,11 @@ def table(adapt_rows: list[dict[str, Any]], fixed_rows: list[dict[str, Any]], na
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=10)
-    parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=20220323)
-    parser.add_argument("--out", type=Path, default=ROOT / "out" / "displacement_study")
-    parser.add_argument("--docs", type=Path, default=ROOT / "docs", help="where docs/displacement_study.md goes")
-    args = parser.parse_args(argv)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from policy_study import study_parser
+
+    args = study_parser(__doc__.split("\n\n")[0], "displacement_study",
+                        "where docs/displacement_study.md goes").parse_args(argv)
 
     import launderflow as lf
     from launderflow.scenario.loader import load_scenario
