@@ -202,6 +202,20 @@ playbook:
         playbook: [{hop: peel, length: 5, fraction: 0.1}]
   - {hop: cash_out, venue: garantex}
 """,
+    "ServiceHop": """\
+venues:
+  tornado: {kind: pool_mixer, asset: ETH}
+  sinbad: {kind: custodial_mixer, jurisdiction: offshore, fee: 0.025}
+  thorchain: {kind: bridge, jurisdiction: none, delay: 1h, fee: 0.002}
+market:
+  choice: {cost_weight: 100, delay_weight: 0.1, risk_weight: 10, inertia: 0.5, memory: 30d}
+  services:
+    tornado: {function: mixing, perceived_risk: 0.1}
+    sinbad: {function: mixing, opens: 60d, note: "launched Oct 2022 (Elliptic)"}
+    thorchain: {function: cross_chain}
+playbook:
+  - {hop: service, function: [mixing, cross_chain], to: BTC}   # mixers or bridges, by the choice rule
+""",
     # interventions
     "Designation": """\
 venues:

@@ -68,13 +68,19 @@ def effects_table(per_draw: list[dict[str, dict[str, np.ndarray]]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def study_parser(description: str, name: str, docs_help: str) -> argparse.ArgumentParser:
+    """The options every study driver takes: runs, jobs, seed, where its run directories and its docs go."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--seed", type=int, default=20220323)
-    parser.add_argument("--out", type=Path, default=ROOT / "out" / "policy_study")
-    parser.add_argument("--docs", type=Path, default=ROOT / "docs", help="where README's figures and table go")
+    parser.add_argument("--out", type=Path, default=ROOT / "out" / name)
+    parser.add_argument("--docs", type=Path, default=ROOT / "docs", help=docs_help)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = study_parser(__doc__.split("\n\n")[0], "policy_study", "where README's figures and table go")
     parser.add_argument("--draws", type=Path, default=None, help="accepted.csv of a joint calibration: repeat the study for its parameter sets")
     parser.add_argument("--draws-max", type=int, default=5, help="how many of its parameter sets (best first)")
     parser.add_argument("--honest", action="store_true",

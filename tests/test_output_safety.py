@@ -459,9 +459,10 @@ def plant(directory: Path, planted: dict[str, str], root: Path) -> None:
     (folder / "inside.txt").write_text("inside")
     for name, kind in planted.items():
         path = directory / name
-        if path.parent.is_symlink() or (path.parent.exists() and not path.parent.is_dir()) \
+        folders = [directory / Path(*Path(name).parts[:k]) for k in range(1, len(Path(name).parts))]
+        if any(f.is_symlink() or (f.exists() and not f.is_dir()) for f in folders) \
                 or (path.is_dir() and not path.is_symlink()):
-            continue  # (planted earlier as a link or file: nothing can go inside it)
+            continue  # (a folder on the way planted earlier as a link or file: nothing can go inside it)
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.exists() or path.is_symlink():
             path.unlink()

@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..metrics import Measure, collateral_measures, comparison_measures
+from ..metrics import METRICS, Measure, collateral_measures, comparison_measures, displacement_measures
 from ..metrics import short_usd as short_usd  # (re-exported: the report's and tables' USD)
 from ..runs.results import _stats
 from ..runs.outputs import write_files
@@ -46,8 +46,9 @@ def _interval(values: np.ndarray) -> tuple[float | None, float | None, float | N
 def compare(runs: list[tuple[str, Path]], at: list[float] | None = None) -> list[dict[str, Any]]:
     """One row per (scenario, metric): median and 5-95 % interval, and the paired difference from
     the first scenario (replications matched by index) with its interval."""
-    measures = comparison_measures(at or [])
-    if any(StoredRun(path).scenario.honest is not None for _, path in runs):
+    scenarios = [StoredRun(path).scenario for _, path in runs]
+    measures = comparison_measures(at or []) + displacement_measures(scenarios)
+    if any(scenario.honest is not None for scenario in scenarios):
         measures += collateral_measures()  # the effect on the launderer and the cost to honest users side by side
     data = [(name, *per_replication(path, measures)) for name, path in runs]
     ref_name, ref_index, ref_metrics = data[0]
@@ -77,6 +78,12 @@ def measure_of(key: str, at: list[float] | None = None) -> Measure:
     for m in [*comparison_measures(at or _times_in_key(key)), *collateral_measures()]:
         if m.key == key:
             return m
+    for m in (METRICS["offramp_share"](), METRICS["launderer_cost_share"](), METRICS["mean_cash_out_days"](),
+              *[METRICS["function_flow_share"](function=f) for f in ("mixing", "cross_chain", "swapping", "off_ramp")]):
+        if m.key == key:  # (the displacement measures of scenarios with services)
+            return m
+    if key.startswith("displaced_share_"):
+        return METRICS["displaced_share"](intervention=key[len("displaced_share_"):])
     raise KeyError(f"not a comparison metric: {key!r}")
 
 

@@ -105,6 +105,8 @@ _PARAM_FIELDS: dict[str, Any] = {
     "intervention": (Name, ...),
     "share": (Annotated[float, Field(gt=0.0, le=1.0)], ...),
     "asset": (Name, ...),
+    "function": (Literal["mixing", "cross_chain", "swapping", "off_ramp"], ...),
+    "start": (Duration, ...),
 }
 
 

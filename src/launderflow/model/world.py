@@ -29,6 +29,7 @@ from .book import OutcomeBook
 from .capacity import Capacity
 from .columns import ColumnBuffer
 from .distributions import Distribution, from_spec
+from . import choice  # noqa: F401  (registers the service step)
 from .hops import compile_program
 from .interventions import build_interventions
 from .ledger import Ledger
@@ -37,6 +38,7 @@ from .ops import Venue
 from .prices import ExitLog, PricePaths
 from .states import Location
 from .tracing import Recovery, Sharing, TracingTeam
+from .services import build_market
 from .venues import build_venues
 
 HOP_CODE = {name: i for i, name in enumerate(HOP_KINDS)}
@@ -91,6 +93,7 @@ class World:
         self.theft_time = np.array([t.time for t in scenario.thefts], dtype=np.float64)  # (a stream: its first instalment)
         self.last_stopped = np.full(len(scenario.thefts), -np.inf)  # last freeze or seizure of each theft's value
         self.all_discovered = False  # every theft is known: no need to look each lot's theft up
+        self.market = build_market(self)  # services and the launderer's choice rule (None: a fixed playbook)
         self.programs = [compile_program(self, scenario.playbook_for(t)) for t in scenario.thefts]
         self.agenda = Agenda(self.env, self.resolution, lambda: self.lots.ready, self._on_due)
         self.env.process(self.agenda.run())

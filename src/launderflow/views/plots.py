@@ -995,6 +995,65 @@ def flow_figure(runs: Sequence[RunData]) -> Figure:
     return fig
 
 
+def service_flows(run: RunData) -> tuple[list[str], Quantiles] | None:
+    """Cumulative share of the stolen value that entered each service of a run's market, over time
+    (median and 5–95 % over the stored replications); None without services or replications."""
+    from ..runs.store import StoredRun  # (a run directory's replications: only this figure reads them)
+
+    try:
+        stored = StoredRun(run.path)
+        services = list(stored.scenario.market.services)
+        reps = stored.replications() if services else {}
+    except Exception:  # noqa: BLE001 — a run without readable replications has no such figure
+        return None
+    if not services or not reps:
+        return None
+    venues = list(stored.scenario.venues)
+    index = np.array([venues.index(name) for name in services])
+    rows: list[tuple[np.ndarray, ...]] = []
+    for i, rep in reps.items():
+        log = rep.inflows or {"venue": np.empty(0, dtype=np.int64), "time": np.empty(0), "value_usd": np.empty(0)}
+        for k, v in enumerate(index):
+            mine = log["venue"] == v
+            t = np.concatenate(([0.0], log["time"][mine], [rep.horizon]))
+            cum = np.cumsum(np.concatenate(([0.0], log["value_usd"][mine], [0.0]))) / rep.stolen_usd
+            rows.append((np.full(len(t), i), t, np.full(len(t), k), cum))
+    rep_col, time_col, key_col, value_col = (np.concatenate(c) for c in zip(*rows))
+    return services, quantiles(rep_col, time_col, key_col, value_col, list(range(len(services))))
+
+
+def service_flows_figure(runs: Sequence[RunData]) -> Figure | None:
+    """(f) Flows by service over time: the cumulative share of the stolen value that entered each
+    service, one panel per scenario with services (None if none has)."""
+    panels = [(run, flows) for run in runs if (flows := service_flows(run)) is not None]
+    if not panels:
+        return None
+    nrows, ncols = _grid(len(panels))
+    fig = new_figure(max(9.0, PANEL_W * ncols + 1.0), PANEL_H * nrows + 1.5)
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, sharey=True, squeeze=False)).ravel()
+    peak = 0.0
+    for ax, (run, (services, q)) in zip(axes, panels):
+        for k, name in enumerate(services):
+            color = POLICY_COLORS[k % len(POLICY_COLORS)]
+            ax.fill_between(q.days, q.p5[:, k], q.p95[:, k], color=color, alpha=0.2, linewidth=0)
+            ax.plot(q.days, q.median[:, k], color=color, linewidth=1.8, label=name)
+            peak = max(peak, float(np.nanmax(q.p95[:, k], initial=0.0)))
+        ax.set_title(run.name)
+        ax.set_xlabel("time since the scenario starts (days)")
+        ax.set_xlim(0, run.horizon_days)
+        ax.legend(loc="upper left", fontsize=8)
+    for ax in axes:
+        _share_axis(ax, _nice_top(peak))
+    for i, ax in enumerate(axes):
+        if i >= len(panels):
+            ax.set_visible(False)
+        elif i % ncols:
+            ax.set_ylabel("")
+    fig.suptitle("Flows by service over time: share of the stolen value that has entered each service\n"
+                 f"(median, band 5–95 % over {_band_note([run for run, _ in panels]).split(' of ')[1]})")
+    return fig
+
+
 FIGURES = (
     ("traceability", traceability_figure),
     ("traceability_difference", traceability_difference_figure),
@@ -1003,6 +1062,7 @@ FIGURES = (
     ("anonymity", anonymity_figure),
     ("flow", flow_figure),
     ("tradeoff", tradeoff_figure),
+    ("service_flows", service_flows_figure),
 )
 
 

@@ -33,7 +33,7 @@ from typing import Any
 
 from .. import __version__
 from ..analysis.compare import compare, measure_of
-from ..metrics import PARAMS, Measure, collateral_measures, comparison_measures, short_usd
+from ..metrics import DISPLACEMENT, PARAMS, Measure, collateral_measures, comparison_measures, short_usd
 from ..runs.lock import locked
 from ..runs.outputs import check_files, write_files
 from ..runs.store import MANIFEST, PARTS, StoreError
@@ -218,6 +218,8 @@ def _section(m: Measure) -> str:
         return "Shares of the stolen value at the horizon"
     if m.metric.name.startswith("honest_"):
         return "Cost to honest users (collateral)"
+    if m.metric.name in DISPLACEMENT:
+        return "Displacement: where the flow went (services)"
     return "Time and cost"
 
 
