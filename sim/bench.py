@@ -16,6 +16,8 @@
     Python reference on a sample: speed ratio per policy (from sim/bench_taint.py).
 (d) Parallel efficiency: 8 replications of the baseline with 2 worker processes against 1, T1 / (2 T2);
     T2 includes starting the two workers, as a user's ``--jobs 2`` run does.
+(e) The scale scenario (bybit_2025_honest: the Bybit theft among ~100,000 honest users a day, >= 10,000,000
+    transfers in one replication): wall time and peak memory, measured in a fresh process.
 
 Ratios measured in one run are more stable than absolute times; run it on an idle machine. On a
 shared machine whose speed drifts, ``--repeat N`` measures (a), (b) and (d) N times (the simpy
@@ -175,9 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke test, not the figures)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
-    parser.add_argument("--skip", action="append", default=[], choices=["a", "b", "c", "d"])
+    parser.add_argument("--skip", action="append", default=[], choices=["a", "b", "c", "d", "e"])
     parser.add_argument("--repeat", type=int, default=1, metavar="N",
-                        help="measure (a), (b) and (d) N times: median, min and max (default 1)")
+                        help="measure (a), (b), (d) and (e) N times: median, min and max (default 1)")
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
@@ -196,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
         results["c_taint"] = bench_taint(n_transfers=n, n_addresses=max(1000, n // 10), sample=min(n, 200_000))
     if "d" not in args.skip:
         results["d_parallel"] = parallel_efficiency(medium.resolve(), 4 if args.quick else 8, args.repeat)
+    if "e" not in args.skip:
+        results["e_scale"] = peak_memory(ROOT / "scenarios" / "bybit_2025_honest.yaml", horizon, args.repeat)
     print(json.dumps(results, indent=2, default=float))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=float) + "\n", encoding="utf-8")

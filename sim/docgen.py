@@ -17,11 +17,9 @@ from the models' validators. Each venue, hop, delay and intervention kind carrie
 
 from __future__ import annotations
 
-import argparse
 import ast
 import inspect
 import re
-import sys
 import textwrap
 import types
 import typing
@@ -35,6 +33,8 @@ from pydantic.fields import FieldInfo
 
 from launderflow.scenario import schema as s
 from launderflow.units import UNITS
+
+import pagegen  # sim/pagegen.py: run as `python sim/...`, sim/ is on the path
 
 OUTPUT = Path(__file__).resolve().parents[1] / "docs" / "scenario-reference.md"  # sim/docgen.py -> the repository
 COMMAND = "python sim/docgen.py"
@@ -201,6 +201,20 @@ playbook:
       - share: 0.4
         playbook: [{hop: peel, length: 5, fraction: 0.1}]
   - {hop: cash_out, venue: garantex}
+""",
+    "ServiceHop": """\
+venues:
+  tornado: {kind: pool_mixer, asset: ETH}
+  sinbad: {kind: custodial_mixer, jurisdiction: offshore, fee: 0.025}
+  thorchain: {kind: bridge, jurisdiction: none, delay: 1h, fee: 0.002}
+market:
+  choice: {cost_weight: 100, delay_weight: 0.1, risk_weight: 10, inertia: 0.5, memory: 30d}
+  services:
+    tornado: {function: mixing, perceived_risk: 0.1}
+    sinbad: {function: mixing, opens: 60d, note: "launched Oct 2022 (Elliptic)"}
+    thorchain: {function: cross_chain}
+playbook:
+  - {hop: service, function: [mixing, cross_chain], to: BTC}   # mixers or bridges, by the choice rule
 """,
     # interventions
     "Designation": """\
@@ -834,23 +848,7 @@ def scenario_reference() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog=COMMAND, description="Rebuild docs/scenario-reference.md from the scenario schema.")
-    parser.add_argument("--check", action="store_true", help="do not write; exit 1 if the file is stale")
-    parser.add_argument("--output", type=Path, default=OUTPUT, help=f"where to write (default: {OUTPUT})")
-    args = parser.parse_args(argv)
-    text = scenario_reference()
-    if args.check:
-        current = args.output.read_text(encoding="utf-8") if args.output.is_file() else None
-        if current != text:
-            print(f"{args.output} is stale: run `{COMMAND}`", file=sys.stderr)
-            return 1
-        print(f"{args.output} is up to date")
-        return 0
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(text, encoding="utf-8")
-    print(f"wrote {args.output}")
-    return 0
-
+    return pagegen.main(argv, command=COMMAND, what="the scenario reference", default=OUTPUT, generate=scenario_reference)
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -97,7 +97,7 @@ def main() -> int:
     from launderflow.scenario.loader import ScenarioError, load_scenario
 
     try:  # here, for the usual file:line message, rather than as a failure under valgrind
-        load_scenario(opts.scenario, {"clock.horizon": opts.horizon})
+        load_scenario(opts.scenario, {"clock.horizon": opts.horizon}, override_label="--horizon {value}")
     except ScenarioError as exc:
         print(exc, file=sys.stderr)
         return 2

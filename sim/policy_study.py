@@ -4,6 +4,7 @@ under the jointly calibrated behaviour — and its uncertainty.
     python sim/policy_study.py                                    # 10 runs per scenario, both cores
     python sim/policy_study.py --draws out/dprk_joint-joint/accepted.csv --draws-max 5 --runs 4
     python sim/policy_study.py --runs 40 --jobs 8 --out out/policy_study
+    python sim/policy_study.py --honest --out out/policy_study_honest   # with each policy's cost to honest users
 
 It runs the scenarios with common random numbers (one master seed) through the Python API, writes
 the comparison table (CSV, Parquet, Markdown), the figures (PNG, SVG) and a self-contained HTML
@@ -67,15 +68,25 @@ def effects_table(per_draw: list[dict[str, dict[str, np.ndarray]]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def study_parser(description: str, name: str, docs_help: str) -> argparse.ArgumentParser:
+    """The options every study driver takes: runs, jobs, seed, where its run directories and its docs go."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--seed", type=int, default=20220323)
-    parser.add_argument("--out", type=Path, default=ROOT / "out" / "policy_study")
-    parser.add_argument("--docs", type=Path, default=ROOT / "docs", help="where README's figures and table go")
+    parser.add_argument("--out", type=Path, default=ROOT / "out" / name)
+    parser.add_argument("--docs", type=Path, default=ROOT / "docs", help=docs_help)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = study_parser(__doc__.split("\n\n")[0], "policy_study", "where README's figures and table go")
     parser.add_argument("--draws", type=Path, default=None, help="accepted.csv of a joint calibration: repeat the study for its parameter sets")
     parser.add_argument("--draws-max", type=int, default=5, help="how many of its parameter sets (best first)")
+    parser.add_argument("--honest", action="store_true",
+                        help="give every scenario the honest users of scenarios/honest_users.yaml: the report shows each "
+                             "policy's cost to them beside its effect (writes docs/policy_study_honest.md and "
+                             "docs/figures/tradeoff.png instead of README's table and figures)")
     args = parser.parse_args(argv)
 
     import launderflow as lf
@@ -87,11 +98,17 @@ def main(argv: list[str] | None = None) -> int:
 
     files = [ROOT / "scenarios" / f"{name}.yaml" for name in POLICIES]
     draws = read_draws(args.draws, args.draws_max) if args.draws is not None else [{}]
+    if args.honest:  # the stolen value's outcome is unchanged by honest users (docs/model.md §9b): only the collateral is added
+        import yaml
+
+        honest = yaml.safe_load((ROOT / "scenarios" / "honest_users.yaml").read_text(encoding="utf-8"))["honest"]
+        draws = [{**d, "honest": honest} for d in draws]
     per_draw: list[dict[str, dict[str, np.ndarray]]] = []
     failed: list[str] = []
     for k, overrides in enumerate(draws):
         out = args.out if k == 0 else args.out / f"draw_{k}"
-        what = f" (parameter set {k + 1} of {len(draws)}: {overrides})" if overrides else ""
+        shown = {key: v for key, v in overrides.items() if key != "honest"}
+        what = f" (parameter set {k + 1} of {len(draws)}: {shown})" if shown else ""
         print(f"comparing {len(files)} scenarios, {args.runs} runs each, seed {args.seed}{what}", file=sys.stderr)
         cmp = lf.compare(files, runs=args.runs, seed=args.seed, out=out, at=AT.split(","), jobs=args.jobs,
                          overwrite=True, overrides=overrides or None)
@@ -101,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         if k == 0:
             Console(highlight=False).print(comparison_table(cmp.rows, title=f"{len(files)} scenarios, {args.runs} runs each, "
                                                                           f"seed {args.seed} (common random numbers)"))
-            written = [*cmp.written, *write_figures(out), write_report(out)]
+            written = [*cmp.written, *write_figures(out, overwrite=True), write_report(out, overwrite=True)]
             for path in written:
                 print(f"wrote {path}")
     if failed:
@@ -109,6 +126,11 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     figures = args.docs / "figures"
     figures.mkdir(parents=True, exist_ok=True)
+    if args.honest:
+        shutil.copyfile(args.out / "figures" / "tradeoff.png", figures / "tradeoff.png")
+        shutil.copyfile(args.out / "comparison.md", args.docs / "policy_study_honest.md")
+        print(f"copied the trade-off figure to {figures} and the table to {args.docs / 'policy_study_honest.md'}", file=sys.stderr)
+        return 0
     for png in sorted((args.out / "figures").glob("*.png")):
         shutil.copyfile(png, figures / png.name)
     shutil.copyfile(args.out / "comparison.md", args.docs / "policy_study.md")

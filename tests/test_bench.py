@@ -13,7 +13,7 @@ BENCH = Path(__file__).resolve().parents[1] / "sim" / "bench.py"
 
 def test_quick_taint_figure_matches_the_reference(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
-    done = subprocess.run([sys.executable, str(BENCH), "--quick", "--skip", "a", "--skip", "b", "--skip", "d",
+    done = subprocess.run([sys.executable, str(BENCH), "--quick", "--skip", "a", "--skip", "b", "--skip", "d", "--skip", "e",
                            "--json", str(out)], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     figures = json.loads(out.read_text())
@@ -81,8 +81,8 @@ def test_instruction_split_subtracts_the_build_and_groups_by_library() -> None:
     assert next(iter(split)) == "numpy core"  # largest first
 
 
-def test_instructions_refuses_a_bad_horizon_with_the_scenario_line() -> None:
+def test_instructions_refuses_a_bad_horizon_naming_its_option() -> None:
     done = subprocess.run([sys.executable, str(BENCH.parent / "instructions.py"), "--horizon", "soon"],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
-    assert "bybit_2025.yaml:" in done.stderr and "clock.horizon" in done.stderr and "Traceback" not in done.stderr
+    assert done.stderr.startswith("--horizon soon: clock.horizon: 'soon' is not a duration") and "Traceback" not in done.stderr

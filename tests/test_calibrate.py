@@ -263,7 +263,7 @@ def test_schema_errors_give_file_line_and_exit_2(tmp_path, case):
     err = result.stderr
     assert f"{f}:2: parameters.0: high must be greater than low (got low 0.9, high 0.2)" in err
     assert f"{f}:8: targets.0.venu: unknown field (allowed: name, value, tolerance, source, role, metric, venue)" in err
-    assert f"{f}:10: targets.0.tolerance: input should be greater than 0 (got 0)" in err
+    assert f"{f}:10: targets.0.tolerance: input should be greater than or equal to 0.000001 (got 0)" in err
     assert f"{f}:13: targets.1.metric: unknown metric 'share_of'" in err
     assert f"{f}:17: bogus: unknown field (allowed: description, parameters, targets)" in err
     assert "Traceback" not in result.output
@@ -297,3 +297,36 @@ def test_check_targets_are_reported_but_never_fitted(tmp_path):
                        "source: s, role: check}\n")
     with pytest.raises(ScenarioError, match="every target is a check"):
         load_targets(targets, scenario_path=tmp_path / "tiny.yaml")
+
+
+def test_finished_candidates_are_kept_and_reused(case, tmp_path):
+    """Ctrl-C loses only the candidates in flight: each finished one is kept under DIR/candidates-done/
+    the moment it finishes, and the same calibration uses it instead of running it again."""
+    from launderflow.analysis.calibrate import FinishedCandidates
+
+    _, scenario, targets = case
+    keep = tmp_path / "cal"
+    first = calibrate(scenario, targets, runs=2, samples=4, seed=3, keep=keep)
+    files = sorted((keep / "candidates-done").glob("*.json"))
+    assert len(files) == 4
+    ticks: list[int] = []
+    again = calibrate(scenario, targets, runs=2, samples=4, seed=3, keep=keep, on_replication=lambda: ticks.append(1))
+    assert again.report() == first.report() and len(ticks) == 8  # the same numbers; the bar counts them as done
+    # a kept candidate is used as it is, not run again: altered, it changes the result
+    doc = json.loads(files[0].read_text())
+    doc["metrics"] = [[v * 2 for v in row] for row in doc["metrics"]]
+    files[0].write_text(json.dumps(doc))
+    altered = calibrate(scenario, targets, runs=2, samples=4, seed=3, keep=keep)
+    assert altered.candidates[0].metrics.tolist() == doc["metrics"] != first.candidates[0].metrics.tolist()
+    # another seed is another calibration: nothing of this one is used
+    other = FinishedCandidates(keep, *_spec_and_scenario(scenario, targets), seed=4, runs=2, samples=4)
+    assert other.count() == 0
+    other.clear()
+    assert not (keep / "candidates-done").exists()
+
+
+def _spec_and_scenario(scenario, targets):
+    from launderflow.analysis.calibrate import load_targets
+
+    spec, base = load_targets(targets, scenario)
+    return base, spec

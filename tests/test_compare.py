@@ -149,7 +149,7 @@ def test_terminal_table_fits_80_columns_with_every_number_whole() -> None:
     assert "89.9–91.2%" in text  # a share's range: the unit once
     assert "+1.3 pp" in text and "+1.1…+1.6 pp" in text  # a paired difference and its range, in points
     assert "$44.5 M" in text and "$44.4–44.5 M" in text  # USD to 3 figures in millions, not 11 digits
-    assert "-$2.40 M" in text and "-$2.43…-$2.30 M" in text
+    assert "-$2.40 M" in text and "-$2.43 M…-$2.30 M" in text  # after a sign, the scale on both ends
     assert "Δ = difference from baseline" in text
 
 
@@ -194,6 +194,7 @@ def test_report_shows_every_row_compare_printed(comparison: Path, tmp_path: Path
     --at rows, and every paired difference (days to 50 % and launderer cost too), coloured by
     which direction is better for the investigators."""
     from launderflow.analysis.compare import measure_of
+    from launderflow.views.report import tone as report_tone
     from launderflow.views.tables import span
 
     copy, text = _report_of(comparison, tmp_path)
@@ -215,11 +216,16 @@ def test_report_shows_every_row_compare_printed(comparison: Path, tmp_path: Path
             assert len(column) == 2 and r["diff_median"] is None
             continue
         delta = u.short_diff(r["diff_median"])
-        assert column[2:] == [f"Δ {delta}", span(u.short_diff(r["diff_p5"]), u.short_diff(r["diff_p95"]), " … ")], r
+        frozen = next((f for f in rows if f["scenario"] == r["scenario"]
+                       and f["metric"] == r["metric"].replace("reported_traceable", "reported_frozen")), None)
+        frozen_rose = "reported_traceable" in r["metric"] and frozen is not None and frozen["diff_p5"] > 0
+        note = ["frozen rose: no better direction"] if frozen_rose else []
+        assert column[2:] == [f"Δ {delta}", span(u.short_diff(r["diff_p5"]), u.short_diff(r["diff_p95"]), " … "),
+                              *note], r
         reads_zero = not re.search(r"[1-9]", delta)
-        tone = ("" if m.better is None or reads_zero
-                else " better" if (r["diff_median"] > 0) == (m.better == "higher") else " worse")
-        assert re.findall(r'<span class="delta([a-z ]*)">', cell) == [tone, tone], (r["metric"], tone)
+        colour = report_tone(m, r, frozen_rose)  # only an interval that excludes 0, by the better direction
+        expected = "" if reads_zero or not colour else f" {colour}"
+        assert re.findall(r'<span class="delta([a-z ]*)">', cell) == [expected] * len(column[2:]), (r["metric"], expected)
     # the rows the report used to leave out, and the colouring of their differences
     fast = {r["metric"]: r for r in rows if r["scenario"] == names[1]}
     assert fast["days_to_50pct_cash_out"]["diff_median"] != 0 and fast["launderer_cost_usd"]["diff_median"] != 0

@@ -156,12 +156,19 @@ def test_overwrite_removes_only_what_a_run_writes(tmp_path):
 
 
 def test_derived_files_of_a_run_are_still_dropped_when_the_run_changes(tmp_path):
-    """report.html made from a run goes stale when the run is redone: it is the run's, so it goes."""
+    """report.html made from a run goes stale when the run is redone: launderflow wrote it (its ledger
+    says so), so it goes; a taint.json the user put there after the run is theirs, and stays (issue 25)."""
     out = tmp_path / "run"
     run_ok(str(GOLDEN), "--runs", "2", "--out", str(out))
-    (out / "report.html").write_text("stale")
+    assert invoke("report", str(out)).exit_code == 0
+    (out / "taint.json").write_text('{"mine": 1}')
     run_ok(str(GOLDEN), "--runs", "2", "--out", str(out), "--seed", "4", "--overwrite")
     assert not (out / "report.html").exists()
+    assert (out / "taint.json").read_text() == '{"mine": 1}'
+    assert invoke("report", str(out)).exit_code == 0  # made again from the new run
+    (out / "report.html").write_text("edited by hand")  # changed since: the user's now
+    run_ok(str(GOLDEN), "--runs", "2", "--out", str(out), "--seed", "5", "--overwrite")
+    assert (out / "report.html").read_text() == "edited by hand"
 
 
 # --- 3. one writer per output directory -----------------------------------------------------------

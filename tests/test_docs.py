@@ -3,7 +3,8 @@
 * docs/scenario-reference.md is exactly what ``python sim/docgen.py`` generates now;
 * every field of every scenario model has a row in it, in its model's section;
 * every YAML example in it validates against the schema (cross-references included);
-* docs/model.md documents every venue, hop and intervention kind of the schema.
+* docs/model.md documents every venue, hop and intervention kind of the schema;
+* docs/reference/metrics.md is exactly what ``python sim/metricsdoc.py`` generates, a row per metric.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ REFERENCE = REPO / "docs" / "scenario-reference.md"
 MODEL_DOC = REPO / "docs" / "model.md"
 REGENERATE = "run `python sim/docgen.py` (with the package installed) and commit docs/scenario-reference.md"
 
+sys.path.insert(0, str(REPO / "sim"))  # the generators share sim/pagegen.py
 _spec = importlib.util.spec_from_file_location("docgen", REPO / "sim" / "docgen.py")
 docgen = importlib.util.module_from_spec(_spec)
 sys.modules["docgen"] = docgen  # (its dataclasses look their module up)
@@ -188,3 +190,34 @@ def test_model_doc_mentions_every_kind(what, union, field):
     text = MODEL_DOC.read_text(encoding="utf-8")
     missing = [k for k in _kinds(union, field) if f"`{k}`" not in text]
     assert not missing, f"docs/model.md does not document these {what} kinds (write them as `kind`): {missing}"
+
+
+# --- the metric reference is fresh ------------------------------------------------------------------
+
+_mspec = importlib.util.spec_from_file_location("metricsdoc", REPO / "sim" / "metricsdoc.py")
+metricsdoc = importlib.util.module_from_spec(_mspec)
+_mspec.loader.exec_module(metricsdoc)  # type: ignore[union-attr]
+METRICS_DOC = REPO / "docs" / "reference" / "metrics.md"
+
+
+def test_metric_reference_is_up_to_date():
+    assert METRICS_DOC.is_file() and METRICS_DOC.read_text(encoding="utf-8") == metricsdoc.page(), \
+        "docs/reference/metrics.md is stale: run `python sim/metricsdoc.py` and commit it"
+
+
+def test_every_metric_has_a_row():
+    """Independently of the generator: one row per registered metric, with its unit and description."""
+    from launderflow.metrics import METRICS
+
+    rows = {m.group(1): m.group(0) for m in re.finditer(r"^\| `(\w+)` \|.*$", METRICS_DOC.read_text(encoding="utf-8"), flags=re.M)}
+    assert set(rows) == set(METRICS)
+    for name, metric in METRICS.items():
+        assert f"| {metric.unit.name} |" in rows[name] and metric.doc.replace("|", "\\|") in rows[name], name
+
+
+def test_metricsdoc_check_mode(tmp_path):
+    out = tmp_path / "metrics.md"
+    assert metricsdoc.main(["--output", str(out), "--check"]) == 1
+    assert metricsdoc.main(["--output", str(out)]) == 0 and out.read_text(encoding="utf-8") == metricsdoc.page()
+    out.write_text(out.read_text(encoding="utf-8").replace("`lots`", "`plots`"), encoding="utf-8")
+    assert metricsdoc.main(["--output", str(out), "--check"]) == 1

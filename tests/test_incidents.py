@@ -1,6 +1,6 @@
 """The incident scenarios built from the fact sheet (issue 15 item 6): harmony_2022 and dmm_2024.
 
-What is checked is structure, not the backtest's verdict (that is in README, pass or fail):
+What is checked is structure, not the backtest's verdict (that is in docs/explanation/validation.md, pass or fail):
 
 * both scenarios and their targets files load, validate with no problem and no plausibility
   warning, and the targets' calibration parameters exist in the scenario;

@@ -44,14 +44,15 @@ def slow(tmp_path_factory):
 
 def test_every_metric_computes_a_number_from_a_replication(slow):
     _, scenario, rep = slow
-    examples = {"state": "cashed_out", "at": 30.0, "venue": "otc", "intervention": None, "share": 0.5, "asset": "ETH"}
+    examples = {"state": "cashed_out", "at": 30.0, "venue": "otc", "intervention": None, "share": 0.5, "asset": "ETH",
+                "function": "mixing", "start": 10.0}
     for name, metric in METRICS.items():
         if "intervention" in metric.params:
             continue  # (this scenario has none; covered by the calibrate tests)
         m = metric(**{p: examples[p] for p in metric.params})
         value = m.value(rep, scenario)
         assert isinstance(value, float), name
-        assert m.key and m.label and m.unit in (metrics.SHARE, metrics.USD, metrics.DAYS, metrics.COUNT)
+        assert m.key and m.label and m.unit in (metrics.SHARE, metrics.USD, metrics.DAYS, metrics.COUNT, metrics.RATIO)
 
 
 def test_keys_and_labels_are_filled_from_the_parameters():
@@ -120,7 +121,8 @@ def test_a_new_metric_is_one_entry_and_becomes_a_target(slow, tmp_path):
 
 def test_targets_files_take_every_target_metric_of_the_registry(tmp_path, slow):
     path, scenario, _ = slow
-    examples = {"state": "cashed_out", "at": "1d", "venue": "otc", "share": 0.5, "asset": "ETH"}
+    examples = {"state": "cashed_out", "at": "1d", "venue": "otc", "share": 0.5, "asset": "ETH",
+                "function": "mixing", "start": 10.0}
     targets = []
     for name, metric in METRICS.items():
         if not metric.target or "intervention" in metric.params:

@@ -28,7 +28,7 @@ from launderflow.views.report import comparison_table, write_report
 
 REPO = Path(__file__).resolve().parent.parent
 ALL_VENUES = REPO / "tests" / "scenarios" / "all_venues.yaml"
-FIGURE_NAMES = ("traceability", "outcome_areas", "final_outcomes", "anonymity")
+FIGURE_NAMES = ("traceability", "outcome_areas", "final_outcomes", "anonymity", "flow")
 EVIL = "<script>alert('x')</script> & \"quotes\""
 
 
@@ -220,7 +220,7 @@ def test_write_figures_single_run(single_figures):
 def test_write_figures_default_dir_and_formats(comparison):
     written = write_figures(comparison, formats=("png",))
     assert all(p.parent == comparison / "figures" and p.suffix == ".png" for p in written)
-    assert len(written) == 4  # zeta_policy has a pool mixer, so the anonymity figure exists
+    assert len(written) == 5  # zeta_policy has a pool mixer, so the anonymity figure exists; and the flow
     assert png_shape(comparison / "figures" / "outcome_areas.png")[:2] == (735, 1650)  # two panels side by side
     with pytest.raises(ValueError, match="pdf"):
         write_figures(comparison, formats=("pdf",))
@@ -229,12 +229,12 @@ def test_write_figures_default_dir_and_formats(comparison):
 def test_no_anonymity_figure_without_pools(tmp_path):
     run = make_run(tmp_path / "run", "plain", pools=False, reps=2)
     written = write_figures(run, formats=("png",))
-    assert {p.stem for p in written} == {"traceability", "outcome_areas", "final_outcomes"}
+    assert {p.stem for p in written} == {"traceability", "outcome_areas", "final_outcomes", "flow"}
 
 
 def test_figures_are_byte_identical_on_repeat(single, single_figures, tmp_path):
     second = write_figures(single, tmp_path / "again")
-    assert len(second) == len(single_figures) == 8
+    assert len(second) == len(single_figures) == 10
     for a, b in zip(single_figures, second):
         assert a.read_bytes() == b.read_bytes(), a.name
     # and not by luck of the clock: no date in the SVG, no software tag in the PNG
@@ -260,13 +260,14 @@ def test_report_is_one_self_contained_page(comparison_report):
     assert "<td>launderer cost (USD)</td>" in text
     assert text.index("zeta_policy") < text.index("alpha_policy")
     assert '60.0%<span class="range">51.0 – 69.0%</span>' in text  # traced: median and 90 % interval
-    assert '<span class="delta better">Δ +40.0 pp</span>' in text  # frozen: 0 % -> 40 %, medians (not paired)
+    # frozen: 0 % -> 40 %, a difference of medians (not paired): without an interval, not coloured
+    assert '<span class="delta">Δ +40.0 pp</span>' in text and "delta better" not in text
     assert '2.0<span class="range">1.8 – 2.2</span>' in text  # 48 h to half cashed out = 2.0 days
     # these runs keep no replications: the numbers are their summary.json's, and the page says so
     assert "no stored replications" in text and "summary.json" in text
     # figures embedded as PNG that decode
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', text)
-    assert len(images) == 4
+    assert len(images) == 5
     for data in images:
         assert png_shape(base64.b64decode(data))[1] in (1350, 1650)  # 9 or 11 inches at 150 dpi
 
@@ -309,7 +310,8 @@ def test_report_title_counts_the_policies_besides_the_reference(tmp_path):
 def test_cli_plot_with_out_and_format(single, tmp_path):
     result = CliRunner().invoke(main, ["plot", str(single), "--out", str(tmp_path / "f"), "--format", "svg"])
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in (tmp_path / "f").iterdir()) == sorted(f"{n}.svg" for n in FIGURE_NAMES)
+    assert sorted(p.name for p in (tmp_path / "f").iterdir()) == sorted(
+        [".launderflow-files.json", *(f"{n}.svg" for n in FIGURE_NAMES)])  # (the ledger of what launderflow wrote)
     assert f"wrote {tmp_path / 'f' / 'traceability.svg'}" in result.stdout
 
 
@@ -375,10 +377,8 @@ def _sweep_rows(labels: list[str], runs: int = 2) -> list[dict]:
     return rows
 
 
-def _markers_and_bars(ax: Axes) -> list:
-    containers = [c for c in ax.containers if type(c).__name__ == "ErrorbarContainer"]
-    assert [c.get_label() for c in containers] == ["traced", "frozen", "seized", "cashed out"]
-    return containers
+def _errorbars(ax: Axes) -> list:
+    return [c for c in ax.containers if type(c).__name__ == "ErrorbarContainer"]
 
 
 def test_sensitivity_of_a_grid_has_points_with_error_bars_and_no_lines(tmp_path):
@@ -388,36 +388,45 @@ def test_sensitivity_of_a_grid_has_points_with_error_bars_and_no_lines(tmp_path)
     assert [p.read_bytes() for p in first] == [p.read_bytes() for p in second]  # deterministic files
     with plots.style_context():
         fig = plots.sensitivity_figure(_sweep_rows(labels), axes, labels)
-    ax = fig.axes[0]
-    containers = _markers_and_bars(ax)
-    for c in containers:
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in panels] == ["Traced", "Frozen", "Seized", "Cashed out"]  # one panel per outcome
+    for ax in panels:
+        (c,) = _errorbars(ax)
         line, _, (bars,) = c.lines
         assert line.get_linestyle() == "None"  # unrelated settings are not joined by a line
         assert len(bars.get_segments()) == len(labels)  # one 5-95 % bar per point
-    assert not ax.collections[len(containers):]  # and no invisible bands
-    # the metrics of a point sit side by side: frozen and seized, both 0 at the last point, do not overlap
-    xs = [c.lines[0].get_xdata() for c in containers]
-    assert len({float(x[-1]) for x in xs}) == 4
-    # markers at 0 % are whole: the axis starts below 0 by more than a marker's radius
+        np.testing.assert_array_equal(line.get_xdata(), [0, 1, 2])  # one position per point, no sideways nudge
+        low, high = ax.get_ylim()
+        assert low <= min(c.lines[0].get_ydata()) and high > max(c.lines[0].get_ydata())  # every point in view
+    # markers at 0 % are whole: seized (0 everywhere) has room below 0
     fig.canvas.draw()
-    seized = containers[2].lines[0]
-    radius = seized.get_markersize() / 2 * fig.dpi / 72
-    zero = ax.transData.transform((0, 0))[1]
-    bottom = ax.transAxes.transform((0, 0))[1]
-    assert zero - bottom > radius
-    assert "5–95 % range (bars) of 2 replications per point" in ax.get_title()
+    seized = panels[2]
+    (c,) = _errorbars(seized)
+    radius = c.lines[0].get_markersize() / 2 * fig.dpi / 72
+    assert seized.transData.transform((0, 0))[1] - seized.transAxes.transform((0, 0))[1] > radius
+    assert "5–95 % range of 2 replications per point" in fig._suptitle.get_text()
 
 
-def test_sensitivity_of_one_numeric_parameter_joins_its_points():
-    labels = ["compliance=0.2", "compliance=0.5", "compliance=0.9"]
+def test_sensitivity_of_one_numeric_parameter_joins_its_points_at_their_values():
+    labels = ["compliance=0.3", "compliance=0.5", "compliance=0.9"]
+    rows = _sweep_rows(labels)
+    for r in rows:  # frozen 2.3 % -> 3.4 %: visible on its own axis, not flat on 0-100 %
+        if r["metric"] == "frozen_share":
+            r["median"], r["p5"], r["p95"] = {"compliance=0.3": (0.023, 0.021, 0.025),
+                                              "compliance=0.5": (0.028, 0.026, 0.03),
+                                              "compliance=0.9": (0.034, 0.032, 0.036)}[r["scenario"]]
     with plots.style_context():
-        fig = plots.sensitivity_figure(_sweep_rows(labels), [("venues.x.compliance", [0.2, 0.5, 0.9])], labels)
-    ax = fig.axes[0]
-    for c in _markers_and_bars(ax):
-        assert c.lines[0].get_linestyle() == "-"  # a trend along a numeric parameter
-        x = c.lines[0].get_xdata()
-        np.testing.assert_allclose(x, [0.2, 0.5, 0.9], atol=0.03)  # at their values (nudged apart by < 0.03)
-    assert ax.get_xlabel() == "venues.x.compliance"
+        fig = plots.sensitivity_figure(rows, [("venues.x.compliance", [0.3, 0.5, 0.9])], labels)
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    for ax in panels:
+        (line,) = ax.get_lines()
+        assert line.get_linestyle() == "-"  # a trend along a numeric parameter
+        np.testing.assert_array_equal(line.get_xdata(), [0.3, 0.5, 0.9])  # exactly at their values
+        assert ax.get_xlabel() == "venues.x.compliance"
+        assert len(ax.collections) == 1  # the 5-95 % band
+    frozen = panels[1]
+    low, high = frozen.get_ylim()
+    assert high < 0.1 and (0.034 - 0.023) / (high - low) > 0.2  # the change spans a fifth of the axis or more
 
 
 # --------------------------------------------------------------------------------------- anonymity
@@ -500,7 +509,7 @@ def test_paired_runs_get_a_difference_figure_in_percentage_points(tmp_path):
     written = write_figures(root, tmp_path / "figs", formats=("png",))
     again = write_figures(root, tmp_path / "again", formats=("png",))
     assert [p.name for p in written] == [f"{n}.png" for n in ("traceability", "traceability_difference",
-                                                              "outcome_areas", "final_outcomes")]
+                                                              "outcome_areas", "final_outcomes", "flow")]
     assert [p.read_bytes() for p in written] == [p.read_bytes() for p in again]  # deterministic
 
 

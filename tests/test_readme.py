@@ -1,10 +1,11 @@
-"""README's examples work as written and say what the code does."""
+"""README's and the docs' examples work as written and say what the code does; the CLI reference is current."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import click
@@ -15,6 +16,8 @@ from conftest import REPO
 from launderflow.cli import main
 
 README = REPO / "README.md"
+QUERY_DOC = REPO / "docs" / "how-to" / "query.md"
+CLI_DOC = REPO / "docs" / "reference" / "cli.md"
 
 # Two cash-out venues (an OTC desk and an exchange, both with haircuts), so that each kind of
 # cash-out row is counted, and a short horizon so that not everything has left by the end.
@@ -45,11 +48,11 @@ def invoke(*args: str):
 
 
 def readme_query(needle: str) -> str:
-    """The SQL of README's ``launderflow query out/baseline "..."`` example that contains ``needle``."""
-    for sql in re.findall(r'launderflow query out/baseline "([^"]*)"', README.read_text(encoding="utf-8")):
+    """The SQL of the query how-to's ``launderflow query out/baseline "..."`` example that contains ``needle``."""
+    for sql in re.findall(r'launderflow query out/baseline "([^"]*)"', QUERY_DOC.read_text(encoding="utf-8")):
         if needle in sql:
             return " ".join(sql.split())
-    raise AssertionError(f"README has no query example with {needle!r}")
+    raise AssertionError(f"docs/how-to/query.md has no query example with {needle!r}")
 
 
 @pytest.fixture(scope="module")
@@ -90,26 +93,29 @@ def test_query_of_a_run_without_a_ledger_says_how_to_get_one(tmp_path):
     assert result.exit_code == 2 and "query failed: Catalog Error" in result.output
 
 
-# --- the commands table and the bare commands ------------------------------------------------------
+# --- the command-line reference and the bare commands ------------------------------------------------
 
-_spec = importlib.util.spec_from_file_location("commands", REPO / "sim" / "commands.py")
-commands_table = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(commands_table)  # type: ignore[union-attr]
-REGENERATE = "run `python sim/commands.py` and commit README.md"
+REGENERATE = "run `python sim/commands.py` and commit docs/reference/cli.md"
 
 
-def test_the_commands_table_is_up_to_date():
-    readme = README.read_text(encoding="utf-8")
-    assert commands_table.updated(readme) == readme, f"README's table of commands is stale: {REGENERATE}"
+def commands_py(*args: str) -> subprocess.CompletedProcess[str]:
+    """sim/commands.py in a fresh interpreter: click caches each command's help option from the first
+    context it is given, so in this process the tests' own contexts could change what --help shows."""
+    return subprocess.run([sys.executable, str(REPO / "sim" / "commands.py"), *args], capture_output=True, text=True)
+
+
+def test_the_cli_reference_is_up_to_date():
+    result = commands_py("--check")
+    assert result.returncode == 0, f"docs/reference/cli.md is stale: {REGENERATE}\n{result.stderr}"
 
 
 def test_every_option_of_every_command_is_in_its_row():
     """Independently of the generator: each command's row names each of its options and arguments."""
     rows = {m.group(1): m.group(0) for m in re.finditer(r"^\| `launderflow (\w+)[^`]*` \|.*$",
-                                                         README.read_text(encoding="utf-8"), flags=re.M)}
+                                                         CLI_DOC.read_text(encoding="utf-8"), flags=re.M)}
     assert set(rows) == set(main.commands)
     for name, command in main.commands.items():
-        ctx = click.Context(command, info_name=name)
+        ctx = click.Context(command, info_name=name, parent=click.Context(main, info_name="launderflow"))
         for param in command.get_params(ctx):
             if isinstance(param, click.Argument):
                 assert param.make_metavar(ctx) in rows[name], (name, param.name)
@@ -117,18 +123,25 @@ def test_every_option_of_every_command_is_in_its_row():
                 assert max(param.opts, key=len) in rows[name], (name, param.opts)
 
 
-def test_the_commands_check_mode(tmp_path, capsys):
-    readme = tmp_path / "README.md"
-    stale = README.read_text(encoding="utf-8").replace("[--keep-ledgers] ", "")
-    readme.write_text(stale, encoding="utf-8")
-    assert commands_table.main(["--readme", str(readme), "--check"]) == 1
-    assert readme.read_text(encoding="utf-8") == stale  # --check writes nothing
-    assert commands_table.main(["--readme", str(readme)]) == 0
-    assert readme.read_text(encoding="utf-8") == README.read_text(encoding="utf-8")
-    assert commands_table.main(["--readme", str(readme), "--check"]) == 0
-    readme.write_text("# no table here\n", encoding="utf-8")
-    assert commands_table.main(["--readme", str(readme), "--check"]) == 2
-    assert "markers" in capsys.readouterr().err
+def test_every_command_has_its_help_on_the_page():
+    text = CLI_DOC.read_text(encoding="utf-8")
+    for name, command in main.commands.items():
+        assert f"## launderflow {name}\n" in text, name
+        usage = CliRunner().invoke(main, [name, "--help"], prog_name="launderflow").output.splitlines()[0]
+        assert usage.startswith("Usage: launderflow ") and f"```text\n{usage}\n" in text, name  # as a terminal shows it
+
+
+def test_the_commands_check_mode(tmp_path):
+    page = tmp_path / "cli.md"
+    stale = CLI_DOC.read_text(encoding="utf-8").replace("[--keep-ledgers] ", "")
+    page.write_text(stale, encoding="utf-8")
+    result = commands_py("--output", str(page), "--check")
+    assert result.returncode == 1 and "stale" in result.stderr
+    assert page.read_text(encoding="utf-8") == stale  # --check writes nothing
+    assert commands_py("--output", str(page)).returncode == 0
+    assert page.read_text(encoding="utf-8") == CLI_DOC.read_text(encoding="utf-8")
+    assert commands_py("--output", str(page), "--check").returncode == 0
+    assert commands_py("--output", str(tmp_path / "none.md"), "--check").returncode == 1  # a missing page is stale
 
 
 def test_run_help_says_when_it_writes_a_ledger():
@@ -141,7 +154,7 @@ def test_bare_commands_come_after_the_virtualenv_is_activated():
     """README's commands work as written: .venv/bin/... until it says to activate .venv, bare after."""
     readme = README.read_text(encoding="utf-8")
     activate = readme.index("```bash\nsource .venv/bin/activate\n```")
-    assert activate < readme.index("## What a run produces")  # at the end of the Quick start
+    assert activate < readme.index("## One example")  # at the end of the Quick start
     bare = re.compile(r"^(\$ )?(launderflow|python|dask) ", flags=re.M)
     for block in re.finditer(r"^```[a-z]*\n(.*?)^```", readme, flags=re.M | re.S):
         for line in bare.finditer(block.group(1)):

@@ -1,6 +1,6 @@
 """launderflow: simulate laundering of stolen crypto and the policies that stop it.
 
-The Python API (see README, "Python API"): :func:`run`, :func:`compare`, :func:`sweep` and
+The Python API (see docs/reference/api.md): :func:`run`, :func:`compare`, :func:`sweep` and
 :func:`open_run` return :class:`Run` and :class:`Comparison` objects with the summary and the
 tables as Arrow tables (pandas DataFrames with the ``pandas`` extra); the ``plot_*`` functions
 draw on any matplotlib ``Axes``. Names are imported on first use, so ``import launderflow`` stays
@@ -31,3 +31,8 @@ def __getattr__(name: str) -> Any:
     import importlib
 
     return getattr(importlib.import_module(f"launderflow.{module}"), name)
+
+
+def __dir__() -> list[str]:
+    """Tab completion shows the API (its names are imported on first use, see above)."""
+    return sorted({*globals(), *_API} - {"Any", "annotations"})

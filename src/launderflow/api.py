@@ -40,6 +40,7 @@ from .metrics import METRICS, Measure, measure
 from .model.simulate import Replication
 from .runs.experiment import Progress, RunReport, run_scenario
 from .runs.lock import locked
+from .runs.outputs import check_files, refuse_linked
 from .runs.store import StoredRun
 from .scenario.loader import load_scenario
 from .scenario.schema import Scenario
@@ -53,11 +54,22 @@ def _scenario(scenario: ScenarioLike, overrides: Mapping[str, Any] | None = None
         if overrides:
             raise ValueError("overrides apply to scenario files: pass the file's path, or change the Scenario object")
         return scenario
-    return load_scenario(scenario, dict(overrides or {}))
+    return load_scenario(scenario, dict(overrides or {}), override_label="overrides {field}={value}")
 
 
-def _hours(times: Sequence[float | str]) -> list[float]:
-    return [parse_duration(t) if isinstance(t, str) else float(t) for t in times]
+def _out(out: str | os.PathLike) -> Path:
+    """An output directory; ValueError for an empty path (``Path("")`` would be the current directory)."""
+    if not os.fspath(out).strip():
+        raise ValueError("out: empty path (give a directory; '.' for the current one)")
+    return Path(out)
+
+
+def _hours(times: Sequence[float | str], specs: Sequence[Scenario] = ()) -> list[float]:
+    """Times (hours, or durations like "11d") as hours; refused (ValueError) past a scenario's horizon,
+    where a share "at 400 d" would be the horizon's under another name."""
+    hours = [parse_duration(t) if isinstance(t, str) else float(t) for t in times]
+    comparison.check_times(hours, [(spec.name, spec.clock.horizon) for spec in specs])
+    return hours
 
 
 def _to_pandas(table: pa.Table | None, what: str) -> Any:
@@ -148,20 +160,50 @@ def open_run(path: str | os.PathLike) -> Run:
     return Run(path)
 
 
+def export_dataset(run_dir: str | os.PathLike, out: str | os.PathLike, formats: Sequence[str] = ("aml", "elliptic", "parquet"),
+                   *, replication: int | None = None, start: str = "2022-09-01 00:00", step_hours: float = 24.0,
+                   overwrite: bool = False) -> dict[str, Any]:
+    """Write a stored run's ledger as a labelled dataset (``launderflow export``; docs/reference/export.md);
+    return what ``out/export.json`` records (row counts, the illicit share, the files)."""
+    from .views.export import export_run
+
+    return export_run(run_dir, out, formats, replication, start, step_hours, overwrite)
+
+
 def run(scenario: ScenarioLike, runs: int = 1, seed: int | None = None, out: str | os.PathLike | None = None, *,
         jobs: int = 1, scheduler: str | None = None, keep_ledgers: bool | None = None,
         overrides: Mapping[str, Any] | None = None, resume: bool = False, overwrite: bool = False,
-        progress: Progress | None = None, strict: bool = True) -> Run:
+        progress: Progress | None = None, strict: bool = True, at: Sequence[float | str] = ()) -> Run:
     """Run ``runs`` replications of a scenario (a file or a Scenario) into ``out`` (default
     ``out/<name>``), like ``launderflow run``; return the Run. Ledgers are kept with one replication
     unless ``keep_ledgers`` says otherwise; failed replications are in ``run.report.failures``.
-    When every replication failed it raises RuntimeError with the first error, unless not ``strict``."""
+    When every replication failed it raises RuntimeError with the first error, unless not ``strict``.
+    ``at``: times (hours or "11d", up to the horizon) whose reported shares summary.json keeps, as
+    ``run --at`` does."""
     spec = _scenario(scenario, overrides)
+    times = _hours(at, [spec])
     seed = spec.seed if seed is None else seed
-    target = Path(out) if out is not None else Path("out") / spec.name
+    target = _out(out) if out is not None else Path("out") / spec.name
     keep = runs == 1 if keep_ledgers is None else keep_ledgers
-    report = run_scenario(spec, target, seed, runs, keep, jobs, scheduler, resume, overwrite, progress=progress)
+    report = _api_words(run_scenario, spec, target, seed, runs, keep, jobs, scheduler, resume, overwrite,
+                        progress=progress, at=times)
     return _checked(Run(target, report), strict)
+
+
+def _api_words(call: Any, *args: Any, **kwargs: Any) -> Any:
+    """``call(*args, **kwargs)``, with a StoreError's advice in the API's words (``resume=True``,
+    ``overwrite=True``, another ``out``) rather than the command line's options."""
+    from .runs.store import StoreError
+
+    try:
+        return call(*args, **kwargs)
+    except StoreError as exc:
+        text = str(exc)
+        for option, argument in (("--resume", "resume=True"), ("--overwrite", "overwrite=True"), ("--out", "out")):
+            text = text.replace(option, argument)
+        api_error = StoreError(text)
+        api_error.cli_text = str(exc)  # type: ignore[attr-defined]  # (what the command line prints)
+        raise api_error from None
 
 
 def _checked(run: Run, strict: bool = True) -> Run:
@@ -216,21 +258,28 @@ def compare(scenarios: Sequence[ScenarioLike], runs: int = 20, seed: int | None 
     if len(set(names)) != len(names):
         raise ValueError(f"scenario names must differ (got {', '.join(names)})")
     seed = specs[0].seed if seed is None else seed
-    target = Path(out)
-    times = _hours(at)
+    target = _out(out)
+    times = _hours(at, specs)
+    check_files(target, comparison.FILES, overwrite)  # before any work (and any folder made): the user's files
     with _locked(target, *(target / name for name in names)):
+        check_files(target, comparison.FILES, overwrite)  # (again, now that no one else writes here)
         done = {}
         for spec in specs:
-            report = run_scenario(spec, target / spec.name, seed, runs, False, jobs, scheduler, resume, overwrite,
+            report = _api_words(run_scenario, spec, target / spec.name, seed, runs, False, jobs, scheduler, resume, overwrite,
                                   progress=progress)
             done[spec.name] = _checked(Run(target / spec.name, report), strict)
         rows = comparison.compare([(name, target / name) for name in names], times)
-        written = comparison.write(target, rows, names, {"seed": seed, "runs": runs, "at_hours": times})
+        written = comparison.write(target, rows, names, {"seed": seed, "runs": runs, "at_hours": times}, overwrite)
     return Comparison(target, done, rows, written, seed)
 
 
-def _locked(*dirs: Path) -> ExitStack:
-    """Hold the writer lock of every directory (taken in order: none is held if one is refused)."""
+def _locked(target: Path, *dirs: Path) -> ExitStack:
+    """Hold the writer lock of ``target`` and of its run directories ``dirs`` (taken in order: none is
+    held if one is refused). A run directory that is a symbolic link is refused (OutputError): the
+    runs would be written outside ``target``."""
+    for directory in dirs:
+        refuse_linked(target, directory.name)
+    dirs = (target, *dirs)
     stack = ExitStack()
     with stack:
         for directory in dirs:
@@ -265,13 +314,16 @@ def sweep(scenario: str | os.PathLike, grid: Mapping[str, Sequence[Any]], runs: 
     elif [overrides for _, _, overrides in points] != [dict(zip(grid, c)) for c in itertools.product(*grid.values())]:
         raise ValueError("points are not this grid's (make them with sweep_points(scenario, grid))")
     seed = points[0][1].seed if seed is None else seed
-    target = Path(out)
+    target = _out(out)
     dirs = [target / f"point_{k:03d}" for k in range(len(points))]
+    own = [*comparison.FILES, *(f"figures/sensitivity.{fmt}" for fmt in ("png", "svg"))]
+    check_files(target, own, overwrite)  # before any work (and any folder made): the user's files are refused
     with _locked(target, *dirs):
+        check_files(target, own, overwrite)  # (again, now that no one else writes here)
         done: list[tuple[str, Run]] = []
         for (label, spec, _), run_dir in zip(points, dirs):
-            report = run_scenario(spec, run_dir, seed, runs, False, jobs, scheduler, resume, overwrite,
-                                  label=label, progress=progress)
+            report = _api_words(run_scenario, spec, run_dir, seed, runs, False, jobs, scheduler, resume, overwrite,
+                                label=label, progress=progress)
             done.append((label, _checked(Run(run_dir, report), strict)))
         labels = [label for label, _ in done]
         rows = comparison.compare([(label, run.path) for label, run in done])
@@ -279,6 +331,6 @@ def sweep(scenario: str | os.PathLike, grid: Mapping[str, Sequence[Any]], runs: 
                                                 for key, v in overrides.items()}}
                   for k, (label, _, overrides) in enumerate(points)]
         written = comparison.write(target, rows, labels,
-                                   {"seed": seed, "runs": runs, "parameters": list(grid), "points": params})
-        written += write_sensitivity(target, rows, list(grid.items()), labels)
+                                   {"seed": seed, "runs": runs, "parameters": list(grid), "points": params}, overwrite)
+        written += write_sensitivity(target, rows, list(grid.items()), labels, overwrite=overwrite)
     return Comparison(target, dict(done), rows, written, seed)

@@ -46,6 +46,7 @@ def _fail(problems: ScenarioError) -> None:
 @contextmanager
 def _errors() -> Iterator[None]:
     """The library's exceptions as one-line messages and exit codes (see the module's docstring)."""
+    from .runs.executors import NotAScheduler
     from .runs.experiment import RunInterrupted
     from .runs.lock import OutputError
     from .runs.store import StoreError
@@ -58,11 +59,14 @@ def _errors() -> Iterator[None]:
         err.print(f"error: {exc}", markup=False, soft_wrap=True)
         sys.exit(2)
     except StoreError as exc:  # --out holds another run, or a part was damaged while the run went on
-        err.print(str(exc), markup=False, soft_wrap=True)
+        err.print(getattr(exc, "cli_text", str(exc)), markup=False, soft_wrap=True)  # (in the options' words)
         sys.exit(2)
     except RunInterrupted as exc:
         err.print(f"interrupted: {exc}; the same command with --resume runs the rest", markup=False, soft_wrap=True)
         sys.exit(130)
+    except NotAScheduler as exc:  # --scheduler names a service that is not a dask scheduler
+        err.print(f"error: {exc}", markup=False, soft_wrap=True)
+        sys.exit(2)
     except OSError as exc:  # e.g. the dask scheduler cannot be reached
         err.print(f"error: {exc}", markup=False, soft_wrap=True)
         sys.exit(1)
@@ -84,6 +88,17 @@ def _warn(path: str, scenario: Scenario) -> None:
 
     for problem in located_warnings(path, scenario):
         err.print(str(problem), markup=False, soft_wrap=True)
+
+
+class _NonEmptyPath(click.Path):
+    """A directory (or ``backtest --out`` file) that refuses an empty string, exit code 2: ``Path("")``
+    is the current directory, so ``--out ''`` would write there. (An empty scenario file is the
+    loader's ``'': empty path``.)"""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and not value.strip():
+            self.fail("empty path (give a path; '.' for the current directory)", param, ctx)
+        return super().convert(value, param, ctx)
 
 
 # --- options several commands share: each declared once ----------------------------------------------
@@ -186,6 +201,13 @@ def store_options(command: Any) -> Any:
     )(command)
 
 
+def overwrite_option(what: str) -> Decorator:
+    """``--overwrite`` for a command that writes its own files: replace a file of the same name that
+    launderflow did not write (by default such a file is refused; nothing else is ever touched)."""
+    return click.option("--overwrite", is_flag=True,
+                        help=f"replace {what} even if launderflow did not write it (nothing else is touched)")
+
+
 def _remember_extends_outside(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
     from .scenario.loader import allow_extends_outside
 
@@ -238,6 +260,16 @@ def _times(_ctx: click.Context, _param: click.Parameter, text: str | None) -> li
 
     try:
         return parse_times(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--at") from None
+
+
+def _check_times(times: list[float], scenarios: list[Scenario]) -> None:
+    """--at past a scenario's horizon is a usage error (exit 2), before anything runs."""
+    from .analysis.compare import check_times
+
+    try:
+        check_times(times, [(sc.name, sc.clock.horizon) for sc in scenarios])
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--at") from None
 
@@ -379,14 +411,15 @@ class Bars:
 @click.argument("scenario_file", type=click.Path(dir_okay=False))
 @runs_option(1, "replications")
 @seed_option()
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+@click.option("--out", "out_dir", type=_NonEmptyPath(file_okay=False), default=None,
               help="output directory (default: out/<scenario name>)")
 @click.option("--keep-ledgers", is_flag=True, help="write every replication's ledger (always on with --runs 1)")
 @executor_options
 @store_options
 @set_option("override a scenario field (repeatable)")
 @extends_option
-@at_option("also report traced/dark/frozen/seized/cashed-out shares at these times after the theft, e.g. 11d,60d")
+@at_option("also report the reported traceable / dark / frozen shares and the cashed-out share at these times "
+           "after the start (up to the horizon), e.g. 11d,60d; kept in summary.json and shown by report")
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON instead of a table")
 def run(scenario_file: str, runs: int, seed: int | None, out_dir: str | None, keep_ledgers: bool, jobs: int,
         scheduler: str | None, resume: bool, overwrite: bool, overrides: dict[str, Any], times: list[float],
@@ -400,22 +433,21 @@ def run(scenario_file: str, runs: int, seed: int | None, out_dir: str | None, ke
     from . import api
 
     scenario = load_or_exit(scenario_file, overrides)
+    _check_times(times, [scenario])
     with _errors(), Bars() as bars:
         done = api.run(scenario, runs, seed, out_dir or None, jobs=jobs, scheduler=scheduler,
                        keep_ledgers=True if keep_ledgers else None, resume=resume, overwrite=overwrite,
-                       progress=bars, strict=False)
+                       progress=bars, strict=False, at=times)
     summary = done.report.summary
     if summary is not None:
-        if times:
-            from .analysis.compare import compare
-
-            at_rows = [r for r in compare([(scenario.name, done.path)], times) if "_at_" in r["metric"]]
         if as_json:
-            click.echo(json.dumps({**summary, "at": at_rows} if times else summary, indent=2))
+            click.echo(json.dumps(summary, indent=2))
         else:
             out.print(summary_table(summary))
             if times:
-                out.print(comparison_table(at_rows, title=f"{scenario.name}: shares at given times after the theft"))
+                at_rows = [{"scenario": scenario.name, "diff_median": None, "diff_p5": None, "diff_p95": None, **row}
+                           for row in summary.get("at", [])]
+                out.print(comparison_table(at_rows, title=f"{scenario.name}: shares at given times after the start"))
             for path in done.report.written:
                 out.print(f"wrote {path}", markup=False)
     if bars.failed_runs:
@@ -426,7 +458,7 @@ def run(scenario_file: str, runs: int, seed: int | None, out_dir: str | None, ke
 @click.argument("scenario_files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @runs_option(20, "replications per scenario")
 @seed_option("master seed shared by every scenario (default: the first scenario's)")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="out/compare", show_default=True)
+@click.option("--out", "out_dir", type=_NonEmptyPath(file_okay=False), default="out/compare", show_default=True)
 @at_option("also compare shares at these times, e.g. 11d,60d")
 @executor_options
 @store_options
@@ -444,6 +476,7 @@ def compare(scenario_files: tuple[str, ...], runs: int, seed: int | None, out_di
     names = [sc.name for sc in scenarios]
     if len(set(names)) != len(names):
         raise click.UsageError(f"scenario names must differ (got {', '.join(names)})")
+    _check_times(times, scenarios)
     with _errors(), Bars() as bars:
         done = api.compare(scenarios, runs, seed, out_dir, at=times, jobs=jobs, scheduler=scheduler, resume=resume,
                            overwrite=overwrite, progress=bars, strict=False)
@@ -461,7 +494,7 @@ def compare(scenario_files: tuple[str, ...], runs: int, seed: int | None, out_di
               help="a parameter and the values to try (repeatable: the grid is every combination)")
 @runs_option(10, "replications per grid point")
 @seed_option("master seed shared by every grid point")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="out/sweep", show_default=True)
+@click.option("--out", "out_dir", type=_NonEmptyPath(file_okay=False), default="out/sweep", show_default=True)
 @executor_options
 @store_options
 @extends_option
@@ -489,15 +522,17 @@ def sweep(scenario_file: str, grid: dict[str, list[Any]], runs: int, seed: int |
 
 
 @main.command()
-@click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
+@click.argument("run_dir", type=_NonEmptyPath(file_okay=False, exists=True))
 @click.argument("sql")
 @click.option("--csv", "as_csv", is_flag=True, help="print CSV instead of a table")
 @click.option("--json", "as_json", is_flag=True, help="print a JSON list of rows instead of a table")
 @click.option("--timeout", type=click.FloatRange(0, None), default=300.0, show_default=True, metavar="SECONDS",
               help="stop the query after this long (0: no limit)")
+@click.option("--memory-limit", default="4GB", show_default=True, metavar="SIZE",
+              help="memory the query may use (DuckDB sizes: 500MB, 8GB); it never spills to disk")
 @click.option("--unsafe", is_flag=True,
               help="plain DuckDB: SQL may read and write any file, attach databases and load extensions")
-def query(run_dir: str, sql: str, as_csv: bool, as_json: bool, timeout: float, unsafe: bool) -> None:
+def query(run_dir: str, sql: str, as_csv: bool, as_json: bool, timeout: float, memory_limit: str, unsafe: bool) -> None:
     """Run DuckDB SQL over RUN_DIR's results: views timeline, ledger, summary, anonymity.
 
     The SQL sees only these views: no file access, no extensions (--unsafe lifts that).
@@ -515,7 +550,7 @@ def query(run_dir: str, sql: str, as_csv: bool, as_json: bool, timeout: float, u
     from .runs.store import StoreError
 
     try:
-        con, sources = connect(Path(run_dir), unsafe=unsafe)
+        con, sources = connect(Path(run_dir), unsafe=unsafe, memory_limit=memory_limit)
     except (StoreError, duckdb.Error, OSError, ValueError) as exc:
         err.print(f"{run_dir}: {exc}", markup=False, soft_wrap=True)
         sys.exit(2)
@@ -602,9 +637,10 @@ def _cell(value: Any) -> str:
 
 
 @main.command()
-@click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
+@click.argument("run_dir", type=_NonEmptyPath(file_okay=False, exists=True))
 @click.option("--json", "as_json", is_flag=True, help="print the scores as JSON")
-def taint(run_dir: str, as_json: bool) -> None:
+@overwrite_option("RUN_DIR/taint.json")
+def taint(run_dir: str, as_json: bool, overwrite: bool) -> None:
     """Score poison / haircut / FIFO taint and the live tracer against the ground truth of RUN_DIR's ledger.
 
     Per replication: the value each marks as stolen in what every address holds at the horizon,
@@ -612,23 +648,110 @@ def taint(run_dir: str, as_json: bool) -> None:
     value stolen (each dollar counted once), and precision and recall over the transfers. Writes
     RUN_DIR/taint.json (the same in USD, and the sums over transfers).
     """
+    from contextlib import ExitStack
+
+    from .runs.lock import LockedError, OutputError, locked
+    from .runs.outputs import check_files, write_files
     from .runs.results import read_ledgers
+    from .runs.store import refuse_links
     from .analysis.taint_score import score_ledger
 
     path = Path(run_dir) / "ledger.parquet"
+    with _errors():
+        refuse_links(Path(run_dir), reading=True)
     if not path.is_file():
         err.print(f"{path}: no ledger (run with --runs 1 or --keep-ledgers)", markup=False)
         sys.exit(2)
-    scores = {str(rep): score_ledger(ledger) for rep, ledger in read_ledgers(path).items()}
-    (Path(run_dir) / "taint.json").write_text(json.dumps(scores, indent=2) + "\n", encoding="utf-8")
+    target = Path(run_dir) / "taint.json"
+    saved = None  # None: saved; else the one-line warning that says why not
+    with _errors(), ExitStack() as hold:
+        try:
+            hold.enter_context(locked(run_dir))  # one writer: not while a run rewrites the directory
+        except LockedError:
+            raise
+        except OutputError as exc:  # a read-only run directory: the scores are still printed
+            saved = f"warning: the scores could not be saved ({exc})"
+        if saved is None:
+            check_files(Path(run_dir), ["taint.json"], overwrite)  # a link or the user's file: refused first
+        try:
+            scores = {str(rep): score_ledger(ledger) for rep, ledger in read_ledgers(path).items()}
+        except KeyboardInterrupt:
+            err.print("interrupted: nothing was scored", markup=False)
+            sys.exit(130)
+        if saved is None:
+            try:
+                write_files(Path(run_dir), {"taint.json": json.dumps(scores, indent=2) + "\n"}, overwrite)
+            except OSError as exc:  # (the scores are still printed)
+                saved = f"warning: the scores could not be saved ({_os_error(exc)})"
     if as_json:
         click.echo(json.dumps(scores, indent=2))
-        return
-    from .views.tables import taint_table
+    else:
+        from .views.tables import taint_table
 
-    for rep, by_policy in scores.items():
-        out.print(taint_table(rep, by_policy))
-    out.print(f"wrote {Path(run_dir) / 'taint.json'}", markup=False)
+        for rep, by_policy in scores.items():
+            out.print(taint_table(rep, by_policy))
+        if saved is None:
+            out.print(f"wrote {target}", markup=False)
+    if saved is not None:
+        err.print(saved, markup=False, soft_wrap=True)
+
+
+def unwritable_file(path: Path) -> str | None:
+    """Why ``path`` cannot be written as a file (checked before the work that makes it), or None."""
+    import os
+
+    if path.is_dir():
+        return "it is a directory"
+    if path.exists():
+        return None if os.access(path, os.W_OK) else "permission denied (read-only)"
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"{parent} is not a directory"
+    return None if os.access(parent, os.W_OK | os.X_OK) else f"{parent} is not writable (read-only)"
+
+
+def _os_error(exc: OSError) -> str:
+    """An OSError in words: ``cannot write out/x/figures: read-only file system`` rather than ``[Errno 30] ...``."""
+    what = exc.strerror or str(exc)
+    where = exc.filename if exc.filename is not None else ""
+    return f"cannot write {where}: {what[0].lower() + what[1:]}" if where else what
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="directory to write the dataset into")
+@click.option("--format", "formats", multiple=True, type=click.Choice(["aml", "elliptic", "parquet"]),
+              help="dataset layout, repeatable (default: all three)")
+@click.option("--replication", type=click.IntRange(0, None), default=None, help="which stored replication (default: the first)")
+@click.option("--start", default="2022-09-01 00:00", show_default=True, metavar="'YYYY-MM-DD[ HH:MM]'",
+              help="calendar date of the scenario's time zero (AMLworld timestamps)")
+@click.option("--step", "step", default="1d", show_default=True, metavar="DURATION", help="length of one Elliptic time step")
+@click.option("--overwrite", is_flag=True, help="replace dataset files already in --out")
+def export(run_dir: str, out_dir: str, formats: tuple[str, ...], replication: int | None, start: str, step: str,
+           overwrite: bool) -> None:
+    """Write RUN_DIR's ledger as a labelled dataset: AMLworld CSV, an Elliptic-style graph, Parquet.
+
+    Every transfer (honest users' and the stolen value's) is one row labelled with the ground truth
+    (laundering / illicit: it carries stolen value). The run must have kept its ledgers (--runs 1,
+    or --keep-ledgers). Field by field: docs/reference/export.md.
+    """
+    from .api import export_dataset
+    from .units import parse_duration
+    from .views.export import ExportError
+
+    try:
+        step_hours = parse_duration(step)
+        meta = export_dataset(run_dir, out_dir, formats or ("aml", "elliptic", "parquet"), replication=replication,
+                              start=start, step_hours=step_hours, overwrite=overwrite)
+    except (ExportError, ValueError) as exc:
+        err.print(f"error: {exc}", markup=False, soft_wrap=True)
+        sys.exit(2)
+    out.print(f"{meta['rows']:,} transfers ({meta['illicit_rows']:,} illicit, {meta['licit_rows']:,} licit; "
+              f"illicit share {meta['illicit_share'] or 0:.4%}) from replication {meta['replication']}", markup=False)
+    for name in [*meta["files"], "export.json"]:
+        out.print(f"wrote {Path(out_dir) / name}", markup=False)
 
 
 def _results_dir_error(exc: Exception) -> None:
@@ -638,38 +761,54 @@ def _results_dir_error(exc: Exception) -> None:
 
 
 @main.command()
-@click.argument("results_dir", metavar="DIR", type=click.Path(path_type=Path))
-@click.option("--out", "fig_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+@click.argument("results_dir", metavar="DIR", type=_NonEmptyPath(path_type=Path))
+@click.option("--out", "fig_dir", type=_NonEmptyPath(file_okay=False, path_type=Path), default=None,
               help="where to write the figures (default: DIR/figures)")
 @click.option("--format", "formats", multiple=True, type=click.Choice(["png", "svg"]),
               help="file format, repeatable (default: png and svg)")
-def plot(results_dir: Path, fig_dir: Path | None, formats: tuple[str, ...]) -> None:
-    """Draw the figures of DIR, a run directory or a comparison directory of runs.
+@overwrite_option("a figure file")
+def plot(results_dir: Path, fig_dir: Path | None, formats: tuple[str, ...], overwrite: bool) -> None:
+    """Draw the figures of DIR, a run, comparison or sweep directory.
 
     Traceability curves (and, for runs on common random numbers, their paired differences from the
-    first scenario), outcome areas, final outcomes and the pool mixers' anonymity sets.
+    first scenario), outcome areas, final outcomes, the pool mixers' anonymity sets, where the value
+    went (a flow from the theft through the venues to the final states), and for a sweep the
+    sensitivity of the final outcomes to the swept parameter.
     """
+    from .runs.lock import OutputError
     from .views.plots import RunDirError, write_figures
 
     try:
-        written = write_figures(results_dir, fig_dir, formats or ("png", "svg"))
-    except (RunDirError, OSError) as exc:
+        written = write_figures(results_dir, fig_dir, formats or ("png", "svg"), overwrite=overwrite)
+    except (RunDirError, OutputError) as exc:
         _results_dir_error(exc)
+    except OSError as exc:
+        err.print(f"error: {_os_error(exc)}", markup=False, soft_wrap=True)
+        sys.exit(2)
     for path in written:
         click.echo(f"wrote {path}")
 
 
 @main.command()
-@click.argument("results_dir", metavar="DIR", type=click.Path(path_type=Path))
-def report(results_dir: Path) -> None:
-    """Write DIR/report.html: one self-contained page with the table, the figures and the scenarios."""
+@click.argument("results_dir", metavar="DIR", type=_NonEmptyPath(path_type=Path))
+@overwrite_option("DIR/report.html")
+def report(results_dir: Path, overwrite: bool) -> None:
+    """Write DIR/report.html: one self-contained page with the table, the figures and the scenarios.
+
+    DIR is a run, comparison or sweep directory (a sweep's page opens with its sensitivity figure and
+    a table of its points); a run made with --at shows the shares at those times too.
+    """
+    from .runs.lock import OutputError
     from .views.plots import RunDirError
     from .views.report import write_report
 
     try:
-        path = write_report(results_dir)
-    except (RunDirError, OSError) as exc:
+        path = write_report(results_dir, overwrite=overwrite)
+    except (RunDirError, OutputError) as exc:
         _results_dir_error(exc)
+    except OSError as exc:
+        err.print(f"error: {_os_error(exc)}", markup=False, soft_wrap=True)
+        sys.exit(2)
     click.echo(f"wrote {path}")
 
 
@@ -695,10 +834,12 @@ RESUME_HELP = "reuse the (candidate, incident) cells kept in --out by an interru
 @executor_options
 @extends_option
 @click.option("--resume", is_flag=True, help="with --joint: " + RESUME_HELP)
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+@click.option("--out", "out_dir", type=_NonEmptyPath(file_okay=False), default=None,
               help="output directory (default: out/<scenario name>-calibration, out/<joint name>-joint)")
+@overwrite_option("a file of the same name in --out (calibration.json, candidates.csv, ...)")
 def calibrate(scenario_file: str | None, targets_file: str | None, joint_file: str | None, runs: int, seed: int | None,
-              samples: int, accept: float, jobs: int, scheduler: str | None, resume: bool, out_dir: str | None) -> None:
+              samples: int, accept: float, jobs: int, scheduler: str | None, resume: bool, out_dir: str | None,
+              overwrite: bool) -> None:
     """Fit SCENARIO_FILE's uncertain parameters to the public facts in --targets (or, with --joint,
     the parameters several incidents share to all their facts).
 
@@ -710,27 +851,34 @@ def calibrate(scenario_file: str | None, targets_file: str | None, joint_file: s
     if joint_file is not None:
         if scenario_file or targets_file:
             raise click.UsageError("--joint takes no SCENARIO_FILE or --targets (the joint file names them)")
-        _calibrate_joint(joint_file, runs, seed, samples, accept, jobs, scheduler, resume, out_dir)
+        _calibrate_joint(joint_file, runs, seed, samples, accept, jobs, scheduler, resume, out_dir, overwrite)
         return
     if not scenario_file or not targets_file:
         raise click.UsageError("calibrate needs SCENARIO_FILE and --targets FILE (or --joint FILE)")
     if resume:
         raise click.UsageError("--resume goes with --joint")
+    from .analysis.calibrate import OUTPUT_FILES, FinishedCandidates, load_targets, tables, write_outputs
     from .analysis.calibrate import calibrate as run_calibration
-    from .analysis.calibrate import load_targets, tables, write_outputs
     from .runs.lock import locked
+    from .runs.outputs import check_files
 
     with _errors():
-        _, base = load_targets(targets_file, scenario_file)
+        spec, base = load_targets(targets_file, scenario_file)
     target = Path(out_dir) if out_dir else Path("out") / f"{base.name}-calibration"
+    kept = FinishedCandidates(target, base, spec, base.seed if seed is None else seed, runs, samples)
     with _errors(), locked(target):  # held from the start: a second writer is refused before the work
+        check_files(target, OUTPUT_FILES, overwrite)  # and a file of the user's too
+        if kept.count():
+            err.print(f"{kept.dir}: {kept.count()} of {samples} candidates finished earlier are used as they are",
+                      markup=False, soft_wrap=True)
         try:
             with Bars() as bars:
                 bars.start(f"calibrate {base.name}", samples * runs, 0)
                 cal = run_calibration(scenario_file, targets_file, runs, seed=seed, samples=samples, accept=accept,
-                                      jobs=jobs, scheduler=scheduler, on_replication=bars.advance)
+                                      jobs=jobs, scheduler=scheduler, on_replication=bars.advance, keep=target)
         except KeyboardInterrupt:
-            err.print("interrupted: nothing was written", markup=False)
+            err.print(f"interrupted: {kept.count()} of {samples} finished candidates are kept in {kept.dir}; "
+                      "the same command runs only the others", markup=False, soft_wrap=True)
             sys.exit(130)
         _print_wide(*tables(cal))
         failures = cal.report()["failures"]
@@ -738,10 +886,11 @@ def calibrate(scenario_file: str | None, targets_file: str | None, joint_file: s
             err.print(f"{len(failures)} replication(s) or candidate(s) failed; those candidates were discarded "
                       f"(see {target / 'calibration.json'})", markup=False, soft_wrap=True)
         try:
-            written = write_outputs(cal, target)
+            written = write_outputs(cal, target, overwrite)
         except OSError as exc:
             err.print(f"error: cannot write {target}: {exc}", markup=False, soft_wrap=True)
             sys.exit(1)
+        kept.clear()
     for path in written:
         out.print(f"wrote {path}", markup=False)
     if cal.best is None:
@@ -775,10 +924,11 @@ def _cube_failures(failures: list[dict[str, Any]], where: Path | None) -> None:
 
 
 def _calibrate_joint(joint_file: str, runs: int, seed: int | None, samples: int, accept: float, jobs: int,
-                     scheduler: str | None, resume: bool, out_dir: str | None) -> None:
-    from .analysis.crossval import calibrate_joint, write_joint_outputs
+                     scheduler: str | None, resume: bool, out_dir: str | None, overwrite: bool) -> None:
+    from .analysis.crossval import JOINT_FILES, calibrate_joint, write_joint_outputs
     from .analysis.joint import load_joint
     from .runs.lock import locked
+    from .runs.outputs import check_files, refuse_linked
     from .views.validation import joint_tables
 
     with _errors():
@@ -786,12 +936,14 @@ def _calibrate_joint(joint_file: str, runs: int, seed: int | None, samples: int,
     _joint_warnings(joint)
     target = Path(out_dir) if out_dir else Path("out") / f"{joint.name}-joint"
     with _errors(), locked(target):
+        check_files(target, JOINT_FILES, overwrite)  # before the work: the user's files, links
+        refuse_linked(target, "cells")  # (the kept cells: never written through a link)
         cal = _simulate_cube(f"calibrate {joint.name}", samples * runs * len(joint.incidents), target,
                              lambda **kw: calibrate_joint(joint, runs, samples, seed, accept, jobs, scheduler,
                                                           resume=resume, **kw))
         _print_wide(*joint_tables(cal.report()))
         _cube_failures(cal.cube.failures, target / "joint.json")
-        written = write_joint_outputs(cal, target)
+        written = write_joint_outputs(cal, target, overwrite)
     for path in written:
         out.print(f"wrote {path}", markup=False)
     if cal.best is None:
@@ -810,10 +962,11 @@ def _calibrate_joint(joint_file: str, runs: int, seed: int | None, samples: int,
 @extends_option
 @click.option("--json", "as_json", is_flag=True, help="print everything as JSON instead of tables")
 @click.option("--resume", is_flag=True, help=RESUME_HELP)
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+@click.option("--out", "out_dir", type=_NonEmptyPath(file_okay=False), default=None,
               help="also write OUT/crossval.json and OUT/cube.csv, and keep finished cells for --resume")
+@overwrite_option("crossval.json or cube.csv in --out")
 def crossval(joint_file: str, samples: int, runs: int, seed: int | None, accept: float, jobs: int,
-             scheduler: str | None, as_json: bool, resume: bool, out_dir: str | None) -> None:
+             scheduler: str | None, as_json: bool, resume: bool, out_dir: str | None, overwrite: bool) -> None:
     """Leave-one-incident-out validation of the parameters JOINT_FILE's incidents share.
 
     For each incident: fit the shared parameters (ABC rejection) on the other incidents' facts only,
@@ -822,9 +975,10 @@ def crossval(joint_file: str, samples: int, runs: int, seed: int | None, accept:
     every check of every fold is within tolerance, 1 otherwise.
     """
     from .analysis.crossval import crossval as run_crossval
-    from .analysis.crossval import write_crossval_outputs
+    from .analysis.crossval import CROSSVAL_FILES, write_crossval_outputs
     from .analysis.joint import load_joint
     from .runs.lock import locked
+    from .runs.outputs import check_files, refuse_linked
     from .views.validation import crossval_tables
 
     if resume and out_dir is None:
@@ -834,11 +988,14 @@ def crossval(joint_file: str, samples: int, runs: int, seed: int | None, accept:
     _joint_warnings(joint)
     target = Path(out_dir) if out_dir else None
     with _errors(), (locked(target) if target is not None else nullcontext()):
+        if target is not None:
+            check_files(target, CROSSVAL_FILES, overwrite)  # before the work: the user's files, links
+            refuse_linked(target, "cells")  # (the kept cells: never written through a link)
         cv = _simulate_cube(f"crossval {joint.name}", samples * runs * len(joint.incidents), target,
                             lambda **kw: run_crossval(joint, runs, samples, seed, accept, jobs, scheduler,
                                                       resume=resume, **kw))
         report = cv.report()
-        written = write_crossval_outputs(cv, report, target) if target is not None else []
+        written = write_crossval_outputs(cv, report, target, overwrite) if target is not None else []
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:
@@ -871,18 +1028,36 @@ def _print_wide(*tables: Any, measure: Any = None) -> None:
 @executor_options
 @extends_option
 @click.option("--json", "as_json", is_flag=True, help="print the verdicts as JSON instead of a table")
-@click.option("--out", "out_file", type=click.Path(dir_okay=False), default=None, help="also write the JSON to this file")
+@click.option("--out", "out_file", type=_NonEmptyPath(dir_okay=False), default=None, help="also write the JSON to this file")
+@overwrite_option("the --out file")
 def backtest(scenario_file: str, targets_file: str, runs: int, seed: int | None, jobs: int, scheduler: str | None,
-             as_json: bool, out_file: str | None) -> None:
+             as_json: bool, out_file: str | None, overwrite: bool) -> None:
     """Score SCENARIO_FILE against the facts in --targets, without fitting anything.
 
     Per fact: the model's median and 5-95 % over the runs, the fact, z = (model - fact) / tolerance
     and whether |z| <= 1. Exit code 0 when every fact is within tolerance, 1 otherwise.
     """
+    from contextlib import nullcontext
+
     from .analysis.backtest import backtest as run_backtest
+    from .analysis.targets import load_targets
+    from .runs.lock import file_lock_name, locked
+    from .runs.outputs import check_files, write_files
     from .views.tables import backtest_table
 
-    with _errors():
+    with _errors():  # the facts and the scenario are checked before the bar is drawn
+        load_targets(targets_file, scenario_file, need_parameters=False)
+    out = Path(out_file) if out_file else None
+    if out is not None:
+        problem = unwritable_file(out)
+        if problem:
+            err.print(f"error: cannot write {out_file}: {problem}", markup=False, soft_wrap=True)
+            sys.exit(2)
+    # the --out file's own writer lock, held from the start (a second backtest writing it is refused
+    # before the work); backtests writing other files in the same folder go on
+    with _errors(), (locked(out.parent, name=file_lock_name(out.name)) if out else nullcontext()):
+        if out is not None:
+            check_files(out.parent, [out.name], overwrite)
         try:
             with Bars() as bars:
                 bars.start(f"backtest {Path(scenario_file).stem}", runs, 0)
@@ -891,15 +1066,18 @@ def backtest(scenario_file: str, targets_file: str, runs: int, seed: int | None,
         except KeyboardInterrupt:
             err.print("interrupted: nothing was scored", markup=False)
             sys.exit(130)
-    report = result.report()
-    text = json.dumps(report, indent=2)
-    if out_file:
-        Path(out_file).parent.mkdir(parents=True, exist_ok=True)
-        Path(out_file).write_text(text + "\n", encoding="utf-8")
-    if as_json:
-        click.echo(text)
-    else:
-        _print_wide(backtest_table(report), measure=lambda group: group.renderables[1])
+        report = result.report()
+        text = json.dumps(report, indent=2)
+        if as_json:
+            click.echo(text)
+        else:
+            _print_wide(backtest_table(report), measure=lambda group: group.renderables[1])
+        if out is not None:
+            try:
+                write_files(out.parent, {out.name: text + "\n"}, overwrite)
+            except OSError as exc:  # (it could be written when the backtest started)
+                err.print(f"error: cannot write {out_file}: {exc.strerror or exc}", markup=False, soft_wrap=True)
+                sys.exit(2)
     for failure in result.failures:
         err.print(f"replication {failure.index} failed ({failure.stage}): {failure.error}", markup=False, soft_wrap=True)
     if not result.passed:

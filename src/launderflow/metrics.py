@@ -179,6 +179,7 @@ USD = Unit("usd", lambda v: f"{'-' if v < 0 else ''}${abs(v):,.0f}", lambda v: f
            short_usd, lambda v: ("+" if v >= 0 else "") + short_usd(v))  # $44.5 M, not $44,473,936
 DAYS = Unit("days", lambda v: f"{v:.1f}", lambda v: f"{v:+.1f}")
 COUNT = Unit("count", lambda v: f"{v:,.0f}", lambda v: f"{v:+,.0f}")
+RATIO = Unit("ratio", lambda v: f"{v:.2f}x", lambda v: f"{v:+.2f}x")
 
 
 # --- parameters -----------------------------------------------------------------------------------
@@ -204,6 +205,8 @@ PARAMS: dict[str, Param] = {
     "intervention": Param("intervention", str, str),
     "share": Param("share", lambda v: f"{v * 100:g}pct", lambda v: f"{v:.0%}"),
     "asset": Param("asset", str, str),
+    "function": Param("function", str, lambda v: str(v).replace("_", " ")),
+    "start": Param("start", _duration_label, lambda v: _duration_label(v).replace("d", " d").replace("h", " h")),
 }
 
 
@@ -278,7 +281,7 @@ class Measure:
 
     def describe(self) -> str:
         """``venue_frozen_usd(offshore_exchange)`` and the like (the targets-file form)."""
-        args = [PARAMS[p].key(v) if p in ("at",) else (f"{v:g}" if p == "share" else str(v)) for p, v in self.params]
+        args = [PARAMS[p].key(v) if p in ("at", "start") else (f"{v:g}" if p == "share" else str(v)) for p, v in self.params]
         return f"{self.metric.name}({', '.join(args)})" if args else self.metric.name
 
 
@@ -479,6 +482,237 @@ register(Metric("transfers", COUNT, "transfers", "transfers", None, lambda rep, 
                 "ledger rows of the replication (stolen value's transfers and honest users')", target=False))
 register(Metric("lots", COUNT, "lots", "lots", None, lambda rep, sc: rep.lots, (),
                 "lots of value the replication created", target=False))
+
+
+# --- collateral: what policy costs honest users (model/honest.py; NaN without an honest section) ----
+
+
+def _honest(rep: Replication, scenario: Scenario, *columns: str, at: float | None = None,
+            venue: str | None = None) -> float:
+    """Sum of honest-log columns over the run (or up to ``at``; for one ``venue``); NaN: no honest users modelled."""
+    log = rep.honest
+    if log is None:
+        return float("nan")
+    mine = np.ones(len(log["time"]), dtype=bool)
+    if at is not None:
+        mine &= log["time"] <= at + 1e-9
+    if venue is not None:
+        mine &= log["venue"] == _venue_index(scenario, venue)
+    return float(sum(log[c][mine].sum() for c in columns))
+
+
+TURNED_AWAY = ("displaced_usd", "refused_halt_usd", "refused_screen_usd")  # honest value kept out of a venue
+STOPPED = ("frozen_usd", "seized_usd")  # honest value frozen or seized
+COLLATERAL_METRICS = ("honest_stopped_usd", "honest_turned_away_usd", "honest_displaced_users", "honest_refused_users",
+                      "honest_exposed_users")
+
+register(Metric("honest_volume_usd", USD, "honest_volume_usd", "honest deposits (USD)", None,
+                lambda rep, sc: _honest(rep, sc, "deposits_usd"), (),
+                "USD honest users deposited at the venues of the honest section", target=False))
+register(Metric("honest_stopped_usd", USD, "honest_stopped_usd", "honest value frozen or seized (USD)", "lower",
+                lambda rep, sc: _honest(rep, sc, *STOPPED), (),
+                "honest users' USD frozen (exposed deposits, a shut-down custodian) or seized with a commingled venue",
+                target=False))
+register(Metric("honest_frozen_usd", USD, "honest_frozen_usd", "honest value frozen (USD)", "lower",
+                lambda rep, sc: _honest(rep, sc, "frozen_usd"), (), "honest users' USD frozen", target=False))
+register(Metric("honest_seized_usd", USD, "honest_seized_usd", "honest value seized (USD)", "lower",
+                lambda rep, sc: _honest(rep, sc, "seized_usd"), (), "honest users' USD seized with a commingled venue",
+                target=False))
+register(Metric("honest_turned_away_usd", USD, "honest_turned_away_usd", "honest value turned away (USD)", "lower",
+                lambda rep, sc: _honest(rep, sc, *TURNED_AWAY), (),
+                "USD of honest users displaced by a designation or refused by a halt or by screening", target=False))
+register(Metric("honest_displaced_users", COUNT, "honest_displaced_users", "honest users displaced", "lower",
+                lambda rep, sc: _honest(rep, sc, "displaced"), (),
+                "honest users a designation or operators action kept away (pool mixers: expected)", target=False))
+register(Metric("honest_refused_users", COUNT, "honest_refused_users", "honest users refused", "lower",
+                lambda rep, sc: _honest(rep, sc, "refused_halt", "refused_screen"), (),
+                "honest users refused by a halted or shut venue, or by screening against a designated venue", target=False))
+register(Metric("honest_exposed_users", COUNT, "honest_exposed_users", "honest users exposed", "lower",
+                lambda rep, sc: _honest(rep, sc, "exposed"), (),
+                "honest withdrawals from a commingled venue while it held traced stolen value (flagged by screening)",
+                target=False))
+register(Metric("honest_collateral_usd_at", USD, "honest_collateral_usd_at_{at}", "honest collateral by {at} (USD)", "lower",
+                lambda rep, sc, at: _honest(rep, sc, *STOPPED, *TURNED_AWAY, at=at), ("at",),
+                "honest USD stopped or turned away up to a time (collateral over time)", target=False))
+register(Metric("venue_honest_collateral_usd", USD, "{venue}_honest_collateral_usd", "honest collateral at {venue} (USD)",
+                "lower", lambda rep, sc, venue: _honest(rep, sc, *STOPPED, *TURNED_AWAY, venue=venue), ("venue",),
+                "honest USD stopped or turned away at one venue", target=False))
+
+
+def collateral_measures() -> list[Measure]:
+    """What a comparison adds when its scenarios model honest users: the cost to them, beside the effect."""
+    return [METRICS[name]() for name in COLLATERAL_METRICS]
+# --- displacement: where the flow goes when a service is hit (issue 21) ------------------------------
+
+
+def _inflow_by(rep: Replication, venues: Sequence[int], start: float = -math.inf, end: float = math.inf) -> float:
+    """USD of stolen value that entered any of ``venues`` in [start, end)."""
+    log = rep.inflows
+    if log is None:
+        return float("nan")
+    mine = np.isin(log["venue"], np.asarray(list(venues), dtype=np.int64)) & (log["time"] >= start) & (log["time"] < end)
+    return float(log["value_usd"][mine].sum())
+
+
+def _function_venues(scenario: Scenario, function: str) -> list[int]:
+    """Venues offered as services for ``function`` (``market.services``)."""
+    names = list(scenario.venues)
+    return [names.index(n) for n, s in scenario.market.services.items() if function in s.function]
+
+
+def _targets(spec: Any) -> list[str]:
+    """The venues an intervention names (``venue``, or ``venues``)."""
+    single = getattr(spec, "venue", None)
+    return [single] if single else list(getattr(spec, "venues", None) or [])
+
+
+def substitutes(scenario: Scenario, venue: str) -> list[str]:
+    """The venues the launderer can turn to instead of ``venue``: the other services sharing one of
+    its functions, and the venues listed with it in a fixed hop's substitutes."""
+    out: dict[str, None] = {}
+    service = scenario.market.services.get(venue)
+    if service is not None:
+        for name, other in scenario.market.services.items():
+            if name != venue and set(other.function) & set(service.function):
+                out[name] = None
+
+    def walk(hops: Sequence[Any]) -> None:
+        for hop in hops:
+            for branch in getattr(hop, "branches", None) or []:
+                walk(branch.playbook)
+            listed = getattr(hop, "venue", None)
+            if isinstance(listed, list) and venue in listed:
+                out.update((n, None) for n in listed if n != venue)
+
+    walk(scenario.playbook)
+    for theft in scenario.thefts:
+        walk(theft.playbook or [])
+    return list(out)
+
+
+def _displaced_share(rep: Replication, scenario: Scenario, intervention: str) -> float:
+    """Flow displaced to substitutes by an intervention, as a share of the stolen value.
+
+    With T the venues it names and S their substitutes: of the value that entered T or S after the
+    intervention (until the next intervention, so that sequential takedowns are told apart), what
+    went to S beyond the share S had before it, max(0, S_after - S_before / (T+S)_before x (T+S)_after) / stolen. NaN when the intervention is
+    not in the scenario, never applied, or its targets have no substitutes."""
+    names = list(scenario.venues)
+    specs = dict(zip(action_names(scenario), scenario.interventions))
+    spec = specs.get(intervention)
+    applied = (rep.actions or {}).get(intervention, ("", float("nan"), 0.0))[1]
+    if spec is None or math.isnan(applied):
+        return float("nan")
+    targets = [t for t in _targets(spec) if t in names]
+    subs = {s for t in targets for s in substitutes(scenario, t)} - set(targets)
+    if not targets or not subs:
+        return float("nan")
+    t_idx, s_idx = [names.index(t) for t in targets], [names.index(s) for s in subs]
+    later = [a[1] for a in (rep.actions or {}).values() if a[1] > applied]  # the next intervention ends the window
+    end = min(later) if later else math.inf
+    sub_before, all_before = _inflow_by(rep, s_idx, end=applied), _inflow_by(rep, s_idx + t_idx, end=applied)
+    sub_after, all_after = _inflow_by(rep, s_idx, applied, end), _inflow_by(rep, s_idx + t_idx, applied, end)
+    before = sub_before / all_before if all_before > 0 else 0.0
+    return max(0.0, sub_after - before * all_after) / rep.stolen_usd
+
+
+def _offramp_share(rep: Replication, scenario: Scenario) -> float:
+    """Share of the stolen value that entered an off-ramp: an ``off_ramp`` service or a venue of a
+    ``cash_out`` hop."""
+    names = list(scenario.venues)
+    ramps = set(_function_venues(scenario, "off_ramp"))
+
+    def walk(hops: Sequence[Any]) -> None:
+        for hop in hops:
+            for branch in getattr(hop, "branches", None) or []:
+                walk(branch.playbook)
+            if hop.hop == "cash_out":
+                ramps.update(names.index(n) for n in hop.venue)
+
+    walk(scenario.playbook)
+    for theft in scenario.thefts:
+        walk(theft.playbook or [])
+    return _inflow_by(rep, sorted(ramps)) / rep.stolen_usd
+
+
+def _mean_cash_out_days(rep: Replication, scenario: Scenario) -> float:
+    """Value-weighted mean time at which value was cashed out, in days (NaN: nothing was)."""
+    col = int(Location.CASHED_OUT) * 2
+    out = rep.log_delta[:, col] + rep.log_delta[:, col + 1]
+    total = out.sum()
+    return float((rep.log_time * out).sum() / total / DAY) if total > 0 else float("nan")
+
+
+register(Metric("function_flow_share", SHARE, "{function}_flow_share", "flow through {function} services", None,
+                lambda rep, sc, function: (_inflow_by(rep, _function_venues(sc, function)) / rep.stolen_usd
+                                           if _function_venues(sc, function) else float("nan")), ("function",),
+                "share of the stolen value that entered the services of a function (market.services; none: NaN)"))
+register(Metric("displaced_share", SHARE, "displaced_share_{intervention}", "displaced by {intervention}", None,
+                _displaced_share, ("intervention",),
+                "share of the stolen value that went to the substitutes of the venues an intervention names, from it "
+                "until the next intervention, beyond their share before it (NaN: no substitutes)"))
+register(Metric("offramp_share", SHARE, "offramp_share", "reached an off-ramp", "lower", _offramp_share, (),
+                "share of the stolen value that entered an off-ramp (off_ramp services and cash_out venues)"))
+register(Metric("launderer_cost_share", SHARE, "launderer_cost_share", "launderer cost (share)", None,
+                lambda rep, sc: launderer_cost(rep) / rep.stolen_usd, (),
+                "the launderer's cost (network and venue fees, haircuts) as a share of the stolen value"))
+register(Metric("mean_cash_out_days", DAYS, "mean_cash_out_days", "mean day cashed out", "higher",
+                _mean_cash_out_days, (), "value-weighted mean time at which value was cashed out, in days (none: NaN)"))
+
+
+def _laundering_venues(scenario: Scenario) -> list[int]:
+    """Venues offered as services for a function other than the off-ramp (mixing, cross-chain, swapping)."""
+    names = list(scenario.venues)
+    return [names.index(n) for n, s in scenario.market.services.items() if set(s.function) - {"off_ramp"}]
+
+
+def _function_share_between(rep: Replication, scenario: Scenario, function: str, start: float, at: float) -> float:
+    """Of the value entering laundering services (not off-ramps) in [start, at), the share that
+    entered the services of ``function`` (NaN: none entered)."""
+    total = _inflow_by(rep, _laundering_venues(scenario), start, at)
+    if not total > 0:
+        return float("nan")
+    return _inflow_by(rep, _function_venues(scenario, function), start, at) / total
+
+
+def _venue_inflow_growth(rep: Replication, scenario: Scenario, venue: str, start: float, at: float) -> float:
+    """Inflow into a venue in [start, at) over its inflow in the window of the same length just
+    before (NaN: nothing entered before; inf: something after)."""
+    v = [_venue_index(scenario, venue)]
+    before = _inflow_by(rep, v, start - (at - start), start)
+    after = _inflow_by(rep, v, start, at)
+    if before > 0:
+        return after / before
+    return float("inf") if after > 0 else float("nan")
+
+
+register(Metric("function_share_between", SHARE, "{function}_share_{start}_to_{at}",
+                "{function} share of laundering flow, {start} to {at}", None, _function_share_between,
+                ("function", "start", "at"),
+                "of the value entering laundering services (not off-ramps) between two times, the share that entered "
+                "the services of a function (mixers vs bridges by year)"))
+register(Metric("venue_inflow_growth", RATIO, "{venue}_growth_{start}_to_{at}", "{venue} inflow growth, {start} to {at}",
+                None, _venue_inflow_growth, ("venue", "start", "at"),
+                "inflow into a venue between two times over its inflow in as long a window just before (YoMix x5 in 2023)"))
+
+
+DISPLACEMENT: tuple[str, ...] = ("function_flow_share", "displaced_share", "offramp_share", "launderer_cost_share",
+                                 "mean_cash_out_days", "function_share_between", "venue_inflow_growth")
+
+
+def displacement_measures(scenarios: Sequence[Scenario]) -> list[Measure]:
+    """What ``compare`` and the report add when a scenario has services: flow per function, the
+    flow each intervention displaced, the share reaching an off-ramp, the launderer's cost and
+    delay. Empty when none has services (the tables of fixed playbooks stay as they were)."""
+    if not any(sc.market.services for sc in scenarios):
+        return []
+    functions = [f for f in ("mixing", "cross_chain", "swapping", "off_ramp")
+                 if any(f in s.function for sc in scenarios for s in sc.market.services.values())]
+    names = list(dict.fromkeys(n for sc in scenarios for n, spec in zip(action_names(sc), sc.interventions)
+                               if any(substitutes(sc, t) for t in _targets(spec) if t in sc.venues)))
+    return ([METRICS["function_flow_share"](function=f) for f in functions]
+            + [METRICS["displaced_share"](intervention=n) for n in names]
+            + [METRICS["offramp_share"](), METRICS["launderer_cost_share"](), METRICS["mean_cash_out_days"]()])
 
 
 # --- the standard sets -----------------------------------------------------------------------------

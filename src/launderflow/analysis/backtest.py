@@ -9,7 +9,7 @@ than any, see :func:`~launderflow.analysis.targets.score`), with its 5–95 % ra
 
 A target's ``role`` says how to read it: ``input`` facts went into building the scenario (its
 route, pace and amounts), so meeting them checks the construction (in-sample); ``check`` facts
-did not (out-of-sample): they are what the backtest is for. The out-of-sample protocol (README,
+did not (out-of-sample): they are what the backtest is for. The out-of-sample protocol (docs/explanation/validation.md,
 "Backtests"): calibrate on one incident, carry the fitted parameters into the others as inputs,
 and backtest those on their own check facts, without refitting.
 """

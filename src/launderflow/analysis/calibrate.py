@@ -50,6 +50,7 @@ import yaml
 from ..metrics import DAYS, METRICS, USD
 from ..model.simulate import Replication
 from ..runs.executors import open_executor
+from ..runs.outputs import write_files
 from ..runs.lock import locked
 from ..runs.replications import Failure, run_replications
 from ..scenario.loader import ScenarioError, extends_outside_allowed, load_data, load_scenario
@@ -265,11 +266,14 @@ def calibrate(
     scheduler: str | None = None,
     executor: Executor | None = None,
     on_replication: Callable[[], None] | None = None,
+    keep: str | Path | None = None,
 ) -> Calibration:
     """Run the calibration; raises :class:`ScenarioError` for a bad scenario or targets file.
 
     ``on_replication`` is called once per replication done or failed (``samples * runs`` in all),
-    from worker-feeding threads when the replications run in other processes.
+    from worker-feeding threads when the replications run in other processes. ``keep``: a directory
+    where every finished candidate is kept the moment it finishes (:class:`FinishedCandidates`), so
+    that the same calibration after an interruption runs only the others, with the same results.
     """
     if runs < 1 or samples < 1 or not 0 < accept <= 1:
         raise ValueError("runs and samples must be >= 1 and accept in (0, 1]")
@@ -279,8 +283,15 @@ def calibrate(
     candidates = [Candidate(k, values, np.full((len(spec.targets), runs), np.nan))
                   for k, values in enumerate(design(params, samples, seed))]
     lock = threading.Lock()
+    finished = None if keep is None else FinishedCandidates(Path(keep), scenario, spec, seed, runs, samples)
+    kept = set(finished.restore(candidates)) if finished is not None else set()
+    if on_replication is not None:
+        for _ in range(len(kept) * runs):  # (the progress bar counts them as done)
+            on_replication()
 
     def run_candidate(cand: Candidate, pool: Executor | None) -> None:
+        if cand.index in kept:
+            return
         try:
             cand_scenario = load_scenario(scenario_path, {p.path: v for p, v in zip(params, cand.values)})
         except ScenarioError as exc:
@@ -292,6 +303,8 @@ def calibrate(
                                           f"{scenario.name}-cal{cand.index}-s{seed}", _tick)
         cand.failures = [{"candidate": cand.index, "replication": f.index, "stage": f.stage, "error": f.error}
                          for f in failures]
+        if finished is not None and cand.ok:
+            finished.add(cand)
 
     def _tick() -> None:
         if on_replication is not None:
@@ -301,6 +314,56 @@ def calibrate(
     run_all(candidates, run_candidate, jobs, scheduler, executor)
     return Calibration(str(scenario_path), str(targets_path), scenario, spec, seed, runs, samples, accept,
                        candidates)
+
+
+class FinishedCandidates:
+    """Candidates that finished, one small JSON file each in ``DIR/candidates-done/`` (written under a
+    temporary name, then renamed), under a key of everything that decides their numbers (scenario,
+    targets, seed, runs, samples): Ctrl-C in ``calibrate`` loses only the candidates in flight, and the
+    same command goes on from there with byte-identical outputs (a candidate's numbers depend on
+    nothing else). Files of another key are ignored, and all of them go once the outputs are written."""
+
+    def __init__(self, out: Path, scenario: Scenario, spec: Targets, seed: int, runs: int, samples: int):
+        text = json.dumps([scenario.model_dump_json(), spec.model_dump_json(), seed, runs, samples])
+        self.key = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+        self.dir = out / "candidates-done"
+
+    def restore(self, candidates: list[Candidate]) -> list[int]:
+        """Fill in the candidates kept under this key; their indices."""
+        found = []
+        for cand in candidates:
+            path = self.dir / f"{self.key}-{cand.index:05d}.json"
+            try:
+                doc = json.loads(path.read_text(encoding="utf-8"))
+                metrics = np.array(doc["metrics"], dtype=np.float64)
+            except (OSError, ValueError, KeyError, TypeError):
+                continue  # absent or damaged: run it again
+            if doc.get("values") != cand.values or metrics.shape != cand.metrics.shape:
+                continue
+            cand.metrics[:] = metrics
+            found.append(cand.index)
+        return found
+
+    def add(self, cand: Candidate) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        path = self.dir / f"{self.key}-{cand.index:05d}.json"
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"values": cand.values, "metrics": cand.metrics.tolist()}), encoding="utf-8")
+        os.replace(tmp, path)
+
+    def count(self) -> int:
+        return len(list(self.dir.glob(f"{self.key}-*.json"))) if self.dir.is_dir() else 0
+
+    def clear(self) -> None:
+        """Remove the kept candidates (of every key) once the outputs are written."""
+        if self.dir.is_dir() and not self.dir.is_symlink():
+            for path in self.dir.iterdir():
+                if path.suffix in (".json", ".tmp") and path.is_file():
+                    path.unlink()
+            try:
+                self.dir.rmdir()
+            except OSError:
+                pass  # something else is in there: left alone
 
 
 def evaluate(scenario: Scenario, targets: list[Any], runs: int, seed: int, pool: Executor | None, key: str,
@@ -476,31 +539,32 @@ def calibrated_yaml(cal: Calibration, out_dir: Path) -> str:
     return header + body
 
 
-def write_outputs(cal: Calibration, out_dir: str | Path) -> list[Path]:
+OUTPUT_FILES = ("calibration.json", "candidates.csv", "calibrated.yaml")  # what write_outputs writes
+
+
+def write_outputs(cal: Calibration, out_dir: str | Path, overwrite: bool = False) -> list[Path]:
     """Write calibration.json, candidates.csv and calibrated.yaml (checked to load as the best candidate),
-    holding ``out_dir``'s writer lock (:class:`~launderflow.runs.lock.LockedError` if another process has it)."""
+    holding ``out_dir``'s writer lock (:class:`~launderflow.runs.lock.LockedError` if another process has it).
+
+    They are launderflow's own files (:func:`~launderflow.runs.outputs.write_files`): a file of the
+    same name that launderflow did not write is refused unless ``overwrite``; nothing else is touched."""
     with locked(out_dir):
-        return _write_outputs(cal, Path(out_dir))
+        return _write_outputs(cal, Path(out_dir), overwrite)
 
 
-def _write_outputs(cal: Calibration, out_dir: Path) -> list[Path]:
-    written = []
-    path = out_dir / "calibration.json"
-    path.write_text(json.dumps(cal.report(), indent=2) + "\n", encoding="utf-8")
-    written.append(path)
-    path = out_dir / "candidates.csv"
-    path.write_text(candidates_csv(cal), encoding="utf-8")
-    written.append(path)
+def _write_outputs(cal: Calibration, out_dir: Path, overwrite: bool) -> list[Path]:
+    files = {"calibration.json": json.dumps(cal.report(), indent=2) + "\n", "candidates.csv": candidates_csv(cal)}
+    if cal.best is not None:
+        files["calibrated.yaml"] = calibrated_yaml(cal, out_dir)
+    written = write_files(out_dir, files, overwrite)
     if cal.best is not None:
         path = out_dir / "calibrated.yaml"
-        path.write_text(calibrated_yaml(cal, out_dir), encoding="utf-8")
         with extends_outside_allowed():  # it extends the scenario the user named, wherever that is
             loaded = load_scenario(path)
         expected = load_scenario(cal.scenario_path, cal.overrides(cal.best))
         same = loaded.model_copy(update={"name": expected.name, "description": expected.description})
         if same.model_dump_json() != expected.model_dump_json():
             raise RuntimeError(f"{path} does not reproduce the best candidate's scenario (a bug)")
-        written.append(path)
     return written
 
 

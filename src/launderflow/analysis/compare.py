@@ -21,9 +21,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..metrics import Measure, comparison_measures
+from ..metrics import METRICS, Measure, collateral_measures, comparison_measures, displacement_measures
 from ..metrics import short_usd as short_usd  # (re-exported: the report's and tables' USD)
 from ..runs.results import _stats
+from ..runs.outputs import write_files
 from ..runs.store import StoredRun
 
 
@@ -45,7 +46,10 @@ def _interval(values: np.ndarray) -> tuple[float | None, float | None, float | N
 def compare(runs: list[tuple[str, Path]], at: list[float] | None = None) -> list[dict[str, Any]]:
     """One row per (scenario, metric): median and 5-95 % interval, and the paired difference from
     the first scenario (replications matched by index) with its interval."""
-    measures = comparison_measures(at or [])
+    scenarios = [StoredRun(path).scenario for _, path in runs]
+    measures = comparison_measures(at or []) + displacement_measures(scenarios)
+    if any(scenario.honest is not None for scenario in scenarios):
+        measures += collateral_measures()  # the effect on the launderer and the cost to honest users side by side
     data = [(name, *per_replication(path, measures)) for name, path in runs]
     ref_name, ref_index, ref_metrics = data[0]
     rows = []
@@ -71,9 +75,15 @@ COLUMNS = ("scenario", "metric", "runs", "median", "p5", "p95", "diff_median", "
 
 def measure_of(key: str, at: list[float] | None = None) -> Measure:
     """The measure behind a comparison row's ``metric`` key."""
-    for m in comparison_measures(at or _times_in_key(key)):
+    for m in [*comparison_measures(at or _times_in_key(key)), *collateral_measures()]:
         if m.key == key:
             return m
+    for m in (METRICS["offramp_share"](), METRICS["launderer_cost_share"](), METRICS["mean_cash_out_days"](),
+              *[METRICS["function_flow_share"](function=f) for f in ("mixing", "cross_chain", "swapping", "off_ramp")]):
+        if m.key == key:  # (the displacement measures of scenarios with services)
+            return m
+    if key.startswith("displaced_share_"):
+        return METRICS["displaced_share"](intervention=key[len("displaced_share_"):])
     raise KeyError(f"not a comparison metric: {key!r}")
 
 
@@ -120,20 +130,39 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write(out: Path, rows: list[dict[str, Any]], names: list[str], extra: dict[str, Any] | None = None) -> list[Path]:
-    """comparison.csv, comparison.parquet, comparison.md and comparison.json (the scenario order)."""
-    out.mkdir(parents=True, exist_ok=True)
+FILES = tuple(f"comparison.{ext}" for ext in ("csv", "parquet", "md", "json"))  # what :func:`write` writes
+
+
+def write(out: Path, rows: list[dict[str, Any]], names: list[str], extra: dict[str, Any] | None = None,
+          overwrite: bool = False) -> list[Path]:
+    """comparison.csv, comparison.parquet, comparison.md and comparison.json (the scenario order),
+    as launderflow's own files (:func:`~launderflow.runs.outputs.write_files`: a file of the user's
+    of the same name is refused unless ``overwrite``)."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
     for row in rows:
         writer.writerow({k: ("" if row[k] is None else row[k]) for k in COLUMNS})
-    (out / "comparison.csv").write_text(buf.getvalue(), encoding="utf-8")
     table = pa.table({k: [row[k] for row in rows] for k in COLUMNS})
-    pq.write_table(table, out / "comparison.parquet", compression="zstd")
-    (out / "comparison.md").write_text(markdown(rows), encoding="utf-8")
-    (out / "comparison.json").write_text(json.dumps({"scenarios": names, **(extra or {})}, indent=2) + "\n", encoding="utf-8")
-    return [out / f"comparison.{ext}" for ext in ("csv", "parquet", "md", "json")]
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd")
+    contents = (buf.getvalue(), sink.getvalue().to_pybytes(), markdown(rows),
+                json.dumps({"scenarios": names, **(extra or {})}, indent=2) + "\n")
+    return write_files(out, dict(zip(FILES, contents)), overwrite)
+
+
+def check_times(hours: list[float], horizons: list[tuple[str, float]]) -> None:
+    """ValueError for a time past a scenario's horizon (``--at 400d`` on a 10-day run would show the
+    horizon's shares labelled "at 400 d"), or before the start."""
+    from ..metrics import PARAMS
+
+    for t in hours:
+        if t < 0:
+            raise ValueError(f"{PARAMS['at'].label(t)} is before the start (times are after the start, >= 0)")
+        for name, horizon in horizons:
+            if t > horizon:
+                raise ValueError(f"{PARAMS['at'].label(t)} is after the horizon of {name} ({horizon / 24:g} d): "
+                                 f"give times up to the horizon (or lengthen clock.horizon)")
 
 
 def parse_times(text: str | None) -> list[float]:

@@ -30,6 +30,7 @@ import numpy as np
 import yaml
 
 from ..runs.lock import locked
+from ..runs.outputs import write_files
 from ..scenario.loader import _set_path, extends_outside_allowed, load_data, load_scenario
 from .backtest import fact_row
 from .calibrate import DESIGN_STREAM, _clean_json, _num, abc_rejection, extends_path, override_tree, parameter_rows
@@ -164,19 +165,24 @@ class JointCalibration(Fit):
         return header + body + yaml.safe_dump(tree, sort_keys=False, allow_unicode=True, width=100)
 
 
-def write_joint_outputs(cal: JointCalibration, out_dir: str | Path) -> list[Path]:
+JOINT_FILES = ("joint.json", "candidates.csv", "accepted.csv", "cube.csv", "behaviour.calibrated.yaml")
+CROSSVAL_FILES = ("crossval.json", "cube.csv")
+
+
+def write_joint_outputs(cal: JointCalibration, out_dir: str | Path, overwrite: bool = False) -> list[Path]:
     """joint.json, candidates.csv, accepted.csv, cube.csv and behaviour.calibrated.yaml (checked to be
-    the shared file with the best values), holding ``out_dir``'s writer lock."""
+    the shared file with the best values), holding ``out_dir``'s writer lock. They are launderflow's
+    own files (:func:`~launderflow.runs.outputs.write_files`): a file of the user's of the same name
+    is refused unless ``overwrite``, and none is written through a link."""
     out_dir = Path(out_dir)
     with locked(out_dir):
-        written = [_write(out_dir / "joint.json", json.dumps(cal.report(), indent=2) + "\n"),
-                   _write(out_dir / "candidates.csv", cal.candidates_csv()),
-                   _write(out_dir / "accepted.csv", cal.accepted_csv()),
-                   _write(out_dir / "cube.csv", cal.cube.csv())]
+        files = {"joint.json": json.dumps(cal.report(), indent=2) + "\n", "candidates.csv": cal.candidates_csv(),
+                 "accepted.csv": cal.accepted_csv(), "cube.csv": cal.cube.csv()}
         if cal.best is not None:
-            path = _write(out_dir / "behaviour.calibrated.yaml", cal.behaviour_yaml(out_dir))
-            _check_behaviour(cal, path)
-            written.append(path)
+            files["behaviour.calibrated.yaml"] = cal.behaviour_yaml(out_dir)
+        written = write_files(out_dir, files, overwrite)
+        if cal.best is not None:
+            _check_behaviour(cal, out_dir / "behaviour.calibrated.yaml")
     return written
 
 
@@ -192,11 +198,6 @@ def _check_behaviour(cal: JointCalibration, path: Path) -> None:
         raise RuntimeError(f"{path} does not hold the shared file with the best candidate's values (a bug)")
     for incident in joint.incidents:  # and every incident takes them
         load_scenario(incident.scenario_path, values)
-
-
-def _write(path: Path, text: str) -> Path:
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 # --- cross-validation ----------------------------------------------------------------------------------
@@ -252,12 +253,14 @@ class CrossValidation:
         })
 
 
-def write_crossval_outputs(cv: CrossValidation, report: dict[str, Any], out_dir: str | Path) -> list[Path]:
-    """crossval.json and cube.csv, holding ``out_dir``'s writer lock."""
+def write_crossval_outputs(cv: CrossValidation, report: dict[str, Any], out_dir: str | Path,
+                           overwrite: bool = False) -> list[Path]:
+    """crossval.json and cube.csv, holding ``out_dir``'s writer lock (launderflow's own files, as
+    :func:`write_joint_outputs` writes them)."""
     out_dir = Path(out_dir)
     with locked(out_dir):
-        return [_write(out_dir / "crossval.json", json.dumps(report, indent=2) + "\n"),
-                _write(out_dir / "cube.csv", cv.cube.csv())]
+        return write_files(out_dir, dict(zip(CROSSVAL_FILES, (json.dumps(report, indent=2) + "\n", cv.cube.csv()))),
+                           overwrite)
 
 
 # --- entry points -------------------------------------------------------------------------------------

@@ -7,7 +7,10 @@ Safe by default: a scenario or a run directory may come from someone else, and s
 analyst pastes. In safe mode the run's tables are handed to DuckDB as Arrow datasets (read by
 pyarrow, not by DuckDB), then DuckDB's file system access is switched off and the configuration
 locked: SQL cannot read or write any file (``read_text``, ``COPY ... TO``, ``ATTACH``, ``EXPORT``),
-reach the network, install or load extensions, or see Python objects. ``unsafe=True`` gives the
+reach the network, install or load extensions, or see Python objects. DuckDB's own temporary
+folder (``.tmp`` in the current directory, which its sandbox lets SQL read and write) is switched
+off — a query works in memory, within ``memory_limit`` — and a run directory's linked files are
+refused (:func:`~launderflow.runs.store.refuse_links`), so the views show only the run's own files. ``unsafe=True`` gives the
 plain DuckDB of earlier versions (views over ``read_parquet``, full access). Either way
 :func:`execute` stops a query after a time limit.
 """
@@ -22,16 +25,18 @@ from pathlib import Path
 from typing import Any
 
 from ..runs.results import replication_rows
-from ..runs.store import MANIFEST, PART_TABLES, PARTS, StoreError
+from ..runs.store import MANIFEST, PART_TABLES, PARTS, StoreError, refuse_links
 
 DEFAULT_TIMEOUT = 300.0  # seconds a query may run (--timeout; 0: no limit)
+DEFAULT_MEMORY_LIMIT = "4GB"  # what a safe query may use (--memory-limit; DuckDB's own default is 80 % of RAM)
 
 
 class QueryTimeout(Exception):
     """The query ran longer than its time limit and was interrupted."""
 
 
-def connect(root: Path | str, *, unsafe: bool = False) -> tuple[Any, dict[str, str]]:
+def connect(root: Path | str, *, unsafe: bool = False,
+            memory_limit: str = DEFAULT_MEMORY_LIMIT) -> tuple[Any, dict[str, str]]:
     """A DuckDB connection with views ``timeline``, ``ledger``, ``summary``, ``anonymity`` over a run.
 
     Each view reads the assembled file when there is one, else the stored parts (a run that was
@@ -42,8 +47,13 @@ def connect(root: Path | str, *, unsafe: bool = False) -> tuple[Any, dict[str, s
     import pyarrow.dataset as ds
 
     root = Path(root)
-    con = duckdb.connect(config={} if unsafe else {"autoinstall_known_extensions": "false",
-                                                   "autoload_known_extensions": "false"})
+    refuse_links(root, reading=True)
+    safe = {"autoinstall_known_extensions": "false", "autoload_known_extensions": "false",
+            "temp_directory": "", "memory_limit": memory_limit}  # no spilling: no folder SQL could reach
+    try:
+        con = duckdb.connect(config={} if unsafe else safe)
+    except duckdb.Error as exc:
+        raise ValueError(f"--memory-limit {memory_limit!r}: {exc}") from None
     con.execute("SET enable_progress_bar = false")
     sources: dict[str, str] = {}
     parts = sorted(p for p in (root / PARTS).glob("*") if p.name.isdigit()) if (root / PARTS).is_dir() else []

@@ -41,12 +41,34 @@ def score_ledger(ledger: dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
     keep = ~theft
     held = _Holdings(led, amount, truth, theft, sources)
     out: dict[str, dict[str, Any]] = {}
+    innocent = _Innocent(led["dst"][keep], truth[keep] > 0, led["lot"][keep] < 0)
     for policy in POLICIES:
         result = taint(led["time"][keep], led["src"][keep], led["dst"][keep], amount[keep], sources, policy)
-        out[policy] = score(result.tainted, truth[keep], amount[keep]) | held.of_policy(policy, result.tainted)
+        out[policy] = (score(result.tainted, truth[keep], amount[keep]) | held.of_policy(policy, result.tainted)
+                       | innocent.flagged(result.tainted))
     live = np.where(led["followed"][keep], amount[keep], 0.0)
-    out["live_tracer"] = score(live, truth[keep], amount[keep]) | held.of_flows(live)
+    out["live_tracer"] = score(live, truth[keep], amount[keep]) | held.of_flows(live) | innocent.flagged(live)
     return out
+
+
+class _Innocent:
+    """Honest users' addresses a verdict flags: those that received a transfer it taints.
+
+    An honest address is one that received honest users' transfers (``lot == -1``) and never a
+    transfer carrying stolen value — venues' shared addresses, which receive both, are not honest
+    users. Its false-positive rate is the share of honest addresses flagged.
+    """
+
+    def __init__(self, dst: np.ndarray, stolen: np.ndarray, honest: np.ndarray):
+        self.dst = dst
+        receivers = np.unique(dst[honest])
+        self.honest = np.setdiff1d(receivers, np.unique(dst[stolen]), assume_unique=True)
+
+    def flagged(self, tainted: np.ndarray) -> dict[str, float]:
+        hit = np.intersect1d(np.unique(self.dst[tainted > 0]), self.honest, assume_unique=True)
+        n = len(self.honest)
+        return {"honest_addresses": float(n), "honest_addresses_flagged": float(len(hit)),
+                "honest_false_positive_rate": float(len(hit) / n) if n else 0.0}
 
 
 class _Holdings:

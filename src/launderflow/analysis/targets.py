@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal, Union
 import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model, model_validator
 
-from ..metrics import METRICS, STATES, Measure, action_names
+from ..metrics import METRICS, SHARE, STATES, Measure, action_names
 from ..model.simulate import Replication
 from ..scenario.loader import Problem, ScenarioError, _clean_loc, _problem_from_pydantic, load_data, load_scenario
 from ..scenario.schema import Duration, Name, Scenario
@@ -74,15 +74,27 @@ def as_value(param: Parameter, x: float) -> float | int:
     return float(x)
 
 
+MAX_FACT = 1e15  # a fact's magnitude: the largest theft a scenario may describe, in USD (schema.MAX_STOLEN_USD)
+MIN_TOLERANCE = 1e-6  # below it z would be a number of hundreds of digits, not a verdict
+
+
 class _Fact(_Strict):
     name: Name
-    value: float = Field(allow_inf_nan=False)
-    tolerance: Annotated[float, Field(gt=0.0, allow_inf_nan=False)] = Field(
+    value: float = Field(allow_inf_nan=False, ge=-MAX_FACT, le=MAX_FACT)
+    tolerance: Annotated[float, Field(ge=MIN_TOLERANCE, le=MAX_FACT, allow_inf_nan=False)] = Field(
         description="the fact's own uncertainty: the scale of the distance")
     source: Annotated[str, Field(min_length=1, max_length=500)]
     role: Literal["input", "check"] = Field(
         default="input", description="input: the scenario was built or fitted from this fact (in-sample, the "
                                      "default: nothing counts as out-of-sample unless it says so); check: it was not")
+
+    @model_validator(mode="after")
+    def _share(self) -> "_Fact":
+        """A share is a fraction of the stolen value: its fact lies in [0, 1] and its tolerance is at most 1."""
+        if METRICS[getattr(self, "metric")].unit is SHARE and not (0 <= self.value <= 1 and self.tolerance <= 1):
+            bad = "value" if not 0 <= self.value <= 1 else "tolerance"
+            raise ValueError(f"a share's {bad} must be between 0 and 1 (got {getattr(self, bad):g})")
+        return self
 
 
 # How each metric parameter is written in a targets file.
@@ -93,6 +105,8 @@ _PARAM_FIELDS: dict[str, Any] = {
     "intervention": (Name, ...),
     "share": (Annotated[float, Field(gt=0.0, le=1.0)], ...),
     "asset": (Name, ...),
+    "function": (Literal["mixing", "cross_chain", "swapping", "off_ramp"], ...),
+    "start": (Duration, ...),
 }
 
 

@@ -4,7 +4,7 @@ Lots are not simpy processes. Each lot has a ``ready`` time; the agenda is a *ca
 ``(tick, lot)`` entries, and a single simpy process sleeps until the next due tick and hands the
 whole batch to a callback. A fan-out over 10,000 wallets with random delays costs one simpy event
 per distinct tick, not one per wallet: simpy's work grows with the ticks, not the transfers (what a
-batch costs is then its numpy calls; see the README's benchmark).
+batch costs is then its numpy calls; see docs/explanation/benchmark.md).
 
 Entries are filed by window (``WINDOW`` ticks) as unsorted chunks; when the clock reaches a window
 its chunks are sorted once (stable, so lots scheduled earlier come first at equal ticks), and due

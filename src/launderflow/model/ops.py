@@ -44,6 +44,10 @@ class Venue(Protocol):
     judgment_point: bool  # its payouts need analysts' judgment (else software follows them)
     frozen_usd: float
     seized_usd: float
+    fee: float  # proportional fee (operators' actions scale it)
+    designated: bool
+    halted: bool
+    closed: bool  # shut down for good
 
     def refuses(self, world: World, ids: np.ndarray, now: float) -> np.ndarray: ...
     def enter(self, world: World, ids: np.ndarray, now: float, hop: Any) -> None: ...
@@ -77,6 +81,7 @@ class World(Protocol):
     capacity_pools: dict[str, Capacity]  # off-ramp capacity shared by desks
     prices: PricePaths  # the day's prices of the assets (the book values lots at the theft's)
     exits: ExitLog  # freezes, seizures and cash-outs as they happen (``cause``: the acting intervention)
+    market: Any  # services by function and the launderer's learned risks (model/services.py); None without services
 
     # --- time -------------------------------------------------------------------------------------
 

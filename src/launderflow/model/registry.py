@@ -19,7 +19,10 @@ T = TypeVar("T")
 class Registry(Generic[T]):
     """Classes keyed by the value of a schema discriminator field."""
 
+    instances: list[Registry[Any]] = []  # every registry (the executors ask whether a script registered a class)
+
     def __init__(self, what: str, discriminator: str):
+        Registry.instances.append(self)
         self.what = what
         self.discriminator = discriminator
         self._classes: dict[str, type[T]] = {}
@@ -46,6 +49,9 @@ class Registry(Generic[T]):
     def build(self, spec: Any, *args: Any) -> T:
         """An instance for ``spec``: its class's ``from_spec(spec, *args)``."""
         return self.class_for(spec).from_spec(spec, *args)  # type: ignore[attr-defined]
+
+    def classes(self) -> list[type[T]]:
+        return list(self._classes.values())
 
     def tags(self) -> list[str]:
         return list(self._classes)

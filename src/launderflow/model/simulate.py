@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..scenario.schema import Scenario
+from .honest import build_honest
 from .world import World
 
 
@@ -32,7 +33,7 @@ class Replication:
     venue_inflow: np.ndarray | None = None  # USD of stolen value that entered each venue
     venue_frozen: np.ndarray | None = None  # USD frozen by each venue
     venue_seized: np.ndarray | None = None  # USD seized inside each venue
-    refusals: np.ndarray | None = None  # lots each venue turned away
+    refusals: np.ndarray | None = None  # offers each venue turned away (every retry of a lot counts)
     network_fees: float = 0.0
     pools: dict[str, np.ndarray] | None = None  # pool mixers' anonymity sets over time
     withdrawals: dict[str, np.ndarray] | None = None  # every launderer withdrawal from a pool mixer
@@ -44,12 +45,15 @@ class Replication:
     auto_recovered: float = 0.0  # USD re-identified after its trail was lost at an automatic hop
     exits: dict[str, np.ndarray] | None = None  # freezes, seizures, cash-outs: time, kind, venue, asset, action, was_frozen, value_usd, day_usd
     prices: dict[str, np.ndarray] | None = None  # the moving prices' points: time, asset, price_usd (None: fixed prices)
+    refused_lots: np.ndarray | None = None  # lots each venue turned away at least once
+    honest: dict[str, np.ndarray] | None = None  # honest users per step and venue (model/honest.py); None: no honest section
 
 
 def simulate(scenario: Scenario, rng: np.random.Generator, keep_ledger: bool = True,
              keep_lots: bool = False) -> Replication:
     """Run one replication of ``scenario`` with randomness from ``rng`` only."""
     world = World(scenario, rng)
+    honest = build_honest(world)
     world.run()
     log_time, log_delta = world.book.log()
     ledger = world.ledger.arrays(copy=True) if keep_ledger else None
@@ -91,6 +95,8 @@ def simulate(scenario: Scenario, rng: np.random.Generator, keep_ledger: bool = T
         auto_recovered=float(world.recovery.recovered_usd[-1]),
         exits=world.exits.rows.arrays(copy=True),
         prices=world.prices.table(),
+        refused_lots=world.refused_lots,
+        honest=None if honest is None else honest.log.arrays(copy=True),
     )
 
 

@@ -29,6 +29,7 @@ from .book import OutcomeBook
 from .capacity import Capacity
 from .columns import ColumnBuffer
 from .distributions import Distribution, from_spec
+from . import choice  # noqa: F401  (registers the service step)
 from .hops import compile_program
 from .interventions import build_interventions
 from .ledger import Ledger
@@ -37,6 +38,7 @@ from .ops import Venue
 from .prices import ExitLog, PricePaths
 from .states import Location
 from .tracing import Recovery, Sharing, TracingTeam
+from .services import build_market
 from .venues import build_venues
 
 HOP_CODE = {name: i for i, name in enumerate(HOP_KINDS)}
@@ -76,7 +78,8 @@ class World:
         self.venue_index = {v.name: v.index for v in self.venues}
         self.venue_fees = np.zeros(len(self.venues))  # USD of fees each venue collected
         self.venue_inflow = np.zeros(len(self.venues))  # USD of stolen value that entered each venue
-        self.refusals = np.zeros(len(self.venues), dtype=np.int64)  # lots each venue turned away
+        self.refusals = np.zeros(len(self.venues), dtype=np.int64)  # offers each venue turned away (retries included)
+        self._refused: list[set[int]] = [set() for _ in self.venues]  # the lots each venue turned away at least once
         # Route facts over time (what entered each venue when; what the launderer holds, per asset):
         self.inflows = ColumnBuffer({"time": np.float64, "venue": np.int16, "value_usd": np.float64})
         self.holdings = ColumnBuffer({"time": np.float64, "asset": np.int16, "wallets": np.int64, "value_usd": np.float64})
@@ -90,6 +93,7 @@ class World:
         self.theft_time = np.array([t.time for t in scenario.thefts], dtype=np.float64)  # (a stream: its first instalment)
         self.last_stopped = np.full(len(scenario.thefts), -np.inf)  # last freeze or seizure of each theft's value
         self.all_discovered = False  # every theft is known: no need to look each lot's theft up
+        self.market = build_market(self)  # services and the launderer's choice rule (None: a fixed playbook)
         self.programs = [compile_program(self, scenario.playbook_for(t)) for t in scenario.thefts]
         self.agenda = Agenda(self.env, self.resolution, lambda: self.lots.ready, self._on_due)
         self.env.process(self.agenda.run())
@@ -241,8 +245,14 @@ class World:
         self.schedule(ids, t)
 
     def note_refusal(self, venue: Venue, ids: np.ndarray) -> None:
-        """``venue`` turned these lots away (counted per venue)."""
+        """``venue`` turned these lots away (counted per venue: every offer, and every lot once)."""
         self.refusals[venue.index] += len(ids)
+        self._refused[venue.index].update(ids.tolist())
+
+    @property
+    def refused_lots(self) -> np.ndarray:
+        """Lots each venue turned away at least once (a lot retried daily for months counts once)."""
+        return np.array([len(ids) for ids in self._refused], dtype=np.int64)
 
     def note_inflow(self, venue: Venue, ids: np.ndarray) -> None:
         """Stolen value entered ``venue`` (counted per venue, before its fees, and logged with the time)."""

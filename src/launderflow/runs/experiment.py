@@ -53,13 +53,15 @@ def run_experiment(
     executor: Executor | None = None,
     on_done: Callable[[int, Replication], None] | None = None,
     on_error: Callable[[Failure], None] | None = None,
+    at: list[float] | None = None,
 ) -> RunReport:
     """Run the replications ``store`` is missing, store each as it finishes, then assemble the files.
 
     A failed replication is recorded in the store (failures.json) and reported in the result; the
     others go on, and the files are assembled from those that succeeded. ``on_done``/``on_error``
     are called after the store has the replication (for progress bars). An exception from them
-    (KeyboardInterrupt, say) stops the run; what is stored stays stored.
+    (KeyboardInterrupt, say) stops the run; what is stored stays stored. ``at``: times (hours) whose
+    shares summary.json keeps (``run --at``); a complete run stored with other times is re-assembled.
     """
     report = RunReport(runs=store.runs)
     store.prepare()
@@ -87,15 +89,16 @@ def run_experiment(
                                   executor=executor, indices=todo, on_done=done, on_error=failed,
                                   key=f"{scenario.name}-{store.key}"):
             pass
-    if todo or not store.assembled():
-        report.summary, report.written = assemble(scenario, store)
+    stored_at = (store.summary() or {}).get("at_hours", []) if not todo and store.assembled() else None
+    if todo or not store.assembled() or stored_at != [float(t) for t in at or []]:
+        report.summary, report.written = assemble(scenario, store, at)
         report.assembled = True
     else:
         report.summary = store.summary()
     return report
 
 
-def assemble(scenario: Scenario, store: RunStore) -> tuple[dict[str, Any] | None, list[Path]]:
+def assemble(scenario: Scenario, store: RunStore, at: list[float] | None = None) -> tuple[dict[str, Any] | None, list[Path]]:
     """Build summary.json and the run's tables from every stored replication, in replication order,
     and put them in the store. Returns the summary and the files written (``(None, [])`` when nothing
     is stored). When some replications are missing, the summary says which (``failed_replications``).
@@ -104,7 +107,7 @@ def assemble(scenario: Scenario, store: RunStore) -> tuple[dict[str, Any] | None
     if not order:
         return None, store.assemble(None)
     reps = {i: store.load(i) for i in order}
-    summary = summarize(scenario, store.seed, reps)
+    summary = summarize(scenario, store.seed, reps, at)
     missing = store.missing()
     if missing:
         summary["failed_replications"] = missing
@@ -147,7 +150,7 @@ class RunInterrupted(KeyboardInterrupt):
 
 def run_scenario(scenario: Scenario, out: Path | str, seed: int, runs: int, keep_ledgers: bool = False,
                  jobs: int = 1, scheduler: str | None = None, resume: bool = False, overwrite: bool = False,
-                 label: str | None = None, progress: Progress | None = None) -> RunReport:
+                 label: str | None = None, progress: Progress | None = None, at: list[float] | None = None) -> RunReport:
     """Run (or resume) ``scenario`` into the run directory ``out`` and assemble its files.
 
     Holds ``out``'s writer lock throughout (raises :class:`~launderflow.runs.lock.OutputError`, or
@@ -167,12 +170,13 @@ def run_scenario(scenario: Scenario, out: Path | str, seed: int, runs: int, keep
                 progress.note(f"{out}: {before} of {runs} replications already stored")
         todo = store.missing()
         try:
-            with open_executor(jobs, scheduler) if todo else nullcontext() as executor:
+            with open_executor(jobs, scheduler, note=None if progress is None else progress.note) \
+                    if todo else nullcontext() as executor:
                 if progress is not None and todo:
                     progress.start(label or scenario.name, runs, before)
                 report = run_experiment(scenario, store, jobs=jobs, executor=executor,
                                         on_done=None if progress is None else lambda index, rep: progress.advance(),
-                                        on_error=None if progress is None else progress.failed)
+                                        on_error=None if progress is None else progress.failed, at=at)
         except KeyboardInterrupt as exc:
             raise RunInterrupted(out, runs, store.count()) from exc
         report.out, report.stored, report.recorded_failures = out, store.count(), len(store.failures())

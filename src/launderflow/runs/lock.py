@@ -3,7 +3,9 @@
 Two commands writing into the same ``--out`` would mix their replications under one manifest, so
 whatever writes a run directory holds this lock while it works. The library takes it
 (:func:`~launderflow.runs.experiment.run_scenario`, ``api.compare`` and ``api.sweep`` for their
-directories, ``calibrate.write_outputs``), so the Python API is as safe as the command line. The
+directories, ``calibrate.write_outputs``, ``write_report`` and ``write_figures`` for theirs; the
+``taint`` command for its run directory; ``backtest --out FILE`` for that one file, with a lock file
+of its own beside it, :func:`file_lock_name`), so the Python API is as safe as the command line. The
 second writer is refused at once (no waiting) with the holder's pid, host and command, which the
 holder writes into the lock file. The kernel drops a flock when its process dies, however it dies,
 so a lock left by a killed process never blocks anyone.
@@ -35,7 +37,7 @@ LOCK_FILE = ".launderflow.lock"
 #: what the lock file says the holder is doing; None: ``python`` and this process's arguments
 command_line: ContextVar[str | None] = ContextVar("command_line", default=None)
 
-_held: dict[Path, tuple[int, int]] = {}  # directory -> (file descriptor, how many holders in this process)
+_held: dict[Path, tuple[int, int]] = {}  # lock file -> (file descriptor, how many holders in this process)
 
 
 class OutputError(Exception):
@@ -52,17 +54,24 @@ def holder_text(info: dict[str, Any]) -> str:
     return f"pid {info.get('pid', '?')} on {info.get('host', '?')}, since {since}: {info.get('command', '?')}"
 
 
-def acquire(directory: Path | str, command: str | None = None) -> Path:
+def file_lock_name(name: str) -> str:
+    """The lock file of one output file (``backtest --out FILE``): ``.FILE.launderflow.lock`` beside it,
+    so that writers of different files in one directory do not exclude each other."""
+    return f".{name}{LOCK_FILE}"
+
+
+def acquire(directory: Path | str, command: str | None = None, name: str = LOCK_FILE) -> Path:
     """Take the directory's lock (creating the directory) or raise :class:`LockedError` naming the holder.
 
-    Returns the directory's resolved path, the key for :func:`release`.
+    ``name``: the lock file (default: the directory's; :func:`file_lock_name` for one file in it).
+    Returns the lock file's path, the key for :func:`release`.
     """
     root = Path(directory).resolve()
-    if root in _held:
-        fd, count = _held[root]
-        _held[root] = (fd, count + 1)
-        return root
-    path = root / LOCK_FILE
+    path = root / name
+    if path in _held:
+        fd, count = _held[path]
+        _held[path] = (fd, count + 1)
+        return path
     while True:
         try:  # also the check that --out can be written at all, before any work
             root.mkdir(parents=True, exist_ok=True)
@@ -74,7 +83,8 @@ def acquire(directory: Path | str, command: str | None = None) -> Path:
         except BlockingIOError:
             info = _read_info(fd)
             os.close(fd)
-            raise LockedError(f"{directory} is being written by another launderflow ({holder_text(info)}): "
+            what = directory if name == LOCK_FILE else root / name[1:-len(LOCK_FILE)]
+            raise LockedError(f"{what} is being written by another launderflow ({holder_text(info)}): "
                               f"wait for it to finish, or choose another --out") from None
         except BaseException:
             os.close(fd)
@@ -90,32 +100,32 @@ def acquire(directory: Path | str, command: str | None = None) -> Path:
             "command": command or command_line.get() or " ".join(["python", *sys.argv])}
     os.ftruncate(fd, 0)
     os.pwrite(fd, (json.dumps(info) + "\n").encode("utf-8"), 0)
-    _held[root] = (fd, 1)
-    return root
+    _held[path] = (fd, 1)
+    return path
 
 
-def release(root: Path) -> None:
+def release(path: Path) -> None:
     """Drop one hold of the lock; the last one removes the lock file and unlocks."""
-    fd, count = _held[root]
+    fd, count = _held[path]
     if count > 1:
-        _held[root] = (fd, count - 1)
+        _held[path] = (fd, count - 1)
         return
-    del _held[root]
+    del _held[path]
     try:
-        (root / LOCK_FILE).unlink(missing_ok=True)  # safe: a waiter re-checks that it locked the file that is there
+        path.unlink(missing_ok=True)  # safe: a waiter re-checks that it locked the file that is there
     except OSError:
         pass
     os.close(fd)  # closing drops the flock
 
 
 @contextmanager
-def locked(directory: Path | str, command: str | None = None) -> Iterator[Path]:
-    """Hold the directory's lock for the block (see :func:`acquire`)."""
-    root = acquire(directory, command)
+def locked(directory: Path | str, command: str | None = None, name: str = LOCK_FILE) -> Iterator[Path]:
+    """Hold the directory's lock (or, with ``name``, another lock file in it) for the block (see :func:`acquire`)."""
+    key = acquire(directory, command, name)
     try:
-        yield root
+        yield key
     finally:
-        release(root)
+        release(key)
 
 
 def _why(exc: OSError, root: Path) -> str:

@@ -33,8 +33,21 @@ def _stats(values: np.ndarray) -> dict[str, float | None]:
     return {"median": _num(med), "p5": _num(p5), "p95": _num(p95)}
 
 
-def summarize(scenario: Scenario, seed: int, reps: dict[int, Replication]) -> dict[str, Any]:
-    """The run's summary: per-state median and 5-95 % range, and one record per replication."""
+def at_rows(scenario: Scenario, reps: dict[int, Replication], at: list[float]) -> list[dict[str, Any]]:
+    """The reported shares and the cashed-out share at the times ``at`` (hours after the start), as
+    ``run --at`` shows them: one row per (time, state) with the median and 5-95 % over the replications."""
+    order = sorted(reps)
+    rows = []
+    for m in metrics.at_measures(at):
+        stats = _stats(m.values([reps[i] for i in order], scenario))
+        rows.append({"metric": m.key, "runs": len(order), "median": stats["median"], "p5": stats["p5"], "p95": stats["p95"]})
+    return rows
+
+
+def summarize(scenario: Scenario, seed: int, reps: dict[int, Replication], at: list[float] | None = None) -> dict[str, Any]:
+    """The run's summary: per-state median and 5-95 % range, and one record per replication; with
+    ``at`` (``run --at``), also the shares at those times (``at_hours`` and ``at``), so that a report
+    on the run shows the rows the terminal showed."""
     order = sorted(reps)
     stolen_each = np.array([reps[i].stolen_usd for i in order], dtype=np.float64)  # a stream's total varies by replication
     stolen = float(np.median(stolen_each)) if order else scenario.stolen_usd
@@ -49,8 +62,11 @@ def summarize(scenario: Scenario, seed: int, reps: dict[int, Replication]) -> di
     for v, (name, spec) in enumerate(scenario.venues.items()):
         entry: dict[str, Any] = {"kind": spec.kind, "jurisdiction": spec.jurisdiction}
         for label, attr in (("inflow_usd", "venue_inflow"), ("fees_usd", "venue_fees"), ("frozen_usd", "venue_frozen"), ("seized_usd", "venue_seized"),
-                            ("recovered_usd", "venue_recovered"), ("refused_lots", "refusals")):
-            entry[label] = _stats(np.array([getattr(reps[i], attr)[v] for i in order], dtype=np.float64))
+                            ("recovered_usd", "venue_recovered"), ("refused_lots", "refused_lots"),
+                            ("refused_offers", "refusals")):
+            # refused_lots: lots turned away at least once; refused_offers: every offer refused, daily retries included
+            got = [getattr(reps[i], attr) for i in order]
+            entry[label] = _stats(np.array([np.nan if g is None else g[v] for g in got], dtype=np.float64))
         entry["inflow_share"] = _stats(np.array([reps[i].venue_inflow[v] / reps[i].stolen_usd for i in order]))
         wd = [reps[i].withdrawals for i in order if reps[i].withdrawals is not None]
         if spec.kind == "pool_mixer" and wd:
@@ -66,7 +82,7 @@ def summarize(scenario: Scenario, seed: int, reps: dict[int, Replication]) -> di
         seized = np.array([reps[i].actions[name][2] for i in order], dtype=np.float64)
         applied = np.array([reps[i].actions[name][1] for i in order], dtype=np.float64)
         actions[name] = {"kind": action.kind, "applied_at_hours": _stats(applied), "seized_usd": _stats(seized)}
-    return {
+    summary = {
         "launderflow_version": __version__,
         "scenario": scenario.name,
         "description": scenario.description,
@@ -93,6 +109,13 @@ def summarize(scenario: Scenario, seed: int, reps: dict[int, Replication]) -> di
             for k, i in enumerate(order)
         ],
     }
+    if at:
+        summary["at_hours"] = [float(t) for t in at]
+        summary["at"] = at_rows(scenario, reps, list(at))
+    if scenario.honest is not None:  # (only then: summaries of scenarios without honest users stay as they were)
+        summary["collateral"] = {m.key: _stats(m.values([reps[i] for i in order], scenario))
+                                 for m in [metrics.METRICS["honest_volume_usd"](), *metrics.collateral_measures()]}
+    return summary
 
 
 def _day_usd(scenario: Scenario, reps: dict[int, Replication], order: list[int]) -> dict[str, Any]:

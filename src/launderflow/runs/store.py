@@ -45,6 +45,8 @@ import pyarrow.parquet as pq
 from .. import __version__
 from ..model.simulate import Replication
 from ..scenario.schema import Scenario
+from .outputs import LEDGER, foreign_files
+from .outputs import file_sha256 as _sha256
 
 STORE_FORMAT = 1
 MANIFEST = "manifest.json"
@@ -55,6 +57,7 @@ FINAL_FILES = ("scenario.yaml", "timeline.parquet", "anonymity.parquet", "ledger
 DERIVED_FILES = ("taint.json", "report.html")  # other commands write them from the assembled files: stale once those change
 PART_TABLES = ("summary", "timeline", "ledger", "anonymity")
 PART_META = "part.json"  # in each part: its replication index, its run's key and the sha256 of every file
+OMITTED_WHEN_ABSENT = ("honest",)  # Replication fields left out of the .npz when None (they default to None)
 RUN_ENTRIES = (MANIFEST, FAILURES, PARTS, *FINAL_FILES)  # what a run writes into its directory
 
 
@@ -132,6 +135,8 @@ def replication_arrays(rep: Replication) -> dict[str, np.ndarray]:
     layout: dict[str, Any] = {}
     for f in dataclasses.fields(rep):
         value = getattr(rep, f.name)
+        if value is None and f.name in OMITTED_WHEN_ABSENT:
+            continue  # (a run without honest users stores the same bytes as before the field existed)
         if isinstance(value, np.ndarray):
             _plain(value, f.name)
             arrays[f.name] = value
@@ -262,25 +267,19 @@ def _check_manifest(path: Path, doc: Any) -> dict[str, Any]:
     return doc
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def refuse_links(root: Path) -> None:
+def refuse_links(root: Path, reading: bool = False) -> None:
     """StoreError if anything launderflow would read or write in ``root`` is a symbolic link.
 
     A linked ``parts/`` (or file) would survive ``--overwrite``, feed another run's parts into this
-    one, or make the run write outside its directory.
+    one, make the run write outside its directory, or make a reader (``query``, ``report``,
+    ``open_run``: ``reading``) show a file from elsewhere as the run's.
     """
     from .lock import LOCK_FILE
 
+    root = Path(root)
     if not root.is_dir():
         return
-    names = [*RUN_ENTRIES, *DERIVED_FILES, LOCK_FILE]
+    names = [*RUN_ENTRIES, *DERIVED_FILES, LOCK_FILE, LEDGER]
     found = [root / n for n in names if (root / n).is_symlink()]
     parts = root / PARTS
     if not found and parts.is_dir():
@@ -293,7 +292,49 @@ def refuse_links(root: Path) -> None:
                 break
     if found:
         raise StoreError(f"{found[0]} is a symbolic link: a run directory holds only its own files "
-                         f"(remove the link, or choose another --out)")
+                         f"(remove the link{'' if reading else ', or choose another --out'})")
+
+
+PART_FILES = {PART_META, "replication.npz", *(f"{name}.parquet" for name in PART_TABLES)}
+
+
+def _is_part(path: Path) -> bool:
+    """A folder a run wrote in ``parts/``: a replication (``0000003``, holding only a part's files)
+    or a part left half-written (``.tmp-...``)."""
+    if path.is_symlink() or not path.is_dir():
+        return False
+    if path.name.startswith(".tmp-"):
+        return True
+    return (len(path.name) == 7 and path.name.isdigit()
+            and all(f.name in PART_FILES and f.is_file() and not f.is_symlink() for f in path.iterdir()))
+
+
+def _unknown_parts(parts: Path) -> list[str]:
+    """What ``parts/`` holds that no run wrote (``parts/mine/``, a file), as ``parts/NAME``."""
+    if not parts.is_dir() or parts.is_symlink():
+        return []
+    return sorted(f"{PARTS}/{p.name}" for p in parts.iterdir() if not _is_part(p))
+
+
+def _clear_parts(parts: Path) -> None:
+    """Remove the parts a run wrote and nothing else: ``parts/`` itself only if that leaves it empty."""
+    if not parts.is_dir() or parts.is_symlink():
+        return
+    for part in parts.iterdir():
+        if _is_part(part):
+            shutil.rmtree(part, ignore_errors=True)
+    try:
+        parts.rmdir()
+    except OSError:  # it holds something of the user's: kept, and so is parts/
+        pass
+
+
+def _derived_by_launderflow(root: Path) -> list[str]:
+    """The derived files (report.html, taint.json) in ``root`` that launderflow wrote and nobody changed
+    since (its ledger, :mod:`launderflow.runs.outputs`): the only ones a changed run may remove."""
+    present = [n for n in DERIVED_FILES if (root / n).is_file() and not (root / n).is_symlink()]
+    theirs = {p.name for p in foreign_files(root, present)}
+    return [n for n in present if n not in theirs]
 
 
 def _foreign_entries(root: Path) -> list[str]:
@@ -303,7 +344,8 @@ def _foreign_entries(root: Path) -> list[str]:
     if not root.is_dir():
         return []
     return sorted(p.name for p in root.iterdir()
-                  if p.name != LOCK_FILE and not p.name.startswith(".assemble-") and not (p.name.startswith(".") and p.name.endswith(".tmp")))
+                  if p.name not in (LOCK_FILE, LEDGER) and not p.name.endswith(LOCK_FILE)
+                  and not p.name.startswith(".assemble-") and not (p.name.startswith(".") and p.name.endswith(".tmp")))
 
 
 class RunStore:
@@ -359,6 +401,12 @@ class RunStore:
             foreign = cls._clear(root)
             return cls._create(root, scenario, {**new, **({"foreign_files": foreign} if foreign else {})})
         if not path.exists():
+            unknown = _unknown_parts(root / PARTS)
+            if unknown:
+                shown = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+                raise StoreError(
+                    f"{root} holds no launderflow run, and its {PARTS}/ holds what no run writes ({shown}): "
+                    f"choose an empty or new --out (--overwrite would keep these and write the run beside them)")
             leftovers = [n for n in (PARTS, FAILURES, *FINAL_FILES) if (root / n).exists()]
             if leftovers:
                 raise StoreError(
@@ -397,7 +445,7 @@ class RunStore:
             raise StoreError(
                 f"{root} holds an unfinished run of this scenario ({store.count()} of {runs} replications stored): "
                 f"add --resume to finish it, or --overwrite to start again")
-        what = problems or [f"runs: {old['runs']} in the stored run, {runs} now"]
+        what = problems + ([f"runs: {old['runs']} in the stored run, {runs} now"] if old["runs"] != runs else [])
         raise StoreError(
             f"{root} holds results of another run ({old.get('scenario_name')}, seed {old.get('seed')}, "
             f"{store.count()} of {old.get('runs')} replications stored):\n  " + "\n  ".join(what)
@@ -414,7 +462,7 @@ class RunStore:
             problems.append(f"seed: {old.get('seed')} in the stored run, {new['seed']} now")
         if old.get("keep_ledgers") != new["keep_ledgers"]:
             problems.append(f"ledgers: {'kept' if old.get('keep_ledgers') else 'not kept'} in the stored run, "
-                            f"{'kept' if new['keep_ledgers'] else 'not kept'} now (--keep-ledgers; always on with --runs 1)")
+                            f"{'kept' if new['keep_ledgers'] else 'not kept'} now (--keep-ledgers, keep_ledgers in Python; always on with one run)")
         return problems
 
     @classmethod
@@ -438,10 +486,10 @@ class RunStore:
             foreign = list(doc.get("foreign_files") or []) if ours else []
         except (OSError, ValueError):
             ours, foreign = True, []
-        derived = [n for n in DERIVED_FILES if n not in foreign] if ours else []
+        derived = [n for n in _derived_by_launderflow(root) if n not in foreign] if ours else []
         for name in (*FINAL_FILES[::-1], *derived, FAILURES, MANIFEST):
             (root / name).unlink(missing_ok=True)
-        shutil.rmtree(root / PARTS, ignore_errors=True)
+        _clear_parts(root / PARTS)
         for leftover in [*root.glob(".assemble-*"), *root.glob(".*.tmp")]:
             shutil.rmtree(leftover, ignore_errors=True) if leftover.is_dir() else leftover.unlink(missing_ok=True)
         return sorted(set(foreign) | {n for n in DERIVED_FILES if (root / n).exists()})
@@ -612,7 +660,7 @@ class RunStore:
     def _remove_finals(self, derived: bool = True) -> None:
         """Drop the assembled files (summary.json first) and, with ``derived``, what was made from them."""
         foreign = set(self.manifest.get("foreign_files") or [])
-        for name in FINAL_FILES[::-1] + (DERIVED_FILES if derived else ()):
+        for name in FINAL_FILES[::-1] + (tuple(_derived_by_launderflow(self.root)) if derived else ()):
             if name not in foreign:
                 (self.root / name).unlink(missing_ok=True)
 
@@ -667,6 +715,7 @@ class StoredRun:
 
     def __init__(self, root: Path | str):
         self.root = Path(root)
+        refuse_links(self.root, reading=True)  # a linked file would be read as this run's
         path = self.root / MANIFEST
         if not path.is_file():
             raise StoreError(f"{self.root}: not a run directory (no {MANIFEST})")

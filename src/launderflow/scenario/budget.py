@@ -20,6 +20,8 @@ replication on
 * **honest rows** of pool mixers: ``honest_deposits_per_day`` × horizon (days) deposits (times the
   largest recovery a designation allows) plus at most as many withdrawals, plus the honest notes
   that can leave;
+* **honest rows** of the ``honest`` section: a deposit and a withdrawal per honest user
+  (``users_per_day`` × horizon, times the largest recovery a designation allows);
 * **timeline points** (``horizon / timeline_step``), **ticks** (``horizon / resolution``) and pool
   mixers' background steps (``horizon / background_step``, one simpy event each);
 * **memory**: ~:data:`BYTES_PER_ROW` bytes per lot, transfer and honest row, plus the timeline and
@@ -175,12 +177,27 @@ class _Walker:
                           instalments) for j, branch in enumerate(hop.branches)]
         return _add(*outs)
 
-    def venue_hop(self, hop: Any, here: Path, n: float, value: float, instalments: int = 1) -> float:
+    def service(self, hop: Any, here: Path, n: float, value: float, instalments: int = 1) -> float:
+        """A service hop: the bound of a venue hop over every service that serves its functions."""
+        names, kinds = [], []
+        for name, service in self.scenario.market.services.items():
+            venue = self.scenario.venues[name]
+            kind = next((s.FUNCTION_KINDS[f][venue.kind] for f in hop.function
+                         if f in service.function and venue.kind in s.FUNCTION_KINDS[f]), None)
+            if kind is not None:
+                names.append(name)
+                kinds.append(kind)
+        return self.venue_hop(hop, here, n, value, instalments, names, kinds)
+
+    def venue_hop(self, hop: Any, here: Path, n: float, value: float, instalments: int = 1,
+                  names: list[str] | None = None, kinds: list[str] | None = None) -> float:
         """Bound a venue hop linearly in (lots, value) for every substitute; take the worst per term."""
         best: tuple[float, float, float] | None = None
         why = ""
+        names = list(hop.venue) if names is None else names
+        kinds = [hop.hop] * len(names) if kinds is None else kinds
         for alternative in (0, 1):
-            terms = [self.scenario.venues[name].budget_terms(self.scenario, hop.hop, alternative) for name in hop.venue]
+            terms = [self.scenario.venues[name].budget_terms(self.scenario, kind, alternative) for name, kind in zip(names, kinds)]
             # terms: (lots out per lot, per USD), (new lots per lot, per USD), (transfers per lot, per USD)
             out = _add(_mul(max(t[0][0] for t in terms), n), _mul(max(t[0][1] for t in terms), value))
             made = _add(_mul(max(t[1][0] for t in terms), n), _mul(max(t[1][1] for t in terms), value))
@@ -188,7 +205,7 @@ class _Walker:
             best = (out, made, moved) if best is None else (min(best[0], out), min(best[1], made), min(best[2], moved))
         assert best is not None
         out, made, moved = best
-        mixers = [self.scenario.venues[name] for name in hop.venue]
+        mixers = [self.scenario.venues[name] for name in names]
         pools = [v for v in mixers if isinstance(v, s.PoolMixerVenue)]
         custodial = [v for v in mixers if isinstance(v, s.CustodialMixerVenue)]
         if pools:
@@ -197,16 +214,16 @@ class _Walker:
                    f"(smallest {v.denominations[0]:g} {v.asset}), {count(made)} pieces")
         elif custodial:
             why = f"{count(n)} lots reach this mix and each is paid out to {max(v.payouts for v in custodial):,} wallets"
-        elif hop.hop == "cash_out":
+        elif kinds and all(kind == "cash_out" for kind in kinds):
             why = f"{count(n)} lots reach this cash_out; each makes a deposit and leaves the chain"
         else:
             why = f"{count(n)} lots reach this {hop.hop}; each makes a deposit and a withdrawal"
-        self.add((*here, "venue"), lots=made, transfers=moved, why=why)
+        self.add((*here, "venue" if hop.hop in s.VENUE_FOR_HOP else "function"), lots=made, transfers=moved, why=why)
         return out
 
 
 _HOP_BOUNDS = {"transfer": _Walker.transfer, "split": _Walker.split, "peel": _Walker.peel, "wait": _Walker.wait,
-               "dormant": _Walker.wait,
+               "dormant": _Walker.wait, "service": _Walker.service,
                "consolidate": _Walker.consolidate, "branch": _Walker.branch}
 
 
@@ -247,6 +264,13 @@ def estimate(scenario: s.Scenario) -> Estimate:
         log_rows = _mul(steps + 1, len(venue.denominations))
         walker.add(("venues", name, "background_step"), memory=_mul(log_rows, BYTES_PER_POOL_LOG_ROW),
                    why=f"{name}'s anonymity log has {count(log_rows)} rows")
+    for name, flow in (scenario.honest.venues.items() if scenario.honest is not None else ()):
+        boost = max([1.0, *(a.recovery_level for a in scenario.interventions
+                            if isinstance(a, s.Designation) and a.venue == name)])
+        rows = _mul(2.0 * flow.users_per_day / 24.0, horizon, boost)  # a deposit and a withdrawal per user
+        honest_rows = _add(honest_rows, rows)
+        walker.add(("honest", "venues", name, "users_per_day"), memory=_mul(rows, BYTES_PER_ROW),
+                   why=f"honest users of {name} make {count(rows)} ledger rows")
     for step in walker.steps:  # lots and transfers cost memory where they are made
         step.memory = _add(step.memory, _mul(_add(step.lots, step.transfers), BYTES_PER_ROW))
     return Estimate(

@@ -94,13 +94,14 @@ def _read_text(path: Path) -> str:
     except OSError as exc:
         why = "symbolic links loop" if exc.errno == errno.ELOOP else exc.strerror
         raise ScenarioError([Problem(str(path), None, "", f"cannot read: {why}")]) from None
-    with os.fdopen(fd, "rb") as fh:
-        info = os.fstat(fd)
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):  # (checked before fdopen, which refuses a directory with a traceback)
+        os.close(fd)
         if stat.S_ISDIR(info.st_mode):
             raise ScenarioError([Problem(str(path), None, "", "is a directory, not a scenario file")])
-        if not stat.S_ISREG(info.st_mode):
-            raise ScenarioError([Problem(str(path), None, "", f"is not a regular file ({_file_kind(info.st_mode)}); "
-                                                              f"a scenario is a YAML file")])
+        raise ScenarioError([Problem(str(path), None, "", f"is not a regular file ({_file_kind(info.st_mode)}); "
+                                                          f"a scenario is a YAML file")])
+    with os.fdopen(fd, "rb") as fh:
         if info.st_size > MAX_FILE_BYTES:
             raise ScenarioError([Problem(str(path), None, "", f"file is larger than {MAX_FILE_BYTES} bytes "
                                                               f"({info.st_size:,} bytes)")])
@@ -323,6 +324,7 @@ def _resolve(path: Path, chain: tuple[Path, ...], roots: tuple[Path, ...] = ()) 
         roots = roots or (path.resolve().parent, Path.cwd().resolve())
         parent_path = (path.parent / parent_name).resolve()
         parent_is_file = parent_path.is_file()
+        parent_exists = parent_path.exists()
     except RuntimeError:  # Python < 3.13: a symbolic link loop
         raise problem(f"{shown}: a loop of symbolic links") from None
     except OSError as exc:
@@ -338,10 +340,14 @@ def _resolve(path: Path, chain: tuple[Path, ...], roots: tuple[Path, ...] = ()) 
         raise problem(f"more than {MAX_EXTENDS_DEPTH} levels of extends")
     if not allow_extends_outside.get() and not _inside(parent_path, roots):
         raise problem(f"{shown} is outside the scenario's directory and the current directory "
-                      f"(allowed: files under {roots[0]} or {roots[1]}; --allow-extends-outside to allow it)")
+                      f"(allowed: files under {' or '.join(map(str, dict.fromkeys(roots)))}; "
+                      f"--allow-extends-outside to allow it)")
     if parent_path.suffix.lower() not in SCENARIO_SUFFIXES:
         raise problem(f"{shown} is not a scenario file (allowed: a {' or '.join(SCENARIO_SUFFIXES)} file)")
     if not parent_is_file:
+        if parent_exists:  # a directory, a FIFO, a device: named for what it is, and never opened
+            kind = "a directory" if parent_path.is_dir() else _file_kind(parent_path.stat().st_mode)
+            raise problem(f"{shown} is not a regular file ({kind}); a scenario is a YAML file")
         raise problem(f"no such scenario file: {shown}")
     parent = _resolve(parent_path, (*chain, path.resolve()), roots)
     if not set(parent.data) & set(Scenario.model_fields):  # not a scenario: say nothing of what it holds
@@ -359,18 +365,30 @@ def load_data(path: str | Path) -> tuple[dict[str, Any], _Document]:
 
 def _load_data(path: str | Path) -> tuple[dict[str, Any], _Document]:
     """Like :func:`load_data`, but YAML-level problems stay in ``doc.problems`` to be reported with the rest."""
+    if isinstance(path, str) and not path.strip():  # Path("") is Path("."), the current directory: never meant
+        raise ScenarioError([Problem(repr(path), None, "", "empty path (give the path of a YAML file)")])
     doc = _resolve(Path(path), ())
     return doc.data, doc
 
 
-def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> Scenario:
+def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None,
+                  override_label: str = "--set {field}={value}") -> Scenario:
     """Read, merge and validate a scenario file; raise :class:`ScenarioError` listing every problem.
 
-    ``overrides`` maps dotted field paths (``clock.horizon``) to values, as ``--set`` gives them.
+    ``overrides`` maps dotted field paths (``clock.horizon``) to values, as ``--set`` gives them. A
+    problem in an overridden value is located at the override, not at a line of the file: at
+    ``override_label`` filled with the field and value (the option or argument that gave it).
     """
     data, doc = _load_data(path)
     for dotted, value in (overrides or {}).items():
         _set_path(data, dotted, value, doc)
+        # a problem in an overridden value is the --set option's, not a line of the file
+        keys = tuple(int(k) if k.isascii() and k.isdigit() else k for k in dotted.split("."))
+        shown = str(value).lower() if isinstance(value, bool) else str(value)
+        shown = shown if shown.isprintable() else repr(shown)[1:-1]  # (a problem prints on one line)
+        shown = shown if len(shown) <= 40 else shown[:37] + "..."
+        doc.where = {loc: where for loc, where in doc.where.items() if loc[:len(keys)] != keys}
+        doc.where[keys] = (override_label.format(field=_dotted(keys), value=shown), None)  # type: ignore[assignment]
     doc.problems += _read_price_series(data, doc, Path(path))
     return validate_document(apply_profiles(data, doc), doc)
 

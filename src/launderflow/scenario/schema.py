@@ -634,6 +634,39 @@ class MixHop(VenueHopBase):
     to: Name | None = Field(default=None, description="asset reached when a bridge substitute is used")
 
 
+FUNCTIONS: tuple[str, ...] = ("mixing", "cross_chain", "swapping", "off_ramp")
+# Venue kinds that can serve each function, and the fixed-playbook hop a service of that kind
+# stands for (so a deposit is the same ledger row as in a fixed playbook).
+FUNCTION_KINDS: dict[str, dict[str, str]] = {
+    "mixing": {"pool_mixer": "mix", "custodial_mixer": "mix"},
+    "cross_chain": {"bridge": "bridge", "exchange": "exchange"},
+    "swapping": {"dex": "swap", "exchange": "exchange"},
+    "off_ramp": {"otc": "cash_out", "exchange": "cash_out"},
+}
+Function = Literal["mixing", "cross_chain", "swapping", "off_ramp"]
+
+
+def _one_or_many_functions(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+class ServiceHop(Strict):
+    """Use a service by its function: the launderer chooses, lot by lot, among the services of
+    ``market.services`` that serve ``function`` and are open now (``market.choice``, a logit over
+    cost, delay and perceived risk with a switching cost). A list of functions lets it substitute
+    across them (mixers or bridges). A venue that refuses passes the lot to a choice among the rest;
+    when all refuse, it tries again after ``retry``. With one service this is the fixed hop.
+    """
+
+    hop: Literal["service"]
+    function: Annotated[list[Function], BeforeValidator(_one_or_many_functions), Field(min_length=1)] = Field(
+        description="a function (mixing, cross_chain, swapping, off_ramp), or a list the launderer may substitute across")
+    to: Name | None = Field(default=None, description="asset reached through a cross_chain or swapping service")
+    delay: Delay = Field(default=ZERO_DELAY, description="dwell at the new address after leaving the service")
+    retry: Delay = Field(default_factory=lambda: FixedDelay(dist="fixed", value=24.0),
+                         description="wait before trying again when every open service refuses")
+
+
 class Branch(Strict):
     share: Annotated[float, Field(gt=0.0, le=1.0)]
     playbook: list["Hop"] = Field(min_length=1)
@@ -655,7 +688,7 @@ class BranchHop(Strict):
 
 Hop = Annotated[
     Union[TransferHop, SplitHop, PeelHop, WaitHop, DormantHop, ConsolidateHop, CashOutHop, SwapHop, BridgeHop,
-          ExchangeHop, MixHop, BranchHop],
+          ExchangeHop, MixHop, BranchHop, ServiceHop],
     Field(discriminator="hop"),
 ]
 Branch.model_rebuild()
@@ -845,6 +878,64 @@ class Exposure(Strict):
     short_dwell: bool = True
     lead_time: Duration = Field(default=24.0, description="just_in_time converts what the off-ramp could book within its queue plus this (the time a converted lot takes to get there)")
     claim_for: Annotated[Duration, Field(gt=0.0)] = Field(default=72.0, description="how long a conversion's claim on the off-ramp's capacity lasts (until its value arrives there)")
+class Service(Strict):
+    """A venue offered to the launderer for a function, with what the choice rule reads of it.
+
+    The venue does the work (deposits, fees, freezes, tracing): the service only says when it is
+    open and how it looks to the launderer. ``cost`` and ``delay`` default to the venue's own
+    (its fee plus haircut, the mean of its delay).
+    """
+
+    function: Annotated[list[Function], BeforeValidator(_one_or_many_functions), Field(min_length=1)] = Field(
+        description="what it is used for: mixing, cross_chain, swapping, off_ramp (or a list)")
+    opens: Duration = Field(default=0.0, description="launch: offered from this time (since time zero)")
+    closes: Duration | None = Field(default=None, description="offered until this time (a closure; none: open to the end)")
+    cost: Fraction | None = Field(default=None, description="share of the value the launderer expects to pay (default: the venue's fee + haircut)")
+    delay: Duration | None = Field(default=None, description="time the launderer expects the value to spend inside (default: the mean of the venue's delay)")
+    perceived_risk: Probability = Field(default=0.0, description="the launderer's prior chance of losing value there")
+    note: str = Field(default="", max_length=500, description="where its dates and numbers come from (a source, or ASSUMPTION)")
+
+    @model_validator(mode="after")
+    def _dates(self) -> "Service":
+        if self.closes is not None and self.closes <= self.opens:
+            raise ValueError("closes must be after opens")
+        return self
+
+
+class Choice(Strict):
+    """The launderer's choice rule: a multinomial logit. A lot at a service step goes to open
+    service j with probability exp(U_j) / sum_k exp(U_k), where
+
+        U_j = -cost_weight * cost_j - delay_weight * delay_j (days) - risk_weight * risk_j(t)
+              + inertia * [j is the service this step used last]
+
+    and the perceived risk is learned with an exponential memory: each event the launderer
+    observes at j (a freeze or seizure of value there, a designation, halt or shutdown of j) adds
+    its weight, fading as exp(-age / memory); ``spillover`` of it reaches the other services of the
+    same function ("others like it"); alerts on its own lots add ``alert`` times how much more of
+    its value inside j is flagged than of all its value in play: risk_j(t) = perceived_risk_j + sum of the faded weights + alert term
+    (a score that may exceed 1). Every default is an ASSUMPTION.
+    """
+
+    cost_weight: Annotated[float, Field(ge=0.0, le=1e6)] = Field(default=100.0, description="utility lost per unit of cost share (100: 1 % of fee = 1)")
+    delay_weight: Annotated[float, Field(ge=0.0, le=1e6)] = Field(default=0.1, description="utility lost per day of expected delay")
+    risk_weight: Annotated[float, Field(ge=0.0, le=1e6)] = Field(default=10.0, description="utility lost per unit of perceived risk")
+    inertia: Annotated[float, Field(ge=0.0, le=1e6)] = Field(default=0.5, description="switching cost: utility added to the service used last")
+    memory: Annotated[Duration, Field(gt=0.0)] = Field(default=30 * 24.0, description="time constant of the perceived risk's exponential memory")
+    spillover: Probability = Field(default=0.3, description="share of an event's weight felt at the other services of the same function")
+    freeze: Probability = Field(default=0.5, description="risk added by a freeze of the launderer's value at the service")
+    seizure: Probability = Field(default=0.8, description="risk added by a seizure of value inside the service")
+    designation: Probability = Field(default=0.5, description="risk added by a designation of the service")
+    halt: Probability = Field(default=0.3, description="risk added by a halt of the service")
+    shutdown: Probability = Field(default=1.0, description="risk added by a shutdown (takedown) of the service")
+    alert: Probability = Field(default=0.2, description="risk added per unit of excess flagged share of the launderer's value inside the service (over all its value in play)")
+
+
+class Market(Strict):
+    """The services the launderer chooses among at ``service`` hops, and how it chooses (issue 21)."""
+
+    services: dict[Name, Service] = Field(default_factory=dict, max_length=64, description="by venue name: the venue offered as a service")
+    choice: Choice = Field(default_factory=Choice)
 
 
 class Launderer(Strict):
@@ -883,6 +974,63 @@ class Theft(Strict):
         return 1 if self.repeat is None else self.repeat.count
 
 
+# --- honest users at every venue kind (optional; default: none) ---------------------------------
+
+HONEST_KINDS = ("exchange", "dex", "bridge", "otc", "custodial_mixer")  # pool mixers model their own honest users
+COMMINGLED_BY_DEFAULT = ("custodial_mixer",)  # venues whose wallets hold every user's funds together
+
+
+class HonestVenueFlow(Strict):
+    """Honest users of one venue: deposits (swaps, crossings, trades) at a rate, each a lognormal
+    amount; each user's value comes back out — to a fresh honest wallet — after an exponential time
+    of mean ``holding`` (0: in the same step, a swap or a crossing), minus the venue's ``fee``."""
+
+    users_per_day: Annotated[float, Field(ge=0.0, le=1e8)] = Field(description="honest deposits (swaps, crossings, trades) a day, undisturbed")
+    median_usd: Annotated[float, Field(gt=0.0, le=1e9)] = Field(default=1000.0, description="median USD of one honest deposit")
+    sigma: Annotated[float, Field(ge=0.0, le=4.0)] = Field(default=1.5, description="lognormal spread of the amounts (mean = median x exp(sigma^2/2))")
+    asset: Name = Field(description="the asset honest users bring")
+    to: Name | None = Field(default=None, description="the asset they take out (a swap or a bridge; default: the same)")
+    holding: Duration = Field(default=0.0, description="mean time an honest user's value stays inside (hours; 0: out in the same step)")
+    commingled: bool | None = Field(default=None, description="the venue keeps every user's funds in the same wallets, so a seizure there takes honest funds too (default: custodial mixers only)")
+    source: str = Field(default="", max_length=500, description="where the volume comes from (a citation, or ASSUMPTION)")
+
+
+class HonestFlow(Strict):
+    """Honest traffic at the listed venues, sampled every ``step`` in whole arrays (like a pool
+    mixer's background traffic), and the rule by which policy reaches it (docs/model.md)."""
+
+    step: Annotated[Duration, Field(ge=1.0 / 60.0)] = Field(default=1.0, description="honest traffic is generated in batches of this length (hours; >= 1 minute)")
+    venues: dict[Name, HonestVenueFlow] = Field(min_length=1, description="venue name -> its honest users")
+    memory: Annotated[Duration, Field(gt=0.0)] = Field(
+        default=30 * 24.0, description="an honest deposit is funded by an honest withdrawal of the last `memory` (screening and exposure reach it through that)")
+
+
+def honest_problems(scenario: Any) -> list[tuple[tuple[Any, ...], str]]:
+    """Cross-references of the section: venues that exist and take honest users, assets that exist."""
+    honest = getattr(scenario, "honest", None)
+    if honest is None or honest.venues is None:
+        return []
+    venues, assets = scenario.venues or {}, scenario.assets or {}
+    problems: list[tuple[tuple[Any, ...], str]] = []
+    for name, flow in honest.venues.items():
+        where = ("honest", "venues", name)
+        venue = venues.get(name)
+        if name not in venues:
+            takers = sorted(n for n, v in venues.items() if v is not None and v.kind in HONEST_KINDS)
+            problems.append((where, f"unknown venue {name!r} ({'defined: ' + ', '.join(takers) if takers else 'none defined'})"))
+        elif venue is not None and venue.kind not in HONEST_KINDS:
+            why = ("pool mixers model their own honest users (honest_deposits_per_day)" if venue.kind == "pool_mixer"
+                   else "an issuer is not a venue users pass through")
+            problems.append((where, f"venue {name!r} is a {venue.kind}: {why} (allowed: {', '.join(HONEST_KINDS)})"))
+        if flow is None:
+            continue
+        for field in ("asset", "to"):
+            asset = getattr(flow, field)
+            if asset is not None and asset not in assets:
+                problems.append(((*where, field), f"unknown asset {asset!r} (defined: {', '.join(sorted(assets)) or 'none'})"))
+    return problems
+
+
 class Scenario(Strict):
     """A complete scenario: the world, the theft(s), the launderer's playbook and the knowledge model."""
 
@@ -903,10 +1051,13 @@ class Scenario(Strict):
     profiles: dict[Name, dict[str, Any]] = Field(
         default_factory=dict, description="venue settings shared by name: a venue with 'profile: NAME' takes those it does not set itself (behaviour files)")
     prices: dict[Name, PricePath] = Field(default_factory=dict, description="assets whose USD price moves (default: every price fixed at price_usd)")
+    honest: HonestFlow | None = Field(default=None, description="honest users at exchanges, DEXes, bridges, OTC desks and custodial mixers (default: none)")
 
     @model_serializer(mode="wrap")
     def _dump(self, handler: Any) -> Any:
-        return _without_default(handler(self), "prices", {})
+        """Optional sections left at their defaults (no moving prices, no honest users) are not dumped."""
+        return _without_default(_without_default(handler(self), "prices", {}), "honest", None)
+    market: Market = Field(default_factory=Market, description="services by function and the launderer's choice rule (service hops)")
 
     @field_validator("thefts")
     @classmethod
@@ -976,6 +1127,8 @@ def reference_problems(scenario: Scenario) -> list[tuple[tuple[Any, ...], str]]:
             any(t is not None and t.playbook is None for t in scenario.thefts or []):
         problems.append((("playbook",), "is empty but a theft has no playbook of its own (give at least one hop)"))
     problems += _price_problems(scenario)
+    problems += honest_problems(scenario)
+    problems += _market_problems(scenario)
     if not problems:
         problems += _stolen_value_problems(scenario)
     return problems
@@ -1018,6 +1171,50 @@ def price_times(path: PricePath, start: datetime.date | None) -> list[float]:
         else:
             out.append(float(p.time))  # type: ignore[arg-type]
     return out
+def _market_problems(scenario: Scenario) -> list[tuple[tuple[Any, ...], str]]:
+    """Each service is a venue of a kind that can serve its functions."""
+    problems: list[tuple[tuple[Any, ...], str]] = []
+    market = scenario.market
+    venues = scenario.venues
+    if market is None or market.services is None or venues is None:
+        return problems
+    for name, service in market.services.items():
+        if name not in venues:
+            problems.append((("market", "services", name), _unknown("venue", name, venues)))
+            continue
+        venue = venues[name]
+        if service is None or venue is None or service.function is None:
+            continue
+        for f, function in enumerate(service.function):
+            if function is None:
+                continue
+            kinds = FUNCTION_KINDS[function]
+            if venue.kind not in kinds:
+                loc = ("market", "services", name, "function") if len(service.function) == 1 else ("market", "services", name, "function", f)
+                problems.append((loc, f"venue {name!r} is a {venue.kind}; a {function} service needs a {' or '.join(kinds)}"))
+    return problems
+
+
+def _service_hop_problems(scenario: Scenario, hop: ServiceHop, here: tuple[Any, ...]) -> list[tuple[tuple[Any, ...], str]]:
+    """A service hop needs services for its functions, and ``to`` where one changes the asset."""
+    problems: list[tuple[tuple[Any, ...], str]] = []
+    market = scenario.market
+    services = market.services if market is not None and market.services is not None else {}
+    unreadable = any(s is None or s.function is None or None in s.function for s in services.values())
+    for f, function in enumerate(hop.function or []):
+        if function is None or unreadable:
+            continue  # (a service that failed validation was reported already: no second complaint)
+        if not any(s is not None and s.function is not None and function in s.function for s in services.values()):
+            loc = (*here, "function") if len(hop.function) == 1 else (*here, "function", f)
+            declared = sorted({g for s in services.values() if s is not None for g in (s.function or [])})
+            problems.append((loc, f"no service in market.services serves {function!r} "
+                                  f"(served: {', '.join(declared) if declared else 'none'})"))
+    target = hop.to
+    if _missing(target, scenario.assets):
+        problems.append(((*here, "to"), _unknown("asset", target, scenario.assets)))
+    if target is None and any(f in ("cross_chain", "swapping") for f in hop.function or []):
+        problems.append(((*here, "to"), "a service hop for cross_chain or swapping needs 'to' (the asset it reaches)"))
+    return problems
 
 
 def _stolen_value_problems(scenario: Scenario) -> list[tuple[tuple[Any, ...], str]]:
@@ -1050,6 +1247,9 @@ def _hop_problems(scenario: Scenario, hops: list[Any], where: tuple[Any, ...]) -
             for b, branch in enumerate(hop.branches or []):
                 if branch is not None and branch.playbook is not None:
                     problems += _hop_problems(scenario, branch.playbook, (*where, k, "branches", b, "playbook"))
+            continue
+        if isinstance(hop, ServiceHop):
+            problems += _service_hop_problems(scenario, hop, (*where, k))
             continue
         kinds = VENUE_FOR_HOP.get(hop.hop)
         if kinds is None:

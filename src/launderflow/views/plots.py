@@ -20,6 +20,7 @@ Only matplotlib's object API is used (``Figure`` + ``FigureCanvasAgg``): no pypl
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
+import matplotlib.patches
 import matplotlib.style
 import numpy as np
 import pyarrow as pa
@@ -44,6 +46,9 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter, PercentFormatter
 
 from ..metrics import FINAL_STATES, METRICS, REPORTED, STATES
+from ..runs.lock import locked
+from ..runs.outputs import check_files, write_files
+from ..runs.store import StoreError, refuse_links
 
 LOCATIONS: tuple[str, ...] = STATES[:6]
 TRACE_STATES: tuple[str, ...] = (*REPORTED, "cashed_out")  # the traceability panels: as victims report it
@@ -54,8 +59,11 @@ TRACE_SIZE = (11.0, 7.5)
 FINAL_SIZE = (11.0, 5.5)
 PANEL_W, PANEL_H = 5.0, 3.4  # per panel of the multi-panel figures (outcome areas, anonymity)
 
-# Okabe-Ito: distinguishable with colour-vision deficiencies; yellow last (weak on white).
-POLICY_COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
+# Okabe-Ito, distinguishable with colour-vision deficiencies, without its yellow (weak on white, and
+# too close to its orange among eight lines): Paul Tol's wine instead. Past four scenarios the lines
+# also differ by their dash (POLICY_DASHES), so that no two need be told apart by colour alone.
+POLICY_COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#882255")
+POLICY_DASHES = ("-", "-", "-", "-", "--", "--", ":", "-.")
 STATE_COLORS = {
     "launderer": "#E69F00",
     "venue": "#CC79A7",
@@ -172,9 +180,13 @@ def run_dirs(path: str | Path) -> list[tuple[str | None, Path]]:
         raise RunDirError(f"{path}: no such directory")
     if not path.is_dir():
         raise RunDirError(f"{path}: not a directory (expected a run or comparison directory)")
+    _no_links(path)
     if is_run_dir(path):
         return [(None, path)]
     order_file = path / "comparison.json"
+    if order_file.is_symlink() or any(d.is_symlink() and is_run_dir(d) for d in path.iterdir()):
+        link = order_file if order_file.is_symlink() else next(d for d in path.iterdir() if d.is_symlink() and is_run_dir(d))
+        raise RunDirError(f"{link} is a symbolic link: launderflow reads only the directory's own files (remove the link)")
     if order_file.is_file():
         try:
             names = json.loads(order_file.read_text(encoding="utf-8"))["scenarios"]
@@ -182,16 +194,60 @@ def run_dirs(path: str | Path) -> list[tuple[str | None, Path]]:
             raise RunDirError(f"{order_file}: expected {{\"scenarios\": [names in order]}} ({exc})") from None
         if not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names):
             raise RunDirError(f"{order_file}: \"scenarios\" must be a non-empty list of scenario names")
-        missing = [n for n in names if not is_run_dir(path / n)]
+        places = {n: path / n for n in names}
+        sweep = sweep_meta(path)
+        if sweep is not None:  # a sweep's runs live in point_000/, point_001/, ... (labels name them)
+            places = {p["label"]: path / f"point_{p['point']:03d}" for p in sweep["points"]}
+        missing = [n for n in names if n not in places or not is_run_dir(places[n])]
         if missing:
             raise RunDirError(f"{order_file}: no run directory (summary.json + timeline.parquet) for "
                               f"{', '.join(repr(n) for n in missing)} under {path}")
-        return [(n, path / n) for n in names]
+        return [(n, places[n]) for n in names]
     subdirs = sorted((d for d in path.iterdir() if d.is_dir() and is_run_dir(d)), key=lambda d: d.name)
     if not subdirs:
         raise RunDirError(f"{path}: not a run directory (no summary.json and timeline.parquet) and not a "
                           "comparison directory (no subdirectory holds a run)")
     return [(d.name, d) for d in subdirs]
+
+
+def _no_links(path: Path) -> None:
+    """RunDirError if a file launderflow reads in the run directory ``path`` is a symbolic link (it
+    would read, and the report would show, a file from elsewhere)."""
+    try:
+        refuse_links(path, reading=True)
+    except StoreError as exc:
+        raise RunDirError(str(exc)) from None
+
+
+def sweep_meta(path: str | Path) -> dict[str, Any] | None:
+    """A sweep directory's comparison.json (``parameters`` and ``points``: each with its ``point``
+    number, ``label`` and the value of every parameter), or None for any other directory."""
+    file = Path(path) / "comparison.json"
+    if not file.is_file():
+        return None
+    try:
+        meta = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise RunDirError(f"{file}: cannot read it as JSON ({exc})") from None
+    if not isinstance(meta, dict) or "points" not in meta:
+        return None
+    points, params = meta.get("points"), meta.get("parameters")
+    if (not isinstance(points, list) or not isinstance(params, list) or not points
+            or not all(isinstance(p, dict) and isinstance(p.get("point"), int) and isinstance(p.get("label"), str)
+                       and all(k in p for k in params) for p in points)):
+        raise RunDirError(f"{file}: \"points\" must list each sweep point's number, label and parameter values")
+    return meta
+
+
+def sweep_rows(path: str | Path) -> list[dict[str, Any]]:
+    """A sweep's comparison rows (comparison.parquet: one per point and metric)."""
+    table = _read_table(Path(path) / "comparison.parquet", ("scenario", "metric", "median", "p5", "p95"))
+    return table.to_pylist()
+
+
+def sweep_axes(meta: dict[str, Any]) -> list[tuple[str, list[Any]]]:
+    """Each swept parameter and its values, in the order the grid lists them."""
+    return [(name, list(dict.fromkeys(p[name] for p in meta["points"]))) for name in meta["parameters"]]
 
 
 def load_runs(path: str | Path) -> list[RunData]:
@@ -202,6 +258,7 @@ def load_runs(path: str | Path) -> list[RunData]:
 def load_run(path: str | Path, name: str | None = None) -> RunData:
     """Read one run directory (``name`` defaults to the scenario name in summary.json)."""
     path = Path(path)
+    _no_links(path)
     summary_file = path / "summary.json"
     try:
         summary = json.loads(summary_file.read_text(encoding="utf-8"))
@@ -357,6 +414,10 @@ def policy_color(index: int) -> str:
     return POLICY_COLORS[index % len(POLICY_COLORS)]
 
 
+def policy_dash(index: int) -> str:
+    return POLICY_DASHES[index % len(POLICY_DASHES)]
+
+
 def policy_label(runs: Sequence[RunData], index: int) -> str:
     run = runs[index]
     reference = " (reference)" if index == 0 and len(runs) > 1 else ""
@@ -421,7 +482,8 @@ def plot_traceability(data: RunData | Sequence[RunData] | str | Path, state: str
         p5, med, p95 = run.timeline[state]
         color = policy_color(i)
         ax.fill_between(run.timeline.days, p5, p95, color=color, alpha=0.2, linewidth=0)
-        ax.plot(run.timeline.days, med, color=color, linewidth=2.4 if i == 0 else 1.7, label=policy_label(runs, i))
+        ax.plot(run.timeline.days, med, color=color, linewidth=2.4 if i == 0 else 1.7, label=policy_label(runs, i),
+                linestyle=policy_dash(i))
         peak = max(peak, float(np.nanmax(p95, initial=0.0)))
     ax.set_title(TRACE_TITLES.get(state, STATE_LABELS[state].capitalize()))
     ax.set_xlabel("time since the scenario starts (days)")
@@ -444,7 +506,8 @@ def plot_difference(runs: Sequence[RunData], differences: dict[str, Quantiles], 
         q = differences[run.name]
         p5, med, p95 = q[state]
         ax.fill_between(q.days, p5 * 100, p95 * 100, color=policy_color(i), alpha=0.2, linewidth=0)
-        ax.plot(q.days, med * 100, color=policy_color(i), linewidth=1.7, label=policy_label(runs, i))
+        ax.plot(q.days, med * 100, color=policy_color(i), linewidth=1.7, label=policy_label(runs, i),
+                linestyle=policy_dash(i))
     ax.set_title(TRACE_TITLES.get(state, STATE_LABELS[state].capitalize()))
     ax.set_xlabel("time since the scenario starts (days)")
     ax.set_xlim(0, max(run.horizon_days for run in runs))
@@ -638,7 +701,9 @@ def _row_major(n: int, ncols: int) -> list[int]:
 
 
 def _grid(n: int) -> tuple[int, int]:
-    ncols = 1 if n == 1 else 2 if n in (2, 4) else 3
+    """Rows and columns of small multiples: at most two columns, so that a report page (about 11
+    inches wide) shows the panels at their size, text included, instead of shrinking them."""
+    ncols = 1 if n == 1 else 2
     return math.ceil(n / ncols), ncols
 
 
@@ -674,6 +739,52 @@ def final_outcomes_figure(runs: Sequence[RunData]) -> Figure:
     horizons = sorted({f"{run.horizon_days:g}" for run in runs})
     fig.suptitle(f"Final outcome at the horizon ({' / '.join(horizons)} days): median share of the stolen value\n"
                  "(error bars: 5–95 % of replications)")
+    return fig
+
+
+def _collateral(run: RunData) -> tuple[float, float, float] | None:
+    """Median and 5–95 % of the honest USD stopped or turned away (summary.json's ``collateral``), summed."""
+    stats = run.summary.get("collateral")
+    if not isinstance(stats, dict):
+        return None
+    keys = ("honest_stopped_usd", "honest_turned_away_usd")
+    values = [[_f((stats.get(k) or {}).get(q)) for k in keys] for q in ("median", "p5", "p95")]
+    return tuple(float(np.nansum(v)) for v in values)  # type: ignore[return-value]
+
+
+def plot_tradeoff(runs: Sequence[RunData], ax: Axes | None = None) -> Axes:
+    """Each policy as a point: its cost to honest users (USD stopped or turned away) against its
+    effect on the launderer (share of the stolen value frozen or seized), with 5–95 % bars."""
+    ax = _new_axes(ax)
+    peak = 0.0
+    for k, run in enumerate(runs):
+        cost = _collateral(run)
+        effect = (run.summary.get("states") or {}).get("reported_frozen") or {}
+        if cost is None or _f(effect.get("median_share")) != _f(effect.get("median_share")):
+            continue
+        y, low, high = (_f(effect.get(f)) for f in ("median_share", "p5_share", "p95_share"))
+        ax.errorbar([cost[0] / 1e6], [y], xerr=[[max(cost[0] - cost[1], 0) / 1e6], [max(cost[2] - cost[0], 0) / 1e6]],
+                    yerr=[[max(y - low, 0)], [max(high - y, 0)]], fmt="o", capsize=3, color=policy_color(k),
+                    label=policy_label(runs, k))
+        peak = max(peak, high)
+    ax.set_xscale("symlog", linthresh=1.0)  # costs run from thousands to billions of dollars
+    ax.set_xlim(left=0)
+    _share_axis(ax, _nice_top(peak))
+    ax.set_xlabel("cost to honest users: USD frozen, seized, refused or displaced (millions)")
+    ax.set_ylabel("stolen value frozen or seized (share)")
+    ax.grid(True, alpha=0.3)
+    return ax
+
+
+def tradeoff_figure(runs: Sequence[RunData]) -> Figure | None:
+    """(e) The trade-off: effect on the launderer vs cost to honest users, per policy (only when
+    some scenario models honest users)."""
+    if not any(_collateral(run) is not None for run in runs):
+        return None
+    fig = new_figure(*FINAL_SIZE)
+    ax = plot_tradeoff(runs, ax=fig.add_subplot())
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=min(len(runs), 3))
+    fig.suptitle("Effect on the launderer vs cost to honest users, per policy\n(median; bars: 5–95 % of replications)")
     return fig
 
 
@@ -735,12 +846,223 @@ def anonymity_figure(runs: Sequence[RunData]) -> Figure | None:
     return fig
 
 
+# --- where the value went: a Sankey-style flow -------------------------------------------------------
+
+FLOW_LOCATIONS = ("launderer", "venue", "fees", "cashed_out", "frozen", "seized")
+FLOW_REPORTED = ("reported_traceable", "reported_dark", "reported_frozen")
+CASH_OUT_KINDS = ("otc", "exchange")
+
+
+def _share(summary: dict[str, Any], state: str) -> float:
+    return max(0.0, _f(((summary.get("states") or {}).get(state) or {}).get("median_share")))
+
+
+def flow_data(run: RunData) -> dict[str, Any]:
+    """The numbers of one run's flow picture, from its summary.json (medians over the replications, as
+    shares of the stolen value): what entered each venue, the final locations and the reported shares,
+    and the ribbons between them (a venue's frozen, seized and fees go to those states; cashed out is
+    split over the off-ramps by their inflow; the in-play value splits into traceable and dark)."""
+    s = run.summary
+    venues = {name: v for name, v in (s.get("venues") or {}).items() if isinstance(v, dict)}
+    stolen = _f(s.get("stolen_usd"))
+    inflow = {name: max(0.0, _f((v.get("inflow_share") or {}).get("median"))) for name, v in venues.items()}
+    inflow = {k: v for k, v in inflow.items() if np.isfinite(v) and v > 0}
+    final = {state: _share(s, state) for state in FLOW_LOCATIONS}
+    reported = {state: _share(s, state) for state in FLOW_REPORTED}
+    links: list[tuple[str, str, float]] = []
+    for name in inflow:
+        for state, field in (("frozen", "frozen_usd"), ("seized", "seized_usd"), ("fees", "fees_usd")):
+            usd = _f((venues[name].get(field) or {}).get("median"))
+            if np.isfinite(usd) and usd > 0 and stolen > 0:
+                links.append((name, state, usd / stolen))
+    ramps = [n for n in inflow if venues[n].get("kind") in CASH_OUT_KINDS]
+    ramp_inflow = sum(inflow[n] for n in ramps)
+    for name in ramps:
+        links.append((name, "cashed_out", final["cashed_out"] * inflow[name] / ramp_inflow))
+    in_play = final["launderer"] + final["venue"] + final["fees"]
+    traceable = min(reported["reported_traceable"], in_play)
+    for state in ("launderer", "venue", "fees"):
+        part = final[state] / in_play if in_play > 0 else 0.0
+        links.append((state, "reported_traceable", traceable * part))
+        links.append((state, "reported_dark", (in_play - traceable) * part))
+    links.append(("cashed_out", "reported_dark", final["cashed_out"]))
+    links.append(("frozen", "reported_frozen", final["frozen"]))
+    links.append(("seized", "reported_frozen", final["seized"]))
+    kinds = {name: str(venues[name].get("kind", "?")) for name in inflow}
+    return {"inflow": inflow, "kinds": kinds, "final": final, "reported": reported, "links": links}
+
+
+def _ribbon(ax: Axes, x0: float, y0: tuple[float, float], x1: float, y1: tuple[float, float], color: str,
+            alpha: float = 0.35) -> None:
+    """A band from (x0, y0 low..high) to (x1, y1 low..high), eased with cubic curves."""
+    from matplotlib.patches import PathPatch
+    from matplotlib.path import Path as MPath
+
+    mid = (x0 + x1) / 2
+    verts = [(x0, y0[1]), (mid, y0[1]), (mid, y1[1]), (x1, y1[1]), (x1, y1[0]), (mid, y1[0]), (mid, y0[0]),
+             (x0, y0[0]), (x0, y0[1])]
+    codes = [MPath.MOVETO, MPath.CURVE4, MPath.CURVE4, MPath.CURVE4, MPath.LINETO, MPath.CURVE4, MPath.CURVE4,
+             MPath.CURVE4, MPath.CLOSEPOLY]
+    ax.add_patch(PathPatch(MPath(verts, codes), facecolor=color, edgecolor="none", alpha=alpha))
+
+
+def plot_flow(data: RunData | str | Path, ax: Axes | None = None) -> Axes:
+    """Where the stolen value went: the theft, the venues it passed (a dollar can pass several, so that
+    column may sum to more than 100 %), the final locations, and the shares as victims report them
+    (traceable / dark / frozen or seized). Bar heights are shares of the stolen value."""
+    run = _as_run(data)
+    ax = _new_axes(ax, (8.0, 6.0))
+    flow = flow_data(run)
+    gap = 0.025
+    xs = (0.0, 1.3, 2.4, 3.3)
+    width = 0.08
+    nodes: dict[str, tuple[float, float, float]] = {}  # name -> (x, bottom, height)
+
+    def column(x: float, items: list[tuple[str, float]]) -> None:
+        total = sum(h for _, h in items) + gap * max(len(items) - 1, 0)
+        y = max(total, 1.0) - (max(total, 1.0) - total) / 2
+        for name, height in items:
+            y -= height
+            nodes[name] = (x, y, height)
+            y -= gap
+
+    column(xs[0], [("stolen", 1.0)])
+    column(xs[1], list(flow["inflow"].items()))
+    column(xs[2], [(state, flow["final"][state]) for state in FLOW_LOCATIONS])
+    column(xs[3], [(state, flow["reported"][state]) for state in FLOW_REPORTED])
+    used: dict[str, float] = {}  # how much of each node's height the ribbons on each side already take
+
+    def take(name: str, side: str, amount: float) -> tuple[float, float]:
+        x, bottom, height = nodes[name]
+        top = bottom + height - used.get(name + side, 0.0)
+        used[name + side] = used.get(name + side, 0.0) + amount
+        return (top - amount, top)
+
+    for venue, share in flow["inflow"].items():  # the theft to each venue it reached
+        _ribbon(ax, xs[0] + width / 2, take("stolen", ">", share * 1.0 / max(1.0, sum(flow["inflow"].values()))),
+                xs[1] - width / 2, take(venue, "<", share), "#999999", 0.25)
+    for src, dst, amount in flow["links"]:
+        if amount <= 0 or src not in nodes or dst not in nodes:
+            continue
+        color = STATE_COLORS.get(dst, "#999999") if dst in FLOW_REPORTED else STATE_COLORS.get(dst, "#999999")
+        _ribbon(ax, nodes[src][0] + width / 2, take(src, ">", amount), nodes[dst][0] - width / 2,
+                take(dst, "<", amount), color, 0.35)
+    for name, (x, bottom, height) in nodes.items():
+        color = STATE_COLORS.get(name, "#4d4d4d" if name == "stolen" else "#8c8c8c")
+        ax.add_patch(matplotlib.patches.Rectangle((x - width / 2, bottom), width, max(height, 0.002),
+                                                  facecolor=color, edgecolor="white", linewidth=0.5))
+        if name == "stolen":
+            text = f"stolen\n{short_usd_text(run.summary.get('stolen_usd'))}"
+        elif name in flow["inflow"]:
+            text = f"{name} ({flow['kinds'][name].replace('_', ' ')}) {height:.0%}"
+        else:
+            text = f"{STATE_LABELS.get(name, name)} {height:.1%}"
+        if height < 0.004 and name not in flow["inflow"] and x != xs[0]:
+            continue  # a state nothing reached: no label over its neighbours
+        right = x in (xs[2], xs[3])  # venues and the theft are labelled on their left, over the light ribbons
+        ax.text(x + (width / 2 + 0.03) * (1 if right else -1), bottom + height / 2, text,
+                ha="left" if right else "right", va="center", fontsize=8,
+                bbox={"facecolor": "white", "alpha": 0.6, "edgecolor": "none", "pad": 0.6})
+    top = max(1.0, *(b + h for _, b, h in nodes.values()))
+    ax.set_xlim(-0.6, 4.2)
+    ax.set_ylim(-0.02, top + 0.06)
+    ax.axis("off")
+    for x, head in zip(xs, ("theft", "venues\npassed", "at the\nhorizon", "as\nreported")):
+        ax.text(x, top + 0.05, head, ha="center", va="bottom", fontsize=8, color="#333333")
+    ax.set_title(run.name, pad=26)
+    return ax
+
+
+def short_usd_text(value: Any) -> str:
+    from ..metrics import short_usd
+
+    return short_usd(_f(value)) if np.isfinite(_f(value)) else "?"
+
+
+def flow_figure(runs: Sequence[RunData]) -> Figure:
+    """(e) Where the value went, one flow per scenario, side by side (two per row)."""
+    ncols = 1 if len(runs) == 1 else 2
+    nrows = math.ceil(len(runs) / ncols)
+    fig = new_figure(9.0 if ncols == 1 else 11.0, 4.8 * nrows + 0.9)
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+    for ax, run in zip(axes, runs):
+        plot_flow(run, ax=ax)
+    for ax in axes[len(runs):]:
+        ax.set_visible(False)
+    fig.suptitle("Where the stolen value went: the venues it passed, where it is at the horizon, as victims report it\n"
+                 "(medians of the replications, shares of the stolen value; a dollar can pass several venues;\n"
+                 "cashed out is split over the off-ramps by their inflow)")
+    return fig
+
+
+def service_flows(run: RunData) -> tuple[list[str], Quantiles] | None:
+    """Cumulative share of the stolen value that entered each service of a run's market, over time
+    (median and 5–95 % over the stored replications); None without services or replications."""
+    from ..runs.store import StoredRun  # (a run directory's replications: only this figure reads them)
+
+    try:
+        stored = StoredRun(run.path)
+        services = list(stored.scenario.market.services)
+        reps = stored.replications() if services else {}
+    except Exception:  # noqa: BLE001 — a run without readable replications has no such figure
+        return None
+    if not services or not reps:
+        return None
+    venues = list(stored.scenario.venues)
+    index = np.array([venues.index(name) for name in services])
+    rows: list[tuple[np.ndarray, ...]] = []
+    for i, rep in reps.items():
+        log = rep.inflows or {"venue": np.empty(0, dtype=np.int64), "time": np.empty(0), "value_usd": np.empty(0)}
+        for k, v in enumerate(index):
+            mine = log["venue"] == v
+            t = np.concatenate(([0.0], log["time"][mine], [rep.horizon]))
+            cum = np.cumsum(np.concatenate(([0.0], log["value_usd"][mine], [0.0]))) / rep.stolen_usd
+            rows.append((np.full(len(t), i), t, np.full(len(t), k), cum))
+    rep_col, time_col, key_col, value_col = (np.concatenate(c) for c in zip(*rows))
+    return services, quantiles(rep_col, time_col, key_col, value_col, list(range(len(services))))
+
+
+def service_flows_figure(runs: Sequence[RunData]) -> Figure | None:
+    """(f) Flows by service over time: the cumulative share of the stolen value that entered each
+    service, one panel per scenario with services (None if none has)."""
+    panels = [(run, flows) for run in runs if (flows := service_flows(run)) is not None]
+    if not panels:
+        return None
+    nrows, ncols = _grid(len(panels))
+    fig = new_figure(max(9.0, PANEL_W * ncols + 1.0), PANEL_H * nrows + 1.5)
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, sharey=True, squeeze=False)).ravel()
+    peak = 0.0
+    for ax, (run, (services, q)) in zip(axes, panels):
+        for k, name in enumerate(services):
+            color = POLICY_COLORS[k % len(POLICY_COLORS)]
+            ax.fill_between(q.days, q.p5[:, k], q.p95[:, k], color=color, alpha=0.2, linewidth=0)
+            ax.plot(q.days, q.median[:, k], color=color, linewidth=1.8, label=name)
+            peak = max(peak, float(np.nanmax(q.p95[:, k], initial=0.0)))
+        ax.set_title(run.name)
+        ax.set_xlabel("time since the scenario starts (days)")
+        ax.set_xlim(0, run.horizon_days)
+        ax.legend(loc="upper left", fontsize=8)
+    for ax in axes:
+        _share_axis(ax, _nice_top(peak))
+    for i, ax in enumerate(axes):
+        if i >= len(panels):
+            ax.set_visible(False)
+        elif i % ncols:
+            ax.set_ylabel("")
+    fig.suptitle("Flows by service over time: share of the stolen value that has entered each service\n"
+                 f"(median, band 5–95 % over {_band_note([run for run, _ in panels]).split(' of ')[1]})")
+    return fig
+
+
 FIGURES = (
     ("traceability", traceability_figure),
     ("traceability_difference", traceability_difference_figure),
     ("outcome_areas", outcome_areas_figure),
     ("final_outcomes", final_outcomes_figure),
     ("anonymity", anonymity_figure),
+    ("flow", flow_figure),
+    ("tradeoff", tradeoff_figure),
+    ("service_flows", service_flows_figure),
 )
 
 
@@ -769,28 +1091,51 @@ def save_figure(fig: Figure, target: Any, fmt: str) -> None:
         fig.savefig(target, format=fmt, **_SAVE_OPTIONS[fmt])
 
 
+def figure_names(formats: Sequence[str] = FORMATS) -> list[str]:
+    """Every file :func:`write_figures` may write (the figures a run lacks aside)."""
+    return [f"{name}.{fmt}" for name, _ in FIGURES for fmt in formats]
+
+
+def _figure_bytes(fig: Figure, fmt: str) -> bytes:
+    buffer = io.BytesIO()
+    save_figure(fig, buffer, fmt)
+    return buffer.getvalue()
+
+
 def write_figures(run_or_compare_dir: str | Path, out_dir: str | Path | None = None,
-                  formats: Sequence[str] = FORMATS) -> list[Path]:
+                  formats: Sequence[str] = FORMATS, overwrite: bool = False) -> list[Path]:
     """Draw every figure of a run or comparison directory into ``out_dir`` (default DIR/figures).
 
-    Writes ``traceability``, ``outcome_areas``, ``final_outcomes`` and, when any scenario has
-    pool mixers, ``anonymity`` — each in every format — and returns the paths written.
+    Writes ``traceability``, ``outcome_areas``, ``final_outcomes``, ``flow``, when any scenario has
+    pool mixers ``anonymity``, and for a sweep directory ``sensitivity`` — each in every format — and
+    returns the paths written. They are
+    launderflow's own files (:func:`~launderflow.runs.outputs.write_files`): a file of the user's
+    of the same name, or a linked ``figures/``, is refused (the former unless ``overwrite``),
+    and nothing else in the folder is touched. Holds the writer lock of DIR (or ``out_dir``).
     """
     formats = tuple(dict.fromkeys(formats))
     bad = [f for f in formats if f not in _SAVE_OPTIONS]
     if bad or not formats:
         raise ValueError(f"unknown format(s) {', '.join(map(repr, bad))} (use {', '.join(FORMATS)})")
     runs = load_runs(run_or_compare_dir)
-    target = Path(out_dir) if out_dir is not None else Path(run_or_compare_dir) / "figures"
-    target.mkdir(parents=True, exist_ok=True)
-    written = []
-    with style_context():
-        for name, fig in build_figures(runs):
-            for fmt in formats:
-                path = target / f"{name}.{fmt}"
-                save_figure(fig, path, fmt)
-                written.append(path)
-    return written
+    if out_dir is None:  # DIR/figures: the folder is checked too (a linked figures/ is refused)
+        root, prefix = Path(run_or_compare_dir), "figures/"
+    else:
+        root, prefix = Path(out_dir), ""
+    sweep = sweep_meta(run_or_compare_dir)
+    names = figure_names(formats) + ([f"sensitivity.{fmt}" for fmt in formats] if sweep is not None else [])
+    with locked(root):  # one writer per directory
+        check_files(root, [prefix + name for name in names], overwrite)  # before drawing
+        files = {}
+        with style_context():
+            for name, fig in build_figures(runs):
+                for fmt in formats:
+                    files[f"{prefix}{name}.{fmt}"] = _figure_bytes(fig, fmt)
+            if sweep is not None:  # a sweep: the final outcomes against the swept parameter too
+                fig = sensitivity_figure(sweep_rows(run_or_compare_dir), sweep_axes(sweep), sweep["scenarios"])
+                for fmt in formats:
+                    files[f"{prefix}sensitivity.{fmt}"] = _figure_bytes(fig, fmt)
+        return write_files(root, files, overwrite)
 
 
 SENSITIVITY_METRICS = tuple(METRICS["final_share"](state=s).key for s in FINAL_STATES)  # traced_share, ...
@@ -798,59 +1143,83 @@ SENSITIVITY_METRICS = tuple(METRICS["final_share"](state=s).key for s in FINAL_S
 
 def sensitivity_figure(rows: Sequence[dict[str, Any]], axes: Sequence[tuple[str, Sequence[Any]]],
                        labels: Sequence[str]) -> Figure:
-    """Final shares against the swept parameter(s): median and 5-95 % of the replications per point.
+    """Final shares against the swept parameter(s), one panel per outcome: median and 5-95 % of the
+    replications per point.
 
-    With one numeric swept parameter its values are the x axis and lines join the medians; with
-    others every grid point is one x position labelled with its values, and the points stand alone
-    (a line would suggest a trend between unrelated settings). Intervals are error bars, visible
-    even when a few replications barely spread; the metrics are set side by side at each point so
-    that equal values (several at 0 %) do not hide each other, above the bottom of the axis.
+    With one numeric swept parameter its values are the x axis, drawn where they are (0.3 at 0.3):
+    a line joins the medians over a band of their 5-95 % range. With others every grid point is one
+    x position labelled with its values, with error bars and no line (a line would suggest a trend
+    between unrelated settings). Each panel's y axis fits its outcome, so that a change of a point
+    or two (frozen 2.3 → 3.4 %) shows instead of lying flat on a 0-100 % axis.
     """
     by = {(r["scenario"], r["metric"]): r for r in rows}
-    fig = new_figure(11.0, 4.8)
-    ax = fig.add_subplot()
+    fig = new_figure(11.0, 7.0)
+    panels = fig.subplots(2, 2, sharex=True)
     numeric = len(axes) == 1 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in axes[0][1])
     x = np.array([float(v) for v in axes[0][1]]) if numeric else np.arange(len(labels), dtype=float)
-    spacing = float(np.min(np.diff(np.sort(x)))) if numeric and len(x) > 1 else 1.0
-    width = (0.12 if numeric else 0.3) * spacing  # the metrics of one point spread over this much of the x axis
-    for k, metric in enumerate(SENSITIVITY_METRICS):
+    for ax, metric in zip(panels.flat, SENSITIVITY_METRICS):
         state = metric.replace("_share", "")
         med = np.array([_f(by.get((lab, metric), {}).get("median")) for lab in labels])
         lo = np.array([_f(by.get((lab, metric), {}).get("p5")) for lab in labels])
         hi = np.array([_f(by.get((lab, metric), {}).get("p95")) for lab in labels])
         color = STATE_COLORS.get(state, "#333333")
-        offset = width * (k / (len(SENSITIVITY_METRICS) - 1) - 0.5)
-        ax.errorbar(x + offset, med, yerr=np.vstack([np.clip(med - lo, 0, None), np.clip(hi - med, 0, None)]),
-                    fmt="o", linestyle="-" if numeric else "none", color=color, markersize=6, elinewidth=1.4,
-                    capsize=4, label=STATE_LABELS.get(state, state), zorder=3)
-    ax.set_ylim(-0.04, 1.0)  # room below 0 %: markers there are not cut by the axis
-    ax.set_yticks(np.linspace(0, 1, 6))
-    ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-    ax.set_ylabel("final share of stolen value")
-    if numeric:
-        ax.set_xlabel(axes[0][0])
-    else:
-        ax.set_xticks(x, [lab.replace(", ", "\n") for lab in labels], fontsize=8)
-        ax.set_xlim(x[0] - 0.5, x[-1] + 0.5)
-        ax.grid(axis="x", visible=False)
-        ax.set_xlabel(" × ".join(name for name, _ in axes))
+        if numeric:
+            order = np.argsort(x)
+            ax.fill_between(x[order], lo[order], hi[order], color=color, alpha=0.2, linewidth=0)
+            ax.plot(x[order], med[order], "o-", color=color, markersize=5, linewidth=1.8)
+        else:
+            ax.errorbar(x, med, yerr=np.vstack([np.clip(med - lo, 0, None), np.clip(hi - med, 0, None)]),
+                        fmt="o", linestyle="none", color=color, markersize=6, elinewidth=1.4, capsize=4, zorder=3)
+        ax.set_title(TRACE_TITLES.get(state, STATE_LABELS.get(state, state)).split(" — ")[0])
+        _fitted_share_axis(ax, np.nanmin(lo, initial=np.inf), np.nanmax(hi, initial=0.0))
+        if numeric:
+            ax.set_xlabel(axes[0][0])
+            ax.set_xticks(x)
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        else:
+            ax.set_xticks(x, [lab.replace(", ", "\n") for lab in labels], fontsize=8)
+            ax.set_xlim(x[0] - 0.5, x[-1] + 0.5)
+            ax.grid(axis="x", visible=False)
+            ax.set_xlabel(" × ".join(name for name, _ in axes))
+        ax.tick_params(labelbottom=True)
+    for ax in panels[:, 1]:
+        ax.set_ylabel("")
     runs = sorted({int(r["runs"]) for r in rows if isinstance(r.get("runs"), int)})
     count = "" if not runs else f" of {runs[0]}" if len(runs) == 1 else f" of {runs[0]}–{runs[-1]}"
-    ax.set_title(f"Sensitivity of final outcomes: median and 5–95 % range (bars){count} replications per point")
-    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    fig.suptitle(f"Sensitivity of the final outcomes to {' × '.join(name for name, _ in axes)}\n"
+                 f"(median and 5–95 % range{count} replications per point; each panel's axis fits its outcome)")
     return fig
 
 
+class _PercentAboveZero(PercentFormatter):
+    """Percent tick labels, none below 0 % (the room left there for markers is not a share)."""
+
+    def __call__(self, x: float, pos: int | None = None) -> str:
+        return "" if x < -1e-12 else super().__call__(x, pos)
+
+
+def _fitted_share_axis(ax: Axes, low: float, high: float) -> None:
+    """A share axis around [low, high], with room to see the band: 0 at the bottom unless the values
+    sit far above it."""
+    if not np.isfinite(low) or not np.isfinite(high):
+        low, high = 0.0, 0.05
+    span_ = max(high - low, 0.005)
+    bottom = 0.0 if low < 1.5 * span_ else max(0.0, low - 0.25 * span_)
+    top = min(1.02, high + 0.25 * span_) if high > 0 else 0.05
+    top = max(top, bottom + 0.005)
+    if bottom == 0:  # room below 0 %: markers there are whole, not cut by the axis
+        bottom = -0.04 * top
+    ax.set_ylim(bottom, top)
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]))
+    ax.yaxis.set_major_formatter(_PercentAboveZero(1.0, decimals=None))
+    ax.set_ylabel("final share of stolen value")
+
+
 def write_sensitivity(out_dir: str | Path, rows: Sequence[dict[str, Any]], axes: Sequence[tuple[str, Sequence[Any]]],
-                      labels: Sequence[str], formats: Sequence[str] = FORMATS) -> list[Path]:
-    """Save the sweep's sensitivity figure as OUT/figures/sensitivity.{png,svg}."""
-    target = Path(out_dir) / "figures"
-    target.mkdir(parents=True, exist_ok=True)
-    written = []
+                      labels: Sequence[str], formats: Sequence[str] = FORMATS, overwrite: bool = False) -> list[Path]:
+    """Save the sweep's sensitivity figure as OUT/figures/sensitivity.{png,svg} (launderflow's own
+    files, as :func:`write_figures` writes them)."""
     with style_context():
         fig = sensitivity_figure(rows, axes, labels)
-        for fmt in formats:
-            path = target / f"sensitivity.{fmt}"
-            save_figure(fig, path, fmt)
-            written.append(path)
-    return written
+        files = {f"figures/sensitivity.{fmt}": _figure_bytes(fig, fmt) for fmt in formats}
+    return write_files(out_dir, files, overwrite)

@@ -33,9 +33,12 @@ from typing import Any
 
 from .. import __version__
 from ..analysis.compare import compare, measure_of
-from ..metrics import PARAMS, Measure, comparison_measures, short_usd
+from ..metrics import DISPLACEMENT, PARAMS, Measure, collateral_measures, comparison_measures, short_usd
+from ..runs.lock import locked
+from ..runs.outputs import check_files, write_files
 from ..runs.store import MANIFEST, PARTS, StoreError
-from .plots import RunData, RunDirError, build_figures, is_paired, load_runs, save_figure, style_context
+from .plots import (SENSITIVITY_METRICS, RunData, RunDirError, build_figures, is_paired, load_runs, save_figure,
+                    sensitivity_figure, style_context, sweep_axes, sweep_meta, sweep_rows)
 from .tables import span
 
 SCENARIO_FILES = ("scenario.yaml", "scenario.yml", "scenario.json")
@@ -50,6 +53,11 @@ FIGURE_CAPTIONS = {
                      "stacked (medians of the parts need not add up to exactly 100 %).",
     "final_outcomes": "Final state at the horizon: median share per scenario, error bars 5–95 % of the replications.",
     "anonymity": "Anonymity set of the pool mixers: notes in each denomination's pool over time (log scale).",
+    "flow": "Where the stolen value went, per scenario: the theft, the venues it passed (grey; a dollar can pass "
+            "several, so that column can sum to more than 100 %), where it is at the horizon and how victims would "
+            "report it (traceable, dark, frozen or seized). What a venue froze, seized or took in fees flows to "
+            "those states; the cashed-out value is split over the off-ramps by their inflow. Medians of the "
+            "replications, as shares of the stolen value.",
 }
 
 CSS = """
@@ -74,13 +82,18 @@ td .delta.better { color: #1a7f37; } td .delta.worse { color: #b42318; }
 th.reference { background: #e8f1fb; }
 table.facts td, table.facts th { text-align: left; }
 figure { margin: 1.5em 0; }
-figure img { width: 100%; height: auto; border: 1px solid #eee; }
+figure img { width: 100%; max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { color: #555; font-size: 0.9em; margin-top: 0.4em; }
 pre { background: #f6f8fa; padding: 12px; overflow-x: auto; font-size: 0.85em; line-height: 1.35; }
 details summary { cursor: pointer; color: #0b5cad; }
 .note { color: #666; font-size: 0.88em; }
 footer { margin-top: 3em; color: #888; font-size: 0.85em; }
 """
+
+
+COLOUR_RULE = ("A Δ is green (better for the investigators) or red (worse) only when its 5–95 % range excludes "
+               "zero and the metric has a better direction; reported traceable has none when reported frozen "
+               "rose (value that gets frozen leaves \"traceable\"), and is then not coloured.")
 
 
 def _e(text: Any) -> str:
@@ -107,11 +120,14 @@ def _reads_zero(text: str) -> bool:
 
 
 def comparison_times(directory: str | Path) -> list[float]:
-    """The ``--at`` times (hours) a comparison directory was made with: ``at_hours`` in its
-    comparison.json; none for a run directory or a comparison made without ``--at``."""
+    """The ``--at`` times (hours) a directory was made with: ``at_hours`` in a comparison's
+    comparison.json or a run's summary.json; none when made without ``--at``."""
     file = Path(directory) / "comparison.json"
     if not file.is_file():
-        return []
+        summary = Path(directory) / "summary.json"  # a run made with run --at keeps its times there
+        if not summary.is_file():
+            return []
+        file = summary
     try:
         times = json.loads(file.read_text(encoding="utf-8")).get("at_hours") or []
     except (OSError, ValueError, AttributeError) as exc:
@@ -136,6 +152,8 @@ def _summary_stats(summary: dict[str, Any], m: Measure) -> tuple[float | None, f
         stats, fields, scale = summary.get("time_to_50pct_cash_out_hours"), ("median", "p5", "p95"), 1 / 24  # (hours)
     elif name == "launderer_cost_usd":
         stats, fields = summary.get("launderer_cost_usd"), ("median", "p5", "p95")
+    elif name.startswith("honest_"):
+        stats, fields = (summary.get("collateral") or {}).get(m.key), ("median", "p5", "p95")
     else:
         return None
     if not isinstance(stats, dict) or fields[0] not in stats:
@@ -148,7 +166,7 @@ def _summary_rows(runs: Sequence[RunData]) -> list[dict[str, Any]]:
     """compare's rows (without differences) from what each run's summary.json holds."""
     rows = []
     for k, run in enumerate(runs):
-        for m in comparison_measures():
+        for m in [*comparison_measures(), *collateral_measures()]:
             stats = _summary_stats(run.summary, m)
             if stats is not None:
                 rows.append({"scenario": str(k), "metric": m.key, "runs": run.summary.get("runs"),
@@ -198,10 +216,36 @@ def _section(m: Measure) -> str:
         return f"Shares of the stolen value {PARAMS['at'].label(m.kwargs['at'])} after the theft"
     if m.metric.name == "final_share":
         return "Shares of the stolen value at the horizon"
+    if m.metric.name.startswith("honest_"):
+        return "Cost to honest users (collateral)"
+    if m.metric.name in DISPLACEMENT:
+        return "Displacement: where the flow went (services)"
     return "Time and cost"
 
 
-def _cell(run: RunData, m: Measure, row: dict[str, Any] | None) -> str:
+def tone(m: Measure, row: dict[str, Any], frozen_rose: bool = False) -> str:
+    """How a difference is coloured: ``better`` / ``worse`` for the investigators only when its 5–95 %
+    interval excludes zero (a difference of medians, without an interval, is not coloured) and the
+    metric has a better direction; reported traceable has none when reported frozen rose (value that
+    is frozen is no longer "traceable": a fall is then no loss). Else "" (no colour)."""
+    better = m.better
+    low, high = row.get("diff_p5"), row.get("diff_p95")
+    if better is None or low is None or high is None or row.get("diff_median") is None:
+        return ""
+    if m.kwargs.get("state") == "reported_traceable" and frozen_rose:
+        return ""
+    if low <= 0 <= high:
+        return ""
+    return "better" if (row["diff_median"] > 0) == (better == "higher") else "worse"
+
+
+def _frozen_rose(by: dict[tuple[str, str], dict[str, Any]], scenario: str, key: str) -> bool:
+    """The reported frozen share (at the same time) rose in ``scenario``, its interval above zero."""
+    row = by.get((scenario, key.replace("reported_traceable", "reported_frozen")))
+    return row is not None and row.get("diff_p5") is not None and row["diff_p5"] > 0
+
+
+def _cell(run: RunData, m: Measure, row: dict[str, Any] | None, frozen_rose: bool = False) -> str:
     if row is None:
         return "–"
     unit = m.unit
@@ -222,10 +266,13 @@ def _cell(run: RunData, m: Measure, row: dict[str, Any] | None) -> str:
     lines = [f"Δ {delta}"]
     if row["diff_p5"] is not None:
         lines.append(span(unit.short_diff(row["diff_p5"]), unit.short_diff(row["diff_p95"]), " … "))
-    better = m.better  # for the investigators: green, else red
-    tone = "" if better is None or _reads_zero(delta) else \
-        " better" if (row["diff_median"] > 0) == (better == "higher") else " worse"
-    return cell + "".join(f"<span class=\"delta{tone}\">{_e(line)}</span>" for line in lines)
+    colour = tone(m, row, frozen_rose)
+    if colour and _reads_zero(delta):
+        colour = ""
+    if not colour and frozen_rose and m.kwargs.get("state") == "reported_traceable" and row["diff_p5"] is not None:
+        lines.append("frozen rose: no better direction")
+    cls = f" {colour}" if colour else ""
+    return cell + "".join(f"<span class=\"delta{cls}\">{_e(line)}</span>" for line in lines)
 
 
 def comparison_table(runs: Sequence[RunData], rows: list[dict[str, Any]] | None = None) -> str:
@@ -253,7 +300,7 @@ def comparison_table(runs: Sequence[RunData], rows: list[dict[str, Any]] | None 
         cells = [f"<td>{_e(m.label)}</td>"]
         for i, run in enumerate(runs):
             cls = " class=\"reference\"" if i == 0 and several else ""
-            cells.append(f"<td{cls}>{_cell(run, m, by.get((str(i), key)))}</td>")
+            cells.append(f"<td{cls}>{_cell(run, m, by.get((str(i), key)), _frozen_rose(by, str(i), key))}</td>")
         lines.append("<tr>" + "".join(cells) + "</tr>")
     return ("<div class=\"scroll\"><table class=\"comparison\">\n<thead><tr>" + "".join(head)
             + "</tr></thead>\n<tbody>\n" + "\n".join(lines) + "\n</tbody>\n</table></div>")
@@ -267,7 +314,9 @@ def _figures_html(runs: Sequence[RunData]) -> str:
             save_figure(fig, buffer, "png")
             data = base64.b64encode(buffer.getvalue()).decode("ascii")
             caption = FIGURE_CAPTIONS.get(name, name)
-            parts.append(f"<figure id=\"fig-{_e(name)}\"><img alt=\"{_e(caption)}\" src=\"data:image/png;base64,{data}\">"
+            width = round(fig.get_figwidth() * 96)  # its size in inches, in CSS pixels: text at the size it was set
+            parts.append(f"<figure id=\"fig-{_e(name)}\"><img alt=\"{_e(caption)}\" style=\"width: {width}px\" "
+                         f"src=\"data:image/png;base64,{data}\">"
                          f"<figcaption>{_e(caption)}</figcaption></figure>")
     return "\n".join(parts)
 
@@ -275,7 +324,7 @@ def _figures_html(runs: Sequence[RunData]) -> str:
 def scenario_file(run: RunData) -> Path | None:
     """The scenario file saved beside a run's summary, if any (scenario.yaml, .yml or .json)."""
     for name in SCENARIO_FILES:
-        if (run.path / name).is_file():
+        if (run.path / name).is_file() and not (run.path / name).is_symlink():  # (a link: a file from elsewhere)
             return run.path / name
     return None
 
@@ -321,8 +370,45 @@ def scenario_section(run: RunData) -> str:
     return "\n".join(parts)
 
 
-def render_report(runs: Sequence[RunData], title: str | None = None, at: Sequence[float] = ()) -> str:
-    """The report page as a string (``at``: the times, in hours, of the shares ``compare --at`` showed)."""
+def _png(fig: Any) -> str:
+    buffer = io.BytesIO()
+    save_figure(fig, buffer, "png")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def sweep_section(sweep: dict[str, Any], rows: list[dict[str, Any]]) -> str:
+    """A sweep's own view: the swept parameter(s) on the x axis with each outcome's 5–95 % band, and
+    a table of every point (its parameter values, then each outcome's median and 5–95 % range)."""
+    labels = list(sweep["scenarios"])
+    with style_context():
+        data = _png(sensitivity_figure(rows, sweep_axes(sweep), labels))
+    caption = ("Final shares at each sweep point: median over the replications, band (or bars) 5–95 %. "
+               "Each panel's axis fits its outcome.")
+    by = {(r["scenario"], r["metric"]): r for r in rows}
+    params = list(sweep["parameters"])
+    head = "".join(f"<th>{_e(p)}</th>" for p in params) + "".join(
+        f"<th>{_e(measure_of(m).label)}</th>" for m in SENSITIVITY_METRICS)
+    lines = []
+    for point in sweep["points"]:
+        cells = "".join(f"<td>{_e(point[p])}</td>" for p in params)
+        for metric in SENSITIVITY_METRICS:
+            r = by.get((point["label"], metric))
+            unit = measure_of(metric).unit
+            cells += ("<td>–</td>" if r is None or r.get("median") is None else
+                      f"<td>{_e(unit.short(r['median']))}<span class=\"range\">"
+                      f"{_e(span(unit.short(r['p5']), unit.short(r['p95']), ' – '))}</span></td>")
+        lines.append(f"<tr>{cells}</tr>")
+    return ("<h2>Sweep</h2>\n"
+            f"<figure id=\"fig-sensitivity\"><img alt=\"{_e(caption)}\" src=\"data:image/png;base64,{data}\">"
+            f"<figcaption>{_e(caption)}</figcaption></figure>\n"
+            "<div class=\"scroll\"><table class=\"comparison sweep\">\n<thead><tr>" + head + "</tr></thead>\n<tbody>\n"
+            + "\n".join(lines) + "\n</tbody>\n</table></div>")
+
+
+def render_report(runs: Sequence[RunData], title: str | None = None, at: Sequence[float] = (),
+                  sweep: dict[str, Any] | None = None, sweep_rows_: list[dict[str, Any]] | None = None) -> str:
+    """The report page as a string (``at``: the times, in hours, of the shares ``compare --at`` or
+    ``run --at`` showed; ``sweep``: a sweep directory's comparison.json, whose own section comes first)."""
     names = [run.name for run in runs]
     others = len(runs) - 1
     if title is None:
@@ -336,16 +422,23 @@ def render_report(runs: Sequence[RunData], title: str | None = None, at: Sequenc
         lead = (f"{names[0]}, the reference, and {others} {'policy' if others == 1 else 'policies'} "
                 f"({', '.join(names[1:])}) on common random numbers: replication i of each starts from the same "
                 f"random stream. Δ is the median of the replication-by-replication differences from {names[0]}, "
-                "with their 5–95 % range below it; green: better for the investigators, red: worse.")
+                "with their 5–95 % range below it. " + COLOUR_RULE)
     else:
         why = ("the replications that would pair them are not stored" if is_paired(runs) else
                "the runs do not share a seed and replications, so they cannot be compared replication by replication")
         lead = (f"{names[0]}, the reference, and {others} {'policy' if others == 1 else 'policies'} "
-                f"({', '.join(names[1:])}). Δ is the difference of the medians from {names[0]}'s ({why}); green: "
-                "better for the investigators, red: worse.")
+                f"({', '.join(names[1:])}). Δ is the difference of the medians from {names[0]}'s ({why}); "
+                "without an interval it is not coloured.")
+    if sweep is not None:
+        title = f"launderflow: sweep of {' × '.join(sweep['parameters'])}" if title.startswith("launderflow: ") else title
+        scenario = str(runs[0].summary.get("scenario") or names[0])
+        lead = (f"A sweep of {scenario} over {' × '.join(sweep['parameters'])}: {len(names)} points on common random "
+                f"numbers. In the Outcomes table the first point ({names[0]}) is the reference. "
+                + lead.split(". ", 1)[-1])
     body = [
         f"<h1>{_e(title)}</h1>",
         f"<p class=\"lead\">{_e(lead)}</p>",
+        *([sweep_section(sweep, sweep_rows_ or [])] if sweep is not None else []),
         "<h2>Outcomes</h2>",
         "<p class=\"note\">The metrics <code>launderflow compare</code> prints: median over the replications and, "
         "below it, the 90 % interval (5th–95th percentile). Shares are of the stolen value, at the horizon unless a "
@@ -366,10 +459,17 @@ def render_report(runs: Sequence[RunData], title: str | None = None, at: Sequenc
             + "\n".join(body) + "\n</main>\n</body>\n</html>\n")
 
 
-def write_report(directory: str | Path) -> Path:
-    """Write DIR/report.html for a run directory or a comparison directory and return its path."""
+def write_report(directory: str | Path, overwrite: bool = False) -> Path:
+    """Write DIR/report.html for a run directory or a comparison directory and return its path.
+
+    It is launderflow's own file (:func:`~launderflow.runs.outputs.write_files`): never written
+    through a link, and a report.html launderflow did not write is refused unless ``overwrite``.
+    Holds DIR's writer lock (:class:`~launderflow.runs.lock.LockedError`) while it writes."""
     directory = Path(directory)
     runs = load_runs(directory)
-    path = directory / "report.html"
-    path.write_text(render_report(runs, at=comparison_times(directory)), encoding="utf-8")
-    return path
+    sweep = sweep_meta(directory)
+    rows = sweep_rows(directory) if sweep is not None else None
+    with locked(directory):  # one writer per directory: not while a run rewrites it
+        check_files(directory, ["report.html"], overwrite)  # before the figures are drawn
+        html_text = render_report(runs, at=comparison_times(directory), sweep=sweep, sweep_rows_=rows)
+        return write_files(directory, {"report.html": html_text}, overwrite)[0]

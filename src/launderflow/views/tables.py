@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from rich import box
@@ -52,7 +53,8 @@ def span(low: str, high: str, dash: str = "–") -> str:
     if low == high == "—":  # no value (e.g. half was never cashed out)
         return "—"
     for unit in ("%", " pp", " M", " B", " k"):
-        if low.endswith(unit) and high.endswith(unit):
+        # a scale (k, M, B) is written once only after a "$" written once: "-$137…-$70.8 k" would read as -$137
+        if low.endswith(unit) and high.endswith(unit) and (unit in ("%", " pp") or low.startswith("$")):
             low = low.removesuffix(unit)
             break
     if low.startswith("$") and high.startswith("$") and any(c in "123456789" for c in low):
@@ -90,11 +92,12 @@ def comparison_table(rows: list[dict[str, Any]], title: str) -> Group:
     legend = [Text(f"{shown[sc]:>4}  {sc}") for sc in scenarios] if keyed else []
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     # Labels fold rather than end in "…": sweep points differ at the end of long names.
-    table.add_column("metric / scenario" if paired else "metric", overflow="fold", min_width=12)
+    longest = max((len(re.sub(r"(\d) ([dh])\b", r"\1\2", measure_of(m).label)) for m in metrics), default=12)
+    table.add_column("metric / scenario" if paired else "metric", overflow="fold", min_width=min(max(12, longest), 26))
     for name in ("median", "5–95 %", *(("Δ", "Δ 5–95 %") if paired else ())):
         table.add_column(name, justify="right", no_wrap=True)
     for m in metrics:
-        label = measure_of(m).label
+        label = re.sub(r"(\d) ([dh])\b", r"\1\2", measure_of(m).label)  # "at 11d": a wrap never parts 11 from d
         if paired:  # the metric heads a section of one line per scenario
             table.add_row(Text(label, style="bold"))
         present = [sc for sc in scenarios if (sc, m) in by]
@@ -142,7 +145,13 @@ def taint_table(replication: str, scores: dict[str, dict[str, Any]]) -> Group:
                 "stolen but not marked; marked - innocent + unmarked = 100%. (Where the live tracer loses a "
                 "trail, it marks the value at the last address it followed.) Precision and recall: "
                 "value-weighted over the transfers.")
-    return Group(heading, table, note)
+    honest = next(iter(scores.values())).get("honest_addresses") or 0
+    if not honest:
+        return Group(heading, table, note)
+    flagged = Text(f"Honest users' addresses flagged (received a transfer the policy taints; of {honest:,.0f}): " + "; ".join(
+        f"{p.replace('_', ' ')} {s['honest_addresses_flagged']:,.0f} ({s['honest_false_positive_rate']:.1%})"
+        for p, s in scores.items()) + ".")
+    return Group(heading, table, note, flagged)
 
 
 def facts_table(rows: list[dict[str, Any]]) -> Table:

@@ -1,0 +1,75 @@
+"""Export a labelled dataset and train a simple classifier on it: the data is usable (not a benchmark).
+
+    pip install -e ".[examples]"                       # scikit-learn
+    python sim/detection_example.py                    # honest_users, 60 days, into out/detection
+    python sim/detection_example.py --scenario scenarios/bybit_2025_honest.yaml --horizon 20d
+
+Runs one replication of a scenario with honest users, exports it (``launderflow export``: the
+Elliptic-style features and classes), trains a random forest on the transfers of the early time
+steps — like PyTorch Geometric's Elliptic split, the first 70 % of the steps — and reports
+precision, recall and F1 for the illicit class on the later, held-out steps, next to the share of
+illicit transfers (what a classifier that guesses would reach as precision).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def evaluate(dataset: Path, train_share: float = 0.7, seed: int = 0) -> dict[str, float]:
+    """Train on the first ``train_share`` of the time steps of an exported dataset, test on the rest."""
+    import pandas as pd
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.metrics import f1_score, precision_score, recall_score
+
+    feats = pd.read_csv(dataset / "elliptic_txs_features.csv", header=None)
+    classes = pd.read_csv(dataset / "elliptic_txs_classes.csv")
+    y = (classes["class"].to_numpy() == 1).astype(int)
+    steps = feats[1].to_numpy()
+    x = feats.drop(columns=[0, 1]).to_numpy()
+    cut = np.quantile(np.unique(steps), train_share)
+    train, test = steps <= cut, steps > cut
+    model = RandomForestClassifier(n_estimators=50, min_samples_leaf=2, n_jobs=1, random_state=seed)
+    model.fit(x[train], y[train])
+    guess = model.predict(x[test])
+    return {"train_transfers": int(train.sum()), "test_transfers": int(test.sum()),
+            "test_illicit_share": float(y[test].mean()) if test.any() else float("nan"),
+            "last_train_step": float(cut),
+            "precision": float(precision_score(y[test], guess, zero_division=0)),
+            "recall": float(recall_score(y[test], guess, zero_division=0)),
+            "f1": float(f1_score(y[test], guess, zero_division=0))}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scenario", type=Path, default=ROOT / "scenarios" / "honest_users.yaml")
+    parser.add_argument("--horizon", default="60d", help="clock.horizon override (default 60d)")
+    parser.add_argument("--out", type=Path, default=ROOT / "out" / "detection")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args(argv)
+    try:
+        import sklearn  # noqa: F401
+    except ImportError:
+        print("scikit-learn is needed: pip install -e \".[examples]\"", file=sys.stderr)
+        return 2
+    from launderflow import api
+
+    run_dir, dataset = args.out / "run", args.out / "dataset"
+    api.run(args.scenario, runs=1, seed=args.seed, out=run_dir, overwrite=True,
+            overrides={"clock.horizon": args.horizon})
+    meta = api.export_dataset(run_dir, dataset, ("elliptic",), overwrite=True)
+    scores = evaluate(dataset)
+    print(json.dumps({"dataset": {k: meta[k] for k in ("rows", "illicit_rows", "licit_rows", "illicit_share", "time_steps")},
+                      "held_out": scores}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

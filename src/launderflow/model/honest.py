@@ -1,0 +1,326 @@
+"""Honest users at exchanges, DEXes, bridges, OTC desks and custodial mixers — and what policy costs them.
+
+Driven by the scenario's optional ``honest:`` section (absent: nothing here runs, and no other
+component's draws change: every draw comes from the named stream ``honest:<venue>``). Like a pool
+mixer's background traffic, every ``step`` each listed venue receives a Poisson number of honest
+deposits with lognormal USD amounts, and each honest user's value inside leaves with probability
+``1 - exp(-step / holding)`` (all of it in the same step when ``holding`` is 0: a swap, a
+crossing), minus the venue's fee, to a fresh honest wallet — drawn as whole arrays and written to
+the ledger in bulk (``lot == -1``). A deposit is paid from a recent honest recipient's wallet on its
+chain (:class:`Wallets`), fresh ones only until there are some. Honest value is not stolen value: it never enters the outcome
+book, so conservation of the stolen value is untouched.
+
+How policy reaches the innocent (the rule, also in docs/model.md):
+
+* **displaced** — a designation of the venue (or an ``operators`` action on it) scales its honest
+  arrivals by the same factor as a pool mixer's (``1 - volume_drop``, creeping back to
+  ``recovery_level`` over ``recovery_time``); the users thinned out are displaced. Pool mixers draw
+  their own honest traffic: their rows in the log are expectations read from the mixer (deposits
+  kept away by its ``honest_rate``, withdrawals, the honest notes' value inside);
+* **refused by a halt** — while the venue is halted or shut down, every honest arrival is refused
+  (and nobody's value comes out);
+* **refused by screening** — each honest deposit is funded by one honest withdrawal of the last
+  ``memory``, drawn at random in proportion to the venues' honest withdrawals (pool mixers' own
+  honest users included). A venue complying with a designation refuses deposits funded from the
+  designated venue (with its ``compliance``);
+* **exposed** — an honest withdrawal from a commingled venue (a custodial or pool mixer: payouts
+  come from the wallets that hold everyone's funds) while that venue holds traced stolen value
+  reaches a wallet that address-based screening flags;
+* **frozen** — an exchange that freezes flagged funds and receives the sharing channel's alerts
+  freezes honest deposits funded by an exposed withdrawal (with its ``compliance``);
+* **seized** — shutting a commingled venue down seizes the honest value inside with the stolen
+  value; a seizure that takes part of the stolen value inside it takes the same part of the honest
+  value (a custodian's wallets are seized, not one user's). A shut-down venue that is not
+  commingled keeps its users' value locked: counted as frozen.
+
+Every step leaves one row per venue in :attr:`HonestTraffic.log`, the source of the collateral
+metrics (``metrics.py``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Generator
+from typing import Any
+
+import numpy as np
+import simpy
+
+from ..scenario.schema import HOP_KINDS
+from .addresses import Role
+from .columns import ColumnBuffer
+from .ops import Venue, World
+from .states import Location
+
+COMMINGLED_KINDS = ("custodial_mixer", "pool_mixer")
+WALLETS = 1 << 16  # honest recipients remembered per chain (the wallets honest deposits come from)
+LOG_COLUMNS: dict[str, type] = {
+    "time": np.float64, "venue": np.int16,
+    "arrivals": np.float64,  # honest users who would have come, undisturbed
+    "displaced": np.float64, "displaced_usd": np.float64,  # thinned out by a designation or operators action
+    "refused_halt": np.float64, "refused_halt_usd": np.float64,
+    "refused_screen": np.float64, "refused_screen_usd": np.float64,
+    "frozen": np.float64, "frozen_usd": np.float64,
+    "seized_usd": np.float64,
+    "deposits": np.float64, "deposits_usd": np.float64,
+    "withdrawals": np.float64, "withdrawals_usd": np.float64,
+    "exposed": np.float64, "exposed_usd": np.float64,
+    "held_usd": np.float64,  # honest value inside the venue after the step
+}
+
+
+def rate_factor(world: World, venue: Venue, now: float) -> float:
+    """Multiplier on the venue's honest arrivals from designations and operators actions applied to it."""
+    factor = 1.0
+    for action in getattr(world, "interventions", ()):
+        spec = action.spec
+        if getattr(spec, "venue", None) != venue.name or action.applied_at is None:
+            continue
+        if spec.kind == "designation":
+            low = 1.0 - spec.volume_drop
+            progress = 1.0 if spec.recovery_time <= 0 else min(1.0, (now - action.applied_at) / spec.recovery_time)
+            factor *= low + (spec.recovery_level - low) * progress
+        elif spec.kind == "operators":
+            factor *= spec.honest_rate_factor
+    return factor
+
+
+HONEST_HOP = HOP_KINDS.index("honest")
+
+
+def record(world: World, now: float, src: np.ndarray | int, dst: np.ndarray | int, asset: int, usd: np.ndarray,
+           venue: int) -> np.ndarray:
+    """Ledger rows of honest transfers of ``usd`` each in ``asset``: each pays its chain's network fee
+    (like every launderer transfer; deducted from what arrives). Return what arrived, in USD."""
+    fee = np.minimum(float(world.asset_fee[asset]), usd)
+    value = usd - fee
+    world.ledger.append(len(usd), time=now, src=src, dst=dst, asset=asset, amount=0.0, value_usd=value,
+                        fee_usd=fee, hop=HONEST_HOP, lot=-1, venue=venue, followed=False)
+    return value
+
+
+class Wallets:
+    """The most recent honest recipients on each chain (a ring of ``WALLETS`` addresses per chain):
+    an honest deposit comes from one of them, drawn at random, so honest wallets have a history
+    (they received before they pay) and some pay more than once, like real users'."""
+
+    def __init__(self) -> None:
+        self.rings: dict[int, np.ndarray] = {}
+        self.filled: dict[int, int] = {}
+        self.head: dict[int, int] = {}
+
+    def add(self, chain: int, addresses: np.ndarray) -> None:
+        ring = self.rings.setdefault(chain, np.empty(WALLETS, dtype=np.int64))
+        addresses = addresses[-WALLETS:]
+        head = self.head.get(chain, 0)
+        slots = (head + np.arange(len(addresses))) % WALLETS
+        ring[slots] = addresses
+        self.head[chain] = int((head + len(addresses)) % WALLETS)
+        self.filled[chain] = min(WALLETS, self.filled.get(chain, 0) + len(addresses))
+
+    def draw(self, world: World, rng: np.random.Generator, chain: int, n: int) -> np.ndarray:
+        """``n`` paying wallets: recent recipients on ``chain``, or fresh ones while there are none."""
+        filled = self.filled.get(chain, 0)
+        if filled == 0:
+            return world.addresses.new(n, chain, Role.HONEST)
+        return self.rings[chain][rng.integers(0, filled, n)]
+
+
+class VenueFlow:
+    """One venue's honest users: arrivals, the value they hold inside, their withdrawals."""
+
+    def __init__(self, world: World, venue: Venue, spec: Any, wallets: Wallets):
+        self.world = world
+        self.venue = venue
+        self.spec = spec
+        self.rng = world.stream(f"honest:{venue.name}")
+        self.asset = world.asset_index[spec.asset]
+        self.to = world.asset_index[spec.to or spec.asset]
+        self.price_in = float(world.asset_price[self.asset])
+        self.price_out = float(world.asset_price[self.to])
+        self.chain_in = int(world.asset_chain[self.asset])
+        self.chain_out = int(world.asset_chain[self.to])
+        self.rate = spec.users_per_day / 24.0
+        self.mu = math.log(spec.median_usd)
+        self.commingled = venue.kind in COMMINGLED_KINDS if spec.commingled is None else spec.commingled
+        self.inside = np.empty(0)  # USD of each honest user's value inside
+        self.stolen_inside = 0.0  # stolen value inside at the last step (a seizure takes the same part of honest value)
+        self.seized_seen = 0.0
+        self.closed_seen = False
+        self.wallets = wallets
+
+    def amounts(self, n: int) -> np.ndarray:
+        return self.rng.lognormal(self.mu, self.spec.sigma, n) if n else np.empty(0)
+
+    def withdraw(self, now: float, usd: np.ndarray, exposed: bool) -> dict[str, float]:
+        """Honest value leaves to fresh honest wallets, minus the venue's fee."""
+        world, venue = self.world, self.venue
+        out = usd * (1.0 - float(getattr(venue, "fee", 0.0)))
+        if len(out):
+            users = world.addresses.new(len(out), self.chain_out, Role.HONEST)
+            out = record(world, now, venue.address, users, self.to, out, venue.index)
+            self.wallets.add(self.chain_out, users)
+        n, total = float(len(out)), float(out.sum())
+        return {"withdrawals": n, "withdrawals_usd": total,
+                "exposed": n if exposed else 0.0, "exposed_usd": total if exposed else 0.0}
+
+
+class HonestTraffic:
+    """Every listed venue's honest users, stepped together (one simpy process)."""
+
+    def __init__(self, world: World, spec: Any):
+        self.world = world
+        self.spec = spec
+        self.step = spec.step
+        self.wallets = Wallets()
+        self.flows = [VenueFlow(world, world.venue(name), flow, self.wallets) for name, flow in spec.venues.items()]
+        n = len(world.venues)
+        k = max(1, int(math.ceil(spec.memory / spec.step - 1e-9)))
+        self.window = np.zeros((k, n))  # honest withdrawals per venue, the last k steps
+        self.window_exposed = np.zeros((k, n))
+        self.log = ColumnBuffer(LOG_COLUMNS)
+        self.steps = 0
+        world.process(self._run())
+
+    # --- the funding pool (screening and exposure) ----------------------------------------------
+
+    def _linked_share(self, venue: Venue, per_venue: np.ndarray, total: float, exposed: float) -> tuple[float, float]:
+        """Shares of recent honest withdrawals (``per_venue``, summed over the window) that came from
+        venues ``venue`` refuses links to, and that were exposed."""
+        if total <= 0:
+            return 0.0, 0.0
+        links = int(getattr(venue, "sanctioned_links", 0))
+        linked = sum(float(per_venue[i]) for i in range(len(per_venue)) if links >> i & 1) if links else 0.0
+        return linked / total, exposed / total
+
+    def _stolen_inside(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per venue: stolen value inside now, and whether some of it is traced (the address is flagged)."""
+        lots = self.world.lots
+        n = len(self.world.venues)
+        inside = lots.view("alive") & (lots.view("location") == int(Location.VENUE)) & (lots.view("value") > 0)
+        venue = lots.view("venue")[inside].astype(np.int64)
+        value = np.bincount(venue, weights=lots.view("value")[inside], minlength=n)[:n]
+        traced = np.bincount(venue, weights=lots.view("traced")[inside], minlength=n)[:n] > 0
+        return value, traced
+
+    def _pool_mixers(self, now: float, row: np.ndarray, exposed_row: np.ndarray, traced: np.ndarray) -> None:
+        """Pool mixers' own honest users this step, in expectation: their withdrawals fund deposits
+        elsewhere, and the users a designation or operators action kept away are displaced (one log
+        row per pool mixer; the mixer draws its own traffic, this reads it)."""
+        for venue in self.world.venues:
+            notes = getattr(venue, "honest", None)
+            if venue.kind != "pool_mixer" or notes is None:
+                continue
+            leave = 1.0 - math.exp(-self.step * (1.0 / venue.holding + venue.exodus))
+            out = float(np.sum(notes)) * leave
+            row[venue.index] += out
+            exposed = out if traced[venue.index] else 0.0
+            exposed_row[venue.index] += exposed
+            rates = venue.pool_rate * self.step  # expected deposits per pool, undisturbed
+            usd = venue.denominations * venue.price
+            kept = 1.0 - min(1.0, venue.honest_rate)
+            rec = {name: 0.0 for name in LOG_COLUMNS if name not in ("time", "venue")}
+            rec.update(arrivals=float(rates.sum()), displaced=float(rates.sum()) * kept,
+                       displaced_usd=float(rates @ usd) * kept, withdrawals=out, exposed=exposed,
+                       held_usd=float(notes @ usd))
+            self.pool_rows.append((venue.index, rec))
+
+    # --- one step ------------------------------------------------------------------------------
+
+    def _run(self) -> Generator[simpy.Event, Any, None]:
+        world = self.world
+        while True:
+            yield world.timeout(self.step)
+            now = world.now
+            stolen, traced = self._stolen_inside()
+            row = np.zeros(self.window.shape[1])
+            exposed_row = np.zeros_like(row)
+            records = [self._withdrawals(flow, now, stolen, traced) for flow in self.flows]
+            for flow, rec in zip(self.flows, records):
+                row[flow.venue.index] += rec["withdrawals"]
+                exposed_row[flow.venue.index] += rec["exposed"]
+            self.pool_rows: list[tuple[int, dict[str, float]]] = []
+            self._pool_mixers(now, row, exposed_row, traced)
+            slot = self.steps % len(self.window)
+            self.window[slot], self.window_exposed[slot] = row, exposed_row
+            self.steps += 1
+            per_venue, exposed = self.window.sum(axis=0), float(self.window_exposed.sum())
+            total = float(per_venue.sum())
+            for flow, rec in zip(self.flows, records):
+                for key, value in self._arrivals(flow, now, traced, per_venue, total, exposed).items():
+                    rec[key] += value
+                self.window[slot, flow.venue.index] = rec["withdrawals"]  # same-step withdrawals (swaps) fund too
+                self.window_exposed[slot, flow.venue.index] = rec["exposed"]
+                rec["held_usd"] = float(flow.inside.sum())
+            rows = [(flow.venue.index, rec) for flow, rec in zip(self.flows, records)] + self.pool_rows
+            columns = {name: np.array([rec[name] for _, rec in rows]) for name in LOG_COLUMNS if name not in ("time", "venue")}
+            self.log.append(len(rows), time=now, venue=np.array([i for i, _ in rows]), **columns)
+
+    def _withdrawals(self, flow: VenueFlow, now: float, stolen: np.ndarray, traced: np.ndarray) -> dict[str, float]:
+        venue = flow.venue
+        i = venue.index
+        rec = {name: 0.0 for name in LOG_COLUMNS if name not in ("time", "venue")}
+        exposed = flow.commingled and bool(traced[i])
+        seized = float(venue.seized_usd) - flow.seized_seen
+        flow.seized_seen = float(venue.seized_usd)
+        if venue.closed and not flow.closed_seen:  # shut down: the honest value inside goes with it
+            flow.closed_seen = True
+            rec["seized_usd" if flow.commingled else "frozen_usd"] = float(flow.inside.sum())
+            flow.inside = np.empty(0)
+        elif seized > 0 and flow.commingled and flow.stolen_inside > 0 and len(flow.inside):
+            share = min(1.0, seized / flow.stolen_inside)
+            taken = flow.rng.random(len(flow.inside)) < share
+            rec["seized_usd"] = float(flow.inside[taken].sum())
+            flow.inside = flow.inside[~taken]
+        flow.stolen_inside = float(stolen[i])
+        if venue.halted or venue.closed or flow.spec.holding <= 0 or not len(flow.inside):
+            return rec
+        leave = flow.rng.random(len(flow.inside)) < 1.0 - math.exp(-self.step / flow.spec.holding)
+        rec.update(flow.withdraw(now, flow.inside[leave], exposed))
+        flow.inside = flow.inside[~leave]
+        return rec
+
+    def _arrivals(self, flow: VenueFlow, now: float, traced: np.ndarray, per_venue: np.ndarray, total: float,
+                  exposed_total: float) -> dict[str, float]:
+        world, venue, rng = self.world, flow.venue, flow.rng
+        factor = rate_factor(world, venue, now)
+        would = int(rng.poisson(flow.rate * self.step * max(factor, 1.0)))
+        come = would if factor >= 1.0 else int(rng.binomial(would, factor))
+        halted = venue.halted or venue.closed
+        linked, exposed = self._linked_share(venue, per_venue, total, exposed_total)
+        compliance = float(getattr(venue, "compliance", 1.0))
+        screened = 0 if halted or linked <= 0 else int(rng.binomial(come, min(1.0, linked * compliance)))
+        freezes = venue.acts_on_alerts and bool(getattr(venue, "freezes", False)) and world.shares_with(venue)
+        left = 0 if halted else come - screened
+        frozen = int(rng.binomial(left, min(1.0, exposed * compliance))) if freezes and exposed > 0 and left else 0
+        usd = flow.amounts(would)
+        a = would - come
+        b = a + (come if halted else 0)
+        c = b + screened
+        d = c + frozen
+        displaced, refused_halt, refused_screen, frozen_usd, deposited = usd[:a], usd[a:b], usd[b:c], usd[c:d], usd[d:]
+        arrived = usd[c:]  # frozen and deposited users both made their deposits
+        rec = {"arrivals": float(would), "displaced": float(len(displaced)), "displaced_usd": float(displaced.sum()),
+               "refused_halt": float(len(refused_halt)), "refused_halt_usd": float(refused_halt.sum()),
+               "refused_screen": float(len(refused_screen)), "refused_screen_usd": float(refused_screen.sum()),
+               "deposits": float(len(arrived)), "deposits_usd": float(arrived.sum())}
+        if len(arrived):
+            users = flow.wallets.draw(world, rng, flow.chain_in, len(arrived))
+            arrived = record(world, now, users, venue.address, flow.asset, arrived, venue.index)
+            if frozen:
+                frozen_usd = arrived[:frozen]
+            deposited = arrived[frozen:]
+        rec["deposits_usd"] = float(arrived.sum())  # (what arrived: after the network fees)
+        rec["frozen"] = float(frozen)
+        rec["frozen_usd"] = float(frozen_usd.sum())
+        if flow.spec.holding <= 0:
+            rec.update(flow.withdraw(now, deposited, flow.commingled and bool(traced[venue.index])))
+        else:
+            flow.inside = np.concatenate([flow.inside, deposited])
+        return rec
+
+
+def build_honest(world: World) -> HonestTraffic | None:
+    """The scenario's honest traffic, or None when it has no ``honest`` section."""
+    spec = getattr(world.scenario, "honest", None)
+    return None if spec is None else HonestTraffic(world, spec)
