@@ -43,7 +43,6 @@ class FreezeResponse:
                                  ("law_enforcement", spec.law_enforcement))]
             self.min_usd = spec.min_usd
             self.strong = np.array([t.victim_kind in STRONG_VICTIMS for t in world.scenario.thefts], dtype=bool)
-        self.acted = {"screening": 0, "victim": 0, "law_enforcement": 0}  # lots each channel froze (or tried to)
 
     def harden(self, compliance: float | None, latency: Distribution | None) -> None:
         """A ``defences`` intervention or a policy on the party: the single rule takes the new
@@ -70,8 +69,7 @@ class FreezeResponse:
         ids = ids[lots.value[ids] >= self.min_usd]
         n = len(ids)
         best = np.full(n, np.inf)
-        which = np.full(n, -1, dtype=np.int8)
-        for k, (name, p, strong, latency) in enumerate(self.channels):
+        for name, p, strong, latency in self.channels:
             if (p <= 0.0 and not strong) or (only is not None and name != only):
                 continue
             chance = np.full(n, p)
@@ -79,10 +77,6 @@ class FreezeResponse:
                 chance = np.where(self.strong[lots.theft[ids]], strong, p)
             acts = rng.random(n) < chance
             t = np.where(acts, now + latency.sample(rng, n), np.inf)
-            sooner = t < best
-            best = np.where(sooner, t, best)
-            which[sooner] = k
+            best = np.minimum(best, t)
         keep = np.isfinite(best)
-        for k, (name, *_rest) in enumerate(self.channels):
-            self.acted[name] += int(np.count_nonzero(which[keep] == k))
         return ids[keep], best[keep]
