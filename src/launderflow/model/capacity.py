@@ -10,6 +10,8 @@ not inside the desk.
 
 from __future__ import annotations
 
+from collections import deque
+
 import numpy as np
 
 
@@ -19,13 +21,14 @@ class Capacity:
         self.free_at = 0.0  # when the queue is worked through
         self.served_usd = 0.0
         # Claims of value on its way here (an exposure-aware launderer converted it for this
-        # off-ramp): (expiry, USD) pairs, oldest first; deposits use them up, time ends them.
-        self.claims: list[list[float]] = []
+        # off-ramp): [expiry, USD] pairs, oldest first (time only moves on and every claim lasts
+        # as long, so they arrive in expiry order); deposits use them up, time ends them.
+        self.claims: deque[list[float]] = deque()
 
     def claimed(self, now: float) -> float:
         """USD claimed by value still on its way (claims not yet used up or expired)."""
         while self.claims and self.claims[0][0] <= now:
-            self.claims.pop(0)
+            self.claims.popleft()
         return sum(c[1] for c in self.claims)
 
     def booked_hours(self, now: float, claims: bool = True) -> float:
@@ -36,7 +39,6 @@ class Capacity:
         """Value converted for this capacity will arrive within ``lasts`` hours: hold room for it."""
         if usd > 0:
             self.claims.append([now + lasts, usd])
-            self.claims.sort(key=lambda c: c[0])
 
     def room(self, now: float, values: np.ndarray, horizon: float, claims: bool = False) -> np.ndarray:
         """Which of these deposits (in order) can be booked now: those that start within ``horizon``
@@ -68,4 +70,4 @@ class Capacity:
             self.claims[0][1] -= take
             usd -= take
             if self.claims[0][1] <= 1e-9:
-                self.claims.pop(0)
+                self.claims.popleft()
