@@ -59,6 +59,33 @@ def test_strong_victim_channel_freezes_only_for_exchange_victims():
     assert weak.venue_frozen[0] == 0.0
 
 
+def _sharing_latency(scenario: Scenario, latency: str) -> Scenario:
+    data = scenario.model_dump(mode="json", exclude_unset=True)
+    data["tracing"]["sharing"]["latency"] = latency
+    return Scenario.model_validate(data)
+
+
+@pytest.mark.parametrize("direct", [False, True])
+def test_a_direct_victim_asks_at_the_trace_not_after_the_sharing_latency(direct: bool):
+    # Sharing takes 10 days, the swap comes on day 5: only a victim that asks the issuer itself,
+    # at the trace, beats it; a weak victim's request still waits for the flag.
+    issuer = circle(victim={"probability": 0.0, "strong": 1.0, "latency": "1h", "direct": direct})
+    for kind in ("exchange", "wallet"):
+        scenario = _sharing_latency(usdc_scenario({"circle": issuer, **UNI}, SWAP_LATER, victim_kind=kind), "10d")
+        rep = run(scenario)
+        caught = direct and kind == "exchange"
+        assert rep.venue_frozen[0] == (pytest.approx(rep.stolen_usd, rel=1e-9) if caught else 0.0), (direct, kind)
+
+
+def test_a_direct_victim_is_asked_once_not_again_at_the_flag():
+    # Strong chance 0.5 asked directly (no flag delay): about half frozen, not 1 - 0.5^2 = 75 %.
+    issuer = circle(victim={"probability": 0.0, "strong": 0.5, "latency": "1h", "direct": True})
+    scenario = usdc_scenario({"circle": issuer, **UNI}, SWAP_LATER, victim_kind="exchange", wallets=400)
+    rep = run(scenario)
+    share = rep.venue_frozen[0] / rep.stolen_usd
+    assert 0.40 < share < 0.60, share
+
+
 def test_earliest_channel_wins_and_a_late_one_loses_the_race():
     # law enforcement acts with certainty but after 10 days: the swap on day 5 wins
     late = circle(law_enforcement={"probability": 1.0, "latency": "10d"})
@@ -203,6 +230,19 @@ def test_dex_liquidity_keeps_value_waiting_in_its_asset_within_the_issuers_reach
     # $1 M in ~$100 k wallets at ~$21 k an hour: a few wallets are swapped before the issuer acts
     # (6 h after the flag), the rest is caught waiting in USDC
     assert 0.5 < shallow.venue_frozen[0] / shallow.stolen_usd < 0.95
+
+
+def test_swaps_turned_away_for_liquidity_come_back_when_the_line_has_room_not_a_day_later():
+    # $1 M in ten ~$100 k wallets through $1 M a day lined up 1 h ahead: at that pace the last swap
+    # is done within about a day, although the hop's own retry is a week.
+    thin = {"uni": {"kind": "dex", "fee": 0.0, "pool_depth_usd": 1e15, "capacity_usd_per_day": 1_000_000, "queue": "1h"}}
+    pb = [{"hop": "swap", "venue": "uni", "to": "ETH", "retry": "7d"}]
+    scenario = usdc_scenario(thin, pb, exposure={})
+    rep = run(scenario)
+    from launderflow.metrics import METRICS
+    at = lambda days: METRICS["venue_inflow_share_at"](venue="uni", at=days * 24.0).value(rep, scenario)
+    assert at(0.5) < 0.7  # paced: not all at once
+    assert at(1.2) == pytest.approx(1.0, abs=1e-6)  # but done within about a day, not in weekly retries
 
 
 # --- profiles ------------------------------------------------------------------------------------

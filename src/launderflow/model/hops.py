@@ -357,7 +357,11 @@ class VenueHop(Step):
                 world.note_refusal(venue, entering[refused])
             entering = entering[refused]
         if len(entering):  # try again later — at least one clock tick later, or it would loop at this instant
-            world.schedule(entering, np.maximum(now + self.retry.sample(world.rng, len(entering)), now + world.resolution))
+            turns = [t for t in (venue.reopens(now) for venue in self.venues) if t is not None]
+            if turns:  # a venue busy with earlier swaps: come back when it has room again
+                world.schedule(entering, np.full(len(entering), max(min(turns), now + world.resolution)))
+            else:
+                world.schedule(entering, np.maximum(now + self.retry.sample(world.rng, len(entering)), now + world.resolution))
         if len(leaving):
             where = lots.venue[leaving]
             if where[0] == where[-1] and np.count_nonzero(where != where[0]) == 0:  # the usual case: one venue

@@ -243,10 +243,14 @@ class Sharing:
         self.latency = spec.sharing.latency
         coverage = spec.sharing.coverage
         self.venues = [v for v in world.venues if v.acts_on_alerts and (coverage == "all" or v.name in coverage)]
+        # A robbed exchange or token project asks these parties itself, whatever the coverage.
+        self.direct = [v for v in world.venues if v.acts_on_alerts and v.asked_directly]
 
     def traced(self, ids: np.ndarray, now: float) -> None:
         if len(ids) == 0:
             return
+        for venue in self.direct:
+            venue.direct_request(self.world, ids, now)
         if self.latency == 0:
             self._flag(ids, now, self.world.lots.hops[ids])
         else:

@@ -32,6 +32,8 @@ class VenueModel:
       and avoided, complying with a designation of a venue in the lots' history);
     * ``acts_on_alerts`` and ``alert(world, ids, now)`` — act on lots flagged by the sharing
       channel (default: ignore them); ``compliance`` — chance it acts on a request or sanction;
+      ``asked_directly`` and ``direct_request(world, ids, now)`` — a robbed exchange or token
+      project asks it at the trace, before any flag (default: never);
     * ``judgment_point`` — its payouts need the analysts' judgment, a queue of limited capacity
       where trails may be lost (default: no — tracing software follows them);
     * ``removed(world, ids)`` — lots inside it were frozen or seized (default: nothing to update);
@@ -110,6 +112,19 @@ class VenueModel:
 
     def alert(self, world: World, ids: np.ndarray, now: float) -> None:
         """Lots were flagged as stolen (only called when ``acts_on_alerts``)."""
+
+    def reopens(self, now: float) -> float | None:
+        """When lots it just turned away for lack of room could be taken (``None``: not a matter of
+        room — the hop's ``retry`` applies)."""
+        return None
+
+    @property
+    def asked_directly(self) -> bool:
+        """Whether strong victims ask this party as soon as their funds are traced."""
+        return False
+
+    def direct_request(self, world: World, ids: np.ndarray, now: float) -> None:
+        """Lots were just traced; their victim may ask this party directly (if ``asked_directly``)."""
 
     # --- policy hooks (interventions) --------------------------------------------------------------
 

@@ -4,7 +4,8 @@ Price impact follows a constant-product pool: a trade of value v against depth D
 v / (v + D) of its value, so a careful launderer splits large swaps first. With a capacity (USD a
 day the launderer can swap without moving the price: thin liquidity, an aggregator's limits) swaps
 are served first come, first served and lined up only ``queue`` ahead; the rest waits in the
-launderer's wallets — in the asset it holds, within reach of its issuer — and tries again.
+launderer's wallets — in the asset it holds, within reach of its issuer — and comes back when the
+line has room again (:meth:`Dex.reopens`).
 """
 
 from __future__ import annotations
@@ -38,6 +39,13 @@ class Dex(VenueModel):
         fits = self.capacity.room(now, world.lots.value[ids[open_]], self.queue)
         refused[np.flatnonzero(open_)[~fits]] = True
         return refused
+
+    def reopens(self, now: float) -> float | None:
+        """Swaps turned away for liquidity come back as soon as the line is within ``queue`` again
+        (a thief waits its turn, not a day); a halted or closed DEX leaves it to the hop's retry."""
+        if self.capacity is None or self.halted or self.closed or self.designated:
+            return None
+        return now + max(self.capacity.booked_hours(now, claims=False) - self.queue, 0.0)
 
     def on_enter(self, world: World, ids: np.ndarray, now: float, hop: Any) -> None:
         value = world.lots.value[ids]

@@ -67,6 +67,17 @@ class Exchange(VenueModel):
         ids, times = self.response.times(world, ids, now, self.policy_rng)
         world.at(times, ids, self.freeze)
 
+    @property
+    def asked_directly(self) -> bool:
+        return self.freezes and self.response.asked_directly
+
+    def direct_request(self, world: World, ids: np.ndarray, now: float) -> None:
+        """A robbed exchange or token project asks at the trace about what this exchange holds."""
+        ids = self.inside(world, ids)
+        if len(ids):
+            ids, times = self.response.direct_times(world, ids, now, self.policy_rng)
+            world.at(times, ids, self.freeze)
+
     def harden(self, defences: Any) -> None:
         """Hardened defences: the KYC level, compliance, freeze latency and freezing it is given."""
         if defences.kyc is not None:

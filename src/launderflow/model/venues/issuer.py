@@ -36,12 +36,28 @@ class Issuer(VenueModel):
         return np.ones(len(ids), dtype=bool)  # nobody routes funds *through* an issuer
 
     def alert(self, world: World, ids: np.ndarray, now: float) -> None:
+        mine = self._holding(world, ids)
+        if len(mine):
+            mine, times = self.response.times(world, mine, now, self.policy_rng)
+            world.at(times, mine, self.freeze, world.lots.hops[mine].copy())
+
+    @property
+    def asked_directly(self) -> bool:
+        return self.response.asked_directly
+
+    def direct_request(self, world: World, ids: np.ndarray, now: float) -> None:
+        """A robbed exchange or token project asks at the trace (the victim channel, from now)."""
+        mine = self._holding(world, ids)
+        if len(mine):
+            mine, times = self.response.direct_times(world, mine, now, self.policy_rng)
+            world.at(times, mine, self.freeze, world.lots.hops[mine].copy())
+
+    def _holding(self, world: World, ids: np.ndarray) -> np.ndarray:
+        """The lots of its token still in the launderer's wallets (none while halted or closed)."""
+        if self.halted or self.closed:
+            return ids[:0]
         lots = world.lots
-        mine = ids[(lots.asset[ids] == self.asset) & lots.alive[ids] & (lots.location[ids] == int(Location.LAUNDERER))]
-        if len(mine) == 0 or self.halted or self.closed:
-            return
-        mine, times = self.response.times(world, mine, now, self.policy_rng)
-        world.at(times, mine, self.freeze, lots.hops[mine].copy())
+        return ids[(lots.asset[ids] == self.asset) & lots.alive[ids] & (lots.location[ids] == int(Location.LAUNDERER))]
 
     def freeze(self, ids: np.ndarray, now: float, hops: np.ndarray) -> None:
         world = self.world

@@ -10,7 +10,10 @@ lots below the party's ``min_usd`` are not acted on.
 
 An exchange's screening needs no alert: its analytics vendor scores every deposit, so a deposit
 from an address the investigators have traced is screened on arrival; the other channels act on
-addresses shared through the information-sharing channel (flagged).
+addresses shared through the information-sharing channel (flagged). A ``direct`` victim channel
+is the exception: an exchange or a token project that was robbed watches its own drained wallets
+and asks the party itself as soon as its funds are traced (Poloniex's freeze on Tron came on day
+0-1), so for those thefts the victim channel runs from the trace, not from the flag.
 
 Without a ``response`` in the scenario a party keeps the single rule it always had: it acts with
 ``compliance`` after ``freeze_latency`` (so older scenarios and the golden files are unchanged).
@@ -43,6 +46,12 @@ class FreezeResponse:
                                  ("law_enforcement", spec.law_enforcement))]
             self.min_usd = spec.min_usd
             self.strong = np.array([t.victim_kind in STRONG_VICTIMS for t in world.scenario.thefts], dtype=bool)
+            self.direct = bool(spec.victim.direct) and bool(self.strong.any())
+
+    @property
+    def asked_directly(self) -> bool:
+        """Whether strong victims ask this party at the trace (see the module docstring)."""
+        return self.spec is not None and self.direct
 
     def harden(self, compliance: float | None, latency: Distribution | None) -> None:
         """A ``defences`` intervention or a policy on the party: the single rule takes the new
@@ -60,7 +69,10 @@ class FreezeResponse:
 
     def times(self, world: World, ids: np.ndarray, now: float, rng: np.random.Generator,
               only: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """The lots the party will act on and when (``(ids, times)``); ``only``: one channel."""
+        """The lots the party will act on and when (``(ids, times)``); ``only``: one channel.
+
+        With a ``direct`` victim channel the flag does not ask again for strong victims' lots
+        (they were asked at the trace: :meth:`direct_times`)."""
         if self.spec is None:  # the single rule: compliance, then one latency
             if self.compliance < 1.0:
                 ids = ids[rng.random(len(ids)) < self.compliance]
@@ -75,8 +87,19 @@ class FreezeResponse:
             chance = np.full(n, p)
             if strong is not None:
                 chance = np.where(self.strong[lots.theft[ids]], strong, p)
+            if name == "victim" and self.direct and only is None:  # strong victims asked at the trace already
+                chance = np.where(self.strong[lots.theft[ids]], 0.0, chance)
             acts = rng.random(n) < chance
             t = np.where(acts, now + latency.sample(rng, n), np.inf)
             best = np.minimum(best, t)
         keep = np.isfinite(best)
         return ids[keep], best[keep]
+
+    def direct_times(self, world: World, ids: np.ndarray, now: float,
+                     rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """A strong victim's own request, at the trace: which of these just-traced lots the party
+        acts on, and when (the victim channel's ``strong`` chance and latency, from now)."""
+        ids = ids[self.strong[world.lots.theft[ids]]]
+        if len(ids) == 0:
+            return ids, np.zeros(0)
+        return self.times(world, ids, now, rng, only="victim")
