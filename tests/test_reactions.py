@@ -202,3 +202,44 @@ def test_just_in_time_holds_a_swapping_service_into_a_freezable_asset_back_for_a
     _, plain = _pair(fixed_book, service_book, JIT_VENUES, services, {}, stolen)
     eager = run(plain, 2).ledger
     assert np.ptp(eager["time"][eager["hop"] == HOP["swap"]]) < 1 * DAY
+
+
+# --- "others like it": the spill-over rule ------------------------------------------------------
+
+
+def _market(choice: dict) -> tuple[World, list[str]]:
+    venues = {**copy.deepcopy(MIXERS), "tornado": {"kind": "pool_mixer", "asset": "ETH", "denominations": [1, 10]},
+              "late": copy.deepcopy(MIXERS["mixer_b"]),
+              "cex": copy.deepcopy(FREEZER["cex"]), "desk": copy.deepcopy(FREEZER["desk"])}
+    scenario = Scenario.model_validate(two_chain_dict(
+        "like", [{"hop": "service", "function": "mixing"}, {"hop": "service", "function": "off_ramp"}], venues,
+        market={"choice": {"spillover": 0.5, **choice},
+                "services": {"mixer_a": {"function": "mixing"}, "mixer_b": {"function": "mixing"},
+                             "tornado": {"function": "mixing"}, "late": {"function": "mixing", "opens": "10d"},
+                             "cex": {"function": "off_ramp"}, "broker": {"function": "off_ramp"},
+                             "desk": {"function": "off_ramp"}}}))
+    return World(scenario, np.random.default_rng(0)), list(scenario.market.services)
+
+
+def test_a_loss_spills_over_to_the_open_services_of_the_same_kind_only():
+    world, names = _market({})
+    market = world.market
+    risk = lambda: dict(zip(names, market.risk(np.arange(len(names)), 0.0)))  # noqa: E731
+    market._event(0.0, names.index("mixer_a"), "seizure", 0.8)
+    r = risk()
+    assert r["mixer_a"] == pytest.approx(0.8) and r["mixer_b"] == pytest.approx(0.4)  # custodial, like it
+    assert r["tornado"] == 0.0 and r["late"] == 0.0  # a pool contract; a mixer launched later
+    market._event(0.0, names.index("cex"), "freeze", 0.5)
+    r = risk()
+    assert r["cex"] == pytest.approx(0.5) and r["desk"] == 0.0 and r["broker"] == 0.0  # desks do not freeze
+
+
+def test_actions_against_one_operator_stay_with_it_unless_the_scenario_says_otherwise():
+    world, names = _market({})
+    world.market._event(0.0, names.index("mixer_a"), "shutdown", 1.0)
+    assert world.market.risk(np.array([names.index("mixer_b")]), 0.0)[0] == 0.0
+    world, names = _market({"spillover_of": ["shutdown"], "spillover_among": "function"})
+    world.market._event(0.0, names.index("mixer_a"), "shutdown", 1.0)
+    r = world.market.risk(np.arange(len(names)), 0.0)
+    assert r[names.index("mixer_b")] == pytest.approx(0.5) and r[names.index("tornado")] == pytest.approx(0.5)
+    assert r[names.index("late")] == 0.0

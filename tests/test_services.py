@@ -389,14 +389,15 @@ def test_launderflow_schema_covers_the_market_and_the_service_hop():
 
 def test_the_ecosystem_scenario_moves_dprk_flow_from_mixers_to_bridges_after_the_designation():
     """scenarios/ecosystem_2022_2024.yaml over its first 300 days: before the Tornado designation
-    (day 219) most of the flow goes to mixers (its input), after it most goes to bridges."""
+    (day 219) most of the flow goes to mixers (its input), after it most goes to bridges: the
+    mixer-vs-bridge split flipped in Jul-Sep 2022 (Elliptic, ecosystem.md)."""
     scenario = load_scenario(REPO / "scenarios" / "ecosystem_2022_2024.yaml", {"clock.horizon": "300d"})
     rep = run(scenario, 0)
     share = metrics.METRICS["function_share_between"]
     before = share(function="mixing", start=0.0, at=219 * 24.0).value(rep, scenario)
     after = share(function="mixing", start=219 * 24.0, at=300 * 24.0).value(rep, scenario)
     assert 0.6 < before < 0.8
-    assert after < 0.3
+    assert after < 0.5 and after < before - 0.2
     displaced = metrics.METRICS["displaced_share"](intervention="tornado_ofac").value(rep, scenario)
     assert displaced > 0.005  # of everything stolen by day 300: flow to the bridges beyond their share before
 

@@ -183,9 +183,10 @@ class Market:
         if weight <= 0:
             return
         self._risk[j] += weight
-        alive = np.array([not v.closed for v in self.venues], dtype=bool)
-        like = self._similar[j] & (self.opens <= now) & (now < self.closes) & alive
-        self._risk[like] += self.choice.spillover * weight
+        if event in self.choice.spillover_of:
+            alive = np.array([not v.closed for v in self.venues], dtype=bool)
+            like = self._similar[j] & (self.opens <= now) & (now < self.closes) & alive
+            self._risk[like] += self.choice.spillover * weight
         self.observations.append(1, time=now, service=j, event=EVENT_CODE[event], weight=weight)
 
 

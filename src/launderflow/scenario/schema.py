@@ -936,6 +936,10 @@ class Choice(Strict):
     spillover_among: Literal["kind", "function"] = Field(
         default="kind", description="'others like it': the open services of a shared function that are the same kind of venue "
                                     "(kind), or every open service of a shared function (function)")
+    spillover_of: list[Literal["freeze", "seizure", "designation", "halt", "shutdown"]] = Field(
+        default_factory=lambda: ["freeze", "seizure"], max_length=5,
+        description="events whose spill-over reaches the services like the one where they happened: the launderer's "
+                    "losses there (freeze, seizure) by default; actions against one operator (designation, halt, shutdown) stay with it")
     fragment_above: Annotated[float, Field(gt=0.0, le=1e6)] | None = Field(
         default=None, description="perceived risk of the chosen service above which a lot is split into `fragments` "
                                   "deposits, `fragment_every` apart, each choosing again (none: never)")
