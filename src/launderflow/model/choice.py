@@ -143,13 +143,16 @@ class ServiceStep(Step):
     # --- reactions to what the launderer has seen (market.choice: pause_above, fragment_above) -----
 
     def _pause(self, world: World, entering: np.ndarray, allowed: np.ndarray, now: float) -> tuple[np.ndarray, np.ndarray]:
-        """Lots whose every open service looks riskier than ``pause_above`` wait — until the first
-        of them has calmed down (its events fading) or another service opens; the rest go on."""
+        """The launderer does not use a service it perceives riskier than ``pause_above``: lots
+        whose every open service is that risky wait — until the first of them has calmed down
+        (its events fading) or another service opens; the rest choose among the calmer ones (and
+        if those refuse, try again after ``retry`` rather than fall back on a risky one)."""
         market = world.market
         level = market.choice.pause_above
         risky = market.risk(self.members, now) > level
         usable = allowed.any(axis=1)
         waits = usable & ~(allowed & ~risky).any(axis=1)
+        allowed = allowed & ~risky
         if not np.count_nonzero(waits):
             return entering, allowed
         calm = market.calm_after(self.members, now, level)
