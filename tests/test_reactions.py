@@ -88,6 +88,20 @@ def test_no_pause_while_one_open_service_is_calm():
     assert inflow(rep, scenario, ["mixer_b"], 15 * DAY + 1.0, 17 * DAY) > 0.0
 
 
+def test_a_lot_refused_by_the_calm_services_waits_rather_than_falls_back_on_a_too_risky_one():
+    """The exchange is seen as too risky (prior 0.6 over pause_above 0.5); the desk books $1 M a
+    day of a $10 M theft. Without the level the lots the desk turns away go to the exchange; with
+    it they wait for the desk, and nothing enters the exchange."""
+    for level, exchange_used in ((None, True), (0.5, False)):
+        data = cash_out({"pause_above": level}).model_dump(mode="json", exclude_none=False)
+        data["venues"]["desk"]["capacity_usd_per_day"] = 1_000_000
+        scenario = Scenario.model_validate(data)
+        rep = run(scenario, 0)
+        assert (inflow(rep, scenario, ["cex"]) > 0) is exchange_used
+        assert inflow(rep, scenario, ["desk"]) > 0
+        assert math.isclose(sum(rep.final_cells), rep.stolen_usd, rel_tol=1e-9)
+
+
 # --- fragment ------------------------------------------------------------------------------------
 
 
