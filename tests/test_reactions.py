@@ -257,3 +257,27 @@ def test_actions_against_one_operator_stay_with_it_unless_the_scenario_says_othe
     r = world.market.risk(np.arange(len(names)), 0.0)
     assert r[names.index("mixer_b")] == pytest.approx(0.5) and r[names.index("tornado")] == pytest.approx(0.5)
     assert r[names.index("late")] == 0.0
+
+
+# --- README's policy section is the displacement study's -----------------------------------------
+
+
+def test_readmes_displacement_table_is_the_studys():
+    """README's compact table is written by sim/displacement_study.py from the same run as
+    docs/displacement_study.md: every effect it shows is a cell of that page."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    start = readme.index("<!-- displacement-study:")
+    block = readme[start: readme.index("<!-- /displacement-study -->")]
+    page = (root / "docs" / "displacement_study.md").read_text(encoding="utf-8")
+    rows = [line for line in block.splitlines() if line.startswith("| ") and not line.startswith("| policy")]
+    assert len(rows) == 4  # whack-a-mole, bridge designation, freeze network, combined
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        policy, effects = cells[0], cells[1:5]
+        cashed = next(line for line in page.splitlines() if line.startswith(f"| {policy} | cashed out |"))
+        frozen = next(line for line in page.splitlines() if line.startswith(f"| {policy} | frozen or seized |"))
+        assert cashed.endswith(f"| {effects[0]} | {effects[1]} |")
+        assert frozen.endswith(f"| {effects[2]} | {effects[3]} |")
