@@ -265,6 +265,10 @@ def test_the_example_is_valid(tmp_path):
      "closes must be after opens"),
     ("market:\n", "market:\n  choice: {memory: 0h}\n", "market.choice.memory", "greater than 0"),
     ("market:\n", "market:\n  choice: {inertia: -1}\n", "market.choice.inertia", "greater than or equal to 0"),
+    ("market:\n", "market:\n  choice: {fragment_above: 0.5, fragments: 1}\n", "market.choice.fragments",
+     "greater than or equal to 2"),
+    ("market:\n", "market:\n  choice: {pause_above: -1}\n", "market.choice.pause_above", "greater than 0"),
+    ("market:\n", "market:\n  choice: {spillover_of: [takedown]}\n", "market.choice.spillover_of.0", "'shutdown'"),
 ])
 def test_bad_services_are_reported_at_their_line(tmp_path, old, new, path, needle):
     assert YAML.count(old) == 1
@@ -383,6 +387,8 @@ def test_launderflow_schema_covers_the_market_and_the_service_hop():
     assert "market" in schema["properties"]
     assert set(defs["Market"]["properties"]) == {"services", "choice"}
     assert {"cost_weight", "delay_weight", "risk_weight", "inertia", "memory"} <= set(defs["Choice"]["properties"])
+    assert {"spillover_of", "spillover_among", "fragment_above", "fragments", "fragment_every",
+            "pause_above"} <= set(defs["Choice"]["properties"])
     assert defs["ServiceHop"]["properties"]["hop"]["const"] == "service"
     assert {"function", "opens", "closes", "cost", "delay", "perceived_risk"} <= set(defs["Service"]["properties"])
 
