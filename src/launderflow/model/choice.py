@@ -37,7 +37,22 @@ class ServiceStep(Step):
     next: int = DONE
     last: int = -1  # the market index of the service this step used last (inertia)
     position: dict[int, int] = field(default_factory=dict)  # venue index -> member position
+    fragment_of: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # by lot id: a fragment made here
+    offramp: Any = None  # just_in_time (exposure): (capacity, booking window) of the off-ramp this conversion feeds
+    held_back: int = 0  # conversions held back until that off-ramp had room (lot-attempts)
+    paused: int = 0  # lot-attempts that waited because every open service looked too risky
+    fragmented: int = 0  # lots split into smaller deposits before a risky service
     mergeable: ClassVar[bool] = False  # keeps state of its own (the service used last)
+
+    @property
+    def cashes_out(self) -> bool:
+        """Every service it may choose is an off-ramp (the launderer's exposure management reads it)."""
+        return all(hop.kind == "cash_out" for hop in self.hops) and len(self.hops) > 0
+
+    @property
+    def venues(self) -> list[Any]:
+        """The venues of its services, in market order."""
+        return [hop.venues[0] for hop in self.hops]
 
     @classmethod
     def from_spec(cls, hop: Any, world: World, index: int) -> ServiceStep:
@@ -61,6 +76,8 @@ class ServiceStep(Step):
             there = lots.asset[entering] == self.to_asset  # already holds the target asset: nothing to do
             self.advance(world, entering[there], now, None)
             entering = entering[~there]
+        if self.offramp is not None and len(entering):  # a conversion into a freezable asset, just in time
+            entering = VenueHop._just_in_time(self, world, entering, now)  # type: ignore[arg-type]
         if len(entering):
             self._enter(world, entering, now)
         if len(leaving):
@@ -86,6 +103,8 @@ class ServiceStep(Step):
         if np.count_nonzero(skip):
             self.advance(world, entering[skip], now, None)
             entering, allowed = entering[~skip], allowed[~skip]
+        if market.choice.pause_above is not None and len(entering):
+            entering, allowed = self._pause(world, entering, allowed, now)
         u = market.utilities(self.members, now, self.last)
         weights = np.maximum(np.exp(u - u.max()), np.finfo(np.float64).tiny)  # (an allowed service never weighs 0)
         taken_value = np.zeros(len(self.members))
@@ -105,6 +124,8 @@ class ServiceStep(Step):
                 venue = self.hops[k].venues[0]
                 refused = venue.refuses(world, group, now)
                 taken = group[~refused]
+                if len(taken) and market.choice.fragment_above is not None:
+                    taken = self._fragment(world, taken, int(self.members[k]), now)
                 if len(taken):
                     taken_value[k] += float(lots.value[taken].sum())
                     venue.enter(world, taken, now, self.hops[k])
@@ -118,3 +139,59 @@ class ServiceStep(Step):
         rest = entering[~allowed.any(axis=1)]
         if len(rest):  # every service refused or none is open: try again later (at least a tick later)
             world.schedule(rest, np.maximum(now + self.retry.sample(world.rng, len(rest)), now + world.resolution))
+
+    # --- reactions to what the launderer has seen (market.choice: pause_above, fragment_above) -----
+
+    def _pause(self, world: World, entering: np.ndarray, allowed: np.ndarray, now: float) -> tuple[np.ndarray, np.ndarray]:
+        """The launderer does not use a service it perceives riskier than ``pause_above``: lots
+        whose every open service is that risky wait — until the first of them has calmed down
+        (its events fading) or another service opens; the rest choose among the calmer ones (and
+        if those refuse, try again after ``retry`` rather than fall back on a risky one)."""
+        market = world.market
+        level = market.choice.pause_above
+        risky = market.risk(self.members, now) > level
+        usable = allowed.any(axis=1)
+        waits = usable & ~(allowed & ~risky).any(axis=1)
+        allowed = allowed & ~risky
+        if not np.count_nonzero(waits):
+            return entering, allowed
+        calm = market.calm_after(self.members, now, level)
+        later = market.opens[self.members] > now
+        opening = np.min(market.opens[self.members][later]) - now if later.any() else np.inf
+        soonest = np.where(allowed[waits], calm, np.inf).min(axis=1)
+        wake = np.minimum(soonest, opening)
+        forever = ~np.isfinite(wake)
+        if forever.any():  # no event to fade (priors alone are above the level): look again after retry
+            wake[forever] = self.retry.sample(world.rng, int(np.count_nonzero(forever)))
+        self.paused += int(np.count_nonzero(waits))
+        world.schedule(entering[waits], np.maximum(now + wake, now + world.resolution))
+        return entering[~waits], allowed[~waits]
+
+    def _fragment(self, world: World, ids: np.ndarray, service: int, now: float) -> np.ndarray:
+        """Before a service perceived riskier than ``fragment_above``, a lot (not already a fragment
+        made here) is split over ``fragments`` fresh wallets whose deposits come ``fragment_every``
+        apart, each choosing again then — so a freeze seen after the first deposit steers the rest.
+        Returns the lots that enter now (the fragments made earlier, and lots at calmer services)."""
+        market = world.market
+        c = market.choice
+        if market.risk(np.array([service]), now)[0] <= c.fragment_above:
+            return ids
+        if len(self.fragment_of) < len(world.lots):
+            grown = np.zeros(max(len(world.lots), 2 * len(self.fragment_of)), dtype=bool)
+            grown[: len(self.fragment_of)] = self.fragment_of
+            self.fragment_of = grown
+        whole = ids[~self.fragment_of[ids]]
+        if len(whole) == 0:
+            return ids
+        n = c.fragments
+        children = world.fork(whole, np.full(len(whole), n), np.full(len(whole) * n, 1.0 / n), now, "split")
+        if len(self.fragment_of) < len(world.lots):
+            grown = np.zeros(2 * len(world.lots), dtype=bool)
+            grown[: len(self.fragment_of)] = self.fragment_of
+            self.fragment_of = grown
+        self.fragment_of[children] = True
+        self.fragmented += len(whole)
+        order = np.tile(np.arange(n), len(whole))  # children come parent by parent
+        confirmation = world.asset_confirmation[world.lots.asset[children]]
+        world.schedule(children, np.maximum(now + confirmation + order * c.fragment_every, now + world.resolution))
+        return ids[self.fragment_of[ids]]

@@ -439,10 +439,19 @@ def compile_program(world: World, hops: list[Any]) -> Program:
 
 
 def _converts(world: World, step: Any) -> bool | None:
-    """Whether a step takes lots out of a freezable asset (True), into one (False), or neither (None)."""
-    if not isinstance(step, VenueHop) or step.to_asset is None or step.kind == "cash_out":
+    """Whether a step takes lots out of a freezable asset (True), into one (False), or neither (None).
+    A ``service`` step converts when every service it may choose does (``converts``)."""
+    if isinstance(step, VenueHop):
+        if step.to_asset is None or step.kind == "cash_out":
+            return None
+    elif not (getattr(step, "converts", False) and step.to_asset is not None):
         return None
     return not bool(world.asset_freezable[step.to_asset])
+
+
+def _cashes_out(step: Any) -> bool:
+    """A cash-out: a ``cash_out`` hop, or a ``service`` step whose every function is the off-ramp."""
+    return (isinstance(step, VenueHop) and step.kind == "cash_out") or bool(getattr(step, "cashes_out", False))
 
 
 def _manage_exposure(world: World, steps: list[Any], exposure: Any) -> None:
@@ -459,8 +468,7 @@ def _manage_exposure(world: World, steps: list[Any], exposure: Any) -> None:
         while index != DONE and index not in seen:
             seen.add(index)
             step = steps[index]
-            if isinstance(step, Fork) or (isinstance(step, VenueHop) and step.kind == "cash_out") \
-                    or _converts(world, step) is not None:
+            if isinstance(step, Fork) or _cashes_out(step) or _converts(world, step) is not None:
                 return step
             index = step.next
         return None
@@ -471,7 +479,7 @@ def _manage_exposure(world: World, steps: list[Any], exposure: Any) -> None:
             step.hurry = _converts(world, ahead(step.next)) is True
         if exposure.just_in_time and _converts(world, step) is False and step.next != DONE:
             desk = ahead(step.next)
-            if isinstance(desk, VenueHop) and desk.kind == "cash_out":
+            if _cashes_out(desk):
                 step.offramp = next(((v.capacity, v.queue) for v in desk.venues
                                      if getattr(v, "capacity", None) is not None), None)
 

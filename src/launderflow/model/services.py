@@ -7,7 +7,8 @@ venue itself does the work, so deposits, fees, freezes and tracing are the venue
 
 Perceived risk is learned from what the launderer can observe — freezes and seizures of value at a
 service, its designation, halt or shutdown — each event adding its weight, fading with an
-exponential memory; ``spillover`` of it reaches the other services of the same function. Alerts
+exponential memory; ``spillover`` of it reaches the other open services like it (the same kind of
+venue serving a shared function; ``spillover_among: function``: every service of the function). Alerts
 on its own lots (their addresses flagged while inside a service) count as how much more of its
 value there is flagged than of all its value in play. Events are observed when the launderer next decides (at a service step), so a
 service nobody uses is not watched more often than the launderer acts. The market draws only from
@@ -60,7 +61,9 @@ class Market:
         self._state_seen = np.zeros((n, 3), dtype=bool)  # designated, halted, closed
         self._venue_index = np.array([v.index for v in self.venues], dtype=np.int64)
         self._flagged_share = np.zeros(n)  # excess flagged share of the launderer's value inside each service
+        same_kind = self.choice.spillover_among == "kind"
         self._similar = np.array([[i != j and bool(set(self.functions[i]) & set(self.functions[j]))
+                                   and (not same_kind or self.venues[i].kind == self.venues[j].kind)
                                    for j in range(n)] for i in range(n)], dtype=bool).reshape(n, n)
         self.observations = ColumnBuffer({"time": np.float64, "service": np.int16, "event": np.int8, "weight": np.float64})
 
@@ -163,11 +166,27 @@ class Market:
         share = np.divide(marked, total, out=np.zeros(len(total)), where=total > 0)
         self._flagged_share = np.maximum(0.0, share - overall)
 
+    def calm_after(self, members: np.ndarray, now: float, level: float) -> np.ndarray:
+        """Hours until each service's perceived risk falls to ``level`` as its events fade, if
+        nothing new happens (inf: its prior and alert term alone reach ``level``)."""
+        decayed = self._risk[members] * np.exp(-(now - self._risk_time) / self.choice.memory)
+        floor = self.prior[members] + self.choice.alert * self._flagged_share[members]
+        room = level - floor
+        out = np.full(len(members), np.inf)
+        fades = room > 0
+        out[fades] = self.choice.memory * np.log(np.maximum(decayed[fades] / room[fades], 1.0))
+        return out
+
     def _event(self, now: float, j: int, event: str, weight: float) -> None:
+        """An event at service j: its weight there, ``spillover`` of it at the services like j that
+        exist now (a service launched later, or already closed, learns nothing from it)."""
         if weight <= 0:
             return
         self._risk[j] += weight
-        self._risk[self._similar[j]] += self.choice.spillover * weight
+        if event in self.choice.spillover_of:
+            alive = np.array([not v.closed for v in self.venues], dtype=bool)
+            like = self._similar[j] & (self.opens <= now) & (now < self.closes) & alive
+            self._risk[like] += self.choice.spillover * weight
         self.observations.append(1, time=now, service=j, event=EVENT_CODE[event], weight=weight)
 
 

@@ -915,7 +915,10 @@ class Choice(Strict):
     its weight, fading as exp(-age / memory); ``spillover`` of it reaches the other services of the
     same function ("others like it"); alerts on its own lots add ``alert`` times how much more of
     its value inside j is flagged than of all its value in play: risk_j(t) = perceived_risk_j + sum of the faded weights + alert term
-    (a score that may exceed 1). Every default is an ASSUMPTION.
+    (a score that may exceed 1). Reactions (off by default): above ``fragment_above`` a lot is split
+    into smaller deposits made one after another, each choosing again with what the launderer has
+    learned meanwhile; above ``pause_above`` at every open service, lots wait. Every default is an
+    ASSUMPTION.
     """
 
     cost_weight: Annotated[float, Field(ge=0.0, le=1e6)] = Field(default=100.0, description="utility lost per unit of cost share (100: 1 % of fee = 1)")
@@ -930,6 +933,21 @@ class Choice(Strict):
     halt: Probability = Field(default=0.3, description="risk added by a halt of the service")
     shutdown: Probability = Field(default=1.0, description="risk added by a shutdown (takedown) of the service")
     alert: Probability = Field(default=0.2, description="risk added per unit of excess flagged share of the launderer's value inside the service (over all its value in play)")
+    spillover_among: Literal["kind", "function"] = Field(
+        default="kind", description="'others like it': the open services of a shared function that are the same kind of venue "
+                                    "(kind), or every open service of a shared function (function)")
+    spillover_of: list[Literal["freeze", "seizure", "designation", "halt", "shutdown"]] = Field(
+        default_factory=lambda: ["freeze", "seizure"], max_length=5,
+        description="events whose spill-over reaches the services like the one where they happened: the launderer's "
+                    "losses there (freeze, seizure) by default; actions against one operator (designation, halt, shutdown) stay with it")
+    fragment_above: Annotated[float, Field(gt=0.0, le=1e6)] | None = Field(
+        default=None, description="perceived risk of the chosen service above which a lot is split into `fragments` "
+                                  "deposits, `fragment_every` apart, each choosing again (none: never)")
+    fragments: Annotated[int, Field(ge=2, le=100)] = Field(default=4, description="deposits a fragmented lot is split into")
+    fragment_every: Annotated[Duration, Field(gt=0.0)] = Field(default=24.0, description="time between a fragmented lot's deposits")
+    pause_above: Annotated[float, Field(gt=0.0, le=1e6)] | None = Field(
+        default=None, description="when every open service of the step is perceived riskier than this, lots wait "
+                                  "until one is not (none: never)")
 
 
 class Market(Strict):
