@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -281,3 +282,60 @@ def test_flow_figure_is_in_plot_and_report_and_conserves_the_final_column(at_run
         assert invoke("report", str(at_run[0])).exit_code == 0
         text = (at_run[0] / "report.html").read_text(encoding="utf-8")
     assert 'id="fig-flow"' in text
+
+
+# --- 13. Ctrl-C is "interrupted" and 130 in every command, not click's "Aborted!" and 1 -------------
+
+
+@pytest.mark.parametrize("command, module, name", [
+    ("plot", "launderflow.views.plots", "write_figures"),
+    ("report", "launderflow.views.report", "write_report"),
+    ("taint", "launderflow.runs.results", "read_ledgers"),
+])
+def test_ctrl_c_exits_130_with_one_line(command, module, name, tmp_path, monkeypatch):
+    assert invoke("run", str(GOLDEN), "--runs", "1", "--out", str(tmp_path / "r")).exit_code == 0  # (with its ledger)
+
+    def pressed(*_args, **_kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(f"{module}.{name}", pressed)
+    result = CliRunner().invoke(main, [command, str(tmp_path / "r")])
+    assert result.exit_code == 130
+    assert result.stderr.startswith("interrupted") and "Aborted" not in result.output
+
+
+# --- 15. the docs' scenario example is plausible as it stands ----------------------------------------
+
+
+def test_write_a_scenario_example_validates_without_a_warning(tmp_path):
+    page = (REPO / "docs" / "how-to" / "write-a-scenario.md").read_text(encoding="utf-8")
+    example = page[page.index("```yaml\n") + len("```yaml\n"):]
+    path = tmp_path / "my_case.yaml"
+    path.write_text(example[:example.index("```")], encoding="utf-8")
+    result = CliRunner().invoke(main, ["validate", str(path)])
+    assert result.exit_code == 0 and "ok (my_case" in result.stdout
+    assert result.stderr == ""  # no warning (an unlimited off-ramp was one)
+
+
+# --- 12. the sensitivity figure: values where they are, an axis fitted to the data -------------------
+
+
+def test_sensitivity_puts_durations_at_their_hours_and_labels_ticks_plainly():
+    from launderflow.views import plots
+
+    labels = ["latency=1h", "latency=6h", "latency=24h"]
+    frozen = {"latency=1h": 0.023, "latency=6h": 0.028, "latency=24h": 0.034}
+    rows = [{"scenario": lab, "metric": metric, "runs": 3, "median": m, "p5": m - 0.002, "p95": m + 0.002}
+            for lab in labels for metric, m in (("traced_share", 0.222), ("frozen_share", frozen[lab]),
+                                                ("seized_share", 0.002), ("cashed_out_share", 0.9))]
+    with plots.style_context():
+        fig = plots.sensitivity_figure(rows, [("tracing.sharing.latency", ["1h", "6h", "24h"])], labels)
+        fig.canvas.draw()
+    traced, frozen_ax = [ax for ax in fig.axes if ax.get_visible()][:2]
+    (line,) = frozen_ax.get_lines()
+    np.testing.assert_array_equal(line.get_xdata(), [1.0, 6.0, 24.0])  # 6h at 6 hours, not midway
+    assert frozen_ax.get_xscale() == "log" and [t.get_text() for t in frozen_ax.get_xticklabels()] == ["1h", "6h", "24h"]
+    low, high = frozen_ax.get_ylim()
+    assert (0.034 - 0.023) / (high - low) > 0.25  # 2.3 -> 3.4 %: a quarter of the axis or more
+    shown = [t.get_text() for t in traced.get_yticklabels() if t.get_text()]
+    assert "22.2%" in shown and not any(re.search(r"\.\d\d%$", text) for text in shown), shown  # not 22.20%

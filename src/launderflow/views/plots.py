@@ -46,6 +46,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter, PercentFormatter
 
 from ..metrics import FINAL_STATES, METRICS, REPORTED, STATES
+from ..units import parse_duration
 from ..runs.lock import locked
 from ..runs.outputs import check_files, write_files
 from ..runs.store import StoreError, refuse_links
@@ -1155,8 +1156,10 @@ def sensitivity_figure(rows: Sequence[dict[str, Any]], axes: Sequence[tuple[str,
     by = {(r["scenario"], r["metric"]): r for r in rows}
     fig = new_figure(11.0, 7.0)
     panels = fig.subplots(2, 2, sharex=True)
-    numeric = len(axes) == 1 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in axes[0][1])
-    x = np.array([float(v) for v in axes[0][1]]) if numeric else np.arange(len(labels), dtype=float)
+    where = _numeric_positions(axes[0][1]) if len(axes) == 1 else None
+    numeric = where is not None
+    x = where if where is not None else np.arange(len(labels), dtype=float)
+    log = numeric and bool(np.all(x > 0)) and x.max() / x.min() >= 20  # 1h, 6h, 24h: not crowded at the left
     for ax, metric in zip(panels.flat, SENSITIVITY_METRICS):
         state = metric.replace("_share", "")
         med = np.array([_f(by.get((lab, metric), {}).get("median")) for lab in labels])
@@ -1173,9 +1176,18 @@ def sensitivity_figure(rows: Sequence[dict[str, Any]], axes: Sequence[tuple[str,
         ax.set_title(TRACE_TITLES.get(state, STATE_LABELS.get(state, state)).split(" — ")[0])
         _fitted_share_axis(ax, np.nanmin(lo, initial=np.inf), np.nanmax(hi, initial=0.0))
         if numeric:
+            if log:
+                ax.set_xscale("log")
+                ax.xaxis.set_minor_formatter(NullFormatter())
+            ax.set_xlabel(axes[0][0] + (" (log scale)" if log else ""))
+            ax.set_xticks(x, [v if isinstance(v, str) else f"{v:g}" for v in axes[0][1]])
+            ax.minorticks_off()
+            ax.margins(x=0.06)  # the end points off the spines
+        elif len(axes) == 1:  # one parameter of named values: the values are the labels
+            ax.set_xticks(x, [str(v) for v in axes[0][1]])
+            ax.set_xlim(x[0] - 0.5, x[-1] + 0.5)
+            ax.grid(axis="x", visible=False)
             ax.set_xlabel(axes[0][0])
-            ax.set_xticks(x)
-            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         else:
             ax.set_xticks(x, [lab.replace(", ", "\n") for lab in labels], fontsize=8)
             ax.set_xlim(x[0] - 0.5, x[-1] + 0.5)
@@ -1191,11 +1203,29 @@ def sensitivity_figure(rows: Sequence[dict[str, Any]], axes: Sequence[tuple[str,
     return fig
 
 
+def _numeric_positions(values: Sequence[Any]) -> np.ndarray | None:
+    """Where a swept parameter's values sit on a numeric axis — numbers as they are, durations
+    (``"6h"``, ``"2d"``) in hours — or None when they are not all numbers or all durations."""
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        return np.array([float(v) for v in values])
+    if all(isinstance(v, str) for v in values):
+        try:
+            return np.array([parse_duration(v) for v in values])
+        except ValueError:
+            return None
+    return None
+
+
 class _PercentAboveZero(PercentFormatter):
-    """Percent tick labels, none below 0 % (the room left there for markers is not a share)."""
+    """Percent tick labels with as few decimals as the ticks need (22.2 %, not 22.20 %; 12.5 %, not
+    12 %), none below 0 % (the room left there for markers is not a share)."""
 
     def __call__(self, x: float, pos: int | None = None) -> str:
-        return "" if x < -1e-12 else super().__call__(x, pos)
+        if x < -1e-12:
+            return ""
+        shown = [100 * t for t in self.axis.get_majorticklocs()] if self.axis is not None else [100 * x]
+        decimals = next((d for d in range(5) if all(abs(round(t, d) - t) < 1e-9 for t in shown)), 4)
+        return f"{100 * x:.{decimals}f}%"
 
 
 def _fitted_share_axis(ax: Axes, low: float, high: float) -> None:
