@@ -205,6 +205,29 @@ def test_compare_labels_do_not_part_a_number_from_its_unit(tmp_path):
     assert "reported traceable at 11d" in text and not re.search(r"\b11\s*\n", text)
 
 
+def test_compare_at_80_columns_cuts_no_unit_off_a_range():
+    """The widest rows a policy comparison has (a 22-character name, a label with a time, USD ranges
+    with a scale at each end) fit 80 columns whole: no "+0.1…+0.4" without its pp, no "-$16.8 M…-$16.5"."""
+    from rich.console import Console
+
+    from launderflow.views.tables import NAME_ROOM, comparison_table
+
+    values = {"cashed_out_share": (0.445, 0.441, 0.447, -0.455, -0.460, -0.453),
+              "launderer_cost_usd": (27.9e6, 27.8e6, 28.1e6, -16.6e6, -16.78e6, -16.47e6),
+              "reported_traceable_share_at_11d": (0.633, 0.608, 0.642, 0.0077, 0.0007, 0.0121)}
+    rows = []
+    for name in ("baseline", "x" * NAME_ROOM):
+        for metric, (m, lo, hi, d, dlo, dhi) in values.items():
+            diff = (d, dlo, dhi) if name != "baseline" else (None, None, None)
+            rows.append({"scenario": name, "metric": metric, "runs": 10, "median": m, "p5": lo, "p95": hi,
+                         "diff_median": diff[0], "diff_p5": diff[1], "diff_p95": diff[2]})
+    console = Console(width=80, record=True, highlight=False)
+    console.print(comparison_table(rows, "t"))
+    text = console.export_text()
+    assert max(len(line.rstrip()) for line in text.splitlines()) <= 80
+    assert "-46.0…-45.3 pp" in text and "-$16.8 M…-$16.5 M" in text and "+0.1…+1.2 pp" in text and "Δ 5–95 %" in text
+
+
 # --- 5. the docs' Python API example runs as a plain script ------------------------------------------
 # (README's sections moved into the docs site, issue 26: the example is docs/reference/api.md's first block)
 
