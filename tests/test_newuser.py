@@ -362,3 +362,30 @@ def test_sensitivity_puts_durations_at_their_hours_and_labels_ticks_plainly():
     assert (0.034 - 0.023) / (high - low) > 0.25  # 2.3 -> 3.4 %: a quarter of the axis or more
     shown = [t.get_text() for t in traced.get_yticklabels() if t.get_text()]
     assert "22.2%" in shown and not any(re.search(r"\.\d\d%$", text) for text in shown), shown  # not 22.20%
+
+
+def test_flow_picture_fits_the_venues_to_the_theft_and_no_label_covers_another(tmp_path):
+    """A dollar passes several venues (their inflows sum past 100 %): that column is scaled to the theft's
+    height, so the final columns are not squeezed into a corner; labels are moved apart, none on another."""
+    from launderflow.views.plots import flow_data, load_run, new_figure, plot_flow, style_context
+
+    out = tmp_path / "r"
+    assert invoke("run", str(REPO / "scenarios" / "baseline.yaml"), "--runs", "1", "--out", str(out)).exit_code == 0
+    run = load_run(out)
+    inflow = flow_data(run)["inflow"]
+    assert sum(inflow.values()) > 1.5  # (the case in point)
+    with style_context():
+        ax = new_figure(5.5, 4.8).add_subplot()  # (a panel of the report's two-column figure)
+        plot_flow(run, ax=ax)
+        ax.figure.canvas.draw()
+    bars = [p for p in ax.patches if type(p).__name__ == "Rectangle"]
+    venue_x = {round(p.get_x(), 6) for p in bars}
+    column_heights = [sum(p.get_height() for p in bars if round(p.get_x(), 6) == x) for x in sorted(venue_x)]
+    assert max(column_heights) < 1.2  # every column about the theft's height (gaps aside)
+    renderer = ax.figure.canvas.get_renderer()
+    boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in ax.texts if t.get_text()]
+    labels = [text for text, _ in boxes]
+    assert any(text.startswith("tornado (pool mixer) ") for text in labels)
+    for i, (a, box_a) in enumerate(boxes):
+        for b, box_b in boxes[i + 1:]:
+            assert not box_a.overlaps(box_b), (a, b)
