@@ -423,7 +423,8 @@ def policy_label(runs: Sequence[RunData], index: int) -> str:
     run = runs[index]
     reference = " (reference)" if index == 0 and len(runs) > 1 else ""
     horizon = f", {run.horizon_days:g}-day horizon" if len({r.horizon_days for r in runs}) > 1 else ""
-    return f"{run.name}{reference}, {run.timeline.replications} runs{horizon}"
+    n = run.timeline.replications
+    return f"{run.name}{reference}, {n} run{'' if n == 1 else 's'}{horizon}"
 
 
 def _as_runs(data: RunData | Sequence[RunData] | str | os.PathLike) -> list[RunData]:
@@ -457,7 +458,7 @@ def _share_axis(ax: Axes, top: float) -> None:
     ax.set_ylim(0, top)
     # Steps of 1, 2 or 5 (not 2.5): with whole-percent labels, a tick at 12.5 % would read "12%".
     ax.yaxis.set_major_locator(MaxNLocator(nbins=8, steps=[1, 2, 5, 10]))
-    ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=None if top < 0.1 else 0))
+    ax.yaxis.set_major_formatter(_PercentAboveZero(1.0))  # as few decimals as the ticks need: 0.35%, not 0.350%
     ax.set_ylabel("share of stolen value")
 
 
@@ -649,7 +650,7 @@ def _f(x: Any) -> float:
 def _band_note(runs: Sequence[RunData]) -> str:
     reps = sorted({run.timeline.replications for run in runs})
     counts = f"{reps[0]}" if len(reps) == 1 else f"{reps[0]}–{reps[-1]}"
-    return f"line: median, band: 5–95 % of {counts} replications"
+    return f"line: median, band: 5–95 % of {counts} replication{'' if reps == [1] else 's'}"
 
 
 def traceability_figure(runs: Sequence[RunData]) -> Figure:
