@@ -827,7 +827,7 @@ def report(results_dir: Path, overwrite: bool) -> None:
 ACCEPT_HELP = "ABC: accept this best fraction of the candidates, or all within distance 1 if more"
 RESUME_HELP = "reuse the (candidate, incident) cells kept in --out by an interrupted run of the same command"
 CALIBRATE_RESUME_HELP = ("reuse the candidates (with --joint: the (candidate, incident) cells) kept in --out by an "
-                         "interrupted run of the same command, and run only the rest")
+                         "interrupted run of the same command, and run only the rest (--overwrite: start again)")
 
 
 @main.command()
@@ -847,8 +847,7 @@ CALIBRATE_RESUME_HELP = ("reuse the candidates (with --joint: the (candidate, in
 @click.option("--resume", is_flag=True, help=CALIBRATE_RESUME_HELP)
 @click.option("--out", "out_dir", type=_NonEmptyPath(file_okay=False), default=None,
               help="output directory (default: out/<scenario name>-calibration, out/<joint name>-joint)")
-@overwrite_option("a file of the same name in --out (calibration.json, candidates.csv, ...), and the candidates "
-                  "an interrupted run kept there")
+@overwrite_option("a file of the same name in --out (calibration.json, candidates.csv, ...)")
 def calibrate(scenario_file: str | None, targets_file: str | None, joint_file: str | None, runs: int, seed: int | None,
               samples: int, accept: float, jobs: int, scheduler: str | None, resume: bool, out_dir: str | None,
               overwrite: bool) -> None:
