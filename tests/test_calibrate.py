@@ -310,14 +310,19 @@ def test_finished_candidates_are_kept_and_reused(case, tmp_path):
     files = sorted((keep / "candidates-done").glob("*.json"))
     assert len(files) == 4
     ticks: list[int] = []
-    again = calibrate(scenario, targets, runs=2, samples=4, seed=3, keep=keep, on_replication=lambda: ticks.append(1))
+    again = calibrate(scenario, targets, runs=2, samples=4, seed=3, keep=keep, resume=True,
+                      on_replication=lambda: ticks.append(1))
     assert again.report() == first.report() and len(ticks) == 8  # the same numbers; the bar counts them as done
     # a kept candidate is used as it is, not run again: altered, it changes the result
     doc = json.loads(files[0].read_text())
     doc["metrics"] = [[v * 2 for v in row] for row in doc["metrics"]]
     files[0].write_text(json.dumps(doc))
-    altered = calibrate(scenario, targets, runs=2, samples=4, seed=3, keep=keep)
+    altered = calibrate(scenario, targets, runs=2, samples=4, seed=3, keep=keep, resume=True)
     assert altered.candidates[0].metrics.tolist() == doc["metrics"] != first.candidates[0].metrics.tolist()
+    # without resume nothing kept is used: the candidate runs again (and is kept afresh)
+    fresh = calibrate(scenario, targets, runs=2, samples=4, seed=3, keep=keep)
+    assert fresh.report() == first.report()
+    assert json.loads(files[0].read_text())["metrics"] == first.candidates[0].metrics.tolist()
     # another seed is another calibration: nothing of this one is used
     other = FinishedCandidates(keep, *_spec_and_scenario(scenario, targets), seed=4, runs=2, samples=4)
     assert other.count() == 0
@@ -330,3 +335,40 @@ def _spec_and_scenario(scenario, targets):
 
     spec, base = load_targets(targets, scenario)
     return base, spec
+
+
+def test_ctrl_c_in_calibrate_keeps_the_finished_candidates_and_resume_uses_them(case, tmp_path, monkeypatch):
+    """Ctrl-C after two candidates: exit 130, those two kept; the same command again is refused (exit 2)
+    as `run` refuses an unfinished run; with --resume it runs the other two only and writes the bytes
+    of an uninterrupted calibration."""
+    from launderflow.analysis.calibrate import FinishedCandidates
+
+    _, scenario, targets = case
+    args = ["calibrate", str(scenario), "--targets", str(targets), "--samples", "4", "--runs", "2", "--seed", "3"]
+    whole = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "whole")])
+    assert whole.exit_code == 0, whole.output
+    out = tmp_path / "cal"
+    add = FinishedCandidates.add
+
+    def add_then_interrupt(self, cand):
+        add(self, cand)
+        if len(list(self.dir.glob("*.json"))) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(FinishedCandidates, "add", add_then_interrupt)
+    cut = CliRunner().invoke(main, [*args, "--out", str(out)])
+    assert cut.exit_code == 130
+    assert "interrupted: 2 of 4 candidates finished and are kept in" in cut.stderr and "with --resume" in cut.stderr
+    assert not (out / "calibration.json").exists()
+    monkeypatch.setattr(FinishedCandidates, "add", add)
+    again = CliRunner().invoke(main, [*args, "--out", str(out)])
+    assert again.exit_code == 2 and "holds an unfinished calibration" in again.stderr and "--resume" in again.stderr
+    assert "Traceback" not in again.output
+    ran = []
+    monkeypatch.setattr(FinishedCandidates, "add", lambda self, cand: (ran.append(cand.index), add(self, cand)))
+    resumed = CliRunner().invoke(main, [*args, "--out", str(out), "--resume"])
+    assert resumed.exit_code == 0, resumed.output
+    assert len(ran) == 2 and "2 of 4 candidates finished earlier are used" in resumed.stderr
+    for name in ("calibration.json", "candidates.csv"):
+        assert (out / name).read_bytes() == (tmp_path / "whole" / name).read_bytes()
+    assert not (out / "candidates-done").exists()  # gone once the outputs are written

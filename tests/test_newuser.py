@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -204,6 +205,29 @@ def test_compare_labels_do_not_part_a_number_from_its_unit(tmp_path):
     assert "reported traceable at 11d" in text and not re.search(r"\b11\s*\n", text)
 
 
+def test_compare_at_80_columns_cuts_no_unit_off_a_range():
+    """The widest rows a policy comparison has (a 22-character name, a label with a time, USD ranges
+    with a scale at each end) fit 80 columns whole: no "+0.1…+0.4" without its pp, no "-$16.8 M…-$16.5"."""
+    from rich.console import Console
+
+    from launderflow.views.tables import NAME_ROOM, comparison_table
+
+    values = {"cashed_out_share": (0.445, 0.441, 0.447, -0.455, -0.460, -0.453),
+              "launderer_cost_usd": (27.9e6, 27.8e6, 28.1e6, -16.6e6, -16.78e6, -16.47e6),
+              "reported_traceable_share_at_11d": (0.633, 0.608, 0.642, 0.0077, 0.0007, 0.0121)}
+    rows = []
+    for name in ("baseline", "x" * NAME_ROOM):
+        for metric, (m, lo, hi, d, dlo, dhi) in values.items():
+            diff = (d, dlo, dhi) if name != "baseline" else (None, None, None)
+            rows.append({"scenario": name, "metric": metric, "runs": 10, "median": m, "p5": lo, "p95": hi,
+                         "diff_median": diff[0], "diff_p5": diff[1], "diff_p95": diff[2]})
+    console = Console(width=80, record=True, highlight=False)
+    console.print(comparison_table(rows, "t"))
+    text = console.export_text()
+    assert max(len(line.rstrip()) for line in text.splitlines()) <= 80
+    assert "-46.0…-45.3 pp" in text and "-$16.8 M…-$16.5 M" in text and "+0.1…+1.2 pp" in text and "Δ 5–95 %" in text
+
+
 # --- 5. the docs' Python API example runs as a plain script ------------------------------------------
 # (README's sections moved into the docs site, issue 26: the example is docs/reference/api.md's first block)
 
@@ -281,3 +305,87 @@ def test_flow_figure_is_in_plot_and_report_and_conserves_the_final_column(at_run
         assert invoke("report", str(at_run[0])).exit_code == 0
         text = (at_run[0] / "report.html").read_text(encoding="utf-8")
     assert 'id="fig-flow"' in text
+
+
+# --- 13. Ctrl-C is "interrupted" and 130 in every command, not click's "Aborted!" and 1 -------------
+
+
+@pytest.mark.parametrize("command, module, name", [
+    ("plot", "launderflow.views.plots", "write_figures"),
+    ("report", "launderflow.views.report", "write_report"),
+    ("taint", "launderflow.runs.results", "read_ledgers"),
+])
+def test_ctrl_c_exits_130_with_one_line(command, module, name, tmp_path, monkeypatch):
+    assert invoke("run", str(GOLDEN), "--runs", "1", "--out", str(tmp_path / "r")).exit_code == 0  # (with its ledger)
+
+    def pressed(*_args, **_kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(f"{module}.{name}", pressed)
+    result = CliRunner().invoke(main, [command, str(tmp_path / "r")])
+    assert result.exit_code == 130
+    assert result.stderr.startswith("interrupted") and "Aborted" not in result.output
+
+
+# --- 15. the docs' scenario example is plausible as it stands ----------------------------------------
+
+
+def test_write_a_scenario_example_validates_without_a_warning(tmp_path):
+    page = (REPO / "docs" / "how-to" / "write-a-scenario.md").read_text(encoding="utf-8")
+    example = page[page.index("```yaml\n") + len("```yaml\n"):]
+    path = tmp_path / "my_case.yaml"
+    path.write_text(example[:example.index("```")], encoding="utf-8")
+    result = CliRunner().invoke(main, ["validate", str(path)])
+    assert result.exit_code == 0 and "ok (my_case" in result.stdout
+    assert result.stderr == ""  # no warning (an unlimited off-ramp was one)
+
+
+# --- 12. the sensitivity figure: values where they are, an axis fitted to the data -------------------
+
+
+def test_sensitivity_puts_durations_at_their_hours_and_labels_ticks_plainly():
+    from launderflow.views import plots
+
+    labels = ["latency=1h", "latency=6h", "latency=24h"]
+    frozen = {"latency=1h": 0.023, "latency=6h": 0.028, "latency=24h": 0.034}
+    rows = [{"scenario": lab, "metric": metric, "runs": 3, "median": m, "p5": m - 0.002, "p95": m + 0.002}
+            for lab in labels for metric, m in (("traced_share", 0.222), ("frozen_share", frozen[lab]),
+                                                ("seized_share", 0.002), ("cashed_out_share", 0.9))]
+    with plots.style_context():
+        fig = plots.sensitivity_figure(rows, [("tracing.sharing.latency", ["1h", "6h", "24h"])], labels)
+        fig.canvas.draw()
+    traced, frozen_ax = [ax for ax in fig.axes if ax.get_visible()][:2]
+    (line,) = frozen_ax.get_lines()
+    np.testing.assert_array_equal(line.get_xdata(), [1.0, 6.0, 24.0])  # 6h at 6 hours, not midway
+    assert frozen_ax.get_xscale() == "log" and [t.get_text() for t in frozen_ax.get_xticklabels()] == ["1h", "6h", "24h"]
+    low, high = frozen_ax.get_ylim()
+    assert (0.034 - 0.023) / (high - low) > 0.25  # 2.3 -> 3.4 %: a quarter of the axis or more
+    shown = [t.get_text() for t in traced.get_yticklabels() if t.get_text()]
+    assert "22.2%" in shown and not any(re.search(r"\.\d\d%$", text) for text in shown), shown  # not 22.20%
+
+
+def test_flow_picture_fits_the_venues_to_the_theft_and_no_label_covers_another(tmp_path):
+    """A dollar passes several venues (their inflows sum past 100 %): that column is scaled to the theft's
+    height, so the final columns are not squeezed into a corner; labels are moved apart, none on another."""
+    from launderflow.views.plots import flow_data, load_run, new_figure, plot_flow, style_context
+
+    out = tmp_path / "r"
+    assert invoke("run", str(REPO / "scenarios" / "baseline.yaml"), "--runs", "1", "--out", str(out)).exit_code == 0
+    run = load_run(out)
+    inflow = flow_data(run)["inflow"]
+    assert sum(inflow.values()) > 1.5  # (the case in point)
+    with style_context():
+        ax = new_figure(5.5, 4.8).add_subplot()  # (a panel of the report's two-column figure)
+        plot_flow(run, ax=ax)
+        ax.figure.canvas.draw()
+    bars = [p for p in ax.patches if type(p).__name__ == "Rectangle"]
+    venue_x = {round(p.get_x(), 6) for p in bars}
+    column_heights = [sum(p.get_height() for p in bars if round(p.get_x(), 6) == x) for x in sorted(venue_x)]
+    assert max(column_heights) < 1.2  # every column about the theft's height (gaps aside)
+    renderer = ax.figure.canvas.get_renderer()
+    boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in ax.texts if t.get_text()]
+    labels = [text for text, _ in boxes]
+    assert any(text.startswith("tornado (pool mixer) ") for text in labels)
+    for i, (a, box_a) in enumerate(boxes):
+        for b, box_b in boxes[i + 1:]:
+            assert not box_a.overlaps(box_b), (a, b)

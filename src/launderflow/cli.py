@@ -150,6 +150,15 @@ class _Group(click.Group):
         ctx.meta["launderflow.argv"] = list(args)  # the command line as given (sys.argv is not, under a test runner)
         return super().parse_args(ctx, args)
 
+    def invoke(self, ctx: click.Context) -> Any:
+        """Ctrl-C anywhere in a command: one line and exit code 130, not click's "Aborted!" and 1 (the
+        commands that keep finished work say what they kept before they exit 130 themselves)."""
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            err.print("interrupted", markup=False)
+            sys.exit(130)
+
 
 def runs_option(default: int, help: str, most: int = 1_000_000) -> Decorator:
     return click.option("--runs", "-n", default=default, show_default=True, type=click.IntRange(1, most), help=help)
@@ -817,6 +826,8 @@ def report(results_dir: Path, overwrite: bool) -> None:
 
 ACCEPT_HELP = "ABC: accept this best fraction of the candidates, or all within distance 1 if more"
 RESUME_HELP = "reuse the (candidate, incident) cells kept in --out by an interrupted run of the same command"
+CALIBRATE_RESUME_HELP = ("reuse the candidates (with --joint: the (candidate, incident) cells) kept in --out by an "
+                         "interrupted run of the same command, and run only the rest (--overwrite: start again)")
 
 
 @main.command()
@@ -833,7 +844,7 @@ RESUME_HELP = "reuse the (candidate, incident) cells kept in --out by an interru
 @click.option("--accept", default=0.2, show_default=True, type=click.FloatRange(0, 1, min_open=True), help=ACCEPT_HELP)
 @executor_options
 @extends_option
-@click.option("--resume", is_flag=True, help="with --joint: " + RESUME_HELP)
+@click.option("--resume", is_flag=True, help=CALIBRATE_RESUME_HELP)
 @click.option("--out", "out_dir", type=_NonEmptyPath(file_okay=False), default=None,
               help="output directory (default: out/<scenario name>-calibration, out/<joint name>-joint)")
 @overwrite_option("a file of the same name in --out (calibration.json, candidates.csv, ...)")
@@ -855,12 +866,10 @@ def calibrate(scenario_file: str | None, targets_file: str | None, joint_file: s
         return
     if not scenario_file or not targets_file:
         raise click.UsageError("calibrate needs SCENARIO_FILE and --targets FILE (or --joint FILE)")
-    if resume:
-        raise click.UsageError("--resume goes with --joint")
     from .analysis.calibrate import OUTPUT_FILES, FinishedCandidates, load_targets, tables, write_outputs
     from .analysis.calibrate import calibrate as run_calibration
     from .runs.lock import locked
-    from .runs.outputs import check_files
+    from .runs.outputs import check_files, refuse_linked
 
     with _errors():
         spec, base = load_targets(targets_file, scenario_file)
@@ -868,17 +877,26 @@ def calibrate(scenario_file: str | None, targets_file: str | None, joint_file: s
     kept = FinishedCandidates(target, base, spec, base.seed if seed is None else seed, runs, samples)
     with _errors(), locked(target):  # held from the start: a second writer is refused before the work
         check_files(target, OUTPUT_FILES, overwrite)  # and a file of the user's too
-        if kept.count():
+        refuse_linked(target, kept.dir.name)  # (the kept candidates: never written through a link)
+        if kept.count() and resume:
             err.print(f"{kept.dir}: {kept.count()} of {samples} candidates finished earlier are used as they are",
                       markup=False, soft_wrap=True)
+        elif kept.count() and overwrite:
+            kept.clear()
+        elif kept.count():  # as `run` does with an unfinished run
+            err.print(f"{target} holds an unfinished calibration of these targets ({kept.count()} of {samples} "
+                      f"candidates kept in {kept.dir}): add --resume to finish it, or --overwrite to start again",
+                      markup=False, soft_wrap=True)
+            sys.exit(2)
         try:
             with Bars() as bars:
                 bars.start(f"calibrate {base.name}", samples * runs, 0)
                 cal = run_calibration(scenario_file, targets_file, runs, seed=seed, samples=samples, accept=accept,
-                                      jobs=jobs, scheduler=scheduler, on_replication=bars.advance, keep=target)
+                                      jobs=jobs, scheduler=scheduler, on_replication=bars.advance, keep=target,
+                                      resume=resume)
         except KeyboardInterrupt:
-            err.print(f"interrupted: {kept.count()} of {samples} finished candidates are kept in {kept.dir}; "
-                      "the same command runs only the others", markup=False, soft_wrap=True)
+            err.print(f"interrupted: {kept.count()} of {samples} candidates finished and are kept in {kept.dir}; "
+                      "the same command with --resume runs the rest", markup=False, soft_wrap=True)
             sys.exit(130)
         _print_wide(*tables(cal))
         failures = cal.report()["failures"]

@@ -47,6 +47,7 @@ from typing import Any, TypeVar
 import numpy as np
 import yaml
 
+from .. import __version__
 from ..metrics import DAYS, METRICS, USD
 from ..model.simulate import Replication
 from ..runs.executors import open_executor
@@ -267,13 +268,15 @@ def calibrate(
     executor: Executor | None = None,
     on_replication: Callable[[], None] | None = None,
     keep: str | Path | None = None,
+    resume: bool = False,
 ) -> Calibration:
     """Run the calibration; raises :class:`ScenarioError` for a bad scenario or targets file.
 
     ``on_replication`` is called once per replication done or failed (``samples * runs`` in all),
     from worker-feeding threads when the replications run in other processes. ``keep``: a directory
-    where every finished candidate is kept the moment it finishes (:class:`FinishedCandidates`), so
-    that the same calibration after an interruption runs only the others, with the same results.
+    where every finished candidate is kept the moment it finishes (:class:`FinishedCandidates`);
+    ``resume``: use the candidates kept there by the same calibration, interrupted, and run only the
+    others, with the same results.
     """
     if runs < 1 or samples < 1 or not 0 < accept <= 1:
         raise ValueError("runs and samples must be >= 1 and accept in (0, 1]")
@@ -284,7 +287,7 @@ def calibrate(
                   for k, values in enumerate(design(params, samples, seed))]
     lock = threading.Lock()
     finished = None if keep is None else FinishedCandidates(Path(keep), scenario, spec, seed, runs, samples)
-    kept = set(finished.restore(candidates)) if finished is not None else set()
+    kept = set(finished.restore(candidates)) if finished is not None and resume else set()
     if on_replication is not None:
         for _ in range(len(kept) * runs):  # (the progress bar counts them as done)
             on_replication()
@@ -319,12 +322,13 @@ def calibrate(
 class FinishedCandidates:
     """Candidates that finished, one small JSON file each in ``DIR/candidates-done/`` (written under a
     temporary name, then renamed), under a key of everything that decides their numbers (scenario,
-    targets, seed, runs, samples): Ctrl-C in ``calibrate`` loses only the candidates in flight, and the
-    same command goes on from there with byte-identical outputs (a candidate's numbers depend on
-    nothing else). Files of another key are ignored, and all of them go once the outputs are written."""
+    targets, seed, runs, samples, the package version): Ctrl-C in ``calibrate`` loses only the
+    candidates in flight, and the same command with ``--resume`` goes on from there with
+    byte-identical outputs (a candidate's numbers depend on nothing else). Files of another key are
+    ignored, and all of them go once the outputs are written."""
 
     def __init__(self, out: Path, scenario: Scenario, spec: Targets, seed: int, runs: int, samples: int):
-        text = json.dumps([scenario.model_dump_json(), spec.model_dump_json(), seed, runs, samples])
+        text = json.dumps([__version__, scenario.model_dump_json(), spec.model_dump_json(), seed, runs, samples])
         self.key = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
         self.dir = out / "candidates-done"
 

@@ -46,6 +46,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter, PercentFormatter
 
 from ..metrics import FINAL_STATES, METRICS, REPORTED, STATES
+from ..units import parse_duration
 from ..runs.lock import locked
 from ..runs.outputs import check_files, write_files
 from ..runs.store import StoreError, refuse_links
@@ -422,7 +423,8 @@ def policy_label(runs: Sequence[RunData], index: int) -> str:
     run = runs[index]
     reference = " (reference)" if index == 0 and len(runs) > 1 else ""
     horizon = f", {run.horizon_days:g}-day horizon" if len({r.horizon_days for r in runs}) > 1 else ""
-    return f"{run.name}{reference}, {run.timeline.replications} runs{horizon}"
+    n = run.timeline.replications
+    return f"{run.name}{reference}, {n} run{'' if n == 1 else 's'}{horizon}"
 
 
 def _as_runs(data: RunData | Sequence[RunData] | str | os.PathLike) -> list[RunData]:
@@ -456,7 +458,7 @@ def _share_axis(ax: Axes, top: float) -> None:
     ax.set_ylim(0, top)
     # Steps of 1, 2 or 5 (not 2.5): with whole-percent labels, a tick at 12.5 % would read "12%".
     ax.yaxis.set_major_locator(MaxNLocator(nbins=8, steps=[1, 2, 5, 10]))
-    ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=None if top < 0.1 else 0))
+    ax.yaxis.set_major_formatter(_PercentAboveZero(1.0))  # as few decimals as the ticks need: 0.35%, not 0.350%
     ax.set_ylabel("share of stolen value")
 
 
@@ -648,7 +650,7 @@ def _f(x: Any) -> float:
 def _band_note(runs: Sequence[RunData]) -> str:
     reps = sorted({run.timeline.replications for run in runs})
     counts = f"{reps[0]}" if len(reps) == 1 else f"{reps[0]}–{reps[-1]}"
-    return f"line: median, band: 5–95 % of {counts} replications"
+    return f"line: median, band: 5–95 % of {counts} replication{'' if reps == [1] else 's'}"
 
 
 def traceability_figure(runs: Sequence[RunData]) -> Figure:
@@ -907,15 +909,18 @@ def _ribbon(ax: Axes, x0: float, y0: tuple[float, float], x1: float, y1: tuple[f
 
 
 def plot_flow(data: RunData | str | Path, ax: Axes | None = None) -> Axes:
-    """Where the stolen value went: the theft, the venues it passed (a dollar can pass several, so that
-    column may sum to more than 100 %), the final locations, and the shares as victims report them
-    (traceable / dark / frozen or seized). Bar heights are shares of the stolen value."""
+    """Where the stolen value went: the theft, the venues it passed, the final locations, and the
+    shares as victims report them (traceable / dark / frozen or seized). Bar heights are shares of the
+    stolen value, except in the venues column: a dollar can pass several venues (their inflows sum to
+    300 % and more), so that column is scaled to the theft's height and each venue is labelled with its
+    own share; its ribbons widen or narrow to the states' true scale."""
     run = _as_run(data)
     ax = _new_axes(ax, (8.0, 6.0))
     flow = flow_data(run)
     gap = 0.025
-    xs = (0.0, 1.3, 2.4, 3.3)
+    xs = (0.0, 1.3, 2.75, 3.25)
     width = 0.08
+    scale = 1.0 / max(1.0, sum(flow["inflow"].values()))  # the venues column fits the theft's height
     nodes: dict[str, tuple[float, float, float]] = {}  # name -> (x, bottom, height)
 
     def column(x: float, items: list[tuple[str, float]]) -> None:
@@ -927,7 +932,7 @@ def plot_flow(data: RunData | str | Path, ax: Axes | None = None) -> Axes:
             y -= gap
 
     column(xs[0], [("stolen", 1.0)])
-    column(xs[1], list(flow["inflow"].items()))
+    column(xs[1], [(name, share * scale) for name, share in flow["inflow"].items()])
     column(xs[2], [(state, flow["final"][state]) for state in FLOW_LOCATIONS])
     column(xs[3], [(state, flow["reported"][state]) for state in FLOW_REPORTED])
     used: dict[str, float] = {}  # how much of each node's height the ribbons on each side already take
@@ -939,38 +944,53 @@ def plot_flow(data: RunData | str | Path, ax: Axes | None = None) -> Axes:
         return (top - amount, top)
 
     for venue, share in flow["inflow"].items():  # the theft to each venue it reached
-        _ribbon(ax, xs[0] + width / 2, take("stolen", ">", share * 1.0 / max(1.0, sum(flow["inflow"].values()))),
-                xs[1] - width / 2, take(venue, "<", share), "#999999", 0.25)
+        _ribbon(ax, xs[0] + width / 2, take("stolen", ">", share * scale), xs[1] - width / 2,
+                take(venue, "<", share * scale), "#999999", 0.25)
     for src, dst, amount in flow["links"]:
         if amount <= 0 or src not in nodes or dst not in nodes:
             continue
-        color = STATE_COLORS.get(dst, "#999999") if dst in FLOW_REPORTED else STATE_COLORS.get(dst, "#999999")
-        _ribbon(ax, nodes[src][0] + width / 2, take(src, ">", amount), nodes[dst][0] - width / 2,
-                take(dst, "<", amount), color, 0.35)
+        _ribbon(ax, nodes[src][0] + width / 2, take(src, ">", amount * (scale if src in flow["inflow"] else 1.0)),
+                nodes[dst][0] - width / 2, take(dst, "<", amount), STATE_COLORS.get(dst, "#999999"), 0.35)
+    labels: dict[float, list[tuple[float, str, bool]]] = {}  # column -> (y, text, on the right)
     for name, (x, bottom, height) in nodes.items():
         color = STATE_COLORS.get(name, "#4d4d4d" if name == "stolen" else "#8c8c8c")
         ax.add_patch(matplotlib.patches.Rectangle((x - width / 2, bottom), width, max(height, 0.002),
                                                   facecolor=color, edgecolor="white", linewidth=0.5))
-        if name == "stolen":
-            text = f"stolen\n{short_usd_text(run.summary.get('stolen_usd'))}"
-        elif name in flow["inflow"]:
-            text = f"{name} ({flow['kinds'][name].replace('_', ' ')}) {height:.0%}"
+        if name == "stolen":  # (its amount is in the column's head: the venues' labels reach back to its bar)
+            continue
+        if name in flow["inflow"]:
+            text = f"{name} ({flow['kinds'][name].replace('_', ' ')}) {flow['inflow'][name]:.0%}"
         else:
             text = f"{STATE_LABELS.get(name, name)} {height:.1%}"
-        if height < 0.004 and name not in flow["inflow"] and x != xs[0]:
+        if height < 0.004 and name not in flow["inflow"]:
             continue  # a state nothing reached: no label over its neighbours
-        right = x in (xs[2], xs[3])  # venues and the theft are labelled on their left, over the light ribbons
-        ax.text(x + (width / 2 + 0.03) * (1 if right else -1), bottom + height / 2, text,
-                ha="left" if right else "right", va="center", fontsize=8,
-                bbox={"facecolor": "white", "alpha": 0.6, "edgecolor": "none", "pad": 0.6})
+        # only the reported column is labelled on its right (free space); the others on their left, over
+        # the light ribbons coming in, so that no label covers the next column
+        labels.setdefault(x, []).append((bottom + height / 2, text, x == xs[3]))
+    for x, items in labels.items():
+        for y, text, right in _spread(items, 0.052):
+            ax.text(x + (width / 2 + 0.03) * (1 if right else -1), y, text, ha="left" if right else "right",
+                    va="center", fontsize=8, bbox={"facecolor": "white", "alpha": 0.7, "edgecolor": "none", "pad": 0.6})
     top = max(1.0, *(b + h for _, b, h in nodes.values()))
-    ax.set_xlim(-0.6, 4.2)
-    ax.set_ylim(-0.02, top + 0.06)
+    ax.set_xlim(-0.25, 4.1)
+    ax.set_ylim(-0.05, top + 0.06)
     ax.axis("off")
-    for x, head in zip(xs, ("theft", "venues\npassed", "at the\nhorizon", "as\nreported")):
+    stolen = f"stolen\n{short_usd_text(run.summary.get('stolen_usd'))}"
+    for x, head in zip(xs, (stolen, "venues passed\n(scaled to fit)", "at the\nhorizon", "as\nreported")):
         ax.text(x, top + 0.05, head, ha="center", va="bottom", fontsize=8, color="#333333")
     ax.set_title(run.name, pad=26)
     return ax
+
+
+def _spread(items: list[tuple[float, str, bool]], step: float) -> list[tuple[float, str, bool]]:
+    """Label positions moved apart, top to bottom, so that labels ``step`` apart do not overlap; kept
+    above -0.04 (the axes' bottom) by moving the whole run of them up."""
+    ordered = sorted(items, key=lambda item: -item[0])
+    ys: list[float] = []
+    for y, _, _ in ordered:
+        ys.append(min(y, ys[-1] - step) if ys else y)
+    lift = max(0.0, -0.03 - ys[-1]) if ys else 0.0
+    return [(y + lift, text, right) for y, (_, text, right) in zip(ys, ordered)]
 
 
 def short_usd_text(value: Any) -> str:
@@ -990,8 +1010,8 @@ def flow_figure(runs: Sequence[RunData]) -> Figure:
     for ax in axes[len(runs):]:
         ax.set_visible(False)
     fig.suptitle("Where the stolen value went: the venues it passed, where it is at the horizon, as victims report it\n"
-                 "(medians of the replications, shares of the stolen value; a dollar can pass several venues;\n"
-                 "cashed out is split over the off-ramps by their inflow)")
+                 "(medians of the replications, shares of the stolen value; a dollar can pass several venues, so\n"
+                 "that column is scaled to fit; cashed out is split over the off-ramps by their inflow)")
     return fig
 
 
@@ -1155,8 +1175,10 @@ def sensitivity_figure(rows: Sequence[dict[str, Any]], axes: Sequence[tuple[str,
     by = {(r["scenario"], r["metric"]): r for r in rows}
     fig = new_figure(11.0, 7.0)
     panels = fig.subplots(2, 2, sharex=True)
-    numeric = len(axes) == 1 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in axes[0][1])
-    x = np.array([float(v) for v in axes[0][1]]) if numeric else np.arange(len(labels), dtype=float)
+    where = _numeric_positions(axes[0][1]) if len(axes) == 1 else None
+    numeric = where is not None
+    x = where if where is not None else np.arange(len(labels), dtype=float)
+    log = numeric and bool(np.all(x > 0)) and x.max() / x.min() >= 20  # 1h, 6h, 24h: not crowded at the left
     for ax, metric in zip(panels.flat, SENSITIVITY_METRICS):
         state = metric.replace("_share", "")
         med = np.array([_f(by.get((lab, metric), {}).get("median")) for lab in labels])
@@ -1173,9 +1195,18 @@ def sensitivity_figure(rows: Sequence[dict[str, Any]], axes: Sequence[tuple[str,
         ax.set_title(TRACE_TITLES.get(state, STATE_LABELS.get(state, state)).split(" — ")[0])
         _fitted_share_axis(ax, np.nanmin(lo, initial=np.inf), np.nanmax(hi, initial=0.0))
         if numeric:
+            if log:
+                ax.set_xscale("log")
+                ax.xaxis.set_minor_formatter(NullFormatter())
+            ax.set_xlabel(axes[0][0] + (" (log scale)" if log else ""))
+            ax.set_xticks(x, [v if isinstance(v, str) else f"{v:g}" for v in axes[0][1]])
+            ax.minorticks_off()
+            ax.margins(x=0.06)  # the end points off the spines
+        elif len(axes) == 1:  # one parameter of named values: the values are the labels
+            ax.set_xticks(x, [str(v) for v in axes[0][1]])
+            ax.set_xlim(x[0] - 0.5, x[-1] + 0.5)
+            ax.grid(axis="x", visible=False)
             ax.set_xlabel(axes[0][0])
-            ax.set_xticks(x)
-            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         else:
             ax.set_xticks(x, [lab.replace(", ", "\n") for lab in labels], fontsize=8)
             ax.set_xlim(x[0] - 0.5, x[-1] + 0.5)
@@ -1191,11 +1222,29 @@ def sensitivity_figure(rows: Sequence[dict[str, Any]], axes: Sequence[tuple[str,
     return fig
 
 
+def _numeric_positions(values: Sequence[Any]) -> np.ndarray | None:
+    """Where a swept parameter's values sit on a numeric axis — numbers as they are, durations
+    (``"6h"``, ``"2d"``) in hours — or None when they are not all numbers or all durations."""
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        return np.array([float(v) for v in values])
+    if all(isinstance(v, str) for v in values):
+        try:
+            return np.array([parse_duration(v) for v in values])
+        except ValueError:
+            return None
+    return None
+
+
 class _PercentAboveZero(PercentFormatter):
-    """Percent tick labels, none below 0 % (the room left there for markers is not a share)."""
+    """Percent tick labels with as few decimals as the ticks need (22.2 %, not 22.20 %; 12.5 %, not
+    12 %), none below 0 % (the room left there for markers is not a share)."""
 
     def __call__(self, x: float, pos: int | None = None) -> str:
-        return "" if x < -1e-12 else super().__call__(x, pos)
+        if x < -1e-12:
+            return ""
+        shown = [100 * t for t in self.axis.get_majorticklocs()] if self.axis is not None else [100 * x]
+        decimals = next((d for d in range(5) if all(abs(round(t, d) - t) < 1e-9 for t in shown)), 4)
+        return f"{100 * x:.{decimals}f}%"
 
 
 def _fitted_share_axis(ax: Axes, low: float, high: float) -> None:

@@ -285,7 +285,8 @@ def comparison_table(runs: Sequence[RunData], rows: list[dict[str, Any]] | None 
     several = len(runs) > 1
     head = ["<th>Metric</th>"]
     for i, run in enumerate(runs):
-        facts = [f"{run.summary.get('runs', run.timeline.replications)} runs",
+        n = run.summary.get("runs", run.timeline.replications)
+        facts = [f"{n} run{'' if n == 1 else 's'}",
                  f"{_usd(_num(run.summary.get('stolen_usd')))} stolen"]
         if i == 0 and several:
             facts.insert(0, "reference")
@@ -417,7 +418,8 @@ def render_report(runs: Sequence[RunData], title: str | None = None, at: Sequenc
     rows, data_note = comparison_rows(runs, at)
     paired = data_note is None and is_paired(runs)
     if not others:
-        lead = f"One scenario, {runs[0].timeline.replications} Monte Carlo replications."
+        n = runs[0].timeline.replications
+        lead = f"One scenario, {n} Monte Carlo replication{'' if n == 1 else 's'}."
     elif paired:
         lead = (f"{names[0]}, the reference, and {others} {'policy' if others == 1 else 'policies'} "
                 f"({', '.join(names[1:])}) on common random numbers: replication i of each starts from the same "

@@ -90,7 +90,7 @@ def comparison_table(rows: list[dict[str, Any]], title: str) -> Group:
     keyed = paired and max(map(len, scenarios)) > NAME_ROOM
     shown = {sc: f"#{k + 1}" if keyed else sc for k, sc in enumerate(scenarios)}
     legend = [Text(f"{shown[sc]:>4}  {sc}") for sc in scenarios] if keyed else []
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)  # (2 spaces between columns: 80 fit)
     # Labels fold rather than end in "…": sweep points differ at the end of long names.
     longest = max((len(re.sub(r"(\d) ([dh])\b", r"\1\2", measure_of(m).label)) for m in metrics), default=12)
     table.add_column("metric / scenario" if paired else "metric", overflow="fold", min_width=min(max(12, longest), 26))
