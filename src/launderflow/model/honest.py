@@ -47,8 +47,9 @@ import numpy as np
 import simpy
 
 from ..scenario.schema import HOP_KINDS
-from .addresses import Role
+from .addresses import AddressBook, Role
 from .columns import ColumnBuffer
+from .counterparties import MERCHANTS, Counterparties, p2p_shares
 from .ops import Venue, World
 from .states import Location
 
@@ -66,6 +67,7 @@ LOG_COLUMNS: dict[str, type] = {
     "withdrawals": np.float64, "withdrawals_usd": np.float64,
     "exposed": np.float64, "exposed_usd": np.float64,
     "held_usd": np.float64,  # honest value inside the venue after the step
+    "tainted": np.float64, "tainted_usd": np.float64,  # stolen value paid to honest wallets (P2P buyers; venue -1: merchants)
 }
 
 
@@ -89,14 +91,27 @@ HONEST_HOP = HOP_KINDS.index("honest")
 
 
 def record(world: World, now: float, src: np.ndarray | int, dst: np.ndarray | int, asset: int, usd: np.ndarray,
-           venue: int) -> np.ndarray:
+           venue: int, on_chain: bool = True) -> np.ndarray:
     """Ledger rows of honest transfers of ``usd`` each in ``asset``: each pays its chain's network fee
-    (like every launderer transfer; deducted from what arrives). Return what arrived, in USD."""
-    fee = np.minimum(float(world.asset_fee[asset]), usd)
+    (like every launderer transfer; deducted from what arrives; none off the chain). Return what arrived, in USD."""
+    fee = np.minimum(float(world.asset_fee[asset]) if on_chain else 0.0, usd)
     value = usd - fee
     world.ledger.append(len(usd), time=now, src=src, dst=dst, asset=asset, amount=0.0, value_usd=value,
                         fee_usd=fee, hop=HONEST_HOP, lot=-1, venue=venue, followed=False)
     return value
+
+
+def amounts(rng: np.random.Generator, n: int, spec: Any) -> np.ndarray:
+    """``n`` lognormal USD amounts (median ``spec.median_usd``, spread ``spec.sigma``); a share
+    ``spec.large_share`` of them from large holders (median ``spec.large_median_usd``), drawn only
+    when that share is set."""
+    if n == 0:
+        return np.empty(0)
+    usd = rng.lognormal(math.log(spec.median_usd), spec.sigma, n)
+    if spec.large_share > 0:
+        large = rng.random(n) < spec.large_share
+        usd[large] = rng.lognormal(math.log(spec.large_median_usd), spec.sigma, int(np.count_nonzero(large)))
+    return usd
 
 
 class Wallets:
@@ -141,8 +156,8 @@ class VenueFlow:
         self.chain_in = int(world.asset_chain[self.asset])
         self.chain_out = int(world.asset_chain[self.to])
         self.rate = spec.users_per_day / 24.0
-        self.mu = math.log(spec.median_usd)
         self.commingled = venue.kind in COMMINGLED_KINDS if spec.commingled is None else spec.commingled
+        self.cash_out = (0.5 if venue.kind == "otc" else 0.0) if spec.cash_out is None else spec.cash_out  # share sold for cash
         self.inside = np.empty(0)  # USD of each honest user's value inside
         self.stolen_inside = 0.0  # stolen value inside at the last step (a seizure takes the same part of honest value)
         self.seized_seen = 0.0
@@ -150,19 +165,54 @@ class VenueFlow:
         self.wallets = wallets
 
     def amounts(self, n: int) -> np.ndarray:
-        return self.rng.lognormal(self.mu, self.spec.sigma, n) if n else np.empty(0)
+        return amounts(self.rng, n, self.spec)
 
     def withdraw(self, now: float, usd: np.ndarray, exposed: bool) -> dict[str, float]:
-        """Honest value leaves to fresh honest wallets, minus the venue's fee."""
+        """Honest value leaves to fresh honest wallets (or off the chain, at a desk that pays cash),
+        minus the venue's fee (an OTC desk's haircut)."""
         world, venue = self.world, self.venue
-        out = usd * (1.0 - float(getattr(venue, "fee", 0.0)))
-        if len(out):
-            users = world.addresses.new(len(out), self.chain_out, Role.HONEST)
-            out = record(world, now, venue.address, users, self.to, out, venue.index)
+        out = usd * (1.0 - float(getattr(venue, "haircut", getattr(venue, "fee", 0.0))))
+        cash = np.zeros(len(out), dtype=bool)
+        if len(out) and self.cash_out >= 1.0:
+            cash[:] = True
+        elif len(out) and self.cash_out > 0.0:
+            cash = self.rng.random(len(out)) < self.cash_out
+        if np.count_nonzero(cash):  # sellers paid cash: off the chain, no network fee
+            out[cash] = record(world, now, venue.address, AddressBook.OFF_CHAIN, self.to, out[cash], venue.index,
+                               on_chain=False)
+        if np.count_nonzero(~cash):
+            users = world.addresses.new(int(np.count_nonzero(~cash)), self.chain_out, Role.HONEST)
+            out[~cash] = record(world, now, venue.address, users, self.to, out[~cash], venue.index)
             self.wallets.add(self.chain_out, users)
         n, total = float(len(out)), float(out.sum())
         return {"withdrawals": n, "withdrawals_usd": total,
                 "exposed": n if exposed else 0.0, "exposed_usd": total if exposed else 0.0}
+
+
+class WalletTransfers:
+    """Honest wallet-to-wallet payments in one asset: every step a Poisson number of them, each a
+    lognormal amount from a recent honest recipient (a venue's withdrawal, a P2P buyer, an earlier
+    payee) to a fresh honest wallet, which joins the recipients. Not at a venue: no policy reaches
+    them, so they leave no log row; they are what makes a plain transfer as common among the
+    innocent as among the launderer's hops."""
+
+    def __init__(self, world: World, asset: str, spec: Any, wallets: Wallets):
+        self.world = world
+        self.spec = spec
+        self.wallets = wallets
+        self.rng = world.stream(f"honest:transfers:{asset}")
+        self.asset = world.asset_index[asset]
+        self.chain = int(world.asset_chain[self.asset])
+
+    def step(self, now: float, hours: float) -> None:
+        n = int(self.rng.poisson(self.spec.per_day / 24.0 * hours))
+        if n == 0:
+            return
+        usd = amounts(self.rng, n, self.spec)
+        src = self.wallets.draw(self.world, self.rng, self.chain, n)
+        dst = self.world.addresses.new(n, self.chain, Role.HONEST)
+        record(self.world, now, src, dst, self.asset, usd, -1)
+        self.wallets.add(self.chain, dst)
 
 
 class HonestTraffic:
@@ -174,10 +224,15 @@ class HonestTraffic:
         self.step = spec.step
         self.wallets = Wallets()
         self.flows = [VenueFlow(world, world.venue(name), flow, self.wallets) for name, flow in spec.venues.items()]
+        self.transfers = [WalletTransfers(world, asset, flow, self.wallets) for asset, flow in spec.transfers.items()]
+        p2p = p2p_shares(world, spec)
+        self.counterparties = Counterparties(world, self.wallets, p2p, spec.merchants) if p2p or spec.merchants > 0 else None
+        world.counterparties = self.counterparties
         n = len(world.venues)
         k = max(1, int(math.ceil(spec.memory / spec.step - 1e-9)))
-        self.window = np.zeros((k, n))  # honest withdrawals per venue, the last k steps
-        self.window_exposed = np.zeros((k, n))
+        # honest withdrawals per venue, the last k steps; the last column: honest wallets the launderer paid
+        self.window = np.zeros((k, n + 1))
+        self.window_exposed = np.zeros((k, n + 1))
         self.log = ColumnBuffer(LOG_COLUMNS)
         self.steps = 0
         world.process(self._run())
@@ -241,6 +296,9 @@ class HonestTraffic:
                 exposed_row[flow.venue.index] += rec["exposed"]
             self.pool_rows: list[tuple[int, dict[str, float]]] = []
             self._pool_mixers(now, row, exposed_row, traced)
+            self._receipts(records, row, exposed_row)
+            for transfers in self.transfers:
+                transfers.step(now, self.step)
             slot = self.steps % len(self.window)
             self.window[slot], self.window_exposed[slot] = row, exposed_row
             self.steps += 1
@@ -255,6 +313,26 @@ class HonestTraffic:
             rows = [(flow.venue.index, rec) for flow, rec in zip(self.flows, records)] + self.pool_rows
             columns = {name: np.array([rec[name] for _, rec in rows]) for name in LOG_COLUMNS if name not in ("time", "venue")}
             self.log.append(len(rows), time=now, venue=np.array([i for i, _ in rows]), **columns)
+
+    def _receipts(self, records: list[dict[str, float]], row: np.ndarray, exposed_row: np.ndarray) -> None:
+        """Stolen value the launderer paid to honest wallets since the last step: in the log (the P2P
+        desk's row; merchants: a row of venue -1) and in the funding window's last column (traced
+        receipts flag the wallets, so deposits they fund are exposed)."""
+        if self.counterparties is None:
+            return
+        tally = self.counterparties.take()
+        total = sum(tally.values(), np.zeros(3))
+        row[-1] += total[0]
+        exposed_row[-1] += total[2]
+        for flow, rec in zip(self.flows, records):
+            got = tally.get(flow.venue.index)
+            if got is not None:
+                rec["tainted"], rec["tainted_usd"] = float(got[0]), float(got[1])
+        if self.spec.merchants > 0:
+            got = tally.get(MERCHANTS, np.zeros(3))
+            rec = {name: 0.0 for name in LOG_COLUMNS if name not in ("time", "venue")}
+            rec["tainted"], rec["tainted_usd"] = float(got[0]), float(got[1])
+            self.pool_rows.append((MERCHANTS, rec))
 
     def _withdrawals(self, flow: VenueFlow, now: float, stolen: np.ndarray, traced: np.ndarray) -> dict[str, float]:
         venue = flow.venue

@@ -156,6 +156,8 @@ class Peel(Step):
         shares[1::2] = 1.0 - self.fraction
         children = world.fork(ids, np.full(n, 2), shares, now, "peel")
         peeled, remainder = children[0::2], children[1::2]
+        if world.counterparties is not None:  # pieces spent with honest merchants leave play
+            peeled = world.counterparties.spend_peeled(peeled, now)
         lots.substep[remainder] += 1
         finished = lots.substep[remainder] >= self.length
         self.advance(world, np.sort(np.concatenate((peeled, remainder[finished]))), now, self.delay)

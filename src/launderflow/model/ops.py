@@ -85,6 +85,7 @@ class World(Protocol):
     prices: PricePaths  # the day's prices of the assets (the book values lots at the theft's)
     exits: ExitLog  # freezes, seizures and cash-outs as they happen (``cause``: the acting intervention)
     market: Any  # services by function and the launderer's learned risks (model/services.py); None without services
+    counterparties: Any  # honest wallets the launderer pays (model/counterparties.py); None without them
 
     # --- time -------------------------------------------------------------------------------------
 

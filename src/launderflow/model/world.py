@@ -94,6 +94,7 @@ class World:
         self.last_stopped = np.full(len(scenario.thefts), -np.inf)  # last freeze or seizure of each theft's value
         self.all_discovered = False  # every theft is known: no need to look each lot's theft up
         self.market = build_market(self)  # services and the launderer's choice rule (None: a fixed playbook)
+        self.counterparties: Any = None  # honest wallets the launderer pays (model/counterparties.py; None: none)
         self.programs = [compile_program(self, scenario.playbook_for(t)) for t in scenario.thefts]
         self.agenda = Agenda(self.env, self.resolution, lambda: self.lots.ready, self._on_due)
         self.env.process(self.agenda.run())
@@ -561,8 +562,9 @@ class World:
 
     def record_honest(self, now: float, src: np.ndarray | int, dst: np.ndarray | int, asset: int, amount: float,
                       venue: int) -> None:
-        """Transfers of honest users (no stolen value): ledger rows with ``lot == -1`` (one of ``src``, ``dst`` an array)."""
+        """Transfers of honest users (no stolen value): ledger rows with ``lot == -1`` (one of ``src``, ``dst`` an array).
+        Each pays its chain's network fee, like a launderer's transfer (on top: a pool takes exact denominations)."""
         n = len(src) if np.ndim(src) else len(dst)  # type: ignore[arg-type]
         self.ledger.append(n, time=now, src=src, dst=dst, asset=asset, amount=0.0,
-                           value_usd=amount * self.asset_price[asset], fee_usd=0.0, hop=HOP_CODE["honest"],
+                           value_usd=amount * self.asset_price[asset], fee_usd=float(self.asset_fee[asset]), hop=HOP_CODE["honest"],
                            lot=-1, venue=venue, followed=False)

@@ -1011,6 +1011,22 @@ class HonestVenueFlow(Strict):
     to: Name | None = Field(default=None, description="the asset they take out (a swap or a bridge; default: the same)")
     holding: Duration = Field(default=0.0, description="mean time an honest user's value stays inside (hours; 0: out in the same step)")
     commingled: bool | None = Field(default=None, description="the venue keeps every user's funds in the same wallets, so a seizure there takes honest funds too (default: custodial mixers only)")
+    cash_out: Probability | None = Field(default=None, description="share of honest users whose value leaves the chain here (sold for cash) instead of going to a wallet (default: 0.5 at OTC desks, else 0)")
+    large_share: Probability = Field(default=0.0, description="share of the deposits made by large holders (institutions, market makers), whose amounts have median large_median_usd")
+    large_median_usd: Annotated[float, Field(gt=0.0, le=1e10)] = Field(default=200_000.0, description="median USD of a large holder's deposit")
+    p2p: Probability = Field(default=0.0, description="OTC desks: share of the launderer's cash-outs here that are P2P trades, paid on chain to an honest buyer's wallet")
+    source: str = Field(default="", max_length=500, description="where the volume comes from (a citation, or ASSUMPTION)")
+
+
+class HonestTransfers(Strict):
+    """Honest wallet-to-wallet payments in one asset: a Poisson number every step, each a lognormal
+    amount from a recent honest recipient to a fresh honest wallet."""
+
+    per_day: Annotated[float, Field(ge=0.0, le=1e8)] = Field(description="honest transfers a day")
+    median_usd: Annotated[float, Field(gt=0.0, le=1e9)] = Field(default=300.0, description="median USD of one transfer")
+    sigma: Annotated[float, Field(ge=0.0, le=4.0)] = Field(default=1.5, description="lognormal spread of the amounts")
+    large_share: Probability = Field(default=0.0, description="share of the transfers made by large holders, whose amounts have median large_median_usd")
+    large_median_usd: Annotated[float, Field(gt=0.0, le=1e10)] = Field(default=200_000.0, description="median USD of a large holder's transfer")
     source: str = Field(default="", max_length=500, description="where the volume comes from (a citation, or ASSUMPTION)")
 
 
@@ -1022,6 +1038,8 @@ class HonestFlow(Strict):
     venues: dict[Name, HonestVenueFlow] = Field(min_length=1, description="venue name -> its honest users")
     memory: Annotated[Duration, Field(gt=0.0)] = Field(
         default=30 * 24.0, description="an honest deposit is funded by an honest withdrawal of the last `memory` (screening and exposure reach it through that)")
+    transfers: dict[Name, HonestTransfers] = Field(default_factory=dict, description="asset -> honest wallet-to-wallet payments in it (default: none)")
+    merchants: Probability = Field(default=0.0, description="chance that a piece a peel chain peels off is spent at once with an honest merchant (default: 0)")
 
 
 def honest_problems(scenario: Any) -> list[tuple[tuple[Any, ...], str]]:
@@ -1043,10 +1061,15 @@ def honest_problems(scenario: Any) -> list[tuple[tuple[Any, ...], str]]:
             problems.append((where, f"venue {name!r} is a {venue.kind}: {why} (allowed: {', '.join(HONEST_KINDS)})"))
         if flow is None:
             continue
+        if flow.p2p > 0 and venue is not None and venue.kind != "otc":
+            problems.append(((*where, "p2p"), f"venue {name!r} is a {venue.kind}: only an OTC desk's cash-outs can be P2P trades (allowed: 0 here)"))
         for field in ("asset", "to"):
             asset = getattr(flow, field)
             if asset is not None and asset not in assets:
                 problems.append(((*where, field), f"unknown asset {asset!r} (defined: {', '.join(sorted(assets)) or 'none'})"))
+    for asset in honest.transfers:
+        if asset not in assets:
+            problems.append((("honest", "transfers", asset), f"unknown asset {asset!r} (defined: {', '.join(sorted(assets)) or 'none'})"))
     return problems
 
 

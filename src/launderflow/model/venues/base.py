@@ -198,12 +198,14 @@ class VenueModel:
         return ids[lots.alive[ids]]
 
     def cash_out(self, world: World, ids: np.ndarray, now: float, haircut: float) -> np.ndarray:
-        """Value leaves the chain: the haircut is a fee, the rest is cashed out."""
+        """Value leaves the chain: the haircut is a fee, the rest is cashed out (a P2P trade pays an
+        honest buyer on chain instead: model/counterparties.py)."""
         lots = world.lots
         ids = ids[lots.alive[ids]]
         self.charge(world, ids, haircut)
         ids = ids[lots.value[ids] > 0]
-        world.record(now, self.address, AddressBook.OFF_CHAIN, ids, lots.value[ids], "cash_out", self.index)
+        dst, fee = (AddressBook.OFF_CHAIN, 0.0) if world.counterparties is None else world.counterparties.buyers(self, ids)
+        world.record(now, self.address, dst, ids, lots.value[ids], "cash_out", self.index, fee)
         world.relocate(ids, Location.CASHED_OUT, self.index)
         return ids[:0]
 
