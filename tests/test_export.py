@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 
@@ -78,7 +79,16 @@ def test_elliptic_graph_loads_and_labels_match_the_truth(exported):
     assert feats.shape == (len(truth["lot"]), 2 + len(ELLIPTIC_FEATURES))
     assert list(classes.columns) == ["txId", "class"] and list(edges.columns) == ["txId1", "txId2"]
     assert (classes["txId"] == feats[0]).all()
-    assert (classes["class"].to_numpy() == np.where(truth["lot"] >= 0, 1, 2)).all()
+    # Elliptic's classes: 1 illicit, 2 licit, unknown — known only where an analyst would know (the rule in export.py)
+    label = classes["class"].astype(str).to_numpy()
+    assert {"1", "unknown"} <= set(label) <= {"1", "2", "unknown"}  # (honest users only in the pool mixer here)
+    illicit = truth["lot"] >= 0
+    assert (label[illicit & truth["followed"]] == "1").all() and (label[illicit & ~truth["followed"]] == "unknown").all()
+    assert not (label[~illicit] == "1").any() and not (label[illicit] == "2").any()
+    names = list(load_scenario(SCENARIO).venues)
+    kyc = [i for i, n in enumerate(names) if n in ("binance",)]  # golden_venues' KYC exchange
+    assert (label[~illicit & np.isin(truth["venue"], kyc)] == "2").all()
+    assert (label[~illicit & ~np.isin(truth["venue"], kyc)] == "unknown").all()
     assert (feats[1].to_numpy() == np.floor(truth["time"] / 12.0) + 1).all()  # --step 12h, steps from 1
     assert feats[1].min() == 1
     ids = set(feats[0])
@@ -170,3 +180,28 @@ def test_a_run_without_ledgers_is_a_clear_error(tmp_path):
     assert result.exit_code == 2 and "replication 7 is not stored" in result.output
     result = CliRunner().invoke(main, ["export", str(tmp_path / "run"), "--out", str(tmp_path / "ds"), "--start", "Sept 1"])
     assert result.exit_code == 2 and "YYYY-MM-DD" in result.output
+
+
+def test_patterns_file_lists_every_laundering_transfer_once_in_typed_blocks(exported):
+    root, truth = exported
+    trans = (root / "ds" / "aml_trans.csv").read_text(encoding="utf-8").splitlines()[1:]
+    laundering = sorted(line for line in trans if line.endswith(",1"))
+    listed, types, inside, current = [], [], False, None
+    for line in (root / "ds" / "aml_patterns.txt").read_text(encoding="utf-8").splitlines():
+        if line.startswith("BEGIN LAUNDERING ATTEMPT - "):
+            assert not inside
+            inside, current = True, line[len("BEGIN LAUNDERING ATTEMPT - "):].split(":")[0]
+            types.append(current)
+        elif line.startswith("END LAUNDERING ATTEMPT - "):
+            assert inside and line == f"END LAUNDERING ATTEMPT - {current}"
+            inside = False
+        elif line:
+            assert inside
+            listed.append(line)
+    assert not inside and listed and sorted(listed) == laundering  # each laundering row once, none licit
+    assert set(types) <= {"FAN-OUT", "FAN-IN", "GATHER-SCATTER", "RANDOM"} and "FAN-OUT" in types
+    meta = json.loads((root / "ds" / "export.json").read_text())
+    assert meta["laundering_attempts"] == len(types)
+    # the rows load with pandas in the transaction layout
+    block = pd.read_csv(io.StringIO("\n".join([",".join(AML_HEADER), *listed])))
+    assert (block["Is Laundering"] == 1).all() and block["Amount Paid"].dtype == np.float64

@@ -271,6 +271,11 @@ def estimate(scenario: s.Scenario) -> Estimate:
         honest_rows = _add(honest_rows, rows)
         walker.add(("honest", "venues", name, "users_per_day"), memory=_mul(rows, BYTES_PER_ROW),
                    why=f"honest users of {name} make {count(rows)} ledger rows")
+    for asset, flow in (scenario.honest.transfers.items() if scenario.honest is not None else ()):
+        rows = _mul(flow.per_day / 24.0, horizon)  # one ledger row per honest wallet-to-wallet payment
+        honest_rows = _add(honest_rows, rows)
+        walker.add(("honest", "transfers", asset, "per_day"), memory=_mul(rows, BYTES_PER_ROW),
+                   why=f"honest {asset} transfers make {count(rows)} ledger rows")
     for step in walker.steps:  # lots and transfers cost memory where they are made
         step.memory = _add(step.memory, _mul(_add(step.lots, step.transfers), BYTES_PER_ROW))
     return Estimate(

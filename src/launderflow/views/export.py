@@ -5,10 +5,14 @@ the Elliptic Bitcoin graph). A launderflow run knows the truth of every transfer
 carries stolen value (``lot >= 0``, label *laundering* / *illicit*) or is an honest user's
 (``lot == -1``). :func:`export_run` reads one stored replication (the ``runs/`` layer) and writes:
 
-* ``aml`` — ``aml_trans.csv`` in AMLworld's layout (its exact header, ``%Y/%m/%d %H:%M`` times);
+* ``aml`` — ``aml_trans.csv`` in AMLworld's layout (its exact header, ``%Y/%m/%d %H:%M`` times)
+  and its companion ``aml_patterns.txt``: every laundering transfer once, in blocks
+  ``BEGIN LAUNDERING ATTEMPT - <TYPE>: <detail>`` ... ``END LAUNDERING ATTEMPT - <TYPE>``
+  (:func:`attempts` says which transfers make one attempt);
 * ``elliptic`` — ``elliptic_txs_features.csv`` (no header: txId, time step, features),
   ``elliptic_txs_edgelist.csv`` (``txId1,txId2``) and ``elliptic_txs_classes.csv``
-  (``txId,class``: 1 illicit, 2 licit);
+  (``txId,class``: ``1`` illicit, ``2`` licit, ``unknown`` — the label an analyst would not have:
+  :func:`elliptic_classes`);
 * ``parquet`` — ``transfers.parquet``: the project's own ledger columns plus the label;
 
 and ``export.json`` (what was exported, row counts, the illicit share). Every file is written in
@@ -41,7 +45,7 @@ from ..scenario.schema import HOP_KINDS, Scenario
 
 FORMATS = ("aml", "elliptic", "parquet")
 FILES: dict[str, tuple[str, ...]] = {
-    "aml": ("aml_trans.csv",),
+    "aml": ("aml_trans.csv", "aml_patterns.txt"),
     "elliptic": ("elliptic_txs_features.csv", "elliptic_txs_edgelist.csv", "elliptic_txs_classes.csv"),
     "parquet": ("transfers.parquet",),
 }
@@ -92,6 +96,9 @@ class Rows:
         fmt[dst == OFF_CHAIN] = 3  # Cash Out
         self.payment_format = fmt
         self.illicit = self.cols["lot"] >= 0
+        # stolen value paid to an honest wallet (a P2P buyer, a merchant): the only cash-outs that end in a wallet
+        self.to_honest = (self.illicit & (self.cols["hop"] == HOP_KINDS.index("cash_out")) & (dst != OFF_CHAIN)
+                          & (dst_venue < 0))
 
     def amount_paid(self, sl: slice) -> np.ndarray:
         """What left the sender, in the asset's units: the value received plus the network fee."""
@@ -210,29 +217,109 @@ def _decimal(values: np.ndarray) -> pa.Array:
     return pc.if_else(pc.match_substring_regex(text, "[.eE]"), text, pc.binary_join_element_wise(text, ".0", ""))
 
 
+AML_SCHEMA = pa.schema([(name, t) for name, t in zip(AML_HEADER, (
+    pa.string(), pa.int64(), pa.string(), pa.int64(), pa.string(), pa.string(), pa.string(), pa.string(),
+    pa.string(), pa.string(), pa.int64()))])
+
+
+def _aml_table(rows: Rows, sl: slice | np.ndarray, start: datetime) -> pa.Table:
+    """Rows ``sl`` (a slice or row positions) in AMLworld's transaction layout."""
+    c = rows.cols
+    base = np.datetime64(start.replace(tzinfo=None), "s")
+    seconds = np.round(c["time"][sl] * 3600.0).astype(np.int64)
+    stamps = pa.array(base + seconds.astype("timedelta64[s]"), pa.timestamp("s"))
+    asset = pc.take(pa.array(rows.asset_names), pa.array(c["asset"][sl].astype(np.int32)))
+    return pa.Table.from_arrays([
+        pc.strftime(stamps, format=AML_TIME_FORMAT),
+        pa.array(rows.src_bank[sl]), hex_accounts(c["src"][sl]),
+        pa.array(rows.dst_bank[sl]), hex_accounts(c["dst"][sl]),
+        _decimal(c["amount"][sl]), asset,
+        _decimal(rows.amount_paid(sl)), asset,
+        pc.take(pa.array(list(PAYMENT_FORMATS)), pa.array(rows.payment_format[sl].astype(np.int32))),
+        pa.array(rows.illicit[sl].astype(np.int64)),
+    ], schema=AML_SCHEMA)
+
+
 def write_aml(rows: Rows, path: Path, start: datetime) -> None:
     """AMLworld's transaction layout, chunk by chunk."""
-    c = rows.cols
-    currency = pa.array(rows.asset_names)
-    formats = pa.array(list(PAYMENT_FORMATS))
-    base = np.datetime64(start.replace(tzinfo=None), "s")
-    schema = pa.schema([(name, t) for name, t in zip(AML_HEADER, (
-        pa.string(), pa.int64(), pa.string(), pa.int64(), pa.string(), pa.string(), pa.string(), pa.string(),
-        pa.string(), pa.string(), pa.int64()))])
-    with _csv(path, schema, AML_HEADER) as writer:
+    with _csv(path, AML_SCHEMA, AML_HEADER) as writer:
         for sl in rows.chunks():
-            seconds = np.round(c["time"][sl] * 3600.0).astype(np.int64)
-            stamps = pa.array(base + seconds.astype("timedelta64[s]"), pa.timestamp("s"))
-            asset = pc.take(currency, pa.array(c["asset"][sl].astype(np.int32)))
-            writer.write_table(pa.Table.from_arrays([
-                pc.strftime(stamps, format=AML_TIME_FORMAT),
-                pa.array(rows.src_bank[sl]), hex_accounts(c["src"][sl]),
-                pa.array(rows.dst_bank[sl]), hex_accounts(c["dst"][sl]),
-                _decimal(c["amount"][sl]), asset,
-                _decimal(rows.amount_paid(sl)), asset,
-                pc.take(formats, pa.array(rows.payment_format[sl].astype(np.int32))),
-                pa.array(rows.illicit[sl].astype(np.int64)),
-            ], schema=schema))
+            writer.write_table(_aml_table(rows, sl, start))
+
+
+# --- AMLworld's patterns file: the laundering attempts -----------------------------------------------
+
+# Which AMLworld typology a laundering transfer belongs to, by the hop that made it (the rest: RANDOM).
+FAN_OUT_HOPS = ("split",)
+FAN_IN_HOPS = ("consolidate",)
+GATHER_SCATTER_HOPS = ("swap", "bridge", "exchange", "pool_mixer", "custodial_mixer", "cash_out")
+TYPOLOGIES = ("FAN-OUT", "FAN-IN", "GATHER-SCATTER", "RANDOM")
+
+
+def attempts(rows: Rows, step_hours: float) -> tuple[np.ndarray, np.ndarray]:
+    """The laundering attempts: ``(positions, attempt)`` — every illicit transfer's row position, in
+    attempt order, and its attempt number; each transfer is in exactly one attempt.
+
+    A launderflow theft is one long laundering operation; AMLworld lists small typed attempts. The
+    mapping (docs/reference/export.md): the transfers of one **split** from one wallet make a
+    FAN-OUT; those of one **consolidation** into one wallet a FAN-IN; those through one **venue**
+    (swap, bridge, exchange, mixer, off-ramp) in one time step a GATHER-SCATTER (many in, many out
+    of a shared address); the other hops (transfers, peel chains, branches) of one time step a
+    RANDOM attempt.
+    """
+    c = rows.cols
+    pos = np.flatnonzero(rows.illicit)
+    hop = c["hop"][pos]
+    kind = np.full(len(pos), 3, dtype=np.int64)
+    for k, hops in enumerate((FAN_OUT_HOPS, FAN_IN_HOPS, GATHER_SCATTER_HOPS)):
+        kind[np.isin(hop, [HOP_KINDS.index(h) for h in hops])] = k
+    step = np.floor(c["time"][pos] / step_hours).astype(np.int64)
+    venue = c["venue"][pos].astype(np.int64)
+    key = np.where(kind == 0, c["src"][pos], np.where(kind == 1, c["dst"][pos],
+                   np.where(kind == 2, venue * (1 << 32) + step, step)))
+    order = np.lexsort((pos, key, kind))  # by typology, then its key, then time order
+    pos, kind, key = pos[order], kind[order], key[order]
+    new = np.ones(len(pos), dtype=bool)
+    new[1:] = (kind[1:] != kind[:-1]) | (key[1:] != key[:-1])
+    return pos, np.cumsum(new) - 1
+
+
+def _detail(typology: str, n: int, rows: Rows, first: int) -> str:
+    """The text after the typology in a BEGIN line (FAN-OUT/FAN-IN as AMLworld writes it)."""
+    if typology == "FAN-OUT":
+        return f"Max {n}-degree Fan-Out"
+    if typology == "FAN-IN":
+        return f"Max {n}-degree Fan-In"
+    if typology == "GATHER-SCATTER":
+        names = list(rows.scenario.venues)
+        v = int(rows.cols["venue"][first])
+        return f"{n} transfers through {names[v] if 0 <= v < len(names) else 'a venue'}"
+    return f"{n} transfers"
+
+
+def write_patterns(rows: Rows, path: Path, start: datetime, step_hours: float) -> int:
+    """AMLworld's ``*_Patterns.txt``: each attempt's transfers, in the transaction layout, between a
+    BEGIN and an END line, a blank line after each block. Returns the number of attempts."""
+    pos, attempt = attempts(rows, step_hours)
+    kinds = np.full(len(pos), 3, dtype=np.int64)
+    hop = rows.cols["hop"][pos]
+    for k, hops in enumerate((FAN_OUT_HOPS, FAN_IN_HOPS, GATHER_SCATTER_HOPS)):
+        kinds[np.isin(hop, [HOP_KINDS.index(h) for h in hops])] = k
+    starts = np.flatnonzero(np.r_[True, attempt[1:] != attempt[:-1]]) if len(pos) else np.empty(0, np.int64)
+    ends = np.r_[starts[1:], len(pos)].astype(np.int64)
+    with _atomic(path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+        for a in range(0, len(starts), 4096):  # a batch of attempts at a time
+            block = slice(int(starts[a]), int(ends[min(a + 4096, len(starts)) - 1]))
+            sink = pa.BufferOutputStream()
+            pacsv.write_csv(_aml_table(rows, pos[block], start), sink,
+                            pacsv.WriteOptions(include_header=False, quoting_style="none"))
+            lines = sink.getvalue().to_pybytes().decode("utf-8").splitlines()
+            for s0, e0 in zip(starts[a:a + 4096], ends[a:a + 4096]):
+                typology = TYPOLOGIES[kinds[s0]]
+                fh.write(f"BEGIN LAUNDERING ATTEMPT - {typology}: {_detail(typology, int(e0 - s0), rows, pos[s0])}\n")
+                fh.write("\n".join(lines[s0 - block.start:e0 - block.start]) + "\n")
+                fh.write(f"END LAUNDERING ATTEMPT - {typology}\n\n")
+    return len(starts)
 
 
 def _degrees(address: np.ndarray, of: np.ndarray, rows_addr: np.ndarray) -> np.ndarray:
@@ -263,6 +350,29 @@ def elliptic_features(rows: Rows, step_hours: float) -> np.ndarray:
     return feats
 
 
+KNOWN_LICIT_KINDS = ("exchange",)  # venues whose users are identified (KYC): their honest users' transfers are known licit
+
+
+def elliptic_classes(rows: Rows) -> np.ndarray:
+    """Each transfer's Elliptic class: ``"1"`` illicit, ``"2"`` licit, ``"unknown"``.
+
+    Elliptic labels only what an analyst could know (most of its nodes are unknown). The rule: an
+    illicit transfer is known (1) when the investigators followed the stolen value through it (the
+    ledger's ``followed``: the live tracer's knowledge, not the ground truth); a licit transfer is
+    known (2) when it is an honest user's deposit to or withdrawal from a venue that identifies its
+    users — an exchange with ``kyc`` > 0 (the screened customers Elliptic's licit labels come from);
+    every other transfer is ``unknown``. The ground truth of every row stays in the Parquet file
+    and in aml_trans.csv.
+    """
+    names = list(rows.scenario.venues)
+    known_venues = [i for i, n in enumerate(names)
+                    if rows.scenario.venues[n].kind in KNOWN_LICIT_KINDS and getattr(rows.scenario.venues[n], "kyc", 0) > 0]
+    out = np.full(rows.n, "unknown", dtype=object)
+    out[rows.illicit & rows.cols["followed"]] = "1"
+    out[~rows.illicit & np.isin(rows.cols["venue"], known_venues)] = "2"
+    return out
+
+
 def write_elliptic(rows: Rows, paths: Sequence[Path], step_hours: float) -> int:
     """Features, edge list and classes; returns the number of edges."""
     feats = elliptic_features(rows, step_hours)
@@ -278,10 +388,11 @@ def write_elliptic(rows: Rows, paths: Sequence[Path], step_hours: float) -> int:
     with _csv(paths[1], pa.schema([("txId1", pa.int64()), ("txId2", pa.int64())]), ("txId1", "txId2")) as writer:
         for s in range(0, max(len(a), 1), CHUNK_ROWS):
             writer.write_table(pa.table({"txId1": a[s:s + CHUNK_ROWS], "txId2": b[s:s + CHUNK_ROWS]}))
-    with _csv(paths[2], pa.schema([("txId", pa.int64()), ("class", pa.int64())]), ("txId", "class")) as writer:
+    classes = elliptic_classes(rows)
+    with _csv(paths[2], pa.schema([("txId", pa.int64()), ("class", pa.string())]), ("txId", "class")) as writer:
         for sl in rows.chunks():
             writer.write_table(pa.table({"txId": np.arange(sl.start, sl.stop, dtype=np.int64),
-                                         "class": np.where(rows.illicit[sl], 1, 2).astype(np.int64)}))
+                                         "class": pa.array(classes[sl], pa.string())}))
     return len(a)
 
 
@@ -293,6 +404,7 @@ def write_parquet(rows: Rows, path: Path, replication: int, step_hours: float) -
     venues = pa.array(list(rows.scenario.venues) or [""])
     formats = pa.array(list(PAYMENT_FORMATS))
     step = rows.time_step(step_hours)
+    classes = elliptic_classes(rows)
     writer = None
     with _atomic(path) as tmp, ExitStack() as stack:
         for sl in rows.chunks():
@@ -314,6 +426,8 @@ def write_parquet(rows: Rows, path: Path, replication: int, step_hours: float) -
                 "lot": c["lot"][sl],
                 "followed": c["followed"][sl],
                 "is_laundering": rows.illicit[sl],
+                "to_honest": rows.to_honest[sl],
+                "elliptic_class": pa.array(classes[sl], pa.string()),
             })
             if writer is None:
                 writer = stack.enter_context(pq.ParquetWriter(str(tmp), table.schema, compression="zstd"))
@@ -367,10 +481,13 @@ def _write(run: StoredRun, ledger: dict[str, np.ndarray], out: Path, order: Sequ
                             "replication": index, "start": begin.strftime("%Y-%m-%d %H:%M"), "time_step_hours": step_hours,
                             "rows": rows.n, "illicit_rows": int(rows.illicit.sum()),
                             "licit_rows": int(rows.n - rows.illicit.sum()),
+                            "illicit_to_honest_rows": int(rows.to_honest.sum()),
+                            "elliptic_known": {k: int(v) for k, v in zip(*np.unique(elliptic_classes(rows), return_counts=True))},
                             "illicit_share": float(rows.illicit.mean()) if rows.n else None,
                             "time_steps": int(rows.time_step(step_hours).max()) if rows.n else 0, "files": []}
     if "aml" in order:
         write_aml(rows, out / FILES["aml"][0], begin)
+        meta["laundering_attempts"] = write_patterns(rows, out / FILES["aml"][1], begin, step_hours)
     if "elliptic" in order:
         meta["edges"] = write_elliptic(rows, [out / n for n in FILES["elliptic"]], step_hours)
     if "parquet" in order:
