@@ -13,7 +13,7 @@ from conftest import HOP, REPO
 from launderflow.cli import main
 from launderflow.model.addresses import AddressBook
 from launderflow.model.simulate import simulate
-from launderflow.scenario.schema import Scenario
+from launderflow.scenario.schema import Scenario, honest_problems
 
 SCENARIO = REPO / "tests" / "scenarios" / "honest_everywhere.yaml"
 
@@ -122,3 +122,21 @@ def test_export_labels_payments_to_honest_wallets_and_lists_every_attempt(tmp_pa
     assert (df.loc[~df["is_laundering"] & binance, "elliptic_class"] == "2").all()
     assert (df.loc[~df["is_laundering"] & ~binance, "elliptic_class"] == "unknown").all()
     assert (df.loc[df["is_laundering"], "elliptic_class"] != "2").all()
+
+
+def test_several_entries_can_bring_one_venue_users_of_different_assets():
+    data = _data()
+    data["honest"]["venues"]["garantex_eth"] = {"venue": "garantex", "users_per_day": 300, "median_usd": 1000,
+                                                "asset": "ETH", "holding": "1d"}
+    r = _run(data)
+    desk = list(data["venues"]).index("garantex")
+    led = r.ledger
+    honest = (led["lot"] < 0) & (led["venue"] == desk)
+    assets = set(led["asset"][honest].tolist())
+    assert assets == {list(data["assets"]).index("USDC"), list(data["assets"]).index("ETH")}
+    rows = r.honest["venue"] == desk
+    assert rows.sum() == 2 * len(np.unique(r.honest["time"]))  # one log row per entry and step
+    assert r.honest["deposits"][rows].sum() == (honest & (led["dst"] == 2 + desk)).sum()
+    data["honest"]["venues"]["garantex_eth"]["venue"] = "nowhere"
+    problems = honest_problems(Scenario.model_validate(data))
+    assert [where for where, m in problems if "unknown venue 'nowhere'" in m] == [("honest", "venues", "garantex_eth")]

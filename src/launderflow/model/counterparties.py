@@ -107,6 +107,10 @@ class Counterparties:
 
 def p2p_shares(world: World, spec: object) -> dict[int, float]:
     """Venue index -> P2P share, from the honest section's flows."""
-    flows = getattr(spec, "venues", {}) or {}
-    return {world.venue(name).index: float(flow.p2p) for name, flow in flows.items() if flow.p2p > 0}
+    shares: dict[int, float] = {}
+    for key, flow in (getattr(spec, "venues", {}) or {}).items():
+        if flow.p2p > 0:
+            index = world.venue(flow.venue or key).index
+            shares[index] = max(shares.get(index, 0.0), float(flow.p2p))
+    return shares
 

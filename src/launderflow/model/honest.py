@@ -144,11 +144,11 @@ class Wallets:
 class VenueFlow:
     """One venue's honest users: arrivals, the value they hold inside, their withdrawals."""
 
-    def __init__(self, world: World, venue: Venue, spec: Any, wallets: Wallets):
+    def __init__(self, world: World, venue: Venue, spec: Any, wallets: Wallets, key: str):
         self.world = world
         self.venue = venue
         self.spec = spec
-        self.rng = world.stream(f"honest:{venue.name}")
+        self.rng = world.stream(f"honest:{key}")  # (the entry's name: the venue's, unless it sets venue:)
         self.asset = world.asset_index[spec.asset]
         self.to = world.asset_index[spec.to or spec.asset]
         self.price_in = float(world.asset_price[self.asset])
@@ -223,7 +223,8 @@ class HonestTraffic:
         self.spec = spec
         self.step = spec.step
         self.wallets = Wallets()
-        self.flows = [VenueFlow(world, world.venue(name), flow, self.wallets) for name, flow in spec.venues.items()]
+        self.flows = [VenueFlow(world, world.venue(flow.venue or key), flow, self.wallets, key)
+                      for key, flow in spec.venues.items()]
         self.transfers = [WalletTransfers(world, asset, flow, self.wallets) for asset, flow in spec.transfers.items()]
         p2p = p2p_shares(world, spec)
         self.counterparties = Counterparties(world, self.wallets, p2p, spec.merchants) if p2p or spec.merchants > 0 else None
@@ -304,12 +305,15 @@ class HonestTraffic:
             self.steps += 1
             per_venue, exposed = self.window.sum(axis=0), float(self.window_exposed.sum())
             total = float(per_venue.sum())
+            mine = np.array([flow.venue.index for flow in self.flows], dtype=np.int64)
+            out, out_exposed = np.zeros_like(row), np.zeros_like(row)
             for flow, rec in zip(self.flows, records):
                 for key, value in self._arrivals(flow, now, traced, per_venue, total, exposed).items():
                     rec[key] += value
-                self.window[slot, flow.venue.index] = rec["withdrawals"]  # same-step withdrawals (swaps) fund too
-                self.window_exposed[slot, flow.venue.index] = rec["exposed"]
+                out[flow.venue.index] += rec["withdrawals"]  # same-step withdrawals (swaps) fund too
+                out_exposed[flow.venue.index] += rec["exposed"]
                 rec["held_usd"] = float(flow.inside.sum())
+            self.window[slot, mine], self.window_exposed[slot, mine] = out[mine], out_exposed[mine]
             rows = [(flow.venue.index, rec) for flow, rec in zip(self.flows, records)] + self.pool_rows
             columns = {name: np.array([rec[name] for _, rec in rows]) for name in LOG_COLUMNS if name not in ("time", "venue")}
             self.log.append(len(rows), time=now, venue=np.array([i for i, _ in rows]), **columns)
@@ -325,7 +329,7 @@ class HonestTraffic:
         row[-1] += total[0]
         exposed_row[-1] += total[2]
         for flow, rec in zip(self.flows, records):
-            got = tally.get(flow.venue.index)
+            got = tally.pop(flow.venue.index, None)  # (one row per venue takes them: its first entry)
             if got is not None:
                 rec["tainted"], rec["tainted_usd"] = float(got[0]), float(got[1])
         if self.spec.merchants > 0:

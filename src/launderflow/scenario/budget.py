@@ -266,7 +266,7 @@ def estimate(scenario: s.Scenario) -> Estimate:
                    why=f"{name}'s anonymity log has {count(log_rows)} rows")
     for name, flow in (scenario.honest.venues.items() if scenario.honest is not None else ()):
         boost = max([1.0, *(a.recovery_level for a in scenario.interventions
-                            if isinstance(a, s.Designation) and a.venue == name)])
+                            if isinstance(a, s.Designation) and a.venue == (flow.venue or name))])
         rows = _mul(2.0 * flow.users_per_day / 24.0, horizon, boost)  # a deposit and a withdrawal per user
         honest_rows = _add(honest_rows, rows)
         walker.add(("honest", "venues", name, "users_per_day"), memory=_mul(rows, BYTES_PER_ROW),

@@ -1004,6 +1004,7 @@ class HonestVenueFlow(Strict):
     amount; each user's value comes back out — to a fresh honest wallet — after an exponential time
     of mean ``holding`` (0: in the same step, a swap or a crossing), minus the venue's ``fee``."""
 
+    venue: Name | None = Field(default=None, description="the venue these users go to (default: the entry's own name); several entries may name one venue, e.g. its users of different assets")
     users_per_day: Annotated[float, Field(ge=0.0, le=1e8)] = Field(description="honest deposits (swaps, crossings, trades) a day, undisturbed")
     median_usd: Annotated[float, Field(gt=0.0, le=1e9)] = Field(default=1000.0, description="median USD of one honest deposit")
     sigma: Annotated[float, Field(ge=0.0, le=4.0)] = Field(default=1.5, description="lognormal spread of the amounts (mean = median x exp(sigma^2/2))")
@@ -1035,7 +1036,7 @@ class HonestFlow(Strict):
     mixer's background traffic), and the rule by which policy reaches it (docs/model.md)."""
 
     step: Annotated[Duration, Field(ge=1.0 / 60.0)] = Field(default=1.0, description="honest traffic is generated in batches of this length (hours; >= 1 minute)")
-    venues: dict[Name, HonestVenueFlow] = Field(min_length=1, description="venue name -> its honest users")
+    venues: dict[Name, HonestVenueFlow] = Field(min_length=1, description="venue name (or any name, with `venue:`) -> honest users")
     memory: Annotated[Duration, Field(gt=0.0)] = Field(
         default=30 * 24.0, description="an honest deposit is funded by an honest withdrawal of the last `memory` (screening and exposure reach it through that)")
     transfers: dict[Name, HonestTransfers] = Field(default_factory=dict, description="asset -> honest wallet-to-wallet payments in it (default: none)")
@@ -1049,8 +1050,9 @@ def honest_problems(scenario: Any) -> list[tuple[tuple[Any, ...], str]]:
         return []
     venues, assets = scenario.venues or {}, scenario.assets or {}
     problems: list[tuple[tuple[Any, ...], str]] = []
-    for name, flow in honest.venues.items():
-        where = ("honest", "venues", name)
+    for key, flow in honest.venues.items():
+        where = ("honest", "venues", key)
+        name = key if flow is None or flow.venue is None else flow.venue
         venue = venues.get(name)
         if name not in venues:
             takers = sorted(n for n, v in venues.items() if v is not None and v.kind in HONEST_KINDS)
