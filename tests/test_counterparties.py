@@ -140,3 +140,11 @@ def test_several_entries_can_bring_one_venue_users_of_different_assets():
     data["honest"]["venues"]["garantex_eth"]["venue"] = "nowhere"
     problems = honest_problems(Scenario.model_validate(data))
     assert [where for where, m in problems if "unknown venue 'nowhere'" in m] == [("honest", "venues", "garantex_eth")]
+
+
+def test_the_registry_reports_what_honest_wallets_received(rep):
+    from launderflow.metrics import METRICS
+
+    scenario = Scenario.model_validate(_data())
+    got = METRICS["honest_tainted_usd"]().value(rep, scenario)
+    assert got == pytest.approx(float(rep.honest["tainted_usd"].sum())) and got > 0

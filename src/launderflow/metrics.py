@@ -531,6 +531,10 @@ register(Metric("honest_exposed_users", COUNT, "honest_exposed_users", "honest u
                 lambda rep, sc: _honest(rep, sc, "exposed"), (),
                 "honest withdrawals from a commingled venue while it held traced stolen value (flagged by screening)",
                 target=False))
+register(Metric("honest_tainted_usd", USD, "honest_tainted_usd", "stolen value paid to honest wallets (USD)", None,
+                lambda rep, sc: _honest(rep, sc, "tainted_usd"), (),
+                "USD of stolen value the launderer paid to honest wallets (P2P buyers, merchants): innocent holders of it",
+                target=False))
 register(Metric("honest_collateral_usd_at", USD, "honest_collateral_usd_at_{at}", "honest collateral by {at} (USD)", "lower",
                 lambda rep, sc, at: _honest(rep, sc, *STOPPED, *TURNED_AWAY, at=at), ("at",),
                 "honest USD stopped or turned away up to a time (collateral over time)", target=False))
