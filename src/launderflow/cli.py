@@ -864,6 +864,9 @@ def calibrate(scenario_file: str | None, targets_file: str | None, joint_file: s
             raise click.UsageError("--joint takes no SCENARIO_FILE or --targets (the joint file names them)")
         _calibrate_joint(joint_file, runs, seed, samples, accept, jobs, scheduler, resume, out_dir, overwrite)
         return
+    for given, what in ((scenario_file, "SCENARIO_FILE"), (targets_file, "--targets")):
+        if given is not None and not str(given).strip():
+            raise click.UsageError(f"{what}: '': empty path (give the path of a YAML file)")
     if not scenario_file or not targets_file:
         raise click.UsageError("calibrate needs SCENARIO_FILE and --targets FILE (or --joint FILE)")
     from .analysis.calibrate import OUTPUT_FILES, FinishedCandidates, load_targets, tables, write_outputs
