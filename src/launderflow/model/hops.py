@@ -359,10 +359,16 @@ class VenueHop(Step):
                 world.note_refusal(venue, entering[refused])
             entering = entering[refused]
         if len(entering):  # try again later — at least one clock tick later, or it would loop at this instant
-            turns = [t for t in (venue.reopens(now) for venue in self.venues) if t is not None]
-            if turns:  # a venue busy with earlier swaps: come back when it has room again
-                world.schedule(entering, np.full(len(entering), max(min(turns), now + world.resolution)))
-            else:
+            turns = np.full(len(entering), np.nan)
+            for venue in self.venues:  # a venue busy with earlier swaps: come back when it has room again
+                t = venue.reopens(now, entering)
+                if t is not None:
+                    turns = np.fmin(turns, t)
+            room = ~np.isnan(turns)
+            if room.any():
+                world.schedule(entering[room], np.maximum(turns[room], now + world.resolution))
+                entering = entering[~room]
+            if len(entering):
                 world.schedule(entering, np.maximum(now + self.retry.sample(world.rng, len(entering)), now + world.resolution))
         if len(leaving):
             where = lots.venue[leaving]

@@ -113,9 +113,9 @@ class VenueModel:
     def alert(self, world: World, ids: np.ndarray, now: float) -> None:
         """Lots were flagged as stolen (only called when ``acts_on_alerts``)."""
 
-    def reopens(self, now: float) -> float | None:
-        """When lots it just turned away for lack of room could be taken (``None``: not a matter of
-        room — the hop's ``retry`` applies)."""
+    def reopens(self, now: float, ids: np.ndarray) -> np.ndarray | None:
+        """For lots it just turned away: when each could be taken, if it was turned away for lack of
+        room (NaN otherwise, or ``None`` for all: the hop's ``retry`` applies)."""
         return None
 
     @property

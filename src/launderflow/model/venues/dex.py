@@ -29,6 +29,7 @@ class Dex(VenueModel):
         self.depth = spec.pool_depth_usd
         self.queue = spec.queue
         self.capacity = None if spec.capacity_usd_per_day is None else Capacity(spec.capacity_usd_per_day)
+        self._no_room: tuple[float | None, np.ndarray | None] = (None, None)
 
     def refuses(self, world: World, ids: np.ndarray, now: float) -> np.ndarray:
         """Besides the usual refusals: no liquidity left within the queue (the lot waits and retries)."""
@@ -37,15 +38,22 @@ class Dex(VenueModel):
             return refused
         open_ = ~refused
         fits = self.capacity.room(now, world.lots.value[ids[open_]], self.queue)
-        refused[np.flatnonzero(open_)[~fits]] = True
+        short = np.flatnonzero(open_)[~fits]
+        refused[short] = True
+        self._no_room = (now, ids[short])  # (who was turned away for lack of room, and when: reopens)
         return refused
 
-    def reopens(self, now: float) -> float | None:
-        """Swaps turned away for liquidity come back as soon as the line is within ``queue`` again
-        (a thief waits its turn, not a day); a halted or closed DEX leaves it to the hop's retry."""
+    def reopens(self, now: float, ids: np.ndarray) -> np.ndarray | None:
+        """Swaps it just turned away for liquidity come back as soon as the line is within ``queue``
+        again (a thief waits its turn, not a day); lots refused for any other reason, and every lot
+        while it is halted or closed, are left to the hop's retry (NaN)."""
         if self.capacity is None or self.halted or self.closed or self.designated:
             return None
-        return now + max(self.capacity.booked_hours(now, claims=False) - self.queue, 0.0)
+        when, short = getattr(self, "_no_room", (None, None))
+        if when != now or short is None or len(short) == 0:
+            return None
+        turn = now + max(self.capacity.booked_hours(now, claims=False) - self.queue, 0.0)
+        return np.where(np.isin(ids, short), turn, np.nan)
 
     def on_enter(self, world: World, ids: np.ndarray, now: float, hop: Any) -> None:
         value = world.lots.value[ids]
