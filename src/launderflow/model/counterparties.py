@@ -25,16 +25,12 @@ comes from the stream ``honest:counterparties``; without an ``honest`` section n
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from .addresses import AddressBook
+from .honest_wallets import Wallets
 from .ops import Venue, World
 from .states import Location
-
-if TYPE_CHECKING:
-    from .honest import Wallets
 
 MERCHANTS = -1  # the tally's key for payments to merchants (no venue)
 

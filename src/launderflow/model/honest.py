@@ -50,11 +50,11 @@ from ..scenario.schema import HOP_KINDS
 from .addresses import AddressBook, Role
 from .columns import ColumnBuffer
 from .counterparties import MERCHANTS, Counterparties, p2p_shares
+from .honest_wallets import Wallets
 from .ops import Venue, World
 from .states import Location
 
 COMMINGLED_KINDS = ("custodial_mixer", "pool_mixer")
-WALLETS = 1 << 16  # honest recipients remembered per chain (the wallets honest deposits come from)
 LOG_COLUMNS: dict[str, type] = {
     "time": np.float64, "venue": np.int16,
     "arrivals": np.float64,  # honest users who would have come, undisturbed
@@ -112,33 +112,6 @@ def amounts(rng: np.random.Generator, n: int, spec: Any) -> np.ndarray:
         large = rng.random(n) < spec.large_share
         usd[large] = rng.lognormal(math.log(spec.large_median_usd), spec.sigma, int(np.count_nonzero(large)))
     return usd
-
-
-class Wallets:
-    """The most recent honest recipients on each chain (a ring of ``WALLETS`` addresses per chain):
-    an honest deposit comes from one of them, drawn at random, so honest wallets have a history
-    (they received before they pay) and some pay more than once, like real users'."""
-
-    def __init__(self) -> None:
-        self.rings: dict[int, np.ndarray] = {}
-        self.filled: dict[int, int] = {}
-        self.head: dict[int, int] = {}
-
-    def add(self, chain: int, addresses: np.ndarray) -> None:
-        ring = self.rings.setdefault(chain, np.empty(WALLETS, dtype=np.int64))
-        addresses = addresses[-WALLETS:]
-        head = self.head.get(chain, 0)
-        slots = (head + np.arange(len(addresses))) % WALLETS
-        ring[slots] = addresses
-        self.head[chain] = int((head + len(addresses)) % WALLETS)
-        self.filled[chain] = min(WALLETS, self.filled.get(chain, 0) + len(addresses))
-
-    def draw(self, world: World, rng: np.random.Generator, chain: int, n: int) -> np.ndarray:
-        """``n`` paying wallets: recent recipients on ``chain``, or fresh ones while there are none."""
-        filled = self.filled.get(chain, 0)
-        if filled == 0:
-            return world.addresses.new(n, chain, Role.HONEST)
-        return self.rings[chain][rng.integers(0, filled, n)]
 
 
 class VenueFlow:
