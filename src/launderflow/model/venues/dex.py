@@ -49,7 +49,7 @@ class Dex(VenueModel):
         while it is halted or closed, are left to the hop's retry (NaN)."""
         if self.capacity is None or self.halted or self.closed or self.designated:
             return None
-        when, short = getattr(self, "_no_room", (None, None))
+        when, short = self._no_room
         if when != now or short is None or len(short) == 0:
             return None
         turn = now + max(self.capacity.booked_hours(now, claims=False) - self.queue, 0.0)

@@ -61,22 +61,24 @@ class Exchange(VenueModel):
 
     def alert(self, world: World, ids: np.ndarray, now: float) -> None:
         """Flagged lots: a complying exchange freezes those it holds after its latency."""
-        ids = self.inside(world, ids)
-        if not self.freezes or len(ids) == 0:
-            return
-        ids, times = self.response.times(world, ids, now, self.policy_rng)
-        world.at(times, ids, self.freeze)
+        self._ask(world, ids, now, self.response.times)
 
     @property
     def asked_directly(self) -> bool:
-        return self.freezes and self.response.asked_directly
+        return self.response.asked_directly
 
     def direct_request(self, world: World, ids: np.ndarray, now: float) -> None:
         """A robbed exchange or token project asks at the trace about what this exchange holds."""
+        self._ask(world, ids, now, self.response.direct_times)
+
+    def _ask(self, world: World, ids: np.ndarray, now: float, when: Any) -> None:
+        """Schedule freezes of the lots it holds, at the times ``when`` (a :class:`FreezeResponse`
+        rule) gives — if it freezes at all now (``defences`` may change that during a run)."""
         ids = self.inside(world, ids)
-        if len(ids):
-            ids, times = self.response.direct_times(world, ids, now, self.policy_rng)
-            world.at(times, ids, self.freeze)
+        if not self.freezes or len(ids) == 0:
+            return
+        ids, times = when(world, ids, now, self.policy_rng)
+        world.at(times, ids, self.freeze)
 
     def harden(self, defences: Any) -> None:
         """Hardened defences: the KYC level, compliance, freeze latency and freezing it is given."""

@@ -36,10 +36,7 @@ class Issuer(VenueModel):
         return np.ones(len(ids), dtype=bool)  # nobody routes funds *through* an issuer
 
     def alert(self, world: World, ids: np.ndarray, now: float) -> None:
-        mine = self._holding(world, ids)
-        if len(mine):
-            mine, times = self.response.times(world, mine, now, self.policy_rng)
-            world.at(times, mine, self.freeze, world.lots.hops[mine].copy())
+        self._ask(world, ids, now, self.response.times)
 
     @property
     def asked_directly(self) -> bool:
@@ -47,17 +44,18 @@ class Issuer(VenueModel):
 
     def direct_request(self, world: World, ids: np.ndarray, now: float) -> None:
         """A robbed exchange or token project asks at the trace (the victim channel, from now)."""
-        mine = self._holding(world, ids)
-        if len(mine):
-            mine, times = self.response.direct_times(world, mine, now, self.policy_rng)
-            world.at(times, mine, self.freeze, world.lots.hops[mine].copy())
+        self._ask(world, ids, now, self.response.direct_times)
 
-    def _holding(self, world: World, ids: np.ndarray) -> np.ndarray:
-        """The lots of its token still in the launderer's wallets (none while halted or closed)."""
+    def _ask(self, world: World, ids: np.ndarray, now: float, when: Any) -> None:
+        """Schedule freezes of the lots of its token still in the launderer's wallets, at the times
+        ``when`` (a :class:`FreezeResponse` rule) gives; nothing while halted or closed."""
         if self.halted or self.closed:
-            return ids[:0]
+            return
         lots = world.lots
-        return ids[(lots.asset[ids] == self.asset) & lots.alive[ids] & (lots.location[ids] == int(Location.LAUNDERER))]
+        mine = ids[(lots.asset[ids] == self.asset) & lots.alive[ids] & (lots.location[ids] == int(Location.LAUNDERER))]
+        if len(mine):
+            mine, times = when(world, mine, now, self.policy_rng)
+            world.at(times, mine, self.freeze, lots.hops[mine].copy())
 
     def freeze(self, ids: np.ndarray, now: float, hops: np.ndarray) -> None:
         world = self.world
