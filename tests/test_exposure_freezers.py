@@ -77,6 +77,45 @@ def test_a_direct_victim_asks_at_the_trace_not_after_the_sharing_latency(direct:
         assert rep.venue_frozen[0] == (pytest.approx(rep.stolen_usd, rel=1e-9) if caught else 0.0), (direct, kind)
 
 
+def _after_a_mixer(issuer: dict, sharing: str) -> Scenario:
+    """An exchange's stolen USDC goes through a custodial mixer (a judgment point the analysts
+    always get through), waits five days and is swapped; sharing takes ``sharing``."""
+    mixer = {"kind": "custodial_mixer", "jurisdiction": "offshore", "delay": "1h", "fee": 0.0, "payouts": 1}
+    playbook = [{"hop": "mix", "venue": "cm"}, *SWAP_LATER]
+    scenario = usdc_scenario({"circle": issuer, "cm": mixer, **UNI}, playbook, victim_kind="exchange")
+    data = scenario.model_dump(mode="json", exclude_unset=True)
+    data["tracing"]["hop_success"] = {"custodial_mixer": 1.0}
+    data["tracing"]["sharing"]["latency"] = sharing
+    return Scenario.model_validate(data)
+
+
+def test_a_direct_victim_asks_only_about_lots_still_in_its_own_view():
+    # Past a judgment point (the mixer payout) the victim no longer asks at the trace: with the flag
+    # 10 days away nothing is frozen before the swap on day 5, where before the mixer all of it is.
+    strong_only = circle(victim={"probability": 0.0, "strong": 1.0, "latency": "1h", "direct": True})
+    rep = run(_after_a_mixer(strong_only, "10d"))
+    assert rep.venue_frozen[0] == 0.0
+    # With the flag in time its request travels with the flag at the ordinary chance, not the strong one.
+    assert run(_after_a_mixer(strong_only, "1h")).venue_frozen[0] == 0.0
+    ordinary = circle(victim={"probability": 1.0, "strong": 0.0, "latency": "1h", "direct": True})
+    rep = run(_after_a_mixer(ordinary, "1h"))
+    assert rep.venue_frozen[0] == pytest.approx(rep.stolen_usd, rel=1e-9)
+
+
+def test_a_consolidation_stays_in_the_victims_view_while_any_input_is():
+    # Half the wallets pass the mixer, half do not; merged, the wallet holds value the victim still
+    # sees, so it is asked about at the trace and everything merged is frozen before the swap (the
+    # issuer takes two days: the inputs have been merged by then).
+    strong_only = circle(victim={"probability": 0.0, "strong": 1.0, "latency": "2d", "direct": True})
+    data = _after_a_mixer(strong_only, "10d").model_dump(mode="json", exclude_unset=True)
+    data["playbook"] = [{"hop": "split", "wallets": 10},
+                        {"hop": "branch", "branches": [{"share": 0.5, "playbook": [{"hop": "mix", "venue": "cm"}]},
+                                                       {"share": 0.5, "playbook": [{"hop": "wait", "delay": "1h"}]}]},
+                        {"hop": "consolidate", "wallets": 1}, *SWAP_LATER]
+    rep = run(Scenario.model_validate(data))
+    assert rep.venue_frozen[0] == pytest.approx(rep.stolen_usd, rel=1e-9)
+
+
 def test_a_direct_victim_is_asked_once_not_again_at_the_flag():
     # Strong chance 0.5 asked directly (no flag delay): about half frozen, not 1 - 0.5^2 = 75 %.
     issuer = circle(victim={"probability": 0.0, "strong": 0.5, "latency": "1h", "direct": True})

@@ -350,6 +350,8 @@ class World:
         now = self.env.now
         lots.hops[ids] += 1
         lots.flagged[ids] = False
+        if judged:
+            lots.judged[ids] = True
         was = lots.trail[ids]
         if keep is None:
             p = self.team.success(hop, now)
@@ -537,9 +539,10 @@ class World:
         judge_at = np.maximum.reduceat(np.where(lots.trail[ids], lots.judge_at[ids], -np.inf)[order], starts)
         recover_at = np.minimum.reduceat(lots.recover_at[ids][order], starts)
         lost_at = np.maximum.reduceat(lots.lost_at[ids][order], starts)  # a venue before an automatic hop
+        judged = np.logical_and.reduceat(lots.judged[ids][order], starts)  # in view while any input is
         merged = lots.add(n_groups, value=value, asset=asset, address=wallets, location=int(Location.LAUNDERER),
                           trail=trail, traced=traced, theft=lots.theft[ids[0]], step=step, touched=touched,
-                          judge_at=judge_at, recover_at=recover_at, lost_at=lost_at)
+                          judge_at=judge_at, recover_at=recover_at, lost_at=lost_at, judged=judged)
         # Value moves from each input's cell to its merged lot's cell (knowledge may resume).
         self.book.move(now, self.cells(ids), self.cells(merged)[group], lots.value[ids])
         self.record(now, lots.address[ids], wallets[group], ids, lots.value[ids], "consolidate", -1, fee)

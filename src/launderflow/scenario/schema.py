@@ -294,7 +294,7 @@ class VictimChannel(Channel):
     the token's own project (theft ``victim_kind``), who can press harder or act themselves."""
 
     strong: Probability | None = Field(default=None, description="probability when the victim is an exchange or a token project (default: probability)")
-    direct: bool = Field(default=False, description="an exchange or token-project victim asks this party itself as soon as its funds are traced (its own investigators see its drained wallets), not after the sharing channel's latency; other victims' requests still come with the flag")
+    direct: bool = Field(default=False, description="an exchange or token-project victim asks this party itself as soon as its funds are traced (its own investigators see its drained wallets), not after the sharing channel's latency — for lots before their first judgment point (beyond it the request comes with the flag at `probability`); other victims' requests still come with the flag")
 
 
 class Response(Strict):

@@ -13,7 +13,10 @@ from an address the investigators have traced is screened on arrival; the other 
 addresses shared through the information-sharing channel (flagged). A ``direct`` victim channel
 is the exception: an exchange or a token project that was robbed watches its own drained wallets
 and asks the party itself as soon as its funds are traced (Poloniex's freeze on Tron came on day
-0-1), so for those thefts the victim channel runs from the trace, not from the flag.
+0-1), so for those thefts the victim channel runs from the trace, not from the flag — for lots
+still in its own view, before their first judgment point (a mixer payout, an unlinked bridge).
+Beyond it the victim knows what the shared flags say, and its request comes with the flag at the
+victim channel's ordinary chance.
 
 Without a ``response`` in the scenario a party keeps the single rule it always had: it acts with
 ``compliance`` after ``freeze_latency`` (so older scenarios and the golden files are unchanged).
@@ -87,8 +90,10 @@ class FreezeResponse:
             chance = np.full(n, p)
             if strong is not None:
                 chance = np.where(self.strong[lots.theft[ids]], strong, p)
-            if name == "victim" and self.direct and only is None:  # strong victims asked at the trace already
-                chance = np.where(self.strong[lots.theft[ids]], 0.0, chance)
+            if name == "victim" and self.direct and only is None:
+                # A strong victim asked at the trace for lots still in its own view; beyond its
+                # first judgment point its request travels with the flag, like any victim's.
+                chance = np.where(self.strong[lots.theft[ids]], np.where(lots.judged[ids], p, 0.0), chance)
             acts = rng.random(n) < chance
             t = np.where(acts, now + latency.sample(rng, n), np.inf)
             best = np.minimum(best, t)
@@ -98,8 +103,13 @@ class FreezeResponse:
     def direct_times(self, world: World, ids: np.ndarray, now: float,
                      rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """A strong victim's own request, at the trace: which of these just-traced lots the party
-        acts on, and when (the victim channel's ``strong`` chance and latency, from now)."""
-        ids = ids[self.strong[world.lots.theft[ids]]]
+        acts on, and when (the victim channel's ``strong`` chance and latency, from now).
+
+        Only lots still in the victim's own view are asked about: those that have not passed a
+        judgment point (a mixer payout, an unlinked bridge). Beyond it the victim's investigators
+        know no more than the shared flags, and its request comes with the flag (:meth:`times`)."""
+        lots = world.lots
+        ids = ids[self.strong[lots.theft[ids]] & ~lots.judged[ids]]
         if len(ids) == 0:
             return ids, np.zeros(0)
         return self.times(world, ids, now, rng, only="victim")
