@@ -5,10 +5,14 @@ A *service* is a venue offered for a function (mixing, cross-chain, swapping, of
 rule reads (``market.choice`` in the schema; the step that chooses is ``model/choice.py``). The
 venue itself does the work, so deposits, fees, freezes and tracing are the venue machinery.
 
-Perceived risk is learned from what the launderer can observe — freezes and seizures of value at a
-service, its designation, halt or shutdown — each event adding its weight, fading with an
-exponential memory; ``spillover`` of it reaches the other open services like it (the same kind of
-venue serving a shared function; ``spillover_among: function``: every service of the function). Alerts
+Perceived risk is learned from what the launderer can observe. A *loss* — a freeze or seizure of its
+value at a service — adds its weight times the share of the value it had there that was lost (a
+freeze of one deposit among many is a small loss, a raid that takes everything inside a full one),
+fading with an exponential memory; ``spillover`` of it reaches the other open services like it (the
+same kind of venue serving a shared function; ``spillover_among: function``: every service of the
+function). A *state* — a designation, halt or shutdown — is a standing fact the launderer sees
+every day it is in force: its weight holds undiminished while the state lasts and fades only from
+the day it ends (a halt lifted). Alerts
 on its own lots (their addresses flagged while inside a service) count as how much more of its
 value there is flagged than of all its value in play. Events are observed when the launderer next decides (at a service step), so a
 service nobody uses is not watched more often than the launderer acts. The market draws only from
@@ -59,6 +63,7 @@ class Market:
         self._frozen_seen = np.zeros(n)
         self._seized_seen = np.zeros(n)
         self._state_seen = np.zeros((n, 3), dtype=bool)  # designated, halted, closed
+        self._standing = np.zeros(n)  # weights of the states in force (they do not fade while they hold)
         self._venue_index = np.array([v.index for v in self.venues], dtype=np.int64)
         self._flagged_share = np.zeros(n)  # excess flagged share of the launderer's value inside each service
         same_kind = self.choice.spillover_among == "kind"
@@ -97,7 +102,7 @@ class Market:
         """Perceived risk at ``now``: the prior, plus the faded events, plus ``alert`` times how much
         more of the launderer's value inside is flagged than of all its value (a score: may exceed 1)."""
         decayed = self._risk[members] * np.exp(-(now - self._risk_time) / self.choice.memory)
-        return self.prior[members] + decayed + self.choice.alert * self._flagged_share[members]
+        return self.prior[members] + self._standing[members] + decayed + self.choice.alert * self._flagged_share[members]
 
     def utilities(self, members: np.ndarray, now: float, last: int) -> np.ndarray:
         """U_j = -cost_weight cost_j - delay_weight delay_j - risk_weight risk_j + inertia [j = last]."""
@@ -129,21 +134,39 @@ class Market:
         c = self.choice
         self._risk *= np.exp(-(now - self._risk_time) / c.memory)
         self._risk_time = now
+        frozen = np.array([v.frozen_usd for v in self.venues]) - self._frozen_seen
+        seized = np.array([v.seized_usd for v in self.venues]) - self._seized_seen
+        lost = np.maximum(frozen, 0.0) + np.maximum(seized, 0.0)
+        if lost.any():
+            at_stake = lost + self._value_inside()
+            for j in np.flatnonzero(lost > 0):
+                share = lost[j] / at_stake[j]
+                if frozen[j] > 0:
+                    self._event(now, int(j), "freeze", c.freeze * share)
+                if seized[j] > 0:
+                    self._event(now, int(j), "seizure", c.seizure * share)
+            self._frozen_seen += np.maximum(frozen, 0.0)
+            self._seized_seen += np.maximum(seized, 0.0)
         for j, venue in enumerate(self.venues):
-            if venue.frozen_usd > self._frozen_seen[j]:
-                self._frozen_seen[j] = venue.frozen_usd
-                self._event(now, j, "freeze", c.freeze)
-            if venue.seized_usd > self._seized_seen[j]:
-                self._seized_seen[j] = venue.seized_usd
-                self._event(now, j, "seizure", c.seizure)
             for k, (flag, name, weight) in enumerate(((venue.designated, "designation", c.designation),
                                                       (venue.halted, "halt", c.halt),
                                                       (venue.closed, "shutdown", c.shutdown))):
                 if flag and not self._state_seen[j, k]:
-                    self._event(now, j, name, weight)
+                    self._state(now, j, name, weight)
+                elif not flag and self._state_seen[j, k] and weight > 0:  # ended: from now it fades
+                    self._standing[j] = max(0.0, self._standing[j] - weight)
+                    self._risk[j] += weight
                 self._state_seen[j, k] = flag
         if self.choice.alert > 0:
             self._observe_alerts()
+
+    def _value_inside(self) -> np.ndarray:
+        """USD of the launderer's value inside each service now (what a freeze or a raid there could
+        still take: with what was just lost, the value the launderer had at stake there)."""
+        lots = self.world.lots
+        inside = lots.view("alive") & (lots.view("location") == int(Location.VENUE))
+        size = len(self.world.venues)
+        return np.bincount(lots.view("venue")[inside], weights=lots.view("value")[inside], minlength=size)[self._venue_index]
 
     def _observe_alerts(self) -> None:
         """Alerts on the launderer's own lots: how much more of its value inside each service is
@@ -168,14 +191,32 @@ class Market:
 
     def calm_after(self, members: np.ndarray, now: float, level: float) -> np.ndarray:
         """Hours until each service's perceived risk falls to ``level`` as its events fade, if
-        nothing new happens (inf: its prior and alert term alone reach ``level``)."""
+        nothing new happens (inf: its prior, standing states and alert term alone reach ``level``)."""
         decayed = self._risk[members] * np.exp(-(now - self._risk_time) / self.choice.memory)
-        floor = self.prior[members] + self.choice.alert * self._flagged_share[members]
+        floor = self.prior[members] + self._standing[members] + self.choice.alert * self._flagged_share[members]
         room = level - floor
         out = np.full(len(members), np.inf)
         fades = room > 0
         out[fades] = self.choice.memory * np.log(np.maximum(decayed[fades] / room[fades], 1.0))
         return out
+
+    def _state(self, now: float, j: int, event: str, weight: float) -> None:
+        """A state began at service j (designated, halted, shut down): its weight stands there while
+        the state lasts; what spills over to the services like j (``spillover_of``) is a lesson
+        about them, which fades as an event does."""
+        if weight <= 0:
+            return
+        self._standing[j] += weight
+        self._spill(now, j, event, weight)
+        self.observations.append(1, time=now, service=j, event=EVENT_CODE[event], weight=weight)
+
+    def _spill(self, now: float, j: int, event: str, weight: float) -> None:
+        """``spillover`` of an event's weight at the services like j that exist now (a service
+        launched later, or already closed, learns nothing from it)."""
+        if event in self.choice.spillover_of:
+            alive = np.array([not v.closed for v in self.venues], dtype=bool)
+            like = self._similar[j] & (self.opens <= now) & (now < self.closes) & alive
+            self._risk[like] += self.choice.spillover * weight
 
     def _event(self, now: float, j: int, event: str, weight: float) -> None:
         """An event at service j: its weight there, ``spillover`` of it at the services like j that
@@ -183,10 +224,7 @@ class Market:
         if weight <= 0:
             return
         self._risk[j] += weight
-        if event in self.choice.spillover_of:
-            alive = np.array([not v.closed for v in self.venues], dtype=bool)
-            like = self._similar[j] & (self.opens <= now) & (now < self.closes) & alive
-            self._risk[like] += self.choice.spillover * weight
+        self._spill(now, j, event, weight)
         self.observations.append(1, time=now, service=j, event=EVENT_CODE[event], weight=weight)
 
 
