@@ -690,6 +690,26 @@ def _venue_inflow_growth(rep: Replication, scenario: Scenario, venue: str, start
     return float("inf") if after > 0 else float("nan")
 
 
+def _venue_share(rep: Replication, scenario: Scenario, venue: str, start: float, at: float) -> float:
+    """Of the value entering laundering services (not off-ramps) in [start, at), the share that
+    entered ``venue`` (NaN: none entered)."""
+    total = _inflow_by(rep, _laundering_venues(scenario), start, at)
+    return _inflow_by(rep, [_venue_index(scenario, venue)], start, at) / total if total > 0 else float("nan")
+
+
+def _venue_share_growth(rep: Replication, scenario: Scenario, venue: str, start: float, at: float) -> float:
+    """A venue's share of the laundering flow in [start, at) over its share in the window of the same
+    length just before: its growth as a choice, apart from how much was stolen in each window (NaN:
+    no flow before or after; inf: the venue had none of it before and some after)."""
+    before = _venue_share(rep, scenario, venue, start - (at - start), start)
+    after = _venue_share(rep, scenario, venue, start, at)
+    if math.isnan(before) or math.isnan(after):
+        return float("nan")
+    if before > 0:
+        return after / before
+    return float("inf") if after > 0 else float("nan")
+
+
 register(Metric("function_share_between", SHARE, "{function}_share_{start}_to_{at}",
                 "{function} share of laundering flow, {start} to {at}", None, _function_share_between,
                 ("function", "start", "at"),
@@ -698,10 +718,15 @@ register(Metric("function_share_between", SHARE, "{function}_share_{start}_to_{a
 register(Metric("venue_inflow_growth", RATIO, "{venue}_growth_{start}_to_{at}", "{venue} inflow growth, {start} to {at}",
                 None, _venue_inflow_growth, ("venue", "start", "at"),
                 "inflow into a venue between two times over its inflow in as long a window just before (YoMix x5 in 2023)"))
+register(Metric("venue_share_growth", RATIO, "{venue}_share_growth_{start}_to_{at}",
+                "{venue} share growth, {start} to {at}", None, _venue_share_growth, ("venue", "start", "at"),
+                "a venue's share of the value entering laundering services between two times over its share in as long "
+                "a window just before: the launderer's move to it, apart from how much was stolen in each window"))
 
 
 DISPLACEMENT: tuple[str, ...] = ("function_flow_share", "displaced_share", "offramp_share", "launderer_cost_share",
-                                 "mean_cash_out_days", "function_share_between", "venue_inflow_growth")
+                                 "mean_cash_out_days", "function_share_between", "venue_inflow_growth",
+                                 "venue_share_growth")
 
 
 def displacement_measures(scenarios: Sequence[Scenario]) -> list[Measure]:
