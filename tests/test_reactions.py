@@ -259,6 +259,67 @@ def test_actions_against_one_operator_stay_with_it_unless_the_scenario_says_othe
     assert r[names.index("late")] == 0.0
 
 
+# --- standing states; losses weighed by their size ---------------------------------------------
+
+
+def test_a_designation_in_force_does_not_fade_and_a_lifted_halt_does():
+    """A designation is a legal fact the launderer sees every day it holds: its weight stands, ten
+    memories later as on the first day. A halt weighs as long as it lasts and fades from its end."""
+    world, names = _market({"memory": "5d", "alert": 0.0})
+    market = world.market
+    a, b = names.index("mixer_a"), names.index("mixer_b")
+    market.venues[a].designate()
+    market.venues[b].halt()
+    market.observe(1.0)
+    market.observe(50 * DAY)
+    assert market.risk(np.array([a, b]), 50 * DAY) == pytest.approx([0.5, 0.3])
+    assert market.calm_after(np.array([a]), 50 * DAY, 0.4)[0] == math.inf  # it does not calm down while designated
+    market.venues[b].halt(False)
+    market.observe(60 * DAY)
+    assert market.risk(np.array([a, b]), 65 * DAY) == pytest.approx([0.5, 0.3 * math.exp(-1.0)])
+
+
+def _without_avoiding(scenario: Scenario) -> Scenario:
+    data = scenario.model_dump()
+    data["launderer"]["avoids_designated"] = False  # it may keep using a designated mixer (as DPRK did Tornado)
+    return Scenario.model_validate(data)
+
+
+def test_a_launderer_free_to_use_a_designated_mixer_still_shuns_it_while_the_designation_holds():
+    """Designation weight 0.5 x risk_weight 10 = 5 utils against mixer_a from day 5: its share is
+    ~e^-5 / (1 + e^-5) < 1 % for as long as it is designated. Were the designation an event fading
+    with the 5-day memory, mixer_a would be back near half of the flow by days 30-40."""
+    scenario = _without_avoiding(mixers({}, [{"kind": "designation", "name": "ofac", "at": "5d", "venue": "mixer_a"}]))
+    shares = []
+    for seed in range(2):
+        rep = run(scenario, seed)
+        a, both = inflow(rep, scenario, ["mixer_a"], 30 * DAY, 40 * DAY), inflow(rep, scenario, ["mixer_a", "mixer_b"], 30 * DAY, 40 * DAY)
+        shares.append(a / both)
+        assert inflow(rep, scenario, ["mixer_a"], 0, 5 * DAY) > 0.3 * inflow(rep, scenario, ["mixer_a", "mixer_b"], 0, 5 * DAY)
+    assert max(shares) < 0.05
+
+
+def _seizure_weights(share: float, seed: int) -> np.ndarray:
+    """The weights of the seizures the launderer observed after a raid on both mixers taking about
+    ``share`` of what it has inside them."""
+    scenario = mixers({}, [{"kind": "seizure", "name": "raid", "at": "15d", "venues": ["mixer_a", "mixer_b"],
+                            "jurisdictions": ["US"], "share": share}])
+    world = World(scenario, np.random.default_rng(seed))
+    world.run()
+    obs = world.market.observations.arrays(copy=True)
+    return obs["weight"][obs["event"] == 1]
+
+
+def test_a_loss_weighs_by_the_share_of_the_value_at_stake_there_that_it_took():
+    """A raid that takes all the launderer has inside a mixer adds the full seizure weight (0.8); one
+    that takes about a quarter of it adds about a quarter of that. Before, both added 0.8."""
+    full = np.concatenate([_seizure_weights(1.0, seed) for seed in range(2)])
+    quarter = np.concatenate([_seizure_weights(0.25, seed) for seed in range(2)])
+    assert len(full) and len(quarter)
+    assert full == pytest.approx(0.8)  # everything inside was traced and seized
+    assert 0.05 < quarter.mean() < 0.4
+
+
 # --- README's policy section is the displacement study's -----------------------------------------
 
 
