@@ -313,6 +313,21 @@ def test_displaced_share_is_the_substitutes_flow_beyond_their_share_before():
     assert math.isnan(metrics.METRICS["function_flow_share"](function="swapping").value(rep, scenario))
 
 
+def test_venue_share_growth_is_its_share_of_the_laundering_flow_over_its_share_just_before():
+    """Unlike venue_inflow_growth, it does not move with how much was stolen in each window: the
+    raid on mixer_a moves mixer_b's share of the mixing flow up, whatever the amounts."""
+    scenario = Scenario.model_validate(market_dict(choice={"inertia": 0.0, "alert": 0.0}, interventions=[
+        {"kind": "seizure", "name": "raid", "at": "15d", "venues": ["mixer_a"]}]))
+    rep = run(scenario, 1)
+    day = 24.0
+    share = {w: inflow(rep, scenario, "mixer_b", *w) / (inflow(rep, scenario, "mixer_a", *w) + inflow(rep, scenario, "mixer_b", *w))
+             for w in ((5 * day, 15 * day), (15 * day, 25 * day))}
+    got = metrics.METRICS["venue_share_growth"](venue="mixer_b", start=15 * day, at=25 * day).value(rep, scenario)
+    assert got == pytest.approx(share[(15 * day, 25 * day)] / share[(5 * day, 15 * day)], rel=1e-12)
+    assert got > 1.3  # the launderer moved to mixer_b
+    assert math.isnan(metrics.METRICS["venue_share_growth"](venue="mixer_b", start=55 * day, at=58 * day).value(rep, scenario))
+
+
 def test_a_fixed_playbooks_substitutes_count_as_displacement_too():
     """Without services, the venues listed with a target in a hop are its substitutes: a takedown of
     the first mixer of ``venue: [mixer_a, mixer_b]`` displaces everything after it to mixer_b."""

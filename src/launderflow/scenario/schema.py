@@ -910,12 +910,13 @@ class Choice(Strict):
         U_j = -cost_weight * cost_j - delay_weight * delay_j (days) - risk_weight * risk_j(t)
               + inertia * [j is the service this step used last]
 
-    and the perceived risk is learned with an exponential memory: each event the launderer
-    observes at j (a freeze or seizure of value there, a designation, halt or shutdown of j) adds
-    its weight, fading as exp(-age / memory); ``spillover`` of it reaches the other services of the
-    same function ("others like it"); alerts on its own lots add ``alert`` times how much more of
-    its value inside j is flagged than of all its value in play: risk_j(t) = perceived_risk_j + sum of the faded weights + alert term
-    (a score that may exceed 1). Reactions (off by default): above ``fragment_above`` a lot is split
+    and the perceived risk is learned from what the launderer observes at j: a loss there (a freeze
+    or seizure of its value) adds its weight times the share of the value it had at stake there
+    that was taken, fading as exp(-age / memory), and ``spillover`` of it reaches the other
+    services like j ("others like it"); a state of j (designated, halted, shut down) adds its weight
+    for as long as it holds and fades only from its end; alerts on its own lots add ``alert`` times
+    how much more of its value inside j is flagged than of all its value in play: risk_j(t) =
+    perceived_risk_j + states in force + sum of the faded weights + alert term (a score that may exceed 1). Reactions (off by default): above ``fragment_above`` a lot is split
     into smaller deposits made one after another, each choosing again with what the launderer has
     learned meanwhile; above ``pause_above`` at every open service, lots wait. Every default is an
     ASSUMPTION.
@@ -925,13 +926,13 @@ class Choice(Strict):
     delay_weight: Annotated[float, Field(ge=0.0, le=1e6)] = Field(default=0.1, description="utility lost per day of expected delay")
     risk_weight: Annotated[float, Field(ge=0.0, le=1e6)] = Field(default=10.0, description="utility lost per unit of perceived risk")
     inertia: Annotated[float, Field(ge=0.0, le=1e6)] = Field(default=0.5, description="switching cost: utility added to the service used last")
-    memory: Annotated[Duration, Field(gt=0.0)] = Field(default=30 * 24.0, description="time constant of the perceived risk's exponential memory")
+    memory: Annotated[Duration, Field(gt=0.0)] = Field(default=30 * 24.0, description="time constant of the exponential memory of losses (and of states once they end)")
     spillover: Probability = Field(default=0.3, description="share of an event's weight felt at the other services of the same function")
-    freeze: Probability = Field(default=0.5, description="risk added by a freeze of the launderer's value at the service")
-    seizure: Probability = Field(default=0.8, description="risk added by a seizure of value inside the service")
-    designation: Probability = Field(default=0.5, description="risk added by a designation of the service")
-    halt: Probability = Field(default=0.3, description="risk added by a halt of the service")
-    shutdown: Probability = Field(default=1.0, description="risk added by a shutdown (takedown) of the service")
+    freeze: Probability = Field(default=0.5, description="risk added by a freeze of all the value the launderer had at stake at the service (a part: that share of it)")
+    seizure: Probability = Field(default=0.8, description="risk added by a seizure of all the launderer's value inside the service (a part: that share of it)")
+    designation: Probability = Field(default=0.5, description="risk added by a designation of the service, for as long as it is in force")
+    halt: Probability = Field(default=0.3, description="risk added by a halt of the service while it lasts (fading after)")
+    shutdown: Probability = Field(default=1.0, description="risk added by a shutdown (takedown) of the service, for good")
     alert: Probability = Field(default=0.2, description="risk added per unit of excess flagged share of the launderer's value inside the service (over all its value in play)")
     spillover_among: Literal["kind", "function"] = Field(
         default="kind", description="'others like it': the open services of a shared function that are the same kind of venue "
