@@ -100,6 +100,17 @@ def test_p2p_outside_an_otc_desk_is_refused(tmp_path):
     assert "p2p" in result.output and "only an OTC desk" in result.output and "Traceback" not in result.output
 
 
+def test_null_transfers_are_a_line_numbered_error_not_a_traceback(tmp_path):
+    """Found by the fuzz test: ``transfers: null`` crashed the cross-checks with a TypeError."""
+    data = copy.deepcopy(_data())
+    data["honest"]["transfers"] = None
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    result = CliRunner().invoke(main, ["validate", str(path)])
+    assert result.exit_code == 2
+    assert "transfers" in result.output and "s.yaml:" in result.output and "Traceback" not in result.output
+
+
 def test_export_labels_payments_to_honest_wallets_and_lists_every_attempt(tmp_path):
     import pandas as pd
 

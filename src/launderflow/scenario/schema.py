@@ -1070,7 +1070,7 @@ def honest_problems(scenario: Any) -> list[tuple[tuple[Any, ...], str]]:
             asset = getattr(flow, field)
             if asset is not None and asset not in assets:
                 problems.append(((*where, field), f"unknown asset {asset!r} (defined: {', '.join(sorted(assets)) or 'none'})"))
-    for asset in honest.transfers:
+    for asset in honest.transfers or {}:  # (null: pydantic reports it; here nothing to cross-check)
         if asset not in assets:
             problems.append((("honest", "transfers", asset), f"unknown asset {asset!r} (defined: {', '.join(sorted(assets)) or 'none'})"))
     return problems
