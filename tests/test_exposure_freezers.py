@@ -165,6 +165,26 @@ def test_exchange_screening_catches_traced_deposits_on_arrival():
     assert run(Scenario.model_validate(data)).venue_frozen[0] == 0.0
 
 
+def test_a_held_deposit_stays_in_the_account_and_a_late_request_still_freezes_it():
+    # The launderer withdraws after an hour; law enforcement asks two days after the deposit. Only
+    # deposits the exchange holds (for five days) are still there: all of them with holds at 1,
+    # about half at 0.5, none without holds.
+    def frozen(holds: dict | None) -> float:
+        exchange = {"kind": "exchange", "jurisdiction": "offshore", "freezes": True, "delay": "1h",
+                    "response": {**CHANNELS_OFF, "law_enforcement": {"probability": 1.0, "latency": "2d"}}}
+        if holds is not None:
+            exchange["holds"] = holds
+        data = two_chain_dict("holds", [{"hop": "split", "wallets": 200}, {"hop": "exchange", "venue": "cex", "to": "BTC"}],
+                              {"cex": exchange}, tracing={"auto_latency": 0, "sharing": {"latency": 0}})
+        rep = run(Scenario.model_validate(data))
+        return float(rep.venue_frozen[0] / rep.stolen_usd)
+    assert frozen(None) == 0.0
+    assert frozen({"probability": 0.0}) == 0.0
+    assert frozen({"probability": 1.0, "duration": "5d"}) == pytest.approx(1 - 0.001, rel=1e-9)  # after the fee
+    assert 0.35 < frozen({"probability": 0.5, "duration": "5d"}) < 0.65
+    assert frozen({"probability": 1.0, "duration": "1d"}) == 0.0  # released before the request
+
+
 # --- team success --------------------------------------------------------------------------------
 
 

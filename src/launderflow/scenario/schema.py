@@ -313,6 +313,18 @@ class Response(Strict):
     min_usd: Annotated[float, Field(ge=0.0)] = Field(default=0.0, description="lots worth less than this (USD) are not acted on")
 
 
+class AccountHolds(Strict):
+    """Deposits an exchange keeps in the account for a while, whatever the launderer wants: a
+    review of a large deposit or a new account, withdrawal limits, selling in chunks. While held, a
+    deposit can still be frozen by any channel (Binance recovered $5.8 M of Ronin's deposits, made
+    days before the theft was discovered; Harmony's second freeze came four weeks after the
+    deposits: incidents.md)."""
+
+    probability: Probability = Field(default=0.0, description="share of deposits held")
+    duration: Delay = Field(default_factory=lambda: LogNormalDelay(dist="lognormal", median=14 * 24.0, sigma=1.0),
+                            description="how long a held deposit stays (from the deposit)")
+
+
 class VenueBase(Strict):
     jurisdiction: Jurisdiction
     halts: bool = Field(default=False, description="can be halted (a halt makes it refuse new funds)")
@@ -401,6 +413,7 @@ class ExchangeVenue(VenueBase):
     response: Response | None = Field(default=None, description="freezes by channel (replaces compliance and freeze_latency when given)")
     min_dwell: Delay = Field(default_factory=lambda: LogNormalDelay(dist="lognormal", median=1.0, sigma=0.5),
                              description="the shortest stay the exchange allows (confirmations, trade, withdrawal processing): an exposure-aware launderer stays no longer")
+    holds: AccountHolds | None = Field(default=None, description="deposits kept in the account for a review or by withdrawal limits (none: no holds)")
 
     def budget_terms(self, scenario: Scenario, hop_kind: str, alternative: int) -> BudgetTerms:
         return OFF_CHAIN if hop_kind == "cash_out" else THROUGH

@@ -2,7 +2,9 @@
 
 Freezing is a race: a deposit that investigators trace is flagged, and if the exchange freezes at
 all and complies this time, the funds are frozen ``freeze_latency`` later — unless the launderer
-has already withdrawn them (after ``delay``). No-KYC swap services (eXch-like) never freeze.
+has already withdrawn them (after ``delay``). An exchange with ``holds`` keeps a share of deposits
+in the account for a while whatever the launderer wants (reviews, withdrawal limits), so late
+requests still find them. No-KYC swap services (eXch-like) never freeze.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ class Exchange(VenueModel):
         self.min_dwell = from_spec(spec.min_dwell)
         exposure = world.scenario.launderer.exposure
         self.short_dwell = exposure is not None and exposure.short_dwell
+        self.holds = spec.holds if spec.holds is not None and spec.holds.probability > 0 else None
+        self.hold_duration = from_spec(spec.holds.duration) if self.holds is not None else None
 
     @property
     def compliance(self) -> float:  # type: ignore[override]
@@ -47,6 +51,11 @@ class Exchange(VenueModel):
             lots.asset[ids] = hop.to_asset
         # An exposure-aware launderer leaves a freezing exchange as soon as it allows.
         self.hold(world, ids, now, self.min_dwell if self.short_dwell and self.freezes else self.delay)
+        if self.holds is not None and len(ids):  # held deposits stay at least the hold's duration
+            held = ids[self.policy_rng.random(len(ids)) < self.holds.probability]
+            if len(held):
+                until = now + self.hold_duration.sample(self.policy_rng, len(held))  # type: ignore[union-attr]
+                world.schedule(held, np.maximum(lots.ready[held], until))
         flagged = ids[lots.flagged[ids]]  # deposits from addresses already shared as stolen
         dark = ids[~lots.trail[ids]]
         if len(dark) and self.kyc > 0:  # a KYC'd deposit can put analysts back on a lost trail
