@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+BEHAVIOUR = ROOT / "scenarios" / "behaviour" / "dprk.yaml"  # the shared file the draws replace values of
 POLICIES = [
     "baseline",
     "tornado_designation",
@@ -90,7 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import launderflow as lf
+    from launderflow.analysis.joint import behaviour_overrides
     from launderflow.metrics import METRICS
+    from launderflow.scenario.loader import load_scenario
     from launderflow.views.plots import write_figures
     from launderflow.views.report import write_report
     from launderflow.views.tables import comparison_table
@@ -114,8 +117,16 @@ def main(argv: list[str] | None = None) -> int:
         shown = {key: v for key, v in overrides.items() if key != "honest"}
         what = f" (parameter set {k + 1} of {len(draws)}: {shown})" if shown else ""
         print(f"comparing {len(files)} scenarios, {args.runs} runs each, seed {args.seed}{what}", file=sys.stderr)
-        cmp = lf.compare(files, runs=args.runs, seed=args.seed, out=out, at=AT.split(","), jobs=args.jobs,
-                         overwrite=True, overrides=overrides or None)
+        # A draw replaces the shared behaviour, not a policy's own choice of the same field (the
+        # information-sharing policy's 15-minute latency stays 15 minutes under every draw).
+        scenarios = []
+        for file in files:
+            kept = behaviour_overrides(file, BEHAVIOUR, overrides)
+            if k == 0 and set(kept) != set(overrides):
+                print(f"  {file.name} keeps its own {', '.join(sorted(set(overrides) - set(kept)))}", file=sys.stderr)
+            scenarios.append(load_scenario(file, kept, override_label="draw {field}={value}"))
+        cmp = lf.compare(scenarios, runs=args.runs, seed=args.seed, out=out, at=AT.split(","), jobs=args.jobs,
+                         overwrite=True)
         failed += [name for name, run in cmp.runs.items() if not run.report.ok]
         per_draw.append({name: {s: run.values(METRICS["final_share"](state=s)) for s in EFFECTS}
                          for name, run in cmp.runs.items()})

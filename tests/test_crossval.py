@@ -269,3 +269,24 @@ def test_ctrl_c_exits_130_and_keeps_the_cells(case, tmp_path, monkeypatch):
     assert result.exit_code == 130
     assert "interrupted: nothing was scored; the finished cells are kept in" in result.stderr
     assert "--resume runs the rest" in result.stderr and not (tmp_path / "o" / "crossval.json").exists()
+
+
+def test_a_draw_of_the_behaviour_replaces_the_shared_file_not_a_policy(tmp_path):
+    # The policy study carries the accepted sets into policy scenarios: a field the policy file (or
+    # any file between it and the shared one) sets itself keeps the policy's value.
+    from launderflow.analysis.joint import behaviour_overrides
+
+    (tmp_path / "shared.yaml").write_text("tracing: {dependence: 0.5, sharing: {latency: 6h}}\n", encoding="utf-8")
+    (tmp_path / "base.yaml").write_text("extends: shared.yaml\nname: base\n", encoding="utf-8")
+    (tmp_path / "policy.yaml").write_text("extends: base.yaml\ntracing: {sharing: {latency: 15min}}\n", encoding="utf-8")
+    draw = {"tracing.sharing.latency": 2.0, "tracing.dependence": 0.9}
+    assert behaviour_overrides(tmp_path / "base.yaml", tmp_path / "shared.yaml", draw) == draw
+    assert behaviour_overrides(tmp_path / "policy.yaml", tmp_path / "shared.yaml", draw) == {"tracing.dependence": 0.9}
+    (tmp_path / "alone.yaml").write_text("name: alone\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="does not extend"):
+        behaviour_overrides(tmp_path / "alone.yaml", tmp_path / "shared.yaml", draw)
+    # the bundled study: the information-sharing and combined policies keep their 15-minute sharing
+    root = Path(__file__).resolve().parents[1] / "scenarios"
+    for name, kept in (("information_sharing", False), ("combined", False), ("seizures", True)):
+        out = behaviour_overrides(root / f"{name}.yaml", root / "behaviour" / "dprk.yaml", draw)
+        assert ("tracing.sharing.latency" in out) is kept, name

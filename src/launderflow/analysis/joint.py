@@ -205,6 +205,22 @@ def _sharing_problems(spec: JointSpec, doc: Any, i: int, scenario_path: Path,
     return [], warnings
 
 
+def behaviour_overrides(scenario_path: str | Path, behaviour: str | Path,
+                        overrides: dict[str, Any]) -> dict[str, Any]:
+    """The shared-behaviour values among ``overrides`` that reach this scenario as the shared file's
+    would: a path that a file between the scenario and ``behaviour`` sets itself (a policy's faster
+    sharing, say) keeps that file's value — a draw of the behaviour replaces the behaviour, not the
+    policy. Used to carry a joint fit's accepted sets into policy scenarios that extend the file."""
+    chain = _extends_chain(Path(scenario_path))
+    files = [file for file, _ in chain]
+    shared = Path(behaviour).resolve()
+    if shared not in files:
+        raise ValueError(f"{scenario_path} does not extend {behaviour} (directly or through its parents)")
+    own = [doc for _, doc in chain[: files.index(shared)]]
+    return {path: value for path, value in overrides.items()
+            if not any(_lookup(doc.data, path) is not None or _sets_list_on(doc.data, path) for doc in own)}
+
+
 def _sets_list_on(data: Any, path: str) -> bool:
     """A list on the way to ``path`` is set in this file (lists are replaced whole by ``extends``)."""
     keys = _keys(path)
