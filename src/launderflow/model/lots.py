@@ -33,7 +33,7 @@ _FIELDS: dict[str, tuple[type, object]] = {
     "judge_at": (np.float64, -np.inf),  # when analysts will have judged its last judgment point (inf: not yet queued)
     "recover_at": (np.float64, np.inf),  # when its lost trail will be re-identified (inf: never)
     "lost_at": (np.int16, -2),  # where its trail was last lost: a venue, -1 an automatic hop, -2 never
-    "judged": (np.bool_, False),  # it has passed a judgment point (mixer payout, unlinked bridge, cash-out): beyond its victim's own view
+    "judged": (np.bool_, False),  # it has passed a judgment point (mixer payout, exchange withdrawal, unlinked bridge, cash-out): beyond its victim's own view
     "claimed": (np.bool_, False),  # converted just in time: booked at the off-ramp ahead (exposure)
 }
 

@@ -14,7 +14,8 @@ addresses shared through the information-sharing channel (flagged). A ``direct``
 is the exception: an exchange or a token project that was robbed watches its own drained wallets
 and asks the party itself as soon as its funds are traced (Poloniex's freeze on Tron came on day
 0-1), so for those thefts the victim channel runs from the trace, not from the flag — for lots
-still in its own view, before their first judgment point (a mixer payout, an unlinked bridge).
+still in its own view, before their first judgment point (a mixer payout, an exchange withdrawal,
+an unlinked bridge).
 Beyond it the victim knows what the shared flags say, and its request comes with the flag at the
 victim channel's ordinary chance.
 
@@ -106,7 +107,7 @@ class FreezeResponse:
         acts on, and when (the victim channel's ``strong`` chance and latency, from now).
 
         Only lots still in the victim's own view are asked about: those that have not passed a
-        judgment point (a mixer payout, an unlinked bridge). Beyond it the victim's investigators
+        judgment point (a mixer payout, an exchange withdrawal, an unlinked bridge). Beyond it the victim's investigators
         know no more than the shared flags, and its request comes with the flag (:meth:`times`)."""
         lots = world.lots
         ids = ids[self.strong[lots.theft[ids]] & ~lots.judged[ids]]
