@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import numpy as np
 import pytest
@@ -90,23 +91,24 @@ def test_the_same_seed_gives_the_same_counterparties(rep):
     assert np.array_equal(again.honest["tainted_usd"], rep.honest["tainted_usd"])
 
 
-def test_p2p_outside_an_otc_desk_is_refused(tmp_path):
+def _validate(tmp_path, change) -> Any:
+    """``launderflow validate`` on the scenario with ``change(data)`` applied."""
     data = copy.deepcopy(_data())
-    data["honest"]["venues"]["binance"]["p2p"] = 0.5
+    change(data)
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    result = CliRunner().invoke(main, ["validate", str(path)])
+    return CliRunner().invoke(main, ["validate", str(path)])
+
+
+def test_p2p_outside_an_otc_desk_is_refused(tmp_path):
+    result = _validate(tmp_path, lambda data: data["honest"]["venues"]["binance"].update(p2p=0.5))
     assert result.exit_code == 2
     assert "p2p" in result.output and "only an OTC desk" in result.output and "Traceback" not in result.output
 
 
 def test_null_transfers_are_a_line_numbered_error_not_a_traceback(tmp_path):
     """Found by the fuzz test: ``transfers: null`` crashed the cross-checks with a TypeError."""
-    data = copy.deepcopy(_data())
-    data["honest"]["transfers"] = None
-    path = tmp_path / "s.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    result = CliRunner().invoke(main, ["validate", str(path)])
+    result = _validate(tmp_path, lambda data: data["honest"].update(transfers=None))
     assert result.exit_code == 2
     assert "transfers" in result.output and "s.yaml:" in result.output and "Traceback" not in result.output
 

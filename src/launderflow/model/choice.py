@@ -167,6 +167,13 @@ class ServiceStep(Step):
         world.schedule(entering[waits], np.maximum(now + wake, now + world.resolution))
         return entering[~waits], allowed[~waits]
 
+    def _cover(self, n: int) -> None:
+        """Grow ``fragment_of`` (by lot id) to cover ``n`` lots, doubling so growth stays rare."""
+        if len(self.fragment_of) < n:
+            grown = np.zeros(max(n, 2 * len(self.fragment_of)), dtype=bool)
+            grown[: len(self.fragment_of)] = self.fragment_of
+            self.fragment_of = grown
+
     def _fragment(self, world: World, ids: np.ndarray, service: int, now: float) -> np.ndarray:
         """Before a service perceived riskier than ``fragment_above``, a lot (not already a fragment
         made here) is split over ``fragments`` fresh wallets whose deposits come ``fragment_every``
@@ -176,19 +183,13 @@ class ServiceStep(Step):
         c = market.choice
         if market.risk(np.array([service]), now)[0] <= c.fragment_above:
             return ids
-        if len(self.fragment_of) < len(world.lots):
-            grown = np.zeros(max(len(world.lots), 2 * len(self.fragment_of)), dtype=bool)
-            grown[: len(self.fragment_of)] = self.fragment_of
-            self.fragment_of = grown
+        self._cover(len(world.lots))
         whole = ids[~self.fragment_of[ids]]
         if len(whole) == 0:
             return ids
         n = c.fragments
         children = world.fork(whole, np.full(len(whole), n), np.full(len(whole) * n, 1.0 / n), now, "split")
-        if len(self.fragment_of) < len(world.lots):
-            grown = np.zeros(2 * len(world.lots), dtype=bool)
-            grown[: len(self.fragment_of)] = self.fragment_of
-            self.fragment_of = grown
+        self._cover(len(world.lots))
         self.fragment_of[children] = True
         self.fragmented += len(whole)
         order = np.tile(np.arange(n), len(whole))  # children come parent by parent

@@ -176,8 +176,11 @@ class VenueModel:
         return ids
 
     def hold(self, world: World, ids: np.ndarray, now: float, delay: Any) -> None:
-        t = np.full(len(ids), now) if delay is None else now + delay.sample(self.rng, len(ids))
-        world.schedule(ids, t)
+        world.schedule(ids, self.leave_times(len(ids), now, delay))
+
+    def leave_times(self, n: int, now: float, delay: Any) -> np.ndarray:
+        """When ``n`` lots that arrive now leave, after a draw of ``delay`` each (none: now)."""
+        return np.full(n, now) if delay is None else now + delay.sample(self.rng, n)
 
     def charge(self, world: World, ids: np.ndarray, rate: float, fixed_usd: float = 0.0) -> None:
         """Take the venue's fee: ``rate`` of each lot plus a fixed USD amount."""

@@ -50,12 +50,13 @@ class Exchange(VenueModel):
             ids = ids[lots.alive[ids]]
             lots.asset[ids] = hop.to_asset
         # An exposure-aware launderer leaves a freezing exchange as soon as it allows.
-        self.hold(world, ids, now, self.min_dwell if self.short_dwell and self.freezes else self.delay)
+        dwell = self.min_dwell if self.short_dwell and self.freezes else self.delay
+        leave = self.leave_times(len(ids), now, dwell)
         if self.holds is not None and len(ids):  # held deposits stay at least the hold's duration
-            held = ids[self.policy_rng.random(len(ids)) < self.holds.probability]
-            if len(held):
-                until = now + self.hold_duration.sample(self.policy_rng, len(held))  # type: ignore[union-attr]
-                world.schedule(held, np.maximum(lots.ready[held], until))
+            held = self.policy_rng.random(len(ids)) < self.holds.probability
+            until = now + self.hold_duration.sample(self.policy_rng, int(np.count_nonzero(held)))  # type: ignore[union-attr]
+            leave[held] = np.maximum(leave[held], until)
+        world.schedule(ids, leave)
         flagged = ids[lots.flagged[ids]]  # deposits from addresses already shared as stolen
         dark = ids[~lots.trail[ids]]
         if len(dark) and self.kyc > 0:  # a KYC'd deposit can put analysts back on a lost trail
