@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from conftest import run, two_chain_dict, write
+from conftest import rows, run, two_chain_dict, write
 from launderflow.model.tracing import team_success
 from launderflow.model.world import World
 from launderflow.scenario.loader import ScenarioError, load_scenario
@@ -329,3 +329,27 @@ def test_an_unknown_profile_is_named_with_its_line(tmp_path):
         load_scenario(path)
     text = str(err.value)
     assert "venues.cex.profile" in text and "unknown profile 'nope'" in text and "bad.yaml:" in text
+
+
+def test_a_consolidation_does_not_wait_for_held_deposits_and_late_ones_join_its_wallets():
+    # 200 deposits leave after an hour; the exchange holds about half of them for five days. The
+    # launderer gathers what it has into 3 wallets at once, and the held ones, when released, go
+    # to the same 3 addresses: never more than 3 BTC wallets, value conserved.
+    exchange = {"kind": "exchange", "jurisdiction": "offshore", "freezes": False, "delay": "1h",
+                "holds": {"probability": 0.5, "duration": "5d"}}
+    playbook = [{"hop": "split", "wallets": 200}, {"hop": "exchange", "venue": "cex", "to": "BTC"},
+                {"hop": "consolidate", "wallets": 3}]
+    rep = run(Scenario.model_validate(two_chain_dict("gather", playbook, {"cex": exchange})))
+    merged = rows(rep, "consolidate")
+    times = rep.ledger["time"][merged]
+    assert times.min() < 2.0  # the barrier opened without the held half (hours)
+    assert times.max() >= 5 * 24.0  # the held half joined after its hold
+    assert 0.3 < np.mean(times >= 5 * 24.0) < 0.7
+    assert len(np.unique(rep.ledger["dst"][merged])) == 3  # the same three addresses
+    btc = rep.holdings["asset"] == 2
+    assert rep.holdings["wallets"][btc].max() == 3  # a wallet is an address, however many lots it gathered
+    assert rep.holdings["wallets"][btc][-1] == 3
+    # Without holds the barrier opens once, after the last withdrawal.
+    del exchange["holds"]
+    plain = run(Scenario.model_validate(two_chain_dict("gather", playbook, {"cex": exchange})))
+    assert plain.ledger["time"][rows(plain, "consolidate")].max() < 2.0

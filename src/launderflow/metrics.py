@@ -402,7 +402,7 @@ register(Metric("asset_share_at", SHARE, "{asset}_share_at_{at}", "held as {asse
                 "timeline grid at or before it, before that instant's moves)"))
 register(Metric("wallets_at", COUNT, "{asset}_wallets_at_{at}", "{asset} wallets at {at}", None,
                 lambda rep, sc, asset, at: _holding_at(rep, sc, asset, at, "wallets"), ("asset", "at"),
-                "launderer wallets holding an asset at a time (a lot is one wallet; sampled like asset_share_at)"))
+                "launderer wallets holding an asset at a time (an address is one wallet, however many lots it gathered; sampled like asset_share_at)"))
 
 
 # --- the day's dollars (prices that move; without a price path they equal the theft-day figures) ---

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..scenario import schema as s
+from .addresses import Role
 from .distributions import Distribution, from_spec
 from .ops import Venue, World
 from .registry import Registry
@@ -229,8 +230,12 @@ class Consolidate(Step):
     """Gather every moving lot of the theft into ``wallets`` wallets per asset.
 
     A barrier: arriving lots are parked until no lot of the theft is still in play at a step that
-    leads here (``feeders``). A merged wallet is traced if any lot merged into it was — analysts
-    who know one input know the wallet — which is how trails resume at consolidation points.
+    leads here (``feeders``) — except lots an exchange holds in an account (``holds``): the
+    launderer cannot move them and consolidates what it has. Lots that arrive after the barrier
+    opened (a hold released) go to the same wallets as the first ones, one per asset and group,
+    as a launderer sends late funds to the addresses it gathered the rest in. A merged wallet is
+    traced if any lot merged into it was — analysts who know one input know the wallet — which
+    is how trails resume at consolidation points.
     """
 
     index: int
@@ -238,6 +243,7 @@ class Consolidate(Step):
     delay: Distribution
     next: int = DONE
     feeders: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int32))
+    gathered: dict[int, dict[int, int]] = field(default_factory=dict)  # theft -> (asset, group) key -> address
     mergeable: ClassVar[bool] = False
 
     @classmethod
@@ -255,7 +261,8 @@ class Consolidate(Step):
         mine = (lots.view("theft") == theft) & lots.view("alive")
         step = lots.view("step")
         in_flight = (step == self.index) & (lots.view("substep") != 1)  # on their way here (delay, confirmation)
-        if np.any(mine & (np.isin(step, self.feeders) | in_flight)):
+        held = lots.view("held") & (lots.view("location") == int(Location.VENUE))  # kept by an exchange
+        if np.any(mine & ~held & (np.isin(step, self.feeders) | in_flight)):
             return False
         waiting = np.flatnonzero(mine & (lots.view("step") == self.index) & (lots.view("substep") == 1)
                                  & (lots.view("location") == int(Location.LAUNDERER)))
@@ -269,12 +276,24 @@ class Consolidate(Step):
         fee = world.network_fee(ids)  # each input pays its own transfer into the merged wallet
         k = min(self.wallets, len(ids))
         group = world.rng.permutation(len(ids)) % k
-        key = lots.asset[ids].astype(np.int64) * k + group  # one target per (asset, wallet)
+        key = lots.asset[ids].astype(np.int64) * self.wallets + group  # one target per (asset, wallet)
         targets, inverse = np.unique(key, return_inverse=True)
-        asset = (targets // k).astype(np.int16)
-        merged = world.merge(ids, inverse, len(targets), asset, self.index, now, fee)
+        asset = (targets // self.wallets).astype(np.int16)
+        merged = world.merge(ids, inverse, len(targets), asset, self.index, now, fee,
+                             wallets=self._wallets(world, int(lots.theft[ids[0]]), targets, asset))
         world.hop_knowledge(merged, "consolidate")
         self.advance(world, merged, now, self.delay)
+
+    def _wallets(self, world: World, theft: int, targets: np.ndarray, asset: np.ndarray) -> np.ndarray:
+        """The address of each target: the one this theft gathered that (asset, group) in before,
+        else a fresh launderer wallet."""
+        known = self.gathered.setdefault(theft, {})
+        wallets = np.array([known.get(int(t), -1) for t in targets], dtype=np.int64)
+        fresh = wallets < 0
+        if np.any(fresh):
+            wallets[fresh] = world.addresses.new(int(np.count_nonzero(fresh)), world.asset_chain[asset[fresh]], Role.LAUNDERER)
+            known.update(zip(targets[fresh].tolist(), wallets[fresh].tolist()))
+        return wallets
 
 
 @STEPS.register("branch")

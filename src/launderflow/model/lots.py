@@ -35,6 +35,7 @@ _FIELDS: dict[str, tuple[type, object]] = {
     "lost_at": (np.int16, -2),  # where its trail was last lost: a venue, -1 an automatic hop, -2 never
     "judged": (np.bool_, False),  # it has passed a judgment point (mixer payout, exchange withdrawal, unlinked bridge, cash-out): beyond its victim's own view
     "claimed": (np.bool_, False),  # converted just in time: booked at the off-ramp ahead (exposure)
+    "held": (np.bool_, False),  # kept in an exchange account by the exchange (a hold), not by the launderer's choice
 }
 
 

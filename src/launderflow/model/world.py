@@ -271,7 +271,10 @@ class World:
         while True:
             held = lots.view("alive") & (lots.view("value") > 0)
             asset = lots.view("asset")
-            wallets = np.bincount(asset[held & (lots.view("location") == int(Location.LAUNDERER))], minlength=n_assets)
+            mine = held & (lots.view("location") == int(Location.LAUNDERER))
+            # A wallet is an address: lots gathered at one address (a consolidation's late arrivals) count once.
+            pairs = np.unique(asset[mine].astype(np.int64) << 40 | lots.view("address")[mine])
+            wallets = np.bincount((pairs >> 40).astype(np.int64), minlength=n_assets)
             value = np.bincount(asset[held], weights=lots.view("value")[held], minlength=n_assets)
             self.holdings.append(n_assets, time=self.env.now, asset=assets, wallets=wallets, value_usd=value)
             k += 1
@@ -517,10 +520,10 @@ class World:
         return children
 
     def merge(self, ids: np.ndarray, group: np.ndarray, n_groups: int, asset: np.ndarray, step: int,
-              now: float, fee: np.ndarray) -> np.ndarray:
-        """Consolidate lots into ``n_groups`` fresh wallets: lot ``ids[i]`` goes to wallet
-        ``group[i]``, which holds ``asset[group]``; return the merged lots that are worth something
-        (at playbook ``step``).
+              now: float, fee: np.ndarray, wallets: np.ndarray | None = None) -> np.ndarray:
+        """Consolidate lots into ``n_groups`` wallets (fresh ones unless ``wallets`` names them): lot
+        ``ids[i]`` goes to wallet ``group[i]``, which holds ``asset[group]``; return the merged lots
+        that are worth something (at playbook ``step``).
 
         A merged lot is traced (and keeps a trail) if any lot merged into it was — analysts who
         know one input know the wallet — and its venue history is the OR of its inputs'. Each
@@ -528,7 +531,8 @@ class World:
         inputs leave play.
         """
         lots = self.lots
-        wallets = self.addresses.new(n_groups, self.asset_chain[asset], Role.LAUNDERER)
+        if wallets is None:
+            wallets = self.addresses.new(n_groups, self.asset_chain[asset], Role.LAUNDERER)
         value = np.bincount(group, weights=lots.value[ids], minlength=n_groups)
         trail = np.bincount(group, weights=lots.trail[ids], minlength=n_groups) > 0
         traced = np.bincount(group, weights=lots.traced[ids], minlength=n_groups) > 0

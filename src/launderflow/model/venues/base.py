@@ -172,6 +172,7 @@ class VenueModel:
         world.relocate(ids, Location.VENUE, self.index)
         lots.substep[ids] = 1
         lots.entered[ids] = now
+        lots.held[ids] = False  # only the venue that holds a lot (an exchange's hold) sets it
         lots.touched[ids] |= np.uint64(1 << self.index)
         return ids
 

@@ -55,7 +55,9 @@ class Exchange(VenueModel):
         if self.holds is not None and len(ids):  # held deposits stay at least the hold's duration
             held = self.policy_rng.random(len(ids)) < self.holds.probability
             until = now + self.hold_duration.sample(self.policy_rng, int(np.count_nonzero(held)))  # type: ignore[union-attr]
+            kept = np.flatnonzero(held)[until > leave[held]]  # the hold outlasts the launderer's own stay
             leave[held] = np.maximum(leave[held], until)
+            lots.held[ids[kept]] = True  # the launderer cannot move them: consolidations do not wait for them
         world.schedule(ids, leave)
         flagged = ids[lots.flagged[ids]]  # deposits from addresses already shared as stolen
         dark = ids[~lots.trail[ids]]
