@@ -328,6 +328,24 @@ def test_venue_share_growth_is_its_share_of_the_laundering_flow_over_its_share_j
     assert math.isnan(metrics.METRICS["venue_share_growth"](venue="mixer_b", start=55 * day, at=58 * day).value(rep, scenario))
 
 
+def test_function_share_growth_is_a_functions_share_of_the_flow_over_its_share_just_before():
+    """mixer_b also serves cross_chain: the cross-chain function's share growth is mixer_b's (the raid
+    on mixer_a moved the flow there); mixing, which both serve, keeps all of the flow (growth 1)."""
+    data = market_dict(choice={"inertia": 0.0, "alert": 0.0}, interventions=[
+        {"kind": "seizure", "name": "raid", "at": "15d", "venues": ["mixer_a"]}])
+    data["market"]["services"]["mixer_b"]["function"] = ["mixing", "cross_chain"]
+    scenario = Scenario.model_validate(data)
+    rep = run(scenario, 1)
+    day = 24.0
+    growth = metrics.METRICS["function_share_growth"]
+    got = growth(function="cross_chain", start=15 * day, at=25 * day).value(rep, scenario)
+    assert got == pytest.approx(metrics.METRICS["venue_share_growth"](venue="mixer_b", start=15 * day, at=25 * day)
+                                .value(rep, scenario), rel=1e-12)
+    assert got > 1.3
+    assert growth(function="mixing", start=15 * day, at=25 * day).value(rep, scenario) == pytest.approx(1.0, rel=1e-12)
+    assert math.isnan(growth(function="cross_chain", start=55 * day, at=58 * day).value(rep, scenario))  # no flow
+
+
 def test_a_fixed_playbooks_substitutes_count_as_displacement_too():
     """Without services, the venues listed with a target in a hop are its substitutes: a takedown of
     the first mixer of ``venue: [mixer_a, mixer_b]`` displaces everything after it to mixer_b."""
@@ -429,4 +447,4 @@ def test_the_ecosystem_targets_file_loads_with_one_input_and_checks():
     targets, _ = load_targets(REPO / "scenarios" / "targets" / "ecosystem_2022_2024.yaml",
                               REPO / "scenarios" / "ecosystem_2022_2024.yaml", need_parameters=False)
     roles = [t.role for t in targets.targets]
-    assert roles.count("input") == 1 and roles.count("check") == 5
+    assert roles.count("input") == 1 and roles.count("check") == 7
