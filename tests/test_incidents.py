@@ -192,7 +192,8 @@ def test_dmm_takes_its_route_and_only_tether_freezes(loaded, runs):
         # just in time: USDT is bought only as fast as the marketplace can take it (within its queue
         # plus the launderer's lead time), so what was converted is bounded by the desk's capacity
         days = scenario.clock.horizon / DAY
-        per_day = scenario.capacity_pools["dprk_brokers"].usd_per_day
+        pool = scenario.capacity_pools["dprk_brokers"]
+        per_day = pool.usd_per_day * pool.share  # DMM's share of DPRK's network (its part of 2024's thefts)
         ahead = (scenario.venues["guarantee_market"].queue + scenario.launderer.exposure.lead_time) / DAY
         assert 0.3 < inflow["tron_swap"] and inflow["tron_swap"] * rep.stolen_usd <= (days + ahead) * per_day * 1.05 + 1.5 * 4502.9 * 67734 / 100
         assert 0 < inflow["guarantee_market"] * rep.stolen_usd <= (days + 1) * per_day * (1 + 1e-9) + per_day * 5

@@ -7,7 +7,8 @@ backtest's verdict (that is reported, pass or fail, and is information about the
 * each scenario and its targets file load, and the scenario validates with no problem or warning;
 * each steals the fact sheet's amounts, and the parties that could freeze are the ones named;
 * each extends the shared behaviour and overrides none of it: in the raw YAML no ``tracing``,
-  ``launderer``, ``capacity_pools`` or ``profiles`` and no venue ``response``; a venue with a
+  ``launderer`` or ``profiles``, of ``capacity_pools`` only each pool's ``share`` (this theft's part
+  of the network's work: an input of the incident, not behaviour), and no venue ``response``; a venue with a
   ``profile`` sets only what identifies it (its asset, jurisdiction, a pool's denominations and
   honest traffic); so every loaded scenario has the same tracing, launderer, pools and freezers;
 * every target cites an attribution of the fact sheet and outcome facts are checks;
@@ -40,7 +41,7 @@ DAY = 24.0
 # this incident, never how it behaves (that is the shared file's, jointly calibrated).
 IDENTITY_KEYS = {"profile", "asset", "jurisdiction", "denominations", "honest_deposits_per_day", "pool_depth_usd", "halts",
                  "honest_pool_weights", "background_step"}
-SHARED_KEYS = ("tracing", "launderer", "capacity_pools", "profiles")
+SHARED_KEYS = ("tracing", "launderer", "profiles")
 # The parties that could freeze in each incident (incidents.md), and nobody else.
 FREEZERS = {
     "atomic_2023": {"freezing_exchanges", "tether"},
@@ -89,6 +90,8 @@ def test_extends_the_shared_behaviour_and_overrides_none_of_it(name):
     raw = yaml.safe_load(paths(name)[0].read_text(encoding="utf-8"))
     assert raw["extends"] == SHARED
     assert not [key for key in SHARED_KEYS if key in raw], f"{name} sets shared behaviour"
+    # of a capacity pool, only the incident's share of it (its part of DPRK's thefts that year)
+    assert all(set(pool) == {"share"} for pool in raw.get("capacity_pools", {}).values()), f"{name} sets a pool's capacity"
     for venue, spec in raw["venues"].items():
         assert "response" not in spec, f"{name}: {venue} sets its own freeze response"
         if "profile" in spec:
@@ -104,7 +107,8 @@ def test_every_incident_behaves_as_the_shared_file_says(loaded):
     for scenario in scenarios[1:]:
         assert scenario.tracing == first.tracing
         assert scenario.launderer == first.launderer and scenario.launderer.exposure is not None
-        assert scenario.capacity_pools == first.capacity_pools
+        assert ({n: p.model_copy(update={"share": 1.0}) for n, p in scenario.capacity_pools.items()}
+                == {n: p.model_copy(update={"share": 1.0}) for n, p in first.capacity_pools.items()})
     responses = {(v.kind, v.response) for sc in scenarios for v in sc.venues.values()
                  if isinstance(v, (ExchangeVenue, IssuerVenue)) and v.response is not None}
     # one response per kind of freezer: the freezing exchange, Tether, Circle (behaviour/dprk.yaml)

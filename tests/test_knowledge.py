@@ -213,7 +213,7 @@ def test_a_dormant_wave_waits_until_attention_fades():
 def test_desks_in_one_capacity_pool_share_its_capacity_across_thefts():
     """Two thefts of $5 M each through two desks of one $1 M/day pool: $10 M needs 10 days whatever
     the desks and thefts, where two desks of $1 M/day each would take 5."""
-    def cash_out_days(pooled: bool) -> float:
+    def cash_out_days(pooled: bool, share: float = 1.0) -> float:
         desk = {"kind": "otc", "jurisdiction": "offshore"}
         venues = ({"a": {**desk, "capacity_pool": "brokers"}, "b": {**desk, "capacity_pool": "brokers"}} if pooled
                   else {"a": {**desk, "capacity_usd_per_day": 1e6}, "b": {**desk, "capacity_usd_per_day": 1e6}})
@@ -222,7 +222,7 @@ def test_desks_in_one_capacity_pool_share_its_capacity_across_thefts():
                   for i, v in enumerate(("a", "b"))]
         data = two_chain_dict("pool", [], venues, thefts=thefts, horizon="30d", interventions=[])
         if pooled:
-            data["capacity_pools"] = {"brokers": {"usd_per_day": 1e6, "note": "test"}}
+            data["capacity_pools"] = {"brokers": {"usd_per_day": 1e6, "share": share, "note": "test"}}
         rep = simulate(Scenario.model_validate(data), np.random.default_rng(1))
         out = (rep.ledger["hop"] == HOP["cash_out"]) & (rep.ledger["dst"] == 0)
         assert rep.ledger["value_usd"][out].sum() == pytest.approx(1e7, rel=1e-6)
@@ -230,6 +230,8 @@ def test_desks_in_one_capacity_pool_share_its_capacity_across_thefts():
 
     assert cash_out_days(True) == pytest.approx(10.0, abs=0.1)
     assert cash_out_days(False) == pytest.approx(5.0, abs=0.1)
+    # with half of the network (the other half serves the launderer's other thefts): twice as long
+    assert cash_out_days(True, share=0.5) == pytest.approx(20.0, abs=0.1)
 
 
 def test_bybit_after_one_day_is_dark_only_where_a_judgment_point_was_passed():

@@ -73,7 +73,7 @@ class World:
         self.prices = PricePaths(scenario, self.stream)  # the day's prices (the book keeps the theft's)
         self.exits = ExitLog(self.prices)  # every freeze, seizure and cash-out, in both valuations
 
-        self.capacity_pools = {name: Capacity(pool.usd_per_day) for name, pool in scenario.capacity_pools.items()}
+        self.capacity_pools = {name: Capacity(pool.usd_per_day * pool.share) for name, pool in scenario.capacity_pools.items()}
         self.venues: list[Venue] = build_venues(self)
         self.venue_index = {v.name: v.index for v in self.venues}
         self.venue_fees = np.zeros(len(self.venues))  # USD of fees each venue collected

@@ -867,9 +867,15 @@ Intervention = Annotated[
 
 class CapacityPool(Strict):
     """Off-ramp capacity shared by several desks (and every theft): the launderer's network of OTC
-    brokers converts at most ``usd_per_day``, first come, first served across its desks."""
+    brokers converts at most ``usd_per_day``, first come, first served across its desks. A scenario
+    of one incident among many the same network serves at once (DPRK's thefts of a year) gets its
+    ``share`` of it; a scenario that holds all those thefts (a stream) keeps the whole."""
 
     usd_per_day: Annotated[float, Field(gt=0.0)] = Field(description="USD the pool converts a day")
+    share: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        default=1.0,
+        description="the part of usd_per_day this scenario's thefts get: a network serving the same launderer's other "
+                    "thefts at the same time gives one incident only its share (1: the scenario holds every theft it serves)")
     note: str = Field(default="", max_length=500, description="where the capacity comes from (a source, or ASSUMPTION)")
 
 
