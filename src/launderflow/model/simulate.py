@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..scenario.schema import Scenario
+from .compiled import ENGINES, CompiledWorld
 from .honest import build_honest
 from .world import World
 
@@ -50,9 +51,15 @@ class Replication:
 
 
 def simulate(scenario: Scenario, rng: np.random.Generator, keep_ledger: bool = True,
-             keep_lots: bool = False) -> Replication:
-    """Run one replication of ``scenario`` with randomness from ``rng`` only."""
-    world = World(scenario, rng)
+             keep_lots: bool = False, engine: str = "reference") -> Replication:
+    """Run one replication of ``scenario`` with randomness from ``rng`` only.
+
+    ``engine``: ``reference`` (numpy) or ``compiled`` (its bookkeeping in numba kernels, see
+    model/compiled.py); both give the same bytes.
+    """
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}: use one of {', '.join(ENGINES)}")
+    world = (CompiledWorld if engine == "compiled" else World)(scenario, rng)
     honest = build_honest(world)
     world.run()
     log_time, log_delta = world.book.log()

@@ -48,6 +48,9 @@ _OUT_OF_PLAY = frozenset({Location.FROZEN, Location.SEIZED, Location.CASHED_OUT,
 
 
 class World:
+    book_class = OutcomeBook  # the compiled engine (model/compiled.py) puts its own here
+    agenda_class = Agenda
+
     def __init__(self, scenario: Scenario, rng: np.random.Generator):
         self.scenario = scenario
         self.rng = rng
@@ -55,7 +58,7 @@ class World:
         self.env = simpy.Environment()
         self.lots = LotTable()
         self.ledger = Ledger()
-        self.book = OutcomeBook()
+        self.book = self.book_class()
         self.addresses = AddressBook()
         self.resolution = scenario.clock.resolution
         self.horizon = scenario.clock.horizon
@@ -96,7 +99,7 @@ class World:
         self.market = build_market(self)  # services and the launderer's choice rule (None: a fixed playbook)
         self.counterparties: Any = None  # honest wallets the launderer pays (model/counterparties.py; None: none)
         self.programs = [compile_program(self, scenario.playbook_for(t)) for t in scenario.thefts]
-        self.agenda = Agenda(self.env, self.resolution, lambda: self.lots.ready, self._on_due)
+        self.agenda = self.agenda_class(self.env, self.resolution, lambda: self.lots.ready, self._on_due)
         self.env.process(self.agenda.run())
         self.env.process(self._sample_holdings(scenario.clock.timeline_step))
         for i, theft in enumerate(scenario.thefts):

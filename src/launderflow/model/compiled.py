@@ -1,0 +1,181 @@
+"""The compiled engine: the reference world with its per-tick bookkeeping in numba kernels.
+
+``simulate(..., engine="compiled")`` builds a :class:`CompiledWorld` instead of a
+:class:`~launderflow.model.world.World`. It is the same model — the same hops, venues, tracing and
+interventions, the same random draws in the same order — whose primitives run as compiled kernels
+(:mod:`.kernels`) over the same columnar lot state:
+
+* the agenda is a binary heap of ``(tick, lot)`` entries; scheduling a batch (rounding to the tick,
+  parking what falls after the horizon, filing) and taking a tick's due lots are one kernel call each;
+* the outcome book accumulates every move of an instant in two 12-vectors as it comes, in the
+  order the reference's ``bincount`` adds them;
+* a transfer's network fee, the value it leaves and the book moves it makes are one kernel call.
+
+Both engines give the same bytes (``tests/test_engines.py``); what is not compiled yet runs the
+reference code (every hop kind, every venue kind, tracing, the ledger): a kind without a kernel
+runs on the reference path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+import numpy as np
+import simpy
+
+from . import kernels
+from .addresses import Role
+from .agenda import Agenda
+from .book import OutcomeBook
+from .states import N_CELLS, Location
+from .world import World
+
+ENGINES = ("reference", "compiled")
+_FEE_CELL = 2 * int(Location.FEES)
+
+
+class CompiledBook(OutcomeBook):
+    """The outcome book with moves accumulated by a kernel as they come (no list of arrays)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.plus = np.zeros(N_CELLS)  # what entered each cell since the last netting
+        self.minus = np.zeros(N_CELLS)  # what left it
+        self._dirty = False
+
+    def accumulators(self, time: float) -> tuple[np.ndarray, np.ndarray]:
+        """The two vectors a kernel adds the moves of ``time`` to (the previous instant closed)."""
+        self._at(time)
+        self._dirty = True
+        return self.plus, self.minus
+
+    def move(self, time: float, from_cells: np.ndarray, to_cells: np.ndarray, values: np.ndarray) -> None:
+        if len(values) == 0:
+            return
+        plus, minus = self.accumulators(time)
+        kernels.book_move(plus, minus, np.asarray(from_cells), np.asarray(to_cells), np.asarray(values, dtype=np.float64))
+
+    def _net_moves(self) -> None:
+        if self._dirty:
+            self._pending += self.plus  # (the reference: += bincount(to), then -= bincount(from))
+            self._pending -= self.minus
+            self.plus[:] = 0.0
+            self.minus[:] = 0.0
+            self._dirty = False
+
+
+class CompiledAgenda(Agenda):
+    """The agenda as a binary heap kept by kernels; the simpy process is the reference's.
+
+    The reference files entries by window and serves them by slicing; the heap yields the same
+    next tick and the same due lots (sorted, once each, stale entries dropped), so the simpy
+    process sleeps and wakes at the same instants and the batches are the same.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.heap_t = np.empty(1024, dtype=np.int64)
+        self.heap_i = np.empty(1024, dtype=np.int64)
+        self.size = 0
+
+    def room(self, n: int) -> None:
+        """Make room for ``n`` more entries."""
+        if self.size + n > len(self.heap_t):
+            cap = max(2 * len(self.heap_t), self.size + n)
+            for name in ("heap_t", "heap_i"):
+                old = getattr(self, name)
+                new = np.empty(cap, dtype=np.int64)
+                new[: self.size] = old[: self.size]
+                setattr(self, name, new)
+
+    def filed(self, first: int) -> None:
+        """Entries were pushed, the earliest at tick ``first``: wake the process if it sleeps longer."""
+        if not self._in_batch and first != kernels.NO_TICK:
+            self._maybe_wake(first)
+
+    def schedule(self, ids: np.ndarray, ticks: np.ndarray) -> None:
+        """Entries at given ticks (``ready`` already written): the reference's interface."""
+        if len(ids) == 0:
+            return
+        ticks = np.asarray(ticks, dtype=np.int64)
+        self.room(len(ids))
+        for tick, lot in zip(ticks.tolist(), np.asarray(ids).tolist()):
+            self.size = kernels._push(self.heap_t, self.heap_i, self.size, tick, lot)
+        self.filed(int(ticks.min()))
+
+    def _next_tick(self) -> int | None:
+        return int(self.heap_t[0]) if self.size else None
+
+    def run(self) -> Generator[simpy.Event, Any, None]:
+        """The reference's process (same sleeps, same wake-ups), serving the heap."""
+        while True:
+            tick = self._next_tick()
+            if tick is None:
+                self._sleep_until = None
+                self._wake = self.env.event()
+                yield self._wake
+                continue
+            when = tick * self.resolution
+            if when > self.env.now + 1e-12:
+                self._sleep_until = tick
+                self._wake = self.env.event()
+                yield self.env.any_of([self.env.timeout(when - self.env.now), self._wake])
+                if self.env.now + 1e-12 < when:
+                    continue  # woken early: something was scheduled before this tick
+                if self._next_tick() != tick:
+                    continue
+            self.size, ids = kernels.pop_due(self.heap_t, self.heap_i, self.size, tick, self._ready(), when)
+            if len(ids):
+                self.batches += 1
+                self._in_batch = True
+                try:
+                    self._on_due(ids, when)
+                finally:
+                    self._in_batch = False
+
+
+class CompiledWorld(World):
+    """The world whose bookkeeping primitives are kernels (see the module's docstring)."""
+
+    book_class = CompiledBook
+    agenda_class = CompiledAgenda
+    book: CompiledBook
+    agenda: CompiledAgenda
+
+    def schedule(self, ids: np.ndarray, times: np.ndarray) -> None:
+        n = len(ids)
+        if n == 0:
+            return
+        agenda = self.agenda
+        agenda.room(n)
+        agenda.size, first = kernels.schedule(
+            np.asarray(ids, dtype=np.int64), np.asarray(times, dtype=np.float64), float(self.horizon),
+            float(self.resolution), float(self.env.now), self.lots.ready, agenda.heap_t, agenda.heap_i, agenda.size)
+        agenda.filed(first)
+
+    def _to_fees(self, ids: np.ndarray, value: np.ndarray, amounts: np.ndarray) -> np.ndarray:
+        if len(ids) == 0:
+            return value - amounts
+        lots = self.lots
+        plus, minus = self.book.accumulators(self.env.now)
+        return kernels.to_fees(ids, value, np.asarray(amounts, dtype=np.float64), lots.value, lots.location, lots.traced,
+                               lots.alive, lots.ready, plus, minus, _FEE_CELL)
+
+    def move(self, ids: np.ndarray, now: float, hop: str, dst: np.ndarray | int | None = None, venue: int = -1,
+             trace: bool = True, judged: bool = False, keep: np.ndarray | None = None) -> None:
+        if len(ids) == 0:
+            return
+        lots = self.lots
+        fee, asset, value, positive = kernels.network_fee(ids, lots.asset, lots.value, self.asset_fee)
+        if dst is None:
+            dst = self.addresses.new(len(ids), self.asset_chain[asset], Role.LAUNDERER)
+        src = lots.address[ids]
+        if positive:
+            self.network_fees += float(fee.sum())  # (pairwise, as the reference sums it)
+            value = self._to_fees(ids, value, fee)
+        lots.address[ids] = dst
+        if trace:
+            self.hop_knowledge(ids, hop, judged, keep, venue)
+        self.record(now, src, dst, ids, value, hop, venue, fee, asset)
+
