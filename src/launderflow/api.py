@@ -173,20 +173,22 @@ def export_dataset(run_dir: str | os.PathLike, out: str | os.PathLike, formats: 
 def run(scenario: ScenarioLike, runs: int = 1, seed: int | None = None, out: str | os.PathLike | None = None, *,
         jobs: int = 1, scheduler: str | None = None, keep_ledgers: bool | None = None,
         overrides: Mapping[str, Any] | None = None, resume: bool = False, overwrite: bool = False,
-        progress: Progress | None = None, strict: bool = True, at: Sequence[float | str] = ()) -> Run:
+        progress: Progress | None = None, strict: bool = True, at: Sequence[float | str] = (),
+        engine: str = "reference") -> Run:
     """Run ``runs`` replications of a scenario (a file or a Scenario) into ``out`` (default
     ``out/<name>``), like ``launderflow run``; return the Run. Ledgers are kept with one replication
     unless ``keep_ledgers`` says otherwise; failed replications are in ``run.report.failures``.
     When every replication failed it raises RuntimeError with the first error, unless not ``strict``.
     ``at``: times (hours or "11d", up to the horizon) whose reported shares summary.json keeps, as
-    ``run --at`` does."""
+    ``run --at`` does. ``engine``: ``reference`` (numpy) or ``compiled`` (numba kernels; the same
+    results, faster), as ``run --engine``."""
     spec = _scenario(scenario, overrides)
     times = _hours(at, [spec])
     seed = spec.seed if seed is None else seed
     target = _out(out) if out is not None else Path("out") / spec.name
     keep = runs == 1 if keep_ledgers is None else keep_ledgers
     report = _api_words(run_scenario, spec, target, seed, runs, keep, jobs, scheduler, resume, overwrite,
-                        progress=progress, at=times)
+                        progress=progress, at=times, engine=engine)
     return _checked(Run(target, report), strict)
 
 

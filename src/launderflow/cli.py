@@ -430,9 +430,11 @@ class Bars:
 @at_option("also report the reported traceable / dark / frozen shares and the cashed-out share at these times "
            "after the start (up to the horizon), e.g. 11d,60d; kept in summary.json and shown by report")
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON instead of a table")
+@click.option("--engine", type=click.Choice(["reference", "compiled"]), default="reference", show_default=True,
+              help="reference: numpy; compiled: the tick's bookkeeping in numba kernels (the same results)")
 def run(scenario_file: str, runs: int, seed: int | None, out_dir: str | None, keep_ledgers: bool, jobs: int,
         scheduler: str | None, resume: bool, overwrite: bool, overrides: dict[str, Any], times: list[float],
-        as_json: bool) -> None:
+        as_json: bool, engine: str) -> None:
     """Run SCENARIO_FILE for --runs replications and write the summary and timeline (and the
     ledger with --runs 1 or --keep-ledgers).
 
@@ -446,7 +448,7 @@ def run(scenario_file: str, runs: int, seed: int | None, out_dir: str | None, ke
     with _errors(), Bars() as bars:
         done = api.run(scenario, runs, seed, out_dir or None, jobs=jobs, scheduler=scheduler,
                        keep_ledgers=True if keep_ledgers else None, resume=resume, overwrite=overwrite,
-                       progress=bars, strict=False, at=times)
+                       progress=bars, strict=False, at=times, engine=engine)
     summary = done.report.summary
     if summary is not None:
         if as_json:

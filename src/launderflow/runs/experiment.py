@@ -54,6 +54,7 @@ def run_experiment(
     on_done: Callable[[int, Replication], None] | None = None,
     on_error: Callable[[Failure], None] | None = None,
     at: list[float] | None = None,
+    engine: str = "reference",
 ) -> RunReport:
     """Run the replications ``store`` is missing, store each as it finishes, then assemble the files.
 
@@ -87,7 +88,7 @@ def run_experiment(
     if todo:
         for _ in run_replications(scenario, store.runs, store.seed, keep_ledgers=store.keep_ledgers, jobs=jobs,
                                   executor=executor, indices=todo, on_done=done, on_error=failed,
-                                  key=f"{scenario.name}-{store.key}"):
+                                  key=f"{scenario.name}-{store.key}", engine=engine):
             pass
     stored_at = (store.summary() or {}).get("at_hours", []) if not todo and store.assembled() else None
     if todo or not store.assembled() or stored_at != [float(t) for t in at or []]:
@@ -150,7 +151,8 @@ class RunInterrupted(KeyboardInterrupt):
 
 def run_scenario(scenario: Scenario, out: Path | str, seed: int, runs: int, keep_ledgers: bool = False,
                  jobs: int = 1, scheduler: str | None = None, resume: bool = False, overwrite: bool = False,
-                 label: str | None = None, progress: Progress | None = None, at: list[float] | None = None) -> RunReport:
+                 label: str | None = None, progress: Progress | None = None, at: list[float] | None = None,
+                 engine: str = "reference") -> RunReport:
     """Run (or resume) ``scenario`` into the run directory ``out`` and assemble its files.
 
     Holds ``out``'s writer lock throughout (raises :class:`~launderflow.runs.lock.OutputError`, or
@@ -176,7 +178,7 @@ def run_scenario(scenario: Scenario, out: Path | str, seed: int, runs: int, keep
                     progress.start(label or scenario.name, runs, before)
                 report = run_experiment(scenario, store, jobs=jobs, executor=executor,
                                         on_done=None if progress is None else lambda index, rep: progress.advance(),
-                                        on_error=None if progress is None else progress.failed, at=at)
+                                        on_error=None if progress is None else progress.failed, at=at, engine=engine)
         except KeyboardInterrupt as exc:
             raise RunInterrupted(out, runs, store.count()) from exc
         report.out, report.stored, report.recorded_failures = out, store.count(), len(store.failures())

@@ -34,6 +34,7 @@ class Task:
     index: int
     keep_ledger: bool
     key: str = ""  # names the task on a dask cluster: scenario content + seed + index
+    engine: str = "reference"  # or "compiled": the same bytes, faster (model/compiled.py)
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,8 @@ def replication_rng(seed: int, index: int) -> np.random.Generator:
 def run_task(task: Task) -> tuple[int, Replication]:
     """Run one replication (in a worker). A model error comes back as :class:`ReplicationError`."""
     try:
-        rep = simulate(task.scenario, replication_rng(task.seed, task.index), keep_ledger=task.keep_ledger)
+        rep = simulate(task.scenario, replication_rng(task.seed, task.index), keep_ledger=task.keep_ledger,
+                       engine=task.engine)
     except Exception as exc:
         raise ReplicationError(Failure(task.index, task.seed, "simulate", _describe(exc), traceback.format_exc())) from None
     return task.index, rep
@@ -102,6 +104,7 @@ def run_replications(
     on_done: Callable[[int, Replication], None] | None = None,
     on_error: Callable[[Failure], None] | None = None,
     key: str = "",
+    engine: str = "reference",
 ) -> Iterator[tuple[int, Replication]]:
     """Yield ``(index, replication)`` as replications finish (any order); ``on_done`` sees each one.
 
@@ -109,11 +112,12 @@ def run_replications(
     included, see :func:`open_executor`); without one, ``jobs > 1`` starts a local process pool and
     ``jobs == 1`` runs in this process. A replication that fails goes to ``on_error`` as a
     :class:`Failure` and the others go on; without ``on_error`` it is raised. ``key`` prefixes the
-    task names a dask cluster sees (default: scenario name and seed).
+    task names a dask cluster sees (default: scenario name and seed). ``engine``: which engine
+    simulates (``reference`` or ``compiled``; the same results).
     """
     todo = list(range(runs)) if indices is None else list(indices)
     prefix = key or f"{scenario.name}-s{seed}"
-    tasks = [Task(scenario, seed, i, keep_ledgers, f"launderflow-{prefix}-r{i}") for i in todo]
+    tasks = [Task(scenario, seed, i, keep_ledgers, f"launderflow-{prefix}-r{i}", engine) for i in todo]
 
     def failed(failure: Failure) -> None:
         if on_error is None:
@@ -134,7 +138,7 @@ def run_replications(
     if executor is None:
         with open_executor(jobs) as pool:
             yield from run_replications(scenario, runs, seed, keep_ledgers, executor=pool, indices=todo,
-                                        on_done=on_done, on_error=on_error, key=key)
+                                        on_done=on_done, on_error=on_error, key=key, engine=engine)
         return
     pending: dict[Future, int] = {}
     try:
