@@ -1,0 +1,160 @@
+"""The compiled engine gives the reference engine's bytes (issue 23's agreement tests).
+
+``simulate(..., engine="compiled")`` runs the same model with its bookkeeping in numba kernels
+(model/compiled.py, model/kernels.py); it keeps the reference's draws in the reference's order, so
+every field of the replication must be the same bytes: the golden scenarios, every bundled
+scenario (on a shorter horizon), random scenario/seed/clock combinations drawn by hypothesis, the
+files ``run --engine compiled`` writes — and each kernel against the numpy code it replaces.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import simpy
+from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import REPO
+from launderflow.cli import main
+from launderflow.model import kernels
+from launderflow.model.agenda import Agenda
+from launderflow.model.simulate import simulate
+from launderflow.runs.replications import replication_rng
+from launderflow.scenario.loader import load_scenario
+
+GOLDEN = sorted((REPO / "tests" / "golden").glob("*.yaml"))
+BUNDLED = sorted((REPO / "scenarios").glob("*.yaml")) + sorted((REPO / "tests" / "scenarios").glob("*.yaml"))
+SMALL = [*GOLDEN, *sorted((REPO / "tests" / "scenarios").glob("*.yaml"))]
+
+
+def as_bytes(value: Any, path: str = "") -> dict[str, Any]:
+    """Every leaf of a replication as (dtype, shape, bytes) for arrays and repr for the rest."""
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            out.update(as_bytes(item, f"{path}.{key}"))
+        return out
+    if isinstance(value, (list, tuple)):
+        out = {}
+        for i, item in enumerate(value):
+            out.update(as_bytes(item, f"{path}[{i}]"))
+        return out
+    if isinstance(value, np.ndarray):
+        return {path: (value.dtype.str, value.shape, value.tobytes())}
+    return {path: repr(value)}
+
+
+def differing_fields(scenario: Any, seed: int) -> list[str]:
+    """Fields of replication 0 of ``seed`` that are not the same bytes with both engines."""
+    reps = {engine: as_bytes(dataclasses.asdict(simulate(scenario, replication_rng(seed, 0), keep_lots=True,
+                                                         engine=engine)))
+            for engine in ("reference", "compiled")}
+    ref, comp = reps["reference"], reps["compiled"]
+    return sorted(k for k in ref.keys() | comp.keys() if ref.get(k) != comp.get(k))
+
+
+@pytest.mark.parametrize("path", GOLDEN, ids=lambda p: p.stem)
+@pytest.mark.parametrize("seed", [1, 2])
+def test_golden_scenarios_are_the_same_bytes(path: Path, seed: int):
+    assert differing_fields(load_scenario(path), seed) == []
+
+
+@pytest.mark.parametrize("path", BUNDLED, ids=lambda p: p.stem)
+def test_bundled_scenarios_are_the_same_bytes(path: Path):
+    assert differing_fields(load_scenario(path, {"clock.horizon": "6d"}), 5) == []
+
+
+@settings(max_examples=20, deadline=None)
+@given(path=st.sampled_from(SMALL), seed=st.integers(0, 2**32 - 1),
+       resolution=st.sampled_from(["1min", "5min", "15min", "1h", "6h"]),
+       horizon=st.sampled_from(["2d", "9d", "30d"]))
+def test_random_scenarios_are_the_same_bytes(path: Path, seed: int, resolution: str, horizon: str):
+    scenario = load_scenario(path, {"clock.resolution": resolution, "clock.horizon": horizon})
+    assert differing_fields(scenario, seed) == []
+
+
+def test_the_comparison_sees_a_difference():
+    """The byte comparison is not blind: another seed differs."""
+    scenario = load_scenario(GOLDEN[0])
+    a = as_bytes(dataclasses.asdict(simulate(scenario, replication_rng(1, 0), engine="compiled")))
+    b = as_bytes(dataclasses.asdict(simulate(scenario, replication_rng(2, 0), engine="compiled")))
+    assert a.keys() == b.keys() and any(a[k] != b[k] for k in a)
+
+
+def test_run_engine_compiled_writes_the_same_files(tmp_path: Path):
+    path = REPO / "tests" / "golden" / "golden_venues.yaml"
+    for engine in ("reference", "compiled"):
+        result = CliRunner().invoke(main, ["run", str(path), "--runs", "2", "--out", str(tmp_path / engine),
+                                           "--engine", engine])
+        assert result.exit_code == 0, result.output
+    files = sorted(p.relative_to(tmp_path / "reference") for p in (tmp_path / "reference").rglob("*") if p.is_file())
+    assert len(files) > 5
+    for name in files:
+        assert (tmp_path / "reference" / name).read_bytes() == (tmp_path / "compiled" / name).read_bytes(), name
+
+
+def test_an_unknown_engine_is_refused():
+    scenario = load_scenario(GOLDEN[0])
+    with pytest.raises(ValueError, match="unknown engine 'fast'"):
+        simulate(scenario, replication_rng(1, 0), engine="fast")
+    result = CliRunner().invoke(main, ["run", str(GOLDEN[0]), "--engine", "fast"])
+    assert result.exit_code == 2 and "'fast' is not one of" in result.output and "Traceback" not in result.output
+
+
+# --- each kernel against the numpy code it replaces --------------------------------------------------
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_schedule_and_pop_due_serve_what_the_reference_agenda_serves(data):
+    """Rounding to the tick, parking after the horizon, never before now, stale entries dropped:
+    the heap's due lots at each tick are the reference's (sorted, once each)."""
+    resolution = data.draw(st.sampled_from([1 / 60, 5 / 60, 0.25, 1.0]))
+    now, horizon = 3.0, 40.0
+    n_lots = data.draw(st.integers(1, 40))
+    ready = np.full(n_lots, np.inf)
+    heap_t, heap_i, size = np.empty(4096, np.int64), np.empty(4096, np.int64), 0
+    reference = Agenda(simpy.Environment(), resolution, lambda: ready, lambda ids, when: None)
+    expected: dict[int, int] = {}  # lot -> its last scheduled tick (the reference's ready / resolution)
+    for _ in range(data.draw(st.integers(1, 6))):
+        ids = np.array(data.draw(st.lists(st.integers(0, n_lots - 1), min_size=1, max_size=30, unique=True)), dtype=np.int64)
+        times = np.array(data.draw(st.lists(st.floats(0.0, 60.0), min_size=len(ids), max_size=len(ids))))
+        size, first = kernels.schedule(ids, times, horizon, resolution, now, ready, heap_t, heap_i, size)
+        ticks = reference.tick_of(times)
+        early = ticks * resolution < now
+        ticks[early] += 1
+        soon = times <= horizon
+        for lot, tick, keep in zip(ids.tolist(), ticks.tolist(), soon.tolist()):
+            if keep:
+                expected[lot] = tick
+            else:
+                expected.pop(lot, None)
+        assert first == (int(ticks[soon].min()) if soon.any() else kernels.NO_TICK)
+    assert all(ready[lot] == tick * resolution for lot, tick in expected.items())
+    served: dict[int, int] = {}
+    while size:
+        tick = int(heap_t[0])
+        size, due = kernels.pop_due(heap_t, heap_i, size, tick, ready, tick * resolution)
+        assert np.all(np.diff(due) > 0)  # sorted, once each
+        for lot in due.tolist():
+            served[lot] = tick
+    assert served == expected
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_book_move_adds_what_bincount_adds(data):
+    n = data.draw(st.integers(0, 50))
+    src = np.array(data.draw(st.lists(st.integers(0, 11), min_size=n, max_size=n)), dtype=np.int8)
+    dst = np.array(data.draw(st.lists(st.integers(0, 11), min_size=n, max_size=n)), dtype=np.int8)
+    values = np.array(data.draw(st.lists(st.floats(0, 1e9), min_size=n, max_size=n)), dtype=np.float64)
+    plus, minus = np.zeros(12), np.zeros(12)
+    kernels.book_move(plus, minus, src, dst, values)
+    assert plus.tobytes() == np.bincount(dst, weights=values, minlength=12).tobytes()
+    assert minus.tobytes() == np.bincount(src, weights=values, minlength=12).tobytes()
