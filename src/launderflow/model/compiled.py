@@ -28,11 +28,13 @@ from . import kernels
 from .addresses import Role
 from .agenda import Agenda
 from .book import OutcomeBook
+from .lots import _COPIED
 from .states import N_CELLS, Location
 from .world import World
 
 ENGINES = ("reference", "compiled")
 _FEE_CELL = 2 * int(Location.FEES)
+_NO_KEEP = np.empty(0, dtype=bool)
 
 
 class CompiledBook(OutcomeBook):
@@ -161,6 +163,45 @@ class CompiledWorld(World):
         plus, minus = self.book.accumulators(self.env.now)
         return kernels.to_fees(ids, value, np.asarray(amounts, dtype=np.float64), lots.value, lots.location, lots.traced,
                                lots.alive, lots.ready, plus, minus, _FEE_CELL)
+
+    def divide(self, parents: np.ndarray, counts: np.ndarray, values: np.ndarray, requeue: bool = True,
+               owner: np.ndarray | None = None) -> np.ndarray:
+        if len(parents) == 0 or np.min(counts) < 1:  # (the reference's behaviour, whatever it is)
+            return super().divide(parents, counts, values, requeue, owner)
+        lots = self.lots
+        if owner is None:
+            owner = parents.repeat(counts)
+        children = lots.add(len(owner))  # rows at their defaults; the kernel fills them
+        pending = kernels.divide(parents, counts, np.asarray(values, dtype=np.float64), owner, int(children[0]),
+                                 lots.value, lots.alive, lots.ready, tuple(getattr(lots, name) for name in _COPIED),
+                                 lots.trail, lots.traced, lots.theft, self.discovered, self.all_discovered)
+        if requeue and len(pending):
+            self.team.auto(pending, self.env.now)  # (a pending judgment is kept: judge_at is inherited)
+        return children
+
+    def hop_knowledge(self, ids: np.ndarray, hop: str, judged: bool = False, keep: np.ndarray | None = None,
+                      venue: int = -1) -> None:
+        if len(ids) == 0:
+            return
+        lots = self.lots
+        now = self.env.now
+        team = self.team
+        if keep is None:
+            p = team.success(hop, now)
+            if p < 1.0:
+                keep = team.rng.random(len(ids)) < p
+        lost, follow, dark_from, dark_value = kernels.hop_knowledge(
+            ids, judged, _NO_KEEP if keep is None else keep, keep is not None, team.instant, lots.hops, lots.flagged,
+            lots.judged, lots.trail, lots.traced, lots.theft, lots.location, lots.value, lots.judge_at,
+            self.discovered, self.all_discovered)
+        if len(lost):
+            self.recovery.lost(lost, venue if judged else -1, now)
+        if len(dark_from):
+            self.book.move(now, dark_from + 1, dark_from, dark_value)
+        if judged and not team.instant:
+            team.judge(follow, now)
+        else:
+            team.auto(follow, now)
 
     def move(self, ids: np.ndarray, now: float, hop: str, dst: np.ndarray | int | None = None, venue: int = -1,
              trace: bool = True, judged: bool = False, keep: np.ndarray | None = None) -> None:

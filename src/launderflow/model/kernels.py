@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from numba import literal_unroll, njit
 
 NO_TICK = np.iinfo(np.int64).max  # "nothing was scheduled" (the first tick of an empty batch)
 
@@ -164,3 +164,147 @@ def network_fee(ids, asset, value, asset_fee):  # pragma: no cover - numba
         if fee[k] > 0:
             positive = True
     return fee, assets, values, positive
+
+
+# --- numpy's float sums, bit for bit ------------------------------------------------------------------
+
+
+@njit(cache=True)
+def pairwise_sum(a, lo, n):  # pragma: no cover - numba
+    """numpy's pairwise summation of ``a[lo:lo + n]`` (``pairwise_sum_DOUBLE``: 8 accumulators in
+    blocks of up to 128, halves above that), so that a kernel's sums are numpy's to the bit."""
+    if n < 8:
+        res = -0.0
+        for i in range(lo, lo + n):
+            res += a[i]
+        return res
+    if n <= 128:
+        r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
+        r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
+        i = 8
+        while i < n - (n % 8):
+            j = lo + i
+            r0 += a[j]
+            r1 += a[j + 1]
+            r2 += a[j + 2]
+            r3 += a[j + 3]
+            r4 += a[j + 4]
+            r5 += a[j + 5]
+            r6 += a[j + 6]
+            r7 += a[j + 7]
+            i += 8
+        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+        while i < n:
+            res += a[lo + i]
+            i += 1
+        return res
+    n2 = n // 2
+    n2 -= n2 % 8
+    return pairwise_sum(a, lo, n2) + pairwise_sum(a, lo + n2, n - n2)
+
+
+@njit(cache=True)
+def array_sum(a):  # pragma: no cover - numba
+    """``a.sum()`` of a contiguous float64 array: the identity plus the pairwise sum of all."""
+    return 0.0 + pairwise_sum(a, 0, len(a))
+
+
+@njit(cache=True)
+def segment_sum(a, lo, hi):  # pragma: no cover - numba
+    """``np.add.reduceat``'s sum of ``a[lo:hi]`` (``hi > lo``): the first item plus the pairwise sum of the rest."""
+    return a[lo] + pairwise_sum(a, lo + 1, hi - lo - 1)
+
+
+# --- dividing lots -------------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def divide(parents, counts, values, owner, start, value, alive, ready, copied, trail, traced, theft, discovered,
+           all_discovered):  # pragma: no cover - numba
+    """``World.divide`` into rows ``start:start + len(owner)`` (the table has them): each parent's
+    last piece takes what the others leave (never below 0); the children copy every column of
+    ``copied`` from their parent; the parents are spent. Return the children whose follow-up is
+    pending (trail intact, not traced, theft discovered), for the caller to queue."""
+    n = len(owner)
+    pieces = np.empty(n)
+    for j in range(n):
+        pieces[j] = values[j]
+    first = 0
+    for p in range(len(parents)):
+        last = first + counts[p] - 1
+        others = segment_sum(pieces, first, last + 1) - pieces[last]
+        left = value[parents[p]] - others
+        pieces[last] = left if left >= 0.0 or left != left else 0.0  # np.maximum(left, 0.0)
+        first = last + 1
+    for j in range(n):
+        value[start + j] = pieces[j]
+    for column in literal_unroll(copied):
+        for j in range(n):
+            column[start + j] = column[owner[j]]
+    for p in range(len(parents)):
+        i = parents[p]
+        value[i] = 0.0
+        alive[i] = False
+        ready[i] = np.inf
+    pending = np.empty(n, dtype=np.int64)
+    m = 0
+    for j in range(n):
+        i = start + j
+        if trail[i] and not traced[i] and (all_discovered or discovered[theft[i]]):
+            pending[m] = i
+            m += 1
+    return pending[:m]
+
+
+# --- knowledge after a hop -----------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def hop_knowledge(ids, judged, keep, has_keep, instant, hops, flagged, judged_col, trail, traced, theft, location,
+                  value, judge_at, discovered, all_discovered):  # pragma: no cover - numba
+    """``World.hop_knowledge`` up to the calls into tracing: count the hop, clear the flag, apply
+    the surviving trails (``keep``, if ``has_keep``), turn dark what the investigators no longer
+    see. Return the lots whose trail was lost, those to follow (software, or the analysts when
+    ``judged``) and the dark ones' old cells and values, for the caller's book move (``ids`` are
+    distinct, as every caller's are)."""
+    n = len(ids)
+    lost = np.empty(n, dtype=np.int64)
+    follow = np.empty(n, dtype=np.int64)
+    dark_from = np.empty(n, dtype=np.int64)
+    dark_value = np.empty(n)
+    n_lost = n_follow = n_dark = 0
+    for k in range(n):
+        i = ids[k]
+        hops[i] += 1
+        flagged[i] = False
+        if judged:
+            judged_col[i] = True
+        was = trail[i]
+        if has_keep:
+            trail[i] = was and keep[k]
+            if was and not keep[k]:
+                lost[n_lost] = i
+                n_lost += 1
+        known = all_discovered or discovered[theft[i]]
+        if instant:
+            go_dark = not (trail[i] and known)
+            if not go_dark:
+                follow[n_follow] = i
+                n_follow += 1
+        else:
+            go_dark = True
+            if judged:
+                if was and known:
+                    follow[n_follow] = i
+                    n_follow += 1
+                elif was:
+                    judge_at[i] = np.inf  # to be judged once the theft is discovered
+            elif trail[i] and known:
+                follow[n_follow] = i
+                n_follow += 1
+        if go_dark and traced[i]:
+            traced[i] = False
+            dark_from[n_dark] = np.int64(location[i]) * 2
+            dark_value[n_dark] = value[i]
+            n_dark += 1
+    return lost[:n_lost], follow[:n_follow], dark_from[:n_dark], dark_value[:n_dark]
