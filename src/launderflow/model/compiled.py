@@ -30,11 +30,17 @@ from .agenda import Agenda
 from .book import OutcomeBook
 from .lots import _COPIED
 from .states import N_CELLS, Location
-from .world import World
+from .distributions import Distribution
+from .world import HOP_CODE, World
+from ..scenario.schema import Scenario
 
 ENGINES = ("reference", "compiled")
 _FEE_CELL = 2 * int(Location.FEES)
 _NO_KEEP = np.empty(0, dtype=bool)
+_NO_TIMES = np.empty(0)
+_OUT_OF_PLAY = frozenset({Location.FROZEN, Location.SEIZED, Location.CASHED_OUT, Location.FEES})
+_LEDGER_KERNEL_COLUMNS = ["time", "src", "dst", "asset", "amount", "value_usd", "fee_usd", "hop", "lot", "venue",
+                          "followed"]
 
 
 class CompiledBook(OutcomeBook):
@@ -145,6 +151,11 @@ class CompiledWorld(World):
     book: CompiledBook
     agenda: CompiledAgenda
 
+    def __init__(self, scenario: Scenario, rng: np.random.Generator):
+        super().__init__(scenario, rng)
+        # The ledger kernel writes these columns; a ledger with others is written by the reference.
+        self._ledger_kernel = list(self.ledger.dtypes) == _LEDGER_KERNEL_COLUMNS
+
     def schedule(self, ids: np.ndarray, times: np.ndarray) -> None:
         n = len(ids)
         if n == 0:
@@ -163,6 +174,67 @@ class CompiledWorld(World):
         plus, minus = self.book.accumulators(self.env.now)
         return kernels.to_fees(ids, value, np.asarray(amounts, dtype=np.float64), lots.value, lots.location, lots.traced,
                                lots.alive, lots.ready, plus, minus, _FEE_CELL)
+
+    def _on_due(self, ids: np.ndarray, now: float) -> None:
+        lots = self.lots
+        ids, bounds = kernels.due_groups(ids, lots.theft, lots.step)
+        for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
+            group = ids[a:b]
+            theft, step = int(lots.theft[group[0]]), int(lots.step[group[0]])
+            program = self.programs[theft]
+            if 0 <= step < len(program.steps):
+                program.steps[step].apply(self, group, now)
+        self.open_barriers(now)
+
+    def after(self, ids: np.ndarray, now: float, delay: Distribution | None) -> None:
+        extra = None if delay is None else delay.sample(self.rng, len(ids))
+        n = len(ids)
+        if n == 0:
+            return
+        agenda = self.agenda
+        agenda.room(n)
+        agenda.size, first = kernels.schedule_after(
+            np.asarray(ids, dtype=np.int64), float(now), self.asset_confirmation, self.lots.asset,
+            _NO_TIMES if extra is None else np.asarray(extra, dtype=np.float64), extra is not None,
+            float(self.horizon), float(self.resolution), self.lots.ready, agenda.heap_t, agenda.heap_i, agenda.size)
+        agenda.filed(first)
+
+    def set_traced(self, ids: np.ndarray, traced: np.ndarray) -> None:
+        if len(ids) == 0:
+            return
+        lots = self.lots
+        src, dst, values = kernels.set_traced(ids, traced, lots.traced, lots.location, lots.value)
+        if len(values):
+            self.book.move(self.env.now, src, dst, values)
+
+    def relocate(self, ids: np.ndarray, location: Location, venue: int = -1) -> None:
+        lots = self.lots
+        now = self.env.now
+        before, after, asset, value = kernels.relocate(ids, int(location), venue, lots.location, lots.venue,
+                                                       lots.traced, lots.value, lots.asset)
+        if location in _OUT_OF_PLAY:
+            self.exits.note(now, location, venue, asset, value, before >> 1)
+            lots.retire(ids, spent=False)
+            if location in (Location.FROZEN, Location.SEIZED) and len(ids):
+                np.maximum.at(self.last_stopped, lots.theft[ids], now)
+        self.book.move(now, before, after, value)
+
+    def record(self, now: float, src: np.ndarray | int, dst: np.ndarray | int, lots: np.ndarray,
+               values: np.ndarray, hop: str, venue: int | np.ndarray = -1, fee: np.ndarray | float = 0.0,
+               asset: np.ndarray | None = None) -> None:
+        ledger = self.ledger
+        n = len(lots)
+        if not self._ledger_kernel or n == 0:
+            return super().record(now, src, dst, lots, values, hop, venue, fee, asset)
+        if ledger._used + n > ledger._cap:
+            ledger._make_room(n)
+        d = ledger._data
+        kernels.ledger_rows(ledger._used, d["time"], d["src"], d["dst"], d["asset"], d["amount"], d["value_usd"],
+                            d["fee_usd"], d["hop"], d["lot"], d["venue"], d["followed"], float(now), src, dst,
+                            self.lots.asset[lots] if asset is None else asset, values, fee, HOP_CODE[hop], lots,
+                            venue, self.lots.trail)
+        ledger._used += n
+        ledger._rows += n
 
     def divide(self, parents: np.ndarray, counts: np.ndarray, values: np.ndarray, requeue: bool = True,
                owner: np.ndarray | None = None) -> np.ndarray:

@@ -15,7 +15,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import literal_unroll, njit
+from numba import literal_unroll, njit, types
+from numba.extending import overload
 
 NO_TICK = np.iinfo(np.int64).max  # "nothing was scheduled" (the first tick of an empty batch)
 
@@ -85,6 +86,40 @@ def schedule(ids, times, horizon, resolution, now, ready, heap_t, heap_i, size):
         if tick < first:
             first = tick
     return size, first
+
+
+@njit(cache=True)
+def schedule_after(ids, now, confirmation, asset, extra, has_extra, horizon, resolution, ready, heap_t, heap_i,
+                   size):  # pragma: no cover - numba
+    """``World.after``: due at ``now`` plus the confirmation of each lot's asset plus ``extra``
+    (the drawn delay, if ``has_extra``), then :func:`schedule`."""
+    times = np.empty(len(ids))
+    for k in range(len(ids)):
+        times[k] = now + confirmation[asset[ids[k]]]
+        if has_extra:
+            times[k] = times[k] + extra[k]
+    return schedule(ids, times, horizon, resolution, now, ready, heap_t, heap_i, size)
+
+
+@njit(cache=True)
+def due_groups(ids, theft, step):  # pragma: no cover - numba
+    """``World._on_due``'s grouping: the due lots stably sorted by (theft, step), and where each
+    group starts (with the end appended)."""
+    n = len(ids)
+    key = np.empty(n, dtype=np.int64)
+    for k in range(n):
+        key[k] = np.int64(theft[ids[k]]) * (1 << 32) + step[ids[k]]
+    order = np.argsort(key, kind="mergesort")
+    out = np.empty(n, dtype=ids.dtype)
+    bounds = np.empty(n + 1, dtype=np.int64)
+    m = 0
+    for k in range(n):
+        out[k] = ids[order[k]]
+        if k == 0 or key[order[k]] != key[order[k - 1]]:
+            bounds[m] = k
+            m += 1
+    bounds[m] = n
+    return out, bounds[: m + 1]
 
 
 @njit(cache=True)
@@ -308,3 +343,88 @@ def hop_knowledge(ids, judged, keep, has_keep, instant, hops, flagged, judged_co
             dark_value[n_dark] = value[i]
             n_dark += 1
     return lost[:n_lost], follow[:n_follow], dark_from[:n_dark], dark_value[:n_dark]
+
+
+# --- cells of the outcome book ---------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def set_traced(ids, traced_to, traced, location, value):  # pragma: no cover - numba
+    """``World.set_traced``: the lots whose knowledge changes, their cells before and after, their
+    values (for the caller's book move)."""
+    n = len(ids)
+    src = np.empty(n, dtype=np.int64)
+    dst = np.empty(n, dtype=np.int64)
+    values = np.empty(n)
+    changed = np.zeros(n, dtype=np.bool_)
+    m = 0
+    for k in range(n):
+        i = ids[k]
+        if traced[i] != traced_to[k]:
+            changed[k] = True
+            base = np.int64(location[i]) * 2
+            src[m] = base + np.int64(traced[i])
+            dst[m] = base + np.int64(traced_to[k])
+            values[m] = value[i]
+            m += 1
+    for k in range(n):  # (written after reading all, as the reference does)
+        if changed[k]:
+            traced[ids[k]] = traced_to[k]
+    return src[:m], dst[:m], values[:m]
+
+
+@njit(cache=True)
+def relocate(ids, to, venue, location, venue_col, traced, value, asset):  # pragma: no cover - numba
+    """``World.relocate``'s bookkeeping: each lot's cell before and after the move to location
+    ``to``, its asset and value; writes the location and the venue."""
+    n = len(ids)
+    before = np.empty(n, dtype=np.int64)
+    after = np.empty(n, dtype=np.int64)
+    assets = np.empty(n, dtype=asset.dtype)
+    values = np.empty(n)
+    for k in range(n):
+        i = ids[k]
+        t = np.int64(traced[i])
+        before[k] = np.int64(location[i]) * 2 + t
+        after[k] = 2 * to + t
+        assets[k] = asset[i]
+        values[k] = value[i]
+    for k in range(n):
+        location[ids[k]] = to
+        venue_col[ids[k]] = venue
+    return before, after, assets, values
+
+
+# --- the ledger ----------------------------------------------------------------------------------------------
+
+
+def _item(x, k):  # pragma: no cover - replaced by the overload below inside kernels
+    return x[k] if np.ndim(x) else x
+
+
+@overload(_item)
+def _item_overload(x, k):  # pragma: no cover - numba
+    """Item ``k`` of an array, or the scalar itself (a column given once for every row)."""
+    if isinstance(x, types.Array):
+        return lambda x, k: x[k]
+    return lambda x, k: x
+
+
+@njit(cache=True)
+def ledger_rows(start, time_c, src_c, dst_c, asset_c, amount_c, value_c, fee_c, hop_c, lot_c, venue_c, followed_c,
+                now, src, dst, asset, values, fee, hop, lots, venue, trail):  # pragma: no cover - numba
+    """``World.record``: one ledger row per lot moved, written into the columns from row ``start``
+    (the chunk has room); ``src``, ``dst``, ``fee`` and ``venue`` are arrays or one value for all."""
+    for k in range(len(lots)):
+        j = start + k
+        time_c[j] = now
+        src_c[j] = _item(src, k)
+        dst_c[j] = _item(dst, k)
+        asset_c[j] = asset[k]
+        amount_c[j] = 0.0
+        value_c[j] = values[k]
+        fee_c[j] = _item(fee, k)
+        hop_c[j] = hop
+        lot_c[j] = lots[k]
+        venue_c[j] = _item(venue, k)
+        followed_c[j] = trail[lots[k]]
