@@ -199,6 +199,23 @@ class CompiledWorld(World):
             float(self.horizon), float(self.resolution), self.lots.ready, agenda.heap_t, agenda.heap_i, agenda.size)
         agenda.filed(first)
 
+    def at(self, times: np.ndarray, ids: np.ndarray, action: Any, *payload: np.ndarray) -> None:
+        if len(ids) == 0 or np.ndim(times) == 0:
+            return super().at(times, ids, action, *payload)
+        times = np.asarray(times, dtype=np.float64)
+        soon, m, ticks = kernels.at_ticks(times, float(self.horizon), float(self.resolution))
+        if m < len(times):
+            if m == 0:
+                return
+            ids, payload = ids[soon], tuple(p[soon] for p in payload)
+        self._call_groups(ticks, action, ids, payload)
+
+    def _held(self, n_assets: int) -> tuple[np.ndarray, np.ndarray]:
+        lots = self.lots
+        n = len(lots)
+        return kernels.holdings(lots.alive[:n], lots.value[:n], lots.location[:n], lots.asset[:n], lots.address[:n],
+                                n_assets, int(Location.LAUNDERER))
+
     def set_traced(self, ids: np.ndarray, traced: np.ndarray) -> None:
         if len(ids) == 0:
             return

@@ -102,6 +102,44 @@ def schedule_after(ids, now, confirmation, asset, extra, has_extra, horizon, res
 
 
 @njit(cache=True)
+def at_ticks(times, horizon, resolution):  # pragma: no cover - numba
+    """``World.at``'s ticks: which ``times`` fall within the horizon, how many, and their ticks
+    (rounded up, as ``Agenda.tick_of``)."""
+    n = len(times)
+    soon = np.empty(n, dtype=np.bool_)
+    ticks = np.empty(n, dtype=np.int64)
+    m = 0
+    for k in range(n):
+        soon[k] = times[k] <= horizon
+        if soon[k]:
+            ticks[m] = np.int64(math.ceil(times[k] / resolution - 1e-9))
+            m += 1
+    return soon, m, ticks[:m]
+
+
+@njit(cache=True)
+def holdings(alive, value, location, asset, address, n_assets, launderer):  # pragma: no cover - numba
+    """``World._held``: per asset, the launderer's wallets worth something (distinct addresses:
+    lots gathered at one address count once) and the value held (in its wallets and inside venues),
+    summed in lot order as the reference's ``bincount``."""
+    held = np.zeros(n_assets)
+    pairs = np.empty(len(alive), dtype=np.int64)
+    m = 0
+    for i in range(len(alive)):
+        if alive[i] and value[i] > 0:
+            held[asset[i]] += value[i]
+            if location[i] == launderer:
+                pairs[m] = (np.int64(asset[i]) << 40) | address[i]
+                m += 1
+    pairs = np.sort(pairs[:m])
+    wallets = np.zeros(n_assets, dtype=np.int64)
+    for k in range(m):
+        if k == 0 or pairs[k] != pairs[k - 1]:
+            wallets[pairs[k] >> 40] += 1
+    return wallets, held
+
+
+@njit(cache=True)
 def due_groups(ids, theft, step):  # pragma: no cover - numba
     """``World._on_due``'s grouping: the due lots stably sorted by (theft, step), and where each
     group starts (with the end appended)."""

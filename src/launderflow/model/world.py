@@ -267,24 +267,28 @@ class World:
     def _sample_holdings(self, step: float) -> Generator[simpy.Event, Any, None]:
         """What the launderer holds, per asset, on the timeline grid (and at the horizon): the
         wallets (lots in wallets it controls, worth something) and the value there and inside venues."""
-        lots = self.lots
         n_assets = len(self.asset_names)
         assets = np.arange(n_assets, dtype=np.int16)
         k = 0
         while True:
-            held = lots.view("alive") & (lots.view("value") > 0)
-            asset = lots.view("asset")
-            mine = held & (lots.view("location") == int(Location.LAUNDERER))
-            # A wallet is an address: lots gathered at one address (a consolidation's late arrivals) count once.
-            pairs = np.unique(asset[mine].astype(np.int64) << 40 | lots.view("address")[mine])
-            wallets = np.bincount((pairs >> 40).astype(np.int64), minlength=n_assets)
-            value = np.bincount(asset[held], weights=lots.view("value")[held], minlength=n_assets)
+            wallets, value = self._held(n_assets)
             self.holdings.append(n_assets, time=self.env.now, asset=assets, wallets=wallets, value_usd=value)
             k += 1
             following = min(k * step, self.horizon)
             if following <= self.env.now:
                 return
             yield self.env.timeout(following - self.env.now)
+
+    def _held(self, n_assets: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per asset: the launderer's wallets worth something, and the value it holds (there and in venues)."""
+        lots = self.lots
+        held = lots.view("alive") & (lots.view("value") > 0)
+        asset = lots.view("asset")
+        mine = held & (lots.view("location") == int(Location.LAUNDERER))
+        # A wallet is an address: lots gathered at one address (a consolidation's late arrivals) count once.
+        pairs = np.unique(asset[mine].astype(np.int64) << 40 | lots.view("address")[mine])
+        wallets = np.bincount((pairs >> 40).astype(np.int64), minlength=n_assets)
+        return wallets, np.bincount(asset[held], weights=lots.view("value")[held], minlength=n_assets)
 
     def shares_with(self, venue: Venue) -> bool:
         """Traced addresses reach ``venue`` through the information-sharing channel."""
@@ -310,7 +314,10 @@ class World:
             ids, times, payload = ids[soon], times[soon], tuple(p[soon] for p in payload)
             if len(ids) == 0:
                 return
-        ticks = self.agenda.tick_of(times)
+        self._call_groups(self.agenda.tick_of(times), action, ids, payload)
+
+    def _call_groups(self, ticks: np.ndarray, action: Any, ids: np.ndarray, payload: tuple[np.ndarray, ...]) -> None:
+        """One ``_call_at`` per distinct tick, in tick order (lots keep their order within a tick)."""
         if ticks[0] == ticks[-1] and (len(ticks) < 3 or np.count_nonzero(ticks != ticks[0]) == 0):
             self._call_at(int(ticks[0]), action, ids, payload)
         elif np.count_nonzero(ticks[1:] < ticks[:-1]) == 0:  # already in time order (a work queue): cut at the changes
