@@ -18,6 +18,9 @@
     T2 includes starting the two workers, as a user's ``--jobs 2`` run does.
 (e) The scale scenario (bybit_2025_honest: the Bybit theft among ~100,000 honest users a day, >= 10,000,000
     transfers in one replication): wall time and peak memory, measured in a fresh process.
+(f) Engines (issue 23; sim/bench_engine.py, the ``engine`` key of --json): bybit_2025 with the compiled
+    engine and the reference in the same run (same seed, same bytes), the per-batch slope, the scale
+    scenario with the compiled engine against the simpy ceiling, and the kernels' compile and cache-load time.
 
 Ratios measured in one run are more stable than absolute times; run it on an idle machine. On a
 shared machine whose speed drifts, ``--repeat N`` measures (a), (b) and (d) N times (the simpy
@@ -57,8 +60,9 @@ def bare_simpy_events_per_second(n: int) -> float:
 
 
 def one_replication(scenario_path: Path, seed: int = 1, horizon: str | None = None,
-                    resolution: str | None = None) -> dict[str, float]:
-    """Simulate one replication in this process; return transfers, wallets, seconds, final shares."""
+                    resolution: str | None = None, engine: str = "reference") -> dict[str, float]:
+    """Simulate one replication in this process; return transfers, wallets, seconds, final shares
+    (and a digest of every array and number of the replication: the same bytes, the same digest)."""
     from launderflow.runs.replications import replication_rng
     from launderflow.metrics import final_states
     from launderflow.model.simulate import simulate
@@ -67,7 +71,7 @@ def one_replication(scenario_path: Path, seed: int = 1, horizon: str | None = No
     overrides = {**({"clock.horizon": horizon} if horizon else {}), **({"clock.resolution": resolution} if resolution else {})}
     scenario = load_scenario(scenario_path, overrides or None)
     start = time.perf_counter()
-    rep = simulate(scenario, replication_rng(seed, 0), keep_ledger=True)
+    rep = simulate(scenario, replication_rng(seed, 0), keep_ledger=True, engine=engine)
     seconds = time.perf_counter() - start
     shares = {f"final_share_{k}": v / rep.stolen_usd for k, v in final_states(rep).items()}
     ledger = rep.ledger or {}
@@ -75,7 +79,37 @@ def one_replication(scenario_path: Path, seed: int = 1, horizon: str | None = No
     wallets = int(len(np.unique(ledger["dst"][ledger["lot"] >= 0]))) if ledger else 0
     return {"seconds": seconds, "transfers": rep.transfers, "stolen_transfers": stolen,
             "honest_transfers": rep.transfers - stolen, "launderer_wallets": wallets, "lots": rep.lots,
-            "batches": rep.batches, **shares}
+            "batches": rep.batches, "digest": digest(rep), **shares}
+
+
+def digest(rep: object) -> str:
+    """SHA-256 of every array (dtype, shape, bytes) and every other value of a replication."""
+    import dataclasses
+    import hashlib
+
+    h = hashlib.sha256()
+
+    def feed(value: object) -> None:
+        if isinstance(value, dict):
+            for key in value:
+                h.update(repr(key).encode())
+                feed(value[key])
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                feed(item)
+        elif isinstance(value, np.ndarray):
+            h.update(f"{value.dtype.str}{value.shape}".encode())
+            h.update(np.ascontiguousarray(value).tobytes())
+        else:
+            h.update(repr(value).encode())
+
+    feed(dataclasses.asdict(rep))  # type: ignore[call-overload]
+    return h.hexdigest()
+
+
+def warm_up(engine: str) -> None:
+    """A small replication with ``engine`` (the compiled one loads its kernels' cache on first use)."""
+    one_replication(ROOT / "tests" / "scenarios" / "all_venues.yaml", horizon="3d", engine=engine)
 
 
 COARSER = ("15min", "1h")
@@ -131,21 +165,24 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 if sys.platform != "darwin" else 1024**2)
 
 
-def peak_memory(scenario_path: Path, horizon: str | None, repeat: int = 1) -> dict[str, object]:
+def peak_memory(scenario_path: Path, horizon: str | None, repeat: int = 1, engine: str = "reference") -> dict[str, object]:
     """Run the replication in ``repeat`` fresh interpreters: median time, largest peak memory."""
-    runs = [_fresh_replication(scenario_path, horizon) for _ in range(repeat)]
+    runs = [_fresh_replication(scenario_path, horizon, engine) for _ in range(repeat)]
     seconds = [r["seconds"] for r in runs]
     return {**runs[0], "seconds": float(np.median(seconds)), "peak_rss_mib": max(r["peak_rss_mib"] for r in runs),
             "repeat": repeat, "spread": {"seconds": spread(seconds)}}
 
 
-def _fresh_replication(scenario_path: Path, horizon: str | None) -> dict[str, float]:
-    """Run one replication in a fresh interpreter and read its peak resident memory."""
+def _fresh_replication(scenario_path: Path, horizon: str | None, engine: str = "reference",
+                       warm_up: bool = False) -> dict[str, float]:
+    """Run one replication in a fresh interpreter and read its peak resident memory (``warm_up``:
+    first a small scenario with the same engine, so that the kernels' cache is loaded outside the timing)."""
     code = (
-        "import json, sys; sys.path.insert(0, %r); from bench import one_replication, peak_rss_mib; "
-        "r = one_replication(__import__('pathlib').Path(%r), horizon=%r); "
+        "import json, sys; sys.path.insert(0, %r); from bench import one_replication, peak_rss_mib, warm_up; "
+        "warm_up(%r) if %r else None; "
+        "r = one_replication(__import__('pathlib').Path(%r), horizon=%r, engine=%r); "
         "r['peak_rss_mib'] = peak_rss_mib(); print(json.dumps(r))"
-    ) % (str(Path(__file__).resolve().parent), str(scenario_path), horizon)
+    ) % (str(Path(__file__).resolve().parent), engine, warm_up, str(scenario_path), horizon, engine)
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -177,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke test, not the figures)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
-    parser.add_argument("--skip", action="append", default=[], choices=["a", "b", "c", "d", "e"])
+    parser.add_argument("--skip", action="append", default=[], choices=["a", "b", "c", "d", "e", "f"])
     parser.add_argument("--repeat", type=int, default=1, metavar="N",
                         help="measure (a), (b), (d) and (e) N times: median, min and max (default 1)")
     args = parser.parse_args(argv)
@@ -200,6 +237,11 @@ def main(argv: list[str] | None = None) -> int:
         results["d_parallel"] = parallel_efficiency(medium.resolve(), 4 if args.quick else 8, args.repeat)
     if "e" not in args.skip:
         results["e_scale"] = peak_memory(ROOT / "scenarios" / "bybit_2025_honest.yaml", horizon, args.repeat)
+    if "f" not in args.skip:
+        from bench_engine import describe, engine_figures
+
+        results["engine"] = engine_figures(args.quick, args.repeat)
+        print(describe(results["engine"]))
     print(json.dumps(results, indent=2, default=float))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=float) + "\n", encoding="utf-8")

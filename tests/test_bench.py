@@ -86,3 +86,24 @@ def test_instructions_refuses_a_bad_horizon_naming_its_option() -> None:
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert done.stderr.startswith("--horizon soon: clock.horizon: 'soon' is not a duration") and "Traceback" not in done.stderr
+
+
+def test_engine_figures_are_written_under_the_engine_key(tmp_path: Path) -> None:
+    """--json FILE keeps issue 23's figures under a top-level ``engine`` key; both engines gave the
+    same bytes, and what is not measured yet is null with its reason (no wall-clock asserts)."""
+    out = tmp_path / "bench.json"
+    done = subprocess.run([sys.executable, str(BENCH), "--quick", *[a for s in "abcde" for a in ("--skip", s)],
+                           "--json", str(out)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    figures = json.loads(out.read_text())
+    assert set(figures) == {"engine"}
+    engine = figures["engine"]
+    assert engine["same_bytes"] is True
+    for name in ("replication_seconds", "reference_replication_seconds", "per_batch_us", "large_transfers_per_second",
+                 "simpy_ceiling_events_per_second", "compile_seconds", "peak_rss_mib"):
+        assert math.isfinite(engine[name]) and engine[name] > 0, name
+    assert engine["batches"]["5min"] > engine["batches"]["15min"] > engine["batches"]["1h"] > 0
+    assert engine["large_transfers"] > 1_000_000
+    for name, why in engine["not_measured"].items():
+        assert engine[name] is None and why, name
+    assert "(f) engines on bybit_2025.yaml" in done.stdout and "same bytes: True" in done.stdout

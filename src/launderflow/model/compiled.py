@@ -34,7 +34,6 @@ from .distributions import Distribution
 from .world import HOP_CODE, World
 from ..scenario.schema import Scenario
 
-ENGINES = ("reference", "compiled")
 _FEE_CELL = 2 * int(Location.FEES)
 _NO_KEEP = np.empty(0, dtype=bool)
 _NO_TIMES = np.empty(0)

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..scenario.schema import Scenario
-from .compiled import ENGINES, CompiledWorld
 from .honest import build_honest
 from .world import World
+
+ENGINES = ("reference", "compiled")  # the compiled one (model/compiled.py) is imported on first use: numba takes a while
 
 
 @dataclass
@@ -59,7 +60,12 @@ def simulate(scenario: Scenario, rng: np.random.Generator, keep_ledger: bool = T
     """
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}: use one of {', '.join(ENGINES)}")
-    world = (CompiledWorld if engine == "compiled" else World)(scenario, rng)
+    if engine == "compiled":
+        from .compiled import CompiledWorld
+
+        world: World = CompiledWorld(scenario, rng)
+    else:
+        world = World(scenario, rng)
     honest = build_honest(world)
     world.run()
     log_time, log_delta = world.book.log()
