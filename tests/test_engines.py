@@ -10,6 +10,9 @@ files ``run --engine compiled`` writes — and each kernel against the numpy cod
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -158,3 +161,43 @@ def test_book_move_adds_what_bincount_adds(data):
     kernels.book_move(plus, minus, src, dst, values)
     assert plus.tobytes() == np.bincount(dst, weights=values, minlength=12).tobytes()
     assert minus.tobytes() == np.bincount(src, weights=values, minlength=12).tobytes()
+
+
+_MAGNITUDES = st.floats(-1e12, 1e12, allow_nan=False, allow_infinity=False)
+
+
+@settings(max_examples=60, deadline=None)
+@given(values=st.lists(_MAGNITUDES, max_size=700), cuts=st.lists(st.integers(1, 699), max_size=6))
+def test_kernel_sums_are_numpys_to_the_bit(values, cuts):
+    """``ndarray.sum`` and ``np.add.reduceat`` sum pairwise (in blocks of 128, halves above): the
+    kernels' sums must be the same bits, or the engines' books would drift apart."""
+    a = np.array(values, dtype=np.float64)
+    assert kernels.array_sum(a) == a.sum()
+    if len(a):
+        firsts = np.array(sorted({0, *(c for c in cuts if c < len(a))}), dtype=np.int64)
+        ends = np.append(firsts[1:], len(a))
+        sums = [kernels.segment_sum(a, lo, hi) for lo, hi in zip(firsts.tolist(), ends.tolist())]
+        assert np.array(sums).tobytes() == np.add.reduceat(a, firsts).tobytes()
+
+
+def test_long_sums_take_numpys_halves():
+    rng = np.random.default_rng(7)
+    for n in (129, 1000, 8193, 100_003):
+        a = rng.standard_normal(n) * 10.0 ** rng.integers(-6, 12, n)
+        assert kernels.array_sum(a) == a.sum(), n
+
+
+def test_kernels_reloaded_from_the_cache_give_the_same_bytes(tmp_path: Path):
+    """A later process loads the kernels from numba's cache instead of compiling them (as dask
+    workers do): the reloaded kernels must run, and give the reference's bytes."""
+    code = (
+        "import sys; sys.path.insert(0, %r); from bench import one_replication; from pathlib import Path; "
+        "p = Path(%r); print(one_replication(p, engine='compiled')['digest'], one_replication(p)['digest'])"
+    ) % (str(REPO / "sim"), str(REPO / "tests" / "golden" / "golden_interventions.yaml"))
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache")}
+    for _ in range(2):  # compiles, then loads
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
+        assert done.returncode == 0, done.stderr[-2000:]
+        compiled, reference = done.stdout.split()
+        assert compiled == reference
+    assert any((tmp_path / "cache").rglob("*.nbc"))

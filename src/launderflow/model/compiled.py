@@ -154,6 +154,7 @@ class CompiledWorld(World):
         super().__init__(scenario, rng)
         # The ledger kernel writes these columns; a ledger with others is written by the reference.
         self._ledger_kernel = list(self.ledger.dtypes) == _LEDGER_KERNEL_COLUMNS
+        self._copied: tuple[np.ndarray, ...] = (np.empty(0),)
 
     def schedule(self, ids: np.ndarray, times: np.ndarray) -> None:
         n = len(ids)
@@ -261,7 +262,7 @@ class CompiledWorld(World):
             owner = parents.repeat(counts)
         children = lots.add(len(owner))  # rows at their defaults; the kernel fills them
         pending = kernels.divide(parents, counts, np.asarray(values, dtype=np.float64), owner, int(children[0]),
-                                 lots.value, lots.alive, lots.ready, tuple(getattr(lots, name) for name in _COPIED),
+                                 lots.value, lots.alive, lots.ready, self._copied_columns(),
                                  lots.trail, lots.traced, lots.theft, self.discovered, self.all_discovered)
         if requeue and len(pending):
             self.team.auto(pending, self.env.now)  # (a pending judgment is kept: judge_at is inherited)
@@ -291,17 +292,23 @@ class CompiledWorld(World):
         else:
             team.auto(follow, now)
 
+    def _copied_columns(self) -> tuple[np.ndarray, ...]:
+        """The lot columns a divided lot's pieces copy (rebuilt when the table has grown)."""
+        lots = self.lots
+        if self._copied[0] is not lots.asset:
+            self._copied = tuple(getattr(lots, name) for name in _COPIED)
+        return self._copied
+
     def move(self, ids: np.ndarray, now: float, hop: str, dst: np.ndarray | int | None = None, venue: int = -1,
              trace: bool = True, judged: bool = False, keep: np.ndarray | None = None) -> None:
         if len(ids) == 0:
             return
         lots = self.lots
-        fee, asset, value, positive = kernels.network_fee(ids, lots.asset, lots.value, self.asset_fee)
+        fee, total, asset, value, src = kernels.network_fee(ids, lots.asset, lots.value, lots.address, self.asset_fee)
         if dst is None:
             dst = self.addresses.new(len(ids), self.asset_chain[asset], Role.LAUNDERER)
-        src = lots.address[ids]
-        if positive:
-            self.network_fees += float(fee.sum())  # (pairwise, as the reference sums it)
+        if total > 0:
+            self.network_fees += total
             value = self._to_fees(ids, value, fee)
         lots.address[ids] = dst
         if trace:

@@ -220,60 +220,94 @@ def to_fees(ids, current, amounts, value, location, traced, alive, ready, plus, 
 
 
 @njit(cache=True)
-def network_fee(ids, asset, value, asset_fee):  # pragma: no cover - numba
-    """Each lot's transfer fee (a lot worth less than the fee is all fee), its asset, its value,
-    and whether any fee is above zero."""
+def network_fee(ids, asset, value, address, asset_fee):  # pragma: no cover - numba
+    """A transfer's fee for each lot (a lot worth less than the fee is all fee) and their sum (as
+    ``ndarray.sum`` takes it), with each lot's asset, value and address."""
     n = len(ids)
     fee = np.empty(n)
     assets = np.empty(n, dtype=asset.dtype)
     values = np.empty(n)
-    positive = False
+    src = np.empty(n, dtype=address.dtype)
     for k in range(n):
         i = ids[k]
         a = asset[i]
         assets[k] = a
         values[k] = value[i]
-        fee[k] = min(asset_fee[a], value[i])
-        if fee[k] > 0:
-            positive = True
-    return fee, assets, values, positive
+        src[k] = address[i]
+        f = asset_fee[a]
+        fee[k] = f if f <= value[i] or f != f else value[i]  # np.minimum(fee, value)
+    return fee, array_sum(fee), assets, values, src
 
 
 # --- numpy's float sums, bit for bit ------------------------------------------------------------------
 
 
 @njit(cache=True)
-def pairwise_sum(a, lo, n):  # pragma: no cover - numba
-    """numpy's pairwise summation of ``a[lo:lo + n]`` (``pairwise_sum_DOUBLE``: 8 accumulators in
-    blocks of up to 128, halves above that), so that a kernel's sums are numpy's to the bit."""
+def _block_sum(a, lo, n):  # pragma: no cover - numba
+    """numpy's pairwise summation of a block of at most 128 items: 8 accumulators, then the rest."""
     if n < 8:
         res = -0.0
         for i in range(lo, lo + n):
             res += a[i]
         return res
+    r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
+    r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
+    i = 8
+    while i < n - (n % 8):
+        j = lo + i
+        r0 += a[j]
+        r1 += a[j + 1]
+        r2 += a[j + 2]
+        r3 += a[j + 3]
+        r4 += a[j + 4]
+        r5 += a[j + 5]
+        r6 += a[j + 6]
+        r7 += a[j + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += a[lo + i]
+        i += 1
+    return res
+
+
+@njit(cache=True)
+def pairwise_sum(a, lo, n):  # pragma: no cover - numba
+    """numpy's pairwise summation of ``a[lo:lo + n]`` (``pairwise_sum_DOUBLE``: blocks of up to
+    128 items, halves above that — halves cut at a multiple of 8), so that a kernel's sums are
+    numpy's to the bit. The halving runs on an explicit stack: numba's cache cannot reload a
+    recursive function (the reloaded call segfaults)."""
     if n <= 128:
-        r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
-        r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
-        i = 8
-        while i < n - (n % 8):
-            j = lo + i
-            r0 += a[j]
-            r1 += a[j + 1]
-            r2 += a[j + 2]
-            r3 += a[j + 3]
-            r4 += a[j + 4]
-            r5 += a[j + 5]
-            r6 += a[j + 6]
-            r7 += a[j + 7]
-            i += 8
-        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-        while i < n:
-            res += a[lo + i]
-            i += 1
-        return res
-    n2 = n // 2
-    n2 -= n2 % 8
-    return pairwise_sum(a, lo, n2) + pairwise_sum(a, lo + n2, n - n2)
+        return _block_sum(a, lo, n)
+    frame_lo = np.empty(128, dtype=np.int64)  # the pending halves, depth-first
+    frame_n = np.empty(128, dtype=np.int64)
+    frame_phase = np.empty(128, dtype=np.int64)  # 0: left half next, 1: right half next, 2: add them
+    sums = np.empty(128)
+    depth, done = 1, 0
+    frame_lo[0], frame_n[0], frame_phase[0] = lo, n, 0
+    while depth:
+        top = depth - 1
+        size = frame_n[top]
+        if size <= 128:
+            sums[done] = _block_sum(a, frame_lo[top], size)
+            done += 1
+            depth -= 1
+            continue
+        half = size // 2
+        half -= half % 8
+        phase = frame_phase[top]
+        frame_phase[top] = phase + 1
+        if phase == 0:
+            frame_lo[depth], frame_n[depth], frame_phase[depth] = frame_lo[top], half, 0
+            depth += 1
+        elif phase == 1:
+            frame_lo[depth], frame_n[depth], frame_phase[depth] = frame_lo[top] + half, size - half, 0
+            depth += 1
+        else:
+            done -= 1
+            sums[done - 1] = sums[done - 1] + sums[done]
+            depth -= 1
+    return sums[0]
 
 
 @njit(cache=True)
