@@ -30,6 +30,7 @@ from .agenda import Agenda
 from .book import OutcomeBook
 from .lots import _COPIED
 from .states import N_CELLS, Location
+from .tracing import Sharing, TracingTeam
 from .distributions import Distribution
 from .world import HOP_CODE, World
 from ..scenario.schema import Scenario
@@ -142,11 +143,52 @@ class CompiledAgenda(Agenda):
                     self._in_batch = False
 
 
+class CompiledTeam(TracingTeam):
+    """The tracing team whose follow-ups are scheduled and delivered by kernels."""
+
+    def auto(self, ids: np.ndarray, now: float) -> None:
+        if len(ids) == 0 or self.instant:
+            return super().auto(ids, now)
+        self._start(now, len(ids))
+        world = self.world
+        start = now if self.active(now) else self.discovered_at + min(t.joins_after for t in self.tracers)  # type: ignore[operator]
+        lots = world.lots
+        soon, m, ticks, hops = kernels.follow_ups(ids, start + self.auto_latency, lots.judge_at, lots.hops,
+                                                  float(world.horizon), float(world.resolution))
+        if m < len(ids):
+            if m == 0:
+                return
+            ids, hops = ids[soon], hops[soon]
+        world._call_groups(ticks, self._caught_up, ids, (hops,))
+
+    def _caught_up(self, ids: np.ndarray, now: float, hops: np.ndarray) -> None:
+        world = self.world
+        lots = world.lots
+        ids, src, dst, values = kernels.caught_up(ids, hops, lots.hops, lots.trail, lots.value, lots.traced,
+                                                  lots.location)
+        if len(values):
+            world.book.move(world.env.now, src, dst, values)
+        if len(ids):
+            world.sharing.traced(ids, now)
+
+
+class CompiledSharing(Sharing):
+    """Information sharing whose flags are checked and set by a kernel."""
+
+    def _flag(self, ids: np.ndarray, now: float, hops: np.ndarray) -> None:
+        lots = self.world.lots
+        ids = kernels.flag(ids, hops, lots.hops, lots.traced, lots.alive, lots.flagged)
+        for venue in self.venues if len(ids) else ():
+            venue.alert(self.world, ids, now)
+
+
 class CompiledWorld(World):
     """The world whose bookkeeping primitives are kernels (see the module's docstring)."""
 
     book_class = CompiledBook
     agenda_class = CompiledAgenda
+    team_class = CompiledTeam
+    sharing_class = CompiledSharing
     book: CompiledBook
     agenda: CompiledAgenda
 

@@ -500,3 +500,66 @@ def ledger_rows(start, time_c, src_c, dst_c, asset_c, amount_c, value_c, fee_c, 
         lot_c[j] = lots[k]
         venue_c[j] = _item(venue, k)
         followed_c[j] = trail[lots[k]]
+
+
+# --- tracing follow-ups ----------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def follow_ups(ids, ready_at, judge_at, hops, horizon, resolution):  # pragma: no cover - numba
+    """``TracingTeam.auto``'s follow-ups through ``World.at``: each lot is followed at ``ready_at``
+    or once its pending judgment is done, if later; which of those fall within the horizon, how
+    many, their ticks, and the lots' hop counts now (a later hop makes a follow-up stale)."""
+    n = len(ids)
+    times = np.empty(n)
+    snapshot = np.empty(n, dtype=hops.dtype)
+    for k in range(n):
+        j = judge_at[ids[k]]
+        times[k] = ready_at if ready_at >= j or ready_at != ready_at else j  # np.maximum
+        snapshot[k] = hops[ids[k]]
+    soon, m, ticks = at_ticks(times, horizon, resolution)
+    return soon, m, ticks, snapshot
+
+
+@njit(cache=True)
+def caught_up(ids, snapshot, hops, trail, value, traced, location):  # pragma: no cover - numba
+    """``TracingTeam._caught_up``: the lots still where they were followed to (no hop since), with
+    an intact trail and worth something, are traced; return them, and the cells and values of those
+    that were dark (for the caller's book move)."""
+    n = len(ids)
+    ok = np.empty(n, dtype=np.int64)
+    src = np.empty(n, dtype=np.int64)
+    dst = np.empty(n, dtype=np.int64)
+    values = np.empty(n)
+    m = d = 0
+    for k in range(n):
+        i = ids[k]
+        if hops[i] == snapshot[k] and trail[i] and value[i] > 0:
+            ok[m] = i
+            m += 1
+    for k in range(m):
+        i = ok[k]
+        if not traced[i]:
+            src[d] = np.int64(location[i]) * 2
+            dst[d] = src[d] + 1
+            values[d] = value[i]
+            d += 1
+    for k in range(m):
+        traced[ok[k]] = True
+    return ok[:m], src[:d], dst[:d], values[:d]
+
+
+@njit(cache=True)
+def flag(ids, snapshot, hops, traced, alive, flagged):  # pragma: no cover - numba
+    """``Sharing._flag``: the lots still at the shared address (no hop since), traced and in play,
+    are flagged; return them."""
+    out = np.empty(len(ids), dtype=np.int64)
+    m = 0
+    for k in range(len(ids)):
+        i = ids[k]
+        if hops[i] == snapshot[k] and traced[i] and alive[i]:
+            out[m] = i
+            m += 1
+    for k in range(m):
+        flagged[out[k]] = True
+    return out[:m]

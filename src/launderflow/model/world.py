@@ -50,6 +50,8 @@ _OUT_OF_PLAY = frozenset({Location.FROZEN, Location.SEIZED, Location.CASHED_OUT,
 class World:
     book_class = OutcomeBook  # the compiled engine (model/compiled.py) puts its own here
     agenda_class = Agenda
+    team_class = TracingTeam
+    sharing_class = Sharing
 
     def __init__(self, scenario: Scenario, rng: np.random.Generator):
         self.scenario = scenario
@@ -88,8 +90,8 @@ class World:
         self.holdings = ColumnBuffer({"time": np.float64, "asset": np.int16, "wallets": np.int64, "value_usd": np.float64})
         self.network_fees = 0.0
         self.barriers_waiting: set[tuple[int, int]] = set()
-        self.team = TracingTeam(self, scenario.tracing)
-        self.sharing = Sharing(self, scenario.tracing)
+        self.team = self.team_class(self, scenario.tracing)
+        self.sharing = self.sharing_class(self, scenario.tracing)
         self.recovery = Recovery(self, scenario.tracing)
         self.interventions = build_interventions(self)
         self.discovered = np.zeros(len(scenario.thefts), dtype=bool)
