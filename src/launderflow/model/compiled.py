@@ -18,7 +18,7 @@ runs on the reference path.
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any
 
 import numpy as np
@@ -32,6 +32,7 @@ from .lots import _COPIED
 from .states import N_CELLS, Location
 from .tracing import Sharing, TracingTeam
 from .distributions import Distribution
+from .hops import Dormant, Step
 from .world import HOP_CODE, World
 from ..scenario.schema import Scenario
 
@@ -41,6 +42,21 @@ _NO_TIMES = np.empty(0)
 _OUT_OF_PLAY = frozenset({Location.FROZEN, Location.SEIZED, Location.CASHED_OUT, Location.FEES})
 _LEDGER_KERNEL_COLUMNS = ["time", "src", "dst", "asset", "amount", "value_usd", "fee_usd", "hop", "lot", "venue",
                           "followed"]
+
+
+StepKernel = Callable[["CompiledWorld", Step, np.ndarray, float], None]
+STEP_KERNELS: dict[type, StepKernel] = {}  # playbook step kinds with a kernel; the others run their own apply
+
+
+def step_kernel(kind: type) -> Callable[[StepKernel], StepKernel]:
+    """Register ``kernel(world, step, ids, now)`` as the compiled engine's ``kind.apply``: the same
+    draws in the same order, the bookkeeping in kernels (a kind without one runs its reference apply)."""
+
+    def register(kernel: StepKernel) -> StepKernel:
+        STEP_KERNELS[kind] = kernel
+        return kernel
+
+    return register
 
 
 class CompiledBook(OutcomeBook):
@@ -225,7 +241,12 @@ class CompiledWorld(World):
             theft, step = int(lots.theft[group[0]]), int(lots.step[group[0]])
             program = self.programs[theft]
             if 0 <= step < len(program.steps):
-                program.steps[step].apply(self, group, now)
+                kind = program.steps[step]
+                kernel = STEP_KERNELS.get(type(kind))
+                if kernel is None:
+                    kind.apply(self, group, now)
+                else:
+                    kernel(self, kind, group, now)
         self.open_barriers(now)
 
     def after(self, ids: np.ndarray, now: float, delay: Distribution | None) -> None:
@@ -238,7 +259,8 @@ class CompiledWorld(World):
         agenda.size, first = kernels.schedule_after(
             np.asarray(ids, dtype=np.int64), float(now), self.asset_confirmation, self.lots.asset,
             _NO_TIMES if extra is None else np.asarray(extra, dtype=np.float64), extra is not None,
-            float(self.horizon), float(self.resolution), self.lots.ready, agenda.heap_t, agenda.heap_i, agenda.size)
+            float(self.horizon), float(self.resolution), float(self.env.now), self.lots.ready, agenda.heap_t,
+            agenda.heap_i, agenda.size)
         agenda.filed(first)
 
     def at(self, times: np.ndarray, ids: np.ndarray, action: Any, *payload: np.ndarray) -> None:
@@ -357,3 +379,25 @@ class CompiledWorld(World):
             self.hop_knowledge(ids, hop, judged, keep, venue)
         self.record(now, src, dst, ids, value, hop, venue, fee, asset)
 
+
+
+@step_kernel(Dormant)
+def _dormant(world: CompiledWorld, step: Dormant, ids: np.ndarray, now: float) -> None:
+    """``Dormant.apply``: the draws here, in its order (waves, then spreads); the rest in one kernel."""
+    lots = world.lots
+    arriving, due = kernels.split_phases(ids, lots.substep)
+    n = len(arriving)
+    wave = np.zeros(n)
+    spread = _NO_TIMES
+    if n:
+        if step.waves > 1:
+            wave = world.rng.integers(0, step.waves, n)
+        spread = np.asarray(step.spread.sample(world.rng, n), dtype=np.float64)
+    agenda = world.agenda
+    agenda.room(len(ids))
+    agenda.size, first = kernels.dormant(
+        arriving, due, wave, spread, world.theft_time, lots.theft, float(step.first), float(step.every), step.hurry,
+        world.asset_freezable, lots.asset, float(step.quiet), world.last_stopped, float(now), step.next, lots.step,
+        lots.substep, float(world.horizon), float(world.resolution), float(world.env.now), lots.ready, agenda.heap_t,
+        agenda.heap_i, agenda.size)
+    agenda.filed(first)

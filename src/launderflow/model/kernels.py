@@ -89,16 +89,17 @@ def schedule(ids, times, horizon, resolution, now, ready, heap_t, heap_i, size):
 
 
 @njit(cache=True)
-def schedule_after(ids, now, confirmation, asset, extra, has_extra, horizon, resolution, ready, heap_t, heap_i,
+def schedule_after(ids, now, confirmation, asset, extra, has_extra, horizon, resolution, clock, ready, heap_t, heap_i,
                    size):  # pragma: no cover - numba
     """``World.after``: due at ``now`` plus the confirmation of each lot's asset plus ``extra``
-    (the drawn delay, if ``has_extra``), then :func:`schedule`."""
+    (the drawn delay, if ``has_extra``), then :func:`schedule` (``clock``: the simulation's time,
+    which may differ from the tick's ``now`` in the last bit)."""
     times = np.empty(len(ids))
     for k in range(len(ids)):
         times[k] = now + confirmation[asset[ids[k]]]
         if has_extra:
             times[k] = times[k] + extra[k]
-    return schedule(ids, times, horizon, resolution, now, ready, heap_t, heap_i, size)
+    return schedule(ids, times, horizon, resolution, clock, ready, heap_t, heap_i, size)
 
 
 @njit(cache=True)
@@ -158,6 +159,82 @@ def due_groups(ids, theft, step):  # pragma: no cover - numba
             m += 1
     bounds[m] = n
     return out, bounds[: m + 1]
+
+
+@njit(cache=True)
+def split_phases(ids, substep):  # pragma: no cover - numba
+    """The lots at phase 0 (arriving at a step) and at phase 1 (due to leave it), in order."""
+    n = len(ids)
+    first = np.empty(n, dtype=ids.dtype)
+    second = np.empty(n, dtype=ids.dtype)
+    a = b = 0
+    for k in range(n):
+        phase = substep[ids[k]]
+        if phase == 0:
+            first[a] = ids[k]
+            a += 1
+        elif phase == 1:
+            second[b] = ids[k]
+            b += 1
+    return first[:a], second[:b]
+
+
+@njit(cache=True)
+def dormant(arriving, due, wave, spread, theft_time, theft, first, every, hurry, freezable, asset, quiet,
+            last_stopped, now, next_step, step, substep, horizon, resolution, clock, ready, heap_t, heap_i,
+            size):  # pragma: no cover - numba
+    """The ``dormant`` hop after its draws (``Dormant.apply``): arriving lots are due at their
+    wave's time (``wave``, ``spread``: one draw each), or now if they hurry; due lots leave unless
+    attention has not faded (``quiet`` after the theft's last freeze): then they wait until it has.
+    The heap has room for every lot (``clock``: the simulation's time, as :func:`schedule_after`).
+    Return the heap's size and the first tick pushed."""
+    n = len(arriving)
+    times = np.empty(n)
+    for k in range(n):
+        i = arriving[k]
+        leave = theft_time[theft[i]] + first + wave[k] * every + spread[k]
+        if hurry and freezable[asset[i]]:
+            times[k] = now
+        else:
+            times[k] = leave if leave >= now or leave != leave else now  # np.maximum(leave, now)
+        substep[i] = 1
+    size, earliest = schedule(arriving, times, horizon, resolution, clock, ready, heap_t, heap_i, size)
+    m = len(due)
+    noisy = np.zeros(m, dtype=np.bool_)
+    n_noisy = 0
+    if quiet > 0:
+        for k in range(m):
+            if now - last_stopped[theft[due[k]]] < quiet:
+                noisy[k] = True
+                n_noisy += 1
+    if n_noisy:
+        wait = np.empty(n_noisy, dtype=due.dtype)
+        until = np.empty(n_noisy)
+        j = 0
+        for k in range(m):
+            if noisy[k]:
+                wait[j] = due[k]
+                until[j] = last_stopped[theft[due[k]]] + quiet
+                j += 1
+        size, t = schedule(wait, until, horizon, resolution, clock, ready, heap_t, heap_i, size)
+        earliest = min(earliest, t)
+    leaving = np.empty(m - n_noisy, dtype=due.dtype)
+    j = 0
+    for k in range(m):
+        if not noisy[k]:
+            leaving[j] = due[k]
+            j += 1
+    for k in range(len(leaving)):  # Step.wake_at: on to the next step, now
+        step[leaving[k]] = next_step
+        substep[leaving[k]] = 0
+    if next_step == -1:
+        for k in range(len(leaving)):
+            ready[leaving[k]] = np.inf
+    elif len(leaving):
+        size, t = schedule(leaving, np.full(len(leaving), now), horizon, resolution, clock, ready, heap_t, heap_i,
+                           size)
+        earliest = min(earliest, t)
+    return size, earliest
 
 
 @njit(cache=True)
