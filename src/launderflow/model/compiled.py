@@ -32,7 +32,7 @@ from .lots import _COPIED
 from .states import N_CELLS, Location
 from .tracing import Sharing, TracingTeam
 from .distributions import Distribution
-from .hops import Dormant, Step
+from .hops import Dormant, Peel, Step
 from .world import HOP_CODE, World
 from ..scenario.schema import Scenario
 
@@ -319,7 +319,7 @@ class CompiledWorld(World):
 
     def divide(self, parents: np.ndarray, counts: np.ndarray, values: np.ndarray, requeue: bool = True,
                owner: np.ndarray | None = None) -> np.ndarray:
-        if len(parents) == 0 or np.min(counts) < 1:  # (the reference's behaviour, whatever it is)
+        if len(parents) == 0 or counts.min() < 1:  # (the reference's behaviour, whatever it is)
             return super().divide(parents, counts, values, requeue, owner)
         lots = self.lots
         if owner is None:
@@ -401,3 +401,19 @@ def _dormant(world: CompiledWorld, step: Dormant, ids: np.ndarray, now: float) -
         lots.substep, float(world.horizon), float(world.resolution), float(world.env.now), lots.ready, agenda.heap_t,
         agenda.heap_i, agenda.size)
     agenda.filed(first)
+
+
+@step_kernel(Peel)
+def _peel(world: CompiledWorld, step: Peel, ids: np.ndarray, now: float) -> None:
+    """``Peel.apply``: the fork as the reference's; the hop count and who moves on in a kernel."""
+    n = len(ids)
+    shares = np.empty(2 * n)
+    shares[0::2] = step.fraction
+    shares[1::2] = 1.0 - step.fraction
+    children = world.fork(ids, np.full(n, 2), shares, now, "peel")
+    peeled, remainder = children[0::2], children[1::2]
+    if world.counterparties is not None:  # pieces spent with honest merchants leave play
+        peeled = world.counterparties.spend_peeled(peeled, now)
+    moving, again = kernels.peel_tail(peeled, remainder, world.lots.substep, step.length, world.lots.alive)
+    step.advance(world, moving, now, step.delay)
+    world.after(again, now, step.delay)

@@ -238,6 +238,34 @@ def dormant(arriving, due, wave, spread, theft_time, theft, first, every, hurry,
 
 
 @njit(cache=True)
+def peel_tail(peeled, remainder, substep, length, alive):  # pragma: no cover - numba
+    """``Peel.apply`` after the fork: each remainder counts one more hop; the peeled pieces and the
+    remainders that made their last hop move on (sorted, in play), the others peel again (in play)."""
+    moving = np.empty(len(peeled) + len(remainder), dtype=np.int64)
+    again = np.empty(len(remainder), dtype=np.int64)
+    m = a = 0
+    for k in range(len(peeled)):
+        moving[m] = peeled[k]
+        m += 1
+    for k in range(len(remainder)):
+        i = remainder[k]
+        substep[i] += 1
+        if substep[i] >= length:
+            moving[m] = i
+            m += 1
+        elif alive[i]:
+            again[a] = i
+            a += 1
+    moving = np.sort(moving[:m])
+    n = 0
+    for k in range(m):
+        if alive[moving[k]]:
+            moving[n] = moving[k]
+            n += 1
+    return moving[:n], again[:a]
+
+
+@njit(cache=True)
 def pop_due(heap_t, heap_i, size, tick, ready, when):  # pragma: no cover - numba
     """Take every entry at ``tick`` off the heap; return the new size and the lots still due then
     (``ready == when``: entries of lots rescheduled, frozen or merged since are stale), sorted, once each."""
