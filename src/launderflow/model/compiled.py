@@ -5,15 +5,18 @@
 interventions, the same random draws in the same order — whose primitives run as compiled kernels
 (:mod:`.kernels`) over the same columnar lot state:
 
-* the agenda is a binary heap of ``(tick, lot)`` entries; scheduling a batch (rounding to the tick,
+* the agenda is a binary heap of ``(tick, lot)`` entries: scheduling a batch (rounding to the tick,
   parking what falls after the horizon, filing) and taking a tick's due lots are one kernel call each;
-* the outcome book accumulates every move of an instant in two 12-vectors as it comes, in the
+* the outcome book accumulates the moves of an instant in two 12-vectors as they come, in the
   order the reference's ``bincount`` adds them;
-* a transfer's network fee, the value it leaves and the book moves it makes are one kernel call.
+* moving lots (network fee, value left, knowledge after the hop, ledger rows), dividing them,
+  relocating them, changing what is traced, and the tracing team's follow-ups are kernels;
+* playbook step kinds may register a kernel of their own (:func:`step_kernel`): ``dormant`` and
+  ``peel`` do. A kind without one runs its reference ``apply`` on the compiled primitives.
 
-Both engines give the same bytes (``tests/test_engines.py``); what is not compiled yet runs the
-reference code (every hop kind, every venue kind, tracing, the ledger): a kind without a kernel
-runs on the reference path.
+Venue kinds, the other hop kinds, interventions, prices and honest traffic run the reference code.
+Draws stay in Python, in the reference's order; sums keep numpy's association (pairwise where
+numpy sums pairwise), so both engines give the same bytes (``tests/test_engines.py``).
 """
 
 from __future__ import annotations
@@ -233,21 +236,16 @@ class CompiledWorld(World):
         return kernels.to_fees(ids, value, np.asarray(amounts, dtype=np.float64), lots.value, lots.location, lots.traced,
                                lots.alive, lots.ready, plus, minus, _FEE_CELL)
 
-    def _on_due(self, ids: np.ndarray, now: float) -> None:
-        lots = self.lots
-        ids, bounds = kernels.due_groups(ids, lots.theft, lots.step)
-        for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
-            group = ids[a:b]
-            theft, step = int(lots.theft[group[0]]), int(lots.step[group[0]])
-            program = self.programs[theft]
-            if 0 <= step < len(program.steps):
-                kind = program.steps[step]
-                kernel = STEP_KERNELS.get(type(kind))
-                if kernel is None:
-                    kind.apply(self, group, now)
-                else:
-                    kernel(self, kind, group, now)
-        self.open_barriers(now)
+    def _due_groups(self, ids: np.ndarray) -> tuple[np.ndarray, list[int]]:
+        ids, bounds = kernels.due_groups(ids, self.lots.theft, self.lots.step)
+        return ids, bounds.tolist()
+
+    def _apply(self, step: Any, ids: np.ndarray, now: float) -> None:
+        kernel = STEP_KERNELS.get(type(step))
+        if kernel is None:
+            step.apply(self, ids, now)
+        else:
+            kernel(self, step, ids, now)
 
     def after(self, ids: np.ndarray, now: float, delay: Distribution | None) -> None:
         extra = None if delay is None else delay.sample(self.rng, len(ids))
@@ -359,7 +357,7 @@ class CompiledWorld(World):
     def _copied_columns(self) -> tuple[np.ndarray, ...]:
         """The lot columns a divided lot's pieces copy (rebuilt when the table has grown)."""
         lots = self.lots
-        if self._copied[0] is not lots.asset:
+        if self._copied[0] is not getattr(lots, _COPIED[0]):
             self._copied = tuple(getattr(lots, name) for name in _COPIED)
         return self._copied
 
@@ -378,7 +376,6 @@ class CompiledWorld(World):
         if trace:
             self.hop_knowledge(ids, hop, judged, keep, venue)
         self.record(now, src, dst, ids, value, hop, venue, fee, asset)
-
 
 
 @step_kernel(Dormant)

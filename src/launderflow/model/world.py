@@ -194,17 +194,26 @@ class World:
 
     def _on_due(self, ids: np.ndarray, now: float) -> None:
         lots = self.lots
-        key = lots.theft[ids].astype(np.int64) * (1 << 32) + lots.step[ids]
-        order = key.argsort(kind="stable")
-        ids, key = ids[order], key[order]
-        bounds = [0, *(np.flatnonzero(key[1:] != key[:-1]) + 1).tolist(), len(ids)]
+        ids, bounds = self._due_groups(ids)
         for a, b in zip(bounds[:-1], bounds[1:]):
             group = ids[a:b]
             theft, step = int(lots.theft[group[0]]), int(lots.step[group[0]])
             program = self.programs[theft]
             if 0 <= step < len(program.steps):
-                program.steps[step].apply(self, group, now)
+                self._apply(program.steps[step], group, now)
         self.open_barriers(now)
+
+    def _due_groups(self, ids: np.ndarray) -> tuple[np.ndarray, list[int]]:
+        """The due lots stably sorted by (theft, step), and where each group starts (and the end)."""
+        lots = self.lots
+        key = lots.theft[ids].astype(np.int64) * (1 << 32) + lots.step[ids]
+        order = key.argsort(kind="stable")
+        ids, key = ids[order], key[order]
+        return ids, [0, *(np.flatnonzero(key[1:] != key[:-1]) + 1).tolist(), len(ids)]
+
+    def _apply(self, step: Any, ids: np.ndarray, now: float) -> None:
+        """Run one playbook step on its due lots (the compiled engine may run a kernel instead)."""
+        step.apply(self, ids, now)
 
     def open_barriers(self, now: float) -> None:
         """Consolidation barriers whose feeders are all done may open (lots left play elsewhere)."""
