@@ -132,6 +132,15 @@ class Agenda:
             self._window, self._ticks, self._ids, self._cursor = window, ticks[order], ids[order], 0
         return int(self._ticks[self._cursor])
 
+    def _take_due(self, tick: int, when: float) -> np.ndarray:
+        """Take the entries at ``tick`` off the agenda; return the lots still due then (``ready ==
+        when``: entries of lots rescheduled, frozen or merged since are stale), sorted, once each."""
+        end = self._cursor + int(np.searchsorted(self._ticks[self._cursor:], tick, side="right"))
+        ids = self._ids[self._cursor:end]
+        self._cursor = end
+        ready = self._ready()
+        return _sorted_unique(ids[ready[ids] == when])
+
     def run(self) -> Generator[simpy.Event, Any, None]:
         """The simpy process: sleep to the next due tick, hand over its lots, repeat."""
         while True:
@@ -150,16 +159,12 @@ class Agenda:
                     continue  # woken early: something was scheduled before this tick
                 if self._next_tick() != tick:
                     continue
-            end = self._cursor + int(np.searchsorted(self._ticks[self._cursor:], tick, side="right"))
-            ids = self._ids[self._cursor:end]
-            self._cursor = end
-            ready = self._ready()
-            ids = ids[ready[ids] == when]
+            ids = self._take_due(tick, when)
             if len(ids):
                 self.batches += 1
                 self._in_batch = True
                 try:
-                    self._on_due(_sorted_unique(ids), when)
+                    self._on_due(ids, when)
                 finally:
                     self._in_batch = False
                 if self._deferred:

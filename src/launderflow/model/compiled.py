@@ -21,14 +21,12 @@ numpy sums pairwise), so both engines give the same bytes (``tests/test_engines.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import simpy
 
 from . import kernels
-from .addresses import Role
 from .agenda import Agenda
 from .book import OutcomeBook
 from .lots import _COPIED
@@ -134,32 +132,9 @@ class CompiledAgenda(Agenda):
     def _next_tick(self) -> int | None:
         return int(self.heap_t[0]) if self.size else None
 
-    def run(self) -> Generator[simpy.Event, Any, None]:
-        """The reference's process (same sleeps, same wake-ups), serving the heap."""
-        while True:
-            tick = self._next_tick()
-            if tick is None:
-                self._sleep_until = None
-                self._wake = self.env.event()
-                yield self._wake
-                continue
-            when = tick * self.resolution
-            if when > self.env.now + 1e-12:
-                self._sleep_until = tick
-                self._wake = self.env.event()
-                yield self.env.any_of([self.env.timeout(when - self.env.now), self._wake])
-                if self.env.now + 1e-12 < when:
-                    continue  # woken early: something was scheduled before this tick
-                if self._next_tick() != tick:
-                    continue
-            self.size, ids = kernels.pop_due(self.heap_t, self.heap_i, self.size, tick, self._ready(), when)
-            if len(ids):
-                self.batches += 1
-                self._in_batch = True
-                try:
-                    self._on_due(ids, when)
-                finally:
-                    self._in_batch = False
+    def _take_due(self, tick: int, when: float) -> np.ndarray:
+        self.size, ids = kernels.pop_due(self.heap_t, self.heap_i, self.size, tick, self._ready(), when)
+        return ids
 
 
 class CompiledTeam(TracingTeam):
@@ -361,21 +336,9 @@ class CompiledWorld(World):
             self._copied = tuple(getattr(lots, name) for name in _COPIED)
         return self._copied
 
-    def move(self, ids: np.ndarray, now: float, hop: str, dst: np.ndarray | int | None = None, venue: int = -1,
-             trace: bool = True, judged: bool = False, keep: np.ndarray | None = None) -> None:
-        if len(ids) == 0:
-            return
+    def _transfer_fees(self, ids: np.ndarray) -> tuple[np.ndarray, float, np.ndarray, np.ndarray, np.ndarray]:
         lots = self.lots
-        fee, total, asset, value, src = kernels.network_fee(ids, lots.asset, lots.value, lots.address, self.asset_fee)
-        if dst is None:
-            dst = self.addresses.new(len(ids), self.asset_chain[asset], Role.LAUNDERER)
-        if total > 0:
-            self.network_fees += total
-            value = self._to_fees(ids, value, fee)
-        lots.address[ids] = dst
-        if trace:
-            self.hop_knowledge(ids, hop, judged, keep, venue)
-        self.record(now, src, dst, ids, value, hop, venue, fee, asset)
+        return kernels.network_fee(ids, lots.asset, lots.value, lots.address, self.asset_fee)
 
 
 @step_kernel(Dormant)

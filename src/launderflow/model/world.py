@@ -484,13 +484,9 @@ class World:
         if len(ids) == 0:
             return
         lots = self.lots
-        asset = lots.asset[ids]
+        fee, total, asset, value, src = self._transfer_fees(ids)
         if dst is None:
             dst = self.addresses.new(len(ids), self.asset_chain[asset], Role.LAUNDERER)
-        src = lots.address[ids]
-        value = lots.value[ids]
-        fee = np.minimum(self.asset_fee[asset], value)  # a lot worth less than the fee is all fee
-        total = float(fee.sum())
         if total > 0:
             self.network_fees += total
             value = self._to_fees(ids, value, fee)
@@ -498,6 +494,15 @@ class World:
         if trace:
             self.hop_knowledge(ids, hop, judged, keep, venue)
         self.record(now, src, dst, ids, value, hop, venue, fee, asset)
+
+    def _transfer_fees(self, ids: np.ndarray) -> tuple[np.ndarray, float, np.ndarray, np.ndarray, np.ndarray]:
+        """One transfer's network fee per lot (a lot worth less than the fee is all fee) and their
+        sum, with the lots' assets, values and addresses."""
+        lots = self.lots
+        asset = lots.asset[ids]
+        value = lots.value[ids]
+        fee = np.minimum(self.asset_fee[asset], value)
+        return fee, float(fee.sum()), asset, value, lots.address[ids]
 
     def divide(self, parents: np.ndarray, counts: np.ndarray, values: np.ndarray, requeue: bool = True,
                owner: np.ndarray | None = None) -> np.ndarray:
