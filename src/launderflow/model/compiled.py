@@ -193,14 +193,16 @@ class CompiledWorld(World):
         self._copied: tuple[np.ndarray, ...] = (np.empty(0),)
 
     def schedule(self, ids: np.ndarray, times: np.ndarray) -> None:
-        n = len(ids)
-        if n == 0:
-            return
+        if len(ids):
+            self.file(len(ids), kernels.schedule, np.asarray(ids, dtype=np.int64), np.asarray(times, dtype=np.float64))
+
+    def file(self, n: int, kernel: Callable[..., tuple[int, int]], *args: Any) -> None:
+        """Run a scheduling kernel that puts at most ``n`` entries on the agenda: ``kernel(*args,
+        horizon, resolution, clock, ready, heap_t, heap_i, size)`` returns the heap's size and its first tick."""
         agenda = self.agenda
         agenda.room(n)
-        agenda.size, first = kernels.schedule(
-            np.asarray(ids, dtype=np.int64), np.asarray(times, dtype=np.float64), float(self.horizon),
-            float(self.resolution), float(self.env.now), self.lots.ready, agenda.heap_t, agenda.heap_i, agenda.size)
+        agenda.size, first = kernel(*args, float(self.horizon), float(self.resolution), float(self.env.now),
+                                    self.lots.ready, agenda.heap_t, agenda.heap_i, agenda.size)
         agenda.filed(first)
 
     def _to_fees(self, ids: np.ndarray, value: np.ndarray, amounts: np.ndarray) -> np.ndarray:
@@ -224,17 +226,10 @@ class CompiledWorld(World):
 
     def after(self, ids: np.ndarray, now: float, delay: Distribution | None) -> None:
         extra = None if delay is None else delay.sample(self.rng, len(ids))
-        n = len(ids)
-        if n == 0:
-            return
-        agenda = self.agenda
-        agenda.room(n)
-        agenda.size, first = kernels.schedule_after(
-            np.asarray(ids, dtype=np.int64), float(now), self.asset_confirmation, self.lots.asset,
-            _NO_TIMES if extra is None else np.asarray(extra, dtype=np.float64), extra is not None,
-            float(self.horizon), float(self.resolution), float(self.env.now), self.lots.ready, agenda.heap_t,
-            agenda.heap_i, agenda.size)
-        agenda.filed(first)
+        if len(ids):
+            self.file(len(ids), kernels.schedule_after, np.asarray(ids, dtype=np.int64), float(now),
+                      self.asset_confirmation, self.lots.asset,
+                      _NO_TIMES if extra is None else np.asarray(extra, dtype=np.float64), extra is not None)
 
     def at(self, times: np.ndarray, ids: np.ndarray, action: Any, *payload: np.ndarray) -> None:
         if len(ids) == 0 or np.ndim(times) == 0:
@@ -353,14 +348,9 @@ def _dormant(world: CompiledWorld, step: Dormant, ids: np.ndarray, now: float) -
         if step.waves > 1:
             wave = world.rng.integers(0, step.waves, n)
         spread = np.asarray(step.spread.sample(world.rng, n), dtype=np.float64)
-    agenda = world.agenda
-    agenda.room(len(ids))
-    agenda.size, first = kernels.dormant(
-        arriving, due, wave, spread, world.theft_time, lots.theft, float(step.first), float(step.every), step.hurry,
-        world.asset_freezable, lots.asset, float(step.quiet), world.last_stopped, float(now), step.next, lots.step,
-        lots.substep, float(world.horizon), float(world.resolution), float(world.env.now), lots.ready, agenda.heap_t,
-        agenda.heap_i, agenda.size)
-    agenda.filed(first)
+    world.file(len(ids), kernels.dormant, arriving, due, wave, spread, world.theft_time, lots.theft, float(step.first),
+               float(step.every), step.hurry, world.asset_freezable, lots.asset, float(step.quiet), world.last_stopped,
+               float(now), step.next, lots.step, lots.substep)
 
 
 @step_kernel(Peel)
