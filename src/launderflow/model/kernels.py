@@ -3,8 +3,9 @@
 Each kernel does in one compiled call what the reference engine (:mod:`.world`, :mod:`.agenda`,
 :mod:`.book`) does in a dozen numpy calls, with the same arithmetic in the same order so that the
 two engines give the same bytes: sums the reference takes with ``bincount`` (sequential) are
-sequential loops here; sums it takes with ``ndarray.sum`` (pairwise) stay in numpy, in the caller.
-No kernel draws random numbers: every draw stays in the caller, in the reference engine's order.
+sequential loops here, and those it takes with ``ndarray.sum`` or ``np.add.reduceat`` (pairwise)
+use :func:`pairwise_sum`, numpy's algorithm. No kernel draws random numbers: every draw stays in the
+caller, in the reference engine's order.
 
 Compiled on first use and cached on disk (``cache=True``), so later processes and dask workers
 load them instead of compiling again.
