@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import ROOT, _fresh_replication, bare_simpy_events_per_second, one_replication
+from bench_replication import ROOT, bare_simpy_events_per_second, fresh_replication, one_replication, warm_up
 
 NOT_MEASURED = {
     "policy_study_seconds": "the policy study (analysis/) does not take an engine yet: it runs the reference",
@@ -45,7 +45,7 @@ def first_use_seconds() -> tuple[float, float]:
     """Seconds the compiled engine adds to a small run in a fresh process: with an empty kernel
     cache (compilation) and again with the cache that run left (loading it)."""
     code = (
-        "import json, sys, time; sys.path.insert(0, %r); from bench import one_replication; "
+        "import json, sys, time; sys.path.insert(0, %r); from bench_replication import one_replication; "
         "from pathlib import Path; p = Path(%r); one_replication(p, horizon='3d'); "
         "c = one_replication(p, horizon='3d', engine='compiled')['seconds']; "
         "r = one_replication(p, horizon='3d')['seconds']; print(json.dumps([c, r]))"
@@ -61,7 +61,6 @@ def first_use_seconds() -> tuple[float, float]:
 
 
 def engine_figures(quick: bool = False, repeat: int = 1) -> dict[str, object]:
-    from bench import warm_up
 
     bybit = ROOT / "scenarios" / "bybit_2025.yaml"
     horizon = "10d" if quick else None
@@ -76,7 +75,7 @@ def engine_figures(quick: bool = False, repeat: int = 1) -> dict[str, object]:
                for res in ("15min", "1h")}
     same = all(r["digest"] == c["digest"] for r, c in [*pairs, *coarser.values()])
     large_path = ROOT / "scenarios" / "bybit_2025_honest.yaml"
-    large = _fresh_replication(large_path, horizon, engine="compiled", warm_up=True)
+    large = fresh_replication(large_path, horizon, engine="compiled", warm_up=True)
     ceilings.append(bare_simpy_events_per_second(2_000_000))
     ceiling = max(ceilings)  # the faster one: the conservative ratio
     seconds = float(np.median([c["seconds"] for _, c in pairs]))

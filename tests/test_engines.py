@@ -192,7 +192,7 @@ def test_kernels_reloaded_from_the_cache_give_the_same_bytes(tmp_path: Path):
     """A later process loads the kernels from numba's cache instead of compiling them (as dask
     workers do): the reloaded kernels must run, and give the reference's bytes."""
     code = (
-        "import sys; sys.path.insert(0, %r); from bench import one_replication; from pathlib import Path; "
+        "import sys; sys.path.insert(0, %r); from bench_replication import one_replication; from pathlib import Path; "
         "p = Path(%r); print(one_replication(p, engine='compiled')['digest'], one_replication(p)['digest'])"
     ) % (str(REPO / "sim"), str(REPO / "tests" / "golden" / "golden_interventions.yaml"))
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache")}
