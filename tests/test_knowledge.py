@@ -252,7 +252,9 @@ def test_bybit_after_one_day_is_dark_only_where_a_judgment_point_was_passed():
     assert not np.any(lots["lost_at"][dark] == -1), "a trail lost at an automatic hop"
     # what is dark without a judgment point keeps its trail: it moved within the software's 15 minutes
     assert np.all(lots["trail"][dark & ~judged])
-    assert lots["value"][dark & judged].sum() >= 0.9 * lots["value"][dark].sum()
+    # ... and is little: value between two automatic hops, not yet followed (how much has reached a
+    # judgment point by day 1 depends on the fitted swap pace, so it is not asserted)
+    assert lots["value"][dark & ~judged].sum() / rep.stolen_usd < 0.01
     in_wallets = held & (lots["location"] == int(Location.LAUNDERER)) & lots["trail"]
     traced_share = lots["value"][in_wallets & lots["traced"]].sum() / lots["value"][in_wallets].sum()
     assert traced_share > 0.99  # identified wallets are known
