@@ -356,14 +356,7 @@ def _dormant(world: CompiledWorld, step: Dormant, ids: np.ndarray, now: float) -
 @step_kernel(Peel)
 def _peel(world: CompiledWorld, step: Peel, ids: np.ndarray, now: float) -> None:
     """``Peel.apply``: the fork as the reference's; the hop count and who moves on in a kernel."""
-    n = len(ids)
-    shares = np.empty(2 * n)
-    shares[0::2] = step.fraction
-    shares[1::2] = 1.0 - step.fraction
-    children = world.fork(ids, np.full(n, 2), shares, now, "peel")
-    peeled, remainder = children[0::2], children[1::2]
-    if world.counterparties is not None:  # pieces spent with honest merchants leave play
-        peeled = world.counterparties.spend_peeled(peeled, now)
+    peeled, remainder = step.pieces(world, ids, now)
     moving, again = kernels.peel_tail(peeled, remainder, world.lots.substep, step.length, world.lots.alive)
     step.advance(world, moving, now, step.delay)
     world.after(again, now, step.delay)

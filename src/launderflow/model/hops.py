@@ -149,16 +149,22 @@ class Peel(Step):
     def from_spec(cls, hop: Any, world: World, index: int) -> Peel:
         return cls(hop.length, hop.fraction, _delay(hop))
 
-    def apply(self, world: World, ids: np.ndarray, now: float) -> None:
-        lots = world.lots
+    def pieces(self, world: World, ids: np.ndarray, now: float) -> tuple[np.ndarray, np.ndarray]:
+        """Fork each lot into its peeled piece and the remainder (the pieces spent with honest
+        merchants leave play); return both, in lot order. Shared with the compiled engine's kernel."""
         n = len(ids)
         shares = np.empty(2 * n)
         shares[0::2] = self.fraction
         shares[1::2] = 1.0 - self.fraction
         children = world.fork(ids, np.full(n, 2), shares, now, "peel")
         peeled, remainder = children[0::2], children[1::2]
-        if world.counterparties is not None:  # pieces spent with honest merchants leave play
+        if world.counterparties is not None:
             peeled = world.counterparties.spend_peeled(peeled, now)
+        return peeled, remainder
+
+    def apply(self, world: World, ids: np.ndarray, now: float) -> None:
+        lots = world.lots
+        peeled, remainder = self.pieces(world, ids, now)
         lots.substep[remainder] += 1
         finished = lots.substep[remainder] >= self.length
         self.advance(world, np.sort(np.concatenate((peeled, remainder[finished]))), now, self.delay)
