@@ -11,12 +11,17 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parents[1] / "sim" / "bench.py"
 
 
-def test_quick_taint_figure_matches_the_reference(tmp_path: Path) -> None:
+def quick_bench(tmp_path: Path, only: str, timeout: int) -> tuple[subprocess.CompletedProcess, dict]:
+    """``sim/bench.py --quick`` with every figure but ``only`` skipped; the process and its --json figures."""
     out = tmp_path / "bench.json"
-    done = subprocess.run([sys.executable, str(BENCH), "--quick", *[a for s in "abdef" for a in ("--skip", s)],
-                           "--json", str(out)], capture_output=True, text=True, timeout=300)
+    done = subprocess.run([sys.executable, str(BENCH), "--quick", *[a for s in "abcdef" if s != only for a in ("--skip", s)],
+                           "--json", str(out)], capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, done.stderr
-    figures = json.loads(out.read_text())
+    return done, json.loads(out.read_text())
+
+
+def test_quick_taint_figure_matches_the_reference(tmp_path: Path) -> None:
+    done, figures = quick_bench(tmp_path, "c", timeout=300)
     assert set(figures) == {"c_taint"}
     taint = figures["c_taint"]
     # the work, not its speed (sim/bench.py reports that): --quick taints 200,000 transfers over
@@ -91,11 +96,7 @@ def test_instructions_refuses_a_bad_horizon_naming_its_option() -> None:
 def test_engine_figures_are_written_under_the_engine_key(tmp_path: Path) -> None:
     """--json FILE keeps issue 23's figures under a top-level ``engine`` key; both engines gave the
     same bytes, and what is not measured yet is null with its reason (no wall-clock asserts)."""
-    out = tmp_path / "bench.json"
-    done = subprocess.run([sys.executable, str(BENCH), "--quick", *[a for s in "abcde" for a in ("--skip", s)],
-                           "--json", str(out)], capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr
-    figures = json.loads(out.read_text())
+    done, figures = quick_bench(tmp_path, "f", timeout=600)
     assert set(figures) == {"engine"}
     engine = figures["engine"]
     assert engine["same_bytes"] is True

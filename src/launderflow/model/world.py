@@ -546,10 +546,10 @@ class World:
         return children
 
     def merge(self, ids: np.ndarray, group: np.ndarray, n_groups: int, asset: np.ndarray, step: int,
-              now: float, fee: np.ndarray, wallets: np.ndarray | None = None) -> np.ndarray:
-        """Consolidate lots into ``n_groups`` wallets (fresh ones unless ``wallets`` names them): lot
-        ``ids[i]`` goes to wallet ``group[i]``, which holds ``asset[group]``; return the merged lots
-        that are worth something (at playbook ``step``).
+              now: float, fee: np.ndarray, wallets: np.ndarray) -> np.ndarray:
+        """Consolidate lots into ``n_groups`` wallets at the addresses ``wallets``: lot ``ids[i]``
+        goes to wallet ``group[i]``, which holds ``asset[group]``; return the merged lots that are
+        worth something (at playbook ``step``).
 
         A merged lot is traced (and keeps a trail) if any lot merged into it was — analysts who
         know one input know the wallet — and its venue history is the OR of its inputs'. Each
@@ -557,8 +557,6 @@ class World:
         inputs leave play.
         """
         lots = self.lots
-        if wallets is None:
-            wallets = self.addresses.new(n_groups, self.asset_chain[asset], Role.LAUNDERER)
         value = np.bincount(group, weights=lots.value[ids], minlength=n_groups)
         trail = np.bincount(group, weights=lots.trail[ids], minlength=n_groups) > 0
         traced = np.bincount(group, weights=lots.traced[ids], minlength=n_groups) > 0
