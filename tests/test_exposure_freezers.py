@@ -165,6 +165,29 @@ def test_exchange_screening_catches_traced_deposits_on_arrival():
     assert run(Scenario.model_validate(data)).venue_frozen[0] == 0.0
 
 
+@pytest.mark.parametrize("direct, indirect", [(1.0, 0.0), (0.0, 1.0)])
+def test_screening_acts_on_direct_and_indirect_exposure_at_their_own_chances(direct: float, indirect: float):
+    # Half the deposits come straight from the theft (direct exposure), half through a custodial
+    # mixer whose payouts the analysts always link (traced, but past a judgment point: indirect).
+    # Screening freezes each half at its own chance: all of one half and none of the other.
+    exchange = {"kind": "exchange", "jurisdiction": "offshore", "freezes": True, "delay": "1d", "fee": 0.0,
+                "response": {**CHANNELS_OFF, "screening": {"probability": indirect, "direct": direct, "latency": "10min"}}}
+    mixer = {"kind": "custodial_mixer", "jurisdiction": "offshore", "delay": "1h", "fee": 0.0, "payouts": 1}
+    playbook = [{"hop": "split", "wallets": 20},
+                {"hop": "branch", "branches": [{"share": 0.5, "playbook": [{"hop": "mix", "venue": "cm"}]},
+                                               {"share": 0.5, "playbook": [{"hop": "wait", "delay": "1h"}]}]},
+                {"hop": "exchange", "venue": "cex", "to": "BTC"}]
+    data = two_chain_dict("exposure", playbook, {"cex": exchange, "cm": mixer},
+                          tracing={"auto_latency": 0, "sharing": {"latency": "30d"}, "hop_success": {"custodial_mixer": 1.0}})
+    rep = run(Scenario.model_validate(data))
+    frozen = rep.venue_frozen[0] / rep.stolen_usd
+    assert frozen == pytest.approx(0.5, abs=1e-9), frozen  # the branch divides every lot in exact shares
+    # Without ``direct`` both halves take ``probability``: all of it or none.
+    data["venues"]["cex"]["response"]["screening"] = {"probability": indirect, "latency": "10min"}
+    rep = run(Scenario.model_validate(data))
+    assert rep.venue_frozen[0] / rep.stolen_usd == pytest.approx(indirect, abs=1e-9)
+
+
 def test_a_held_deposit_stays_in_the_account_and_a_late_request_still_freezes_it():
     # The launderer withdraws after an hour; law enforcement asks two days after the deposit. Only
     # deposits the exchange holds (for five days) are still there: all of them with holds at 1,

@@ -289,6 +289,17 @@ class Channel(Strict):
     latency: Delay = Field(default=ZERO_DELAY, description="from the flag (or the deposit, for screening) to the freeze")
 
 
+class ScreeningChannel(Channel):
+    """An exchange's software screening of deposits against what the investigators traced;
+    ``direct`` when the deposit's trail from the theft passed automatic hops only (transfers,
+    splits, swaps, linked bridges) and no judgment point — the deposit comes from the hacker's own
+    labelled wallets, a severe alert — where ``probability`` is for deposits whose trail was
+    re-established past a judgment point (a mixer payout linked by a heuristic, an exchange
+    withdrawal an analyst judged): indirect exposure that compliance acts on less often."""
+
+    direct: Probability | None = Field(default=None, description="probability for deposits with direct exposure: a trail from the theft through automatic hops only, no judgment point passed (default: probability)")
+
+
 class VictimChannel(Channel):
     """A request from the victim or its partners; ``strong`` when the victim is itself an exchange or
     the token's own project (theft ``victim_kind``), who can press harder or act themselves."""
@@ -307,7 +318,7 @@ class Response(Strict):
     acts freezes the lot if it is still there. Lots worth less than ``min_usd`` are not acted on.
     """
 
-    screening: Channel = Field(default_factory=Channel, description="screening against the shared flags (software)")
+    screening: ScreeningChannel = Field(default_factory=ScreeningChannel, description="screening against the shared flags (software)")
     victim: VictimChannel = Field(default_factory=VictimChannel, description="a request from the victim or its partners")
     law_enforcement: Channel = Field(default_factory=Channel, description="a law-enforcement request or court order")
     min_usd: Annotated[float, Field(ge=0.0)] = Field(default=0.0, description="lots worth less than this (USD) are not acted on")

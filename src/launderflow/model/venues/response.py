@@ -44,8 +44,9 @@ class FreezeResponse:
         self.latency = latency
         self.spec = spec
         if spec is not None:
-            self.channels: list[tuple[str, float, float | None, Distribution]] = [
-                (name, ch.probability, getattr(ch, "strong", None), from_spec(ch.latency))
+            self.channels: list[tuple[str, float, float | None, float | None, Distribution]] = [
+                (name, ch.probability, getattr(ch, "strong", None), getattr(ch, "direct", None)
+                 if name == "screening" else None, from_spec(ch.latency))
                 for name, ch in (("screening", spec.screening), ("victim", spec.victim),
                                  ("law_enforcement", spec.law_enforcement))]
             self.min_usd = spec.min_usd
@@ -66,10 +67,9 @@ class FreezeResponse:
         if latency is not None:
             self.latency = latency
         if self.spec is not None:
-            self.channels = [(n, p if compliance is None else max(p, compliance),
-                              s if s is None or compliance is None else max(s, compliance),
+            self.channels = [(n, _at_least(p, compliance), _at_least(s, compliance), _at_least(d, compliance),
                               lat if latency is None else latency)
-                             for n, p, s, lat in self.channels]
+                             for n, p, s, d, lat in self.channels]
 
     def times(self, world: World, ids: np.ndarray, now: float, rng: np.random.Generator,
               only: str | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -85,12 +85,14 @@ class FreezeResponse:
         ids = ids[lots.value[ids] >= self.min_usd]
         n = len(ids)
         best = np.full(n, np.inf)
-        for name, p, strong, latency in self.channels:
-            if (p <= 0.0 and not strong) or (only is not None and name != only):
+        for name, p, strong, direct, latency in self.channels:
+            if (p <= 0.0 and not strong and not direct) or (only is not None and name != only):
                 continue
             chance = np.full(n, p)
             if strong is not None:
                 chance = np.where(self.strong[lots.theft[ids]], strong, p)
+            if direct is not None:  # direct exposure: no judgment point between the theft and this deposit
+                chance = np.where(lots.judged[ids], p, direct)
             if name == "victim" and self.direct and only is None:
                 # A strong victim asked at the trace for lots still in its own view; beyond its
                 # first judgment point its request travels with the flag, like any victim's.
@@ -114,3 +116,8 @@ class FreezeResponse:
         if len(ids) == 0:
             return ids, np.zeros(0)
         return self.times(world, ids, now, rng, only="victim")
+
+
+def _at_least(p: float | None, floor: float | None) -> float | None:
+    """``p`` raised to ``floor`` (a hardened party acts at least that often); ``None`` stays unset."""
+    return p if p is None or floor is None else max(p, floor)
