@@ -182,6 +182,11 @@ def test_screening_acts_on_direct_and_indirect_exposure_at_their_own_chances(dir
     rep = run(Scenario.model_validate(data))
     frozen = rep.venue_frozen[0] / rep.stolen_usd
     assert frozen == pytest.approx(0.5, abs=1e-9), frozen  # the branch divides every lot in exact shares
+    # Hardened defences raise both chances to at least their compliance: all of it is frozen.
+    hardened = copy.deepcopy(data)
+    hardened["interventions"] = [{"kind": "defences", "at": 0, "compliance": 1.0}]
+    rep = run(Scenario.model_validate(hardened))
+    assert rep.venue_frozen[0] / rep.stolen_usd == pytest.approx(1.0, abs=1e-9)
     # Without ``direct`` both halves take ``probability``: all of it or none.
     data["venues"]["cex"]["response"]["screening"] = {"probability": indirect, "latency": "10min"}
     rep = run(Scenario.model_validate(data))
