@@ -12,7 +12,7 @@ Called by ``python sim/bench.py`` (figure (f), the ``engine`` key of ``--json``)
 * ``compile_seconds``: what the first use costs with an empty kernel cache, and
   ``cache_load_seconds``: what a later process (or a dask worker) pays to load the cache instead.
 
-Figures the engine cannot give yet are ``null``, with the reason under ``not_measured``.
+Figures the bench does not measure are ``null``, with the reason under ``not_measured``.
 """
 
 from __future__ import annotations
@@ -29,8 +29,9 @@ import numpy as np
 from bench_replication import ROOT, bare_simpy_events_per_second, fresh_replication, one_replication, warm_up
 
 NOT_MEASURED = {
-    "policy_study_seconds": "the policy study (analysis/) does not take an engine yet: it runs the reference",
-    "crossval_seconds": "crossval does not take an engine yet: it runs the reference",
+    "policy_study_seconds": "not timed by the bench (both engines give the same numbers; time "
+                            "`python sim/policy_study.py --engine compiled|reference` by hand: minutes each)",
+    "crossval_seconds": "not timed by the bench (time `launderflow crossval FILE --engine compiled|reference` by hand)",
 }
 
 

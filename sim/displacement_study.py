@@ -138,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     runs: dict[str, Any] = {}
     for label, scenarios in (("adapting", adapting), ("fixed", [fixed(s) for s in adapting])):
         out = args.out / label
-        cmp = lf.compare(scenarios, runs=args.runs, seed=args.seed, out=out, jobs=args.jobs, overwrite=True)
+        cmp = lf.compare(scenarios, runs=args.runs, seed=args.seed, out=out, jobs=args.jobs, overwrite=True,
+                         engine=args.engine)
         runs[label] = cmp.rows
         for path in [*cmp.written, *write_figures(out), write_report(out)]:
             print(f"wrote {path}", file=sys.stderr)

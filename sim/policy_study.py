@@ -5,6 +5,7 @@ under the jointly calibrated behaviour — and its uncertainty.
     python sim/policy_study.py --draws out/dprk_joint-joint/accepted.csv --draws-max 5 --runs 4
     python sim/policy_study.py --runs 40 --jobs 8 --out out/policy_study
     python sim/policy_study.py --honest --out out/policy_study_honest   # with each policy's cost to honest users
+    python sim/policy_study.py --engine compiled                  # the same numbers, on the compiled engine
 
 It runs the scenarios with common random numbers (one master seed) through the Python API, writes
 the comparison table (CSV, Parquet, Markdown), the figures (PNG, SVG) and a self-contained HTML
@@ -77,6 +78,8 @@ def study_parser(description: str, name: str, docs_help: str) -> argparse.Argume
     parser.add_argument("--seed", type=int, default=20220323)
     parser.add_argument("--out", type=Path, default=ROOT / "out" / name)
     parser.add_argument("--docs", type=Path, default=ROOT / "docs", help=docs_help)
+    parser.add_argument("--engine", choices=["reference", "compiled"], default="reference",
+                        help="which engine simulates (the same results; compiled is faster)")
     return parser
 
 
@@ -126,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {file.name} keeps its own {', '.join(sorted(set(overrides) - set(kept)))}", file=sys.stderr)
             scenarios.append(load_scenario(file, kept, override_label="draw {field}={value}"))
         cmp = lf.compare(scenarios, runs=args.runs, seed=args.seed, out=out, at=AT.split(","), jobs=args.jobs,
-                         overwrite=True)
+                         overwrite=True, engine=args.engine)
         failed += [name for name, run in cmp.runs.items() if not run.report.ok]
         per_draw.append({name: {s: run.values(METRICS["final_share"](state=s)) for s in EFFECTS}
                          for name, run in cmp.runs.items()})

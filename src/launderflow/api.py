@@ -248,9 +248,11 @@ class Comparison:
 def compare(scenarios: Sequence[ScenarioLike], runs: int = 20, seed: int | None = None,
             out: str | os.PathLike = "out/compare", *, at: Sequence[float | str] = (), jobs: int = 1,
             scheduler: str | None = None, overrides: Mapping[str, Any] | None = None, resume: bool = False,
-            overwrite: bool = False, progress: Progress | None = None, strict: bool = True) -> Comparison:
+            overwrite: bool = False, progress: Progress | None = None, strict: bool = True,
+            engine: str = "reference") -> Comparison:
     """Run every scenario with the same seed into ``out/<name>`` and compare them with the first,
     like ``launderflow compare``; ``at``: also compare the shares at these times (hours or "11d").
+    ``engine``: ``reference`` or ``compiled`` (the same results), as :func:`run`.
 
     ``out`` and every run directory in it are locked before the first replication runs. A scenario
     whose every replication failed raises RuntimeError, unless not ``strict``: then the others still
@@ -268,7 +270,7 @@ def compare(scenarios: Sequence[ScenarioLike], runs: int = 20, seed: int | None 
         done = {}
         for spec in specs:
             report = _api_words(run_scenario, spec, target / spec.name, seed, runs, False, jobs, scheduler, resume, overwrite,
-                                  progress=progress)
+                                progress=progress, engine=engine)
             done[spec.name] = _checked(Run(target / spec.name, report), strict)
         rows = comparison.compare([(name, target / name) for name in names], times)
         written = comparison.write(target, rows, names, {"seed": seed, "runs": runs, "at_hours": times}, overwrite)
@@ -302,13 +304,14 @@ def sweep_points(scenario: str | os.PathLike, grid: Mapping[str, Sequence[Any]])
 def sweep(scenario: str | os.PathLike, grid: Mapping[str, Sequence[Any]], runs: int = 10, seed: int | None = None,
           out: str | os.PathLike = "out/sweep", *, jobs: int = 1, scheduler: str | None = None,
           resume: bool = False, overwrite: bool = False, progress: Progress | None = None, strict: bool = True,
-          points: Sequence[tuple[str, Scenario, dict[str, Any]]] | None = None) -> Comparison:
+          points: Sequence[tuple[str, Scenario, dict[str, Any]]] | None = None, engine: str = "reference") -> Comparison:
     """Run a scenario file over a grid of parameter values (``{"tracing.sharing.latency": [1, 6, 24]}``),
     like ``launderflow sweep``: one run directory per point, a comparison and a sensitivity figure.
 
     ``points``: ``sweep_points(scenario, grid)`` if already made (to look at them first). ``out`` and
     every point's directory are locked before the first replication runs. A point whose every
-    replication failed raises RuntimeError, unless not ``strict``: then its rows are empty."""
+    replication failed raises RuntimeError, unless not ``strict``: then its rows are empty. ``engine``:
+    ``reference`` or ``compiled`` (the same results), as :func:`run`."""
     from .views.plots import write_sensitivity
 
     if points is None:
@@ -325,7 +328,7 @@ def sweep(scenario: str | os.PathLike, grid: Mapping[str, Sequence[Any]], runs: 
         done: list[tuple[str, Run]] = []
         for (label, spec, _), run_dir in zip(points, dirs):
             report = _api_words(run_scenario, spec, run_dir, seed, runs, False, jobs, scheduler, resume, overwrite,
-                                label=label, progress=progress)
+                                label=label, progress=progress, engine=engine)
             done.append((label, _checked(Run(run_dir, report), strict)))
         labels = [label for label, _ in done]
         rows = comparison.compare([(label, run.path) for label, run in done])

@@ -187,6 +187,13 @@ def _scheduler_timeout(ctx: click.Context, _param: click.Parameter, value: float
     ctx.call_on_close(lambda: scheduler_timeout.reset(token))
 
 
+def engine_option(command: Any) -> Any:
+    """``--engine reference|compiled``: which engine simulates (both give the same bytes)."""
+    return click.option("--engine", type=click.Choice(["reference", "compiled"]), default="reference",
+                        show_default=True, help="reference: numpy; compiled: the tick's bookkeeping in numba "
+                                                "kernels (the same results, faster)")(command)
+
+
 def executor_options(command: Any) -> Any:
     """``--jobs/-j``, ``--scheduler`` (they exclude each other) and ``--scheduler-timeout``."""
     from .runs.executors import DEFAULT_SCHEDULER_TIMEOUT
@@ -430,8 +437,7 @@ class Bars:
 @at_option("also report the reported traceable / dark / frozen shares and the cashed-out share at these times "
            "after the start (up to the horizon), e.g. 11d,60d; kept in summary.json and shown by report")
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON instead of a table")
-@click.option("--engine", type=click.Choice(["reference", "compiled"]), default="reference", show_default=True,
-              help="reference: numpy; compiled: the tick's bookkeeping in numba kernels (the same results)")
+@engine_option
 def run(scenario_file: str, runs: int, seed: int | None, out_dir: str | None, keep_ledgers: bool, jobs: int,
         scheduler: str | None, resume: bool, overwrite: bool, overrides: dict[str, Any], times: list[float],
         as_json: bool, engine: str) -> None:
@@ -475,8 +481,9 @@ def run(scenario_file: str, runs: int, seed: int | None, out_dir: str | None, ke
 @store_options
 @set_option("override a field in every scenario")
 @extends_option
+@engine_option
 def compare(scenario_files: tuple[str, ...], runs: int, seed: int | None, out_dir: str, times: list[float], jobs: int,
-            scheduler: str | None, resume: bool, overwrite: bool, overrides: dict[str, Any]) -> None:
+            scheduler: str | None, resume: bool, overwrite: bool, overrides: dict[str, Any], engine: str) -> None:
     """Run every SCENARIO_FILE on the same random streams and compare them with the first.
 
     Writes OUT/<scenario>/ (one run directory each) and OUT/comparison.{csv,parquet,md,json}.
@@ -490,7 +497,7 @@ def compare(scenario_files: tuple[str, ...], runs: int, seed: int | None, out_di
     _check_times(times, scenarios)
     with _errors(), Bars() as bars:
         done = api.compare(scenarios, runs, seed, out_dir, at=times, jobs=jobs, scheduler=scheduler, resume=resume,
-                           overwrite=overwrite, progress=bars, strict=False)
+                           overwrite=overwrite, progress=bars, strict=False, engine=engine)
     out.print(comparison_table(done.rows, title=f"{len(names)} scenarios, {runs} runs each, seed {done.seed} "
                                                 f"(common random numbers)"))
     for path in done.written:
@@ -509,8 +516,9 @@ def compare(scenario_files: tuple[str, ...], runs: int, seed: int | None, out_di
 @executor_options
 @store_options
 @extends_option
+@engine_option
 def sweep(scenario_file: str, grid: dict[str, list[Any]], runs: int, seed: int | None, out_dir: str, jobs: int,
-          scheduler: str | None, resume: bool, overwrite: bool) -> None:
+          scheduler: str | None, resume: bool, overwrite: bool, engine: str) -> None:
     """Run SCENARIO_FILE over a grid of parameter values; one table and a sensitivity plot.
 
     Example: --set tracing.sharing.latency=1h,6h,24h --set venues.us_exchange.compliance=0.5,0.9
@@ -523,7 +531,7 @@ def sweep(scenario_file: str, grid: dict[str, list[Any]], runs: int, seed: int |
         _warn(scenario_file, scenario)
     with _errors(), Bars() as bars:
         done = api.sweep(scenario_file, grid, runs, seed, out_dir, jobs=jobs, scheduler=scheduler, resume=resume,
-                         overwrite=overwrite, progress=bars, strict=False, points=points)
+                         overwrite=overwrite, progress=bars, strict=False, points=points, engine=engine)
     out.print(comparison_table(done.rows, title=f"sweep of {' x '.join(grid)}: {len(points)} points, "
                                                 f"{runs} runs each, seed {done.seed}"))
     for path in done.written:
@@ -850,9 +858,10 @@ CALIBRATE_RESUME_HELP = ("reuse the candidates (with --joint: the (candidate, in
 @click.option("--out", "out_dir", type=_NonEmptyPath(file_okay=False), default=None,
               help="output directory (default: out/<scenario name>-calibration, out/<joint name>-joint)")
 @overwrite_option("a file of the same name in --out (calibration.json, candidates.csv, ...)")
+@engine_option
 def calibrate(scenario_file: str | None, targets_file: str | None, joint_file: str | None, runs: int, seed: int | None,
               samples: int, accept: float, jobs: int, scheduler: str | None, resume: bool, out_dir: str | None,
-              overwrite: bool) -> None:
+              overwrite: bool, engine: str) -> None:
     """Fit SCENARIO_FILE's uncertain parameters to the public facts in --targets (or, with --joint,
     the parameters several incidents share to all their facts).
 
@@ -864,7 +873,7 @@ def calibrate(scenario_file: str | None, targets_file: str | None, joint_file: s
     if joint_file is not None:
         if scenario_file or targets_file:
             raise click.UsageError("--joint takes no SCENARIO_FILE or --targets (the joint file names them)")
-        _calibrate_joint(joint_file, runs, seed, samples, accept, jobs, scheduler, resume, out_dir, overwrite)
+        _calibrate_joint(joint_file, runs, seed, samples, accept, jobs, scheduler, resume, out_dir, overwrite, engine)
         return
     for given, what in ((scenario_file, "SCENARIO_FILE"), (targets_file, "--targets")):
         if given is not None and not str(given).strip():
@@ -898,7 +907,7 @@ def calibrate(scenario_file: str | None, targets_file: str | None, joint_file: s
                 bars.start(f"calibrate {base.name}", samples * runs, 0)
                 cal = run_calibration(scenario_file, targets_file, runs, seed=seed, samples=samples, accept=accept,
                                       jobs=jobs, scheduler=scheduler, on_replication=bars.advance, keep=target,
-                                      resume=resume)
+                                      resume=resume, engine=engine)
         except KeyboardInterrupt:
             err.print(f"interrupted: {kept.count()} of {samples} candidates finished and are kept in {kept.dir}; "
                       "the same command with --resume runs the rest", markup=False, soft_wrap=True)
@@ -947,7 +956,7 @@ def _cube_failures(failures: list[dict[str, Any]], where: Path | None) -> None:
 
 
 def _calibrate_joint(joint_file: str, runs: int, seed: int | None, samples: int, accept: float, jobs: int,
-                     scheduler: str | None, resume: bool, out_dir: str | None, overwrite: bool) -> None:
+                     scheduler: str | None, resume: bool, out_dir: str | None, overwrite: bool, engine: str) -> None:
     from .analysis.crossval import JOINT_FILES, calibrate_joint, write_joint_outputs
     from .analysis.joint import load_joint
     from .runs.lock import locked
@@ -963,7 +972,7 @@ def _calibrate_joint(joint_file: str, runs: int, seed: int | None, samples: int,
         refuse_linked(target, "cells")  # (the kept cells: never written through a link)
         cal = _simulate_cube(f"calibrate {joint.name}", samples * runs * len(joint.incidents), target,
                              lambda **kw: calibrate_joint(joint, runs, samples, seed, accept, jobs, scheduler,
-                                                          resume=resume, **kw))
+                                                          resume=resume, engine=engine, **kw))
         _print_wide(*joint_tables(cal.report()))
         _cube_failures(cal.cube.failures, target / "joint.json")
         written = write_joint_outputs(cal, target, overwrite)
@@ -988,8 +997,9 @@ def _calibrate_joint(joint_file: str, runs: int, seed: int | None, samples: int,
 @click.option("--out", "out_dir", type=_NonEmptyPath(file_okay=False), default=None,
               help="also write OUT/crossval.json and OUT/cube.csv, and keep finished cells for --resume")
 @overwrite_option("crossval.json or cube.csv in --out")
+@engine_option
 def crossval(joint_file: str, samples: int, runs: int, seed: int | None, accept: float, jobs: int,
-             scheduler: str | None, as_json: bool, resume: bool, out_dir: str | None, overwrite: bool) -> None:
+             scheduler: str | None, as_json: bool, resume: bool, out_dir: str | None, overwrite: bool, engine: str) -> None:
     """Leave-one-incident-out validation of the parameters JOINT_FILE's incidents share.
 
     For each incident: fit the shared parameters (ABC rejection) on the other incidents' facts only,
@@ -1016,7 +1026,7 @@ def crossval(joint_file: str, samples: int, runs: int, seed: int | None, accept:
             refuse_linked(target, "cells")  # (the kept cells: never written through a link)
         cv = _simulate_cube(f"crossval {joint.name}", samples * runs * len(joint.incidents), target,
                             lambda **kw: run_crossval(joint, runs, samples, seed, accept, jobs, scheduler,
-                                                      resume=resume, **kw))
+                                                      resume=resume, engine=engine, **kw))
         report = cv.report()
         written = write_crossval_outputs(cv, report, target, overwrite) if target is not None else []
     if as_json:

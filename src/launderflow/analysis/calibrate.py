@@ -269,6 +269,7 @@ def calibrate(
     on_replication: Callable[[], None] | None = None,
     keep: str | Path | None = None,
     resume: bool = False,
+    engine: str = "reference",
 ) -> Calibration:
     """Run the calibration; raises :class:`ScenarioError` for a bad scenario or targets file.
 
@@ -276,7 +277,8 @@ def calibrate(
     from worker-feeding threads when the replications run in other processes. ``keep``: a directory
     where every finished candidate is kept the moment it finishes (:class:`FinishedCandidates`);
     ``resume``: use the candidates kept there by the same calibration, interrupted, and run only the
-    others, with the same results.
+    others, with the same results. ``engine``: ``reference`` or ``compiled``; both give the same
+    bytes, so the kept candidates' key leaves it out (either engine resumes the other's work).
     """
     if runs < 1 or samples < 1 or not 0 < accept <= 1:
         raise ValueError("runs and samples must be >= 1 and accept in (0, 1]")
@@ -303,7 +305,7 @@ def calibrate(
                 _tick()
             return
         cand.metrics, failures = evaluate(cand_scenario, spec.targets, runs, seed, pool,
-                                          f"{scenario.name}-cal{cand.index}-s{seed}", _tick)
+                                          f"{scenario.name}-cal{cand.index}-s{seed}", _tick, engine)
         cand.failures = [{"candidate": cand.index, "replication": f.index, "stage": f.stage, "error": f.error}
                          for f in failures]
         if finished is not None and cand.ok:
@@ -371,11 +373,11 @@ class FinishedCandidates:
 
 
 def evaluate(scenario: Scenario, targets: list[Any], runs: int, seed: int, pool: Executor | None, key: str,
-             tick: Callable[[], None]) -> tuple[np.ndarray, list[Failure]]:
+             tick: Callable[[], None], engine: str = "reference") -> tuple[np.ndarray, list[Failure]]:
     """Every target's value in each of ``runs`` replications of ``scenario`` (common random numbers:
     replication ``i`` draws from ``SeedSequence(seed, spawn_key=(i,))``), as a (targets, runs) array
     (NaN where a replication failed), and the failures in replication order. ``tick`` is called once
-    per replication done or failed."""
+    per replication done or failed; ``engine`` simulates them (the same values with either)."""
     metrics = np.full((len(targets), runs), np.nan)
     failures: list[Failure] = []
     lock = threading.Lock()
@@ -391,7 +393,7 @@ def evaluate(scenario: Scenario, targets: list[Any], runs: int, seed: int, pool:
         tick()
 
     for _ in run_replications(scenario, runs, seed, keep_ledgers=False, executor=pool,
-                              on_done=done, on_error=failed, key=key):
+                              on_done=done, on_error=failed, key=key, engine=engine):
         pass
     failures.sort(key=lambda f: f.index)
     return metrics, failures

@@ -269,25 +269,27 @@ def write_crossval_outputs(cv: CrossValidation, report: dict[str, Any], out_dir:
 def calibrate_joint(joint: Joint | str | Path, runs: int = 5, samples: int = 20, seed: int | None = None,
                     accept: float = 0.2, jobs: int = 1, scheduler: str | None = None,
                     on_replication: Callable[[], None] | None = None, cells: Path | None = None,
-                    resume: bool = False) -> JointCalibration:
+                    resume: bool = False, engine: str = "reference") -> JointCalibration:
     """Fit the joint file's shared parameters to every fact of every incident; raises
-    :class:`~launderflow.scenario.loader.ScenarioError` for a bad joint file (or a file it names)."""
+    :class:`~launderflow.scenario.loader.ScenarioError` for a bad joint file (or a file it names).
+    ``engine``: ``reference`` or ``compiled`` (the same results)."""
     if not 0 < accept <= 1:
         raise ValueError("accept must be in (0, 1]")
     cube = simulate_cube(joint if isinstance(joint, Joint) else load_joint(joint), samples, runs, seed, jobs=jobs, scheduler=scheduler,
-                         on_replication=on_replication, cells=cells, resume=resume)
+                         on_replication=on_replication, cells=cells, resume=resume, engine=engine)
     return JointCalibration(cube, accept)
 
 
 def crossval(joint: Joint | str | Path, runs: int = 3, samples: int = 24, seed: int | None = None, accept: float = 0.2,
              jobs: int = 1, scheduler: str | None = None, on_replication: Callable[[], None] | None = None,
-             cells: Path | None = None, resume: bool = False) -> CrossValidation:
-    """Leave-one-incident-out cross-validation of the joint file's shared parameters (see the module doc)."""
+             cells: Path | None = None, resume: bool = False, engine: str = "reference") -> CrossValidation:
+    """Leave-one-incident-out cross-validation of the joint file's shared parameters (see the module doc);
+    ``engine``: ``reference`` or ``compiled`` (the same results)."""
     if not 0 < accept <= 1:
         raise ValueError("accept must be in (0, 1]")
     joint = joint if isinstance(joint, Joint) else load_joint(joint, least=2)
     if len(joint.incidents) < 2:
         raise ValueError("cross-validation needs at least two incidents")
     cube = simulate_cube(joint, samples, runs, seed, jobs=jobs, scheduler=scheduler, on_replication=on_replication,
-                         cells=cells, resume=resume)
+                         cells=cells, resume=resume, engine=engine)
     return CrossValidation(cube, accept)

@@ -324,9 +324,11 @@ def simulate_cube(
     on_replication: Callable[[], None] | None = None,
     cells: Path | None = None,
     resume: bool = False,
+    engine: str = "reference",
 ) -> Cube:
     """Simulate every (candidate, incident) cell; the same arguments give the same cube whatever
-    ``jobs``. ``cells``: keep each finished cell there (``resume``: reuse those already kept)."""
+    ``jobs`` and ``engine`` (``reference`` or ``compiled``: the same bytes). ``cells``: keep each
+    finished cell there (``resume``: reuse those already kept, by either engine)."""
     if runs < 1 or samples < 1:
         raise ValueError("runs and samples must be >= 1")
     seed = design_seed(joint, seed)
@@ -359,7 +361,7 @@ def simulate_cube(
                 tick()
             return
         metrics, failed = evaluate(scenario, incident.spec.targets, runs, base, pool,
-                                   f"{joint.name}-{incident.name}-c{k}-d{seed}-s{base}", tick)
+                                   f"{joint.name}-{incident.name}-c{k}-d{seed}-s{base}", tick, engine)
         values[incident.name][k] = metrics
         with lock:
             failures.extend({"incident": incident.name, "candidate": k, "replication": f.index, "stage": f.stage,
@@ -374,6 +376,9 @@ def simulate_cube(
 
 
 def _cell_key(scenario: Scenario, incident: Incident, runs: int, seed: int) -> str:
+    # The engine is not part of the key, on purpose: the reference and compiled engines give the
+    # same bytes (tests/test_engines.py), so a cell kept by one is the other's too, and the keys of
+    # cells kept before the compiled engine existed stay valid.
     text = json.dumps({"launderflow": __version__, "scenario": scenario.model_dump_json(), "runs": runs, "seed": seed,
                        "targets": [t.model_dump(mode="json") for t in incident.spec.targets]}, sort_keys=True)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
