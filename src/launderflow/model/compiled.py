@@ -32,6 +32,7 @@ from .book import OutcomeBook
 from .lots import _COPIED
 from .states import N_CELLS, Location
 from .tracing import Sharing, TracingTeam
+from .addresses import Role
 from .distributions import Distribution
 from .hops import Dormant, Peel, Step
 from .world import HOP_CODE, World
@@ -299,6 +300,69 @@ class CompiledWorld(World):
         if requeue and len(pending):
             self.team.auto(pending, self.env.now)  # (a pending judgment is kept: judge_at is inherited)
         return children
+
+    def move(self, ids: np.ndarray, now: float, hop: str, dst: np.ndarray | int | None = None, venue: int = -1,
+             trace: bool = True, judged: bool = False, keep: np.ndarray | None = None) -> None:
+        """``World.move`` with the fee, the value left and the knowledge after the hop in one kernel."""
+        if len(ids) == 0:
+            return
+        lots = self.lots
+        keep = self._keep(ids, hop, keep) if trace else None
+        plus, minus = self.book.accumulators(self.env.now)
+        fee, total, asset, value, src, lost, follow = kernels.move(
+            ids, trace, judged, _NO_KEEP if keep is None else keep, keep is not None, self.team.instant, self.asset_fee,
+            lots.asset, lots.value, lots.address, lots.location, lots.traced, lots.alive, lots.ready, plus, minus,
+            _FEE_CELL, lots.hops, lots.flagged, lots.judged, lots.trail, lots.theft, lots.judge_at, self.discovered,
+            self.all_discovered)
+        self._moved(ids, now, hop, dst, venue, trace, judged, fee, total, asset, value, src, lost, follow)
+
+    def fork(self, parents: np.ndarray, counts: np.ndarray, shares: np.ndarray, now: float, hop: str,
+             src: np.ndarray | int | None = None, venue: int = -1, judged: bool = False) -> np.ndarray:
+        """``World.fork``: dividing the lots and moving the pieces in one kernel."""
+        if len(parents) == 0 or counts.min() < 1 or src is not None:  # (the reference's way, on the kernels above)
+            return super().fork(parents, counts, shares, now, hop, src, venue, judged)
+        lots = self.lots
+        owner = parents.repeat(counts)
+        start = int(lots.add(len(owner))[0])  # rows at their defaults; the kernel fills them
+        keep = self._keep(owner, hop, None)  # (one draw per piece, as the reference's move of the pieces)
+        plus, minus = self.book.accumulators(self.env.now)
+        children, fee, total, asset, value, source, lost, follow = kernels.fork(
+            parents, counts, np.asarray(shares, dtype=np.float64), owner, start, self._copied_columns(),
+            _NO_KEEP if keep is None else keep, keep is not None, judged, self.team.instant, self.asset_fee,
+            lots.asset, lots.value, lots.address, lots.location, lots.traced, lots.alive, lots.ready, plus, minus,
+            _FEE_CELL, lots.hops, lots.flagged, lots.judged, lots.trail, lots.theft, lots.judge_at, self.discovered,
+            self.all_discovered)
+        self._moved(children, now, hop, None, venue, True, judged, fee, total, asset, value, source, lost, follow)
+        return children
+
+    def _keep(self, ids: np.ndarray, hop: str, keep: np.ndarray | None) -> np.ndarray | None:
+        """The trails that survive a hop: the venue's own draw, else the team's (``hop_knowledge``'s draw)."""
+        if keep is None:
+            team = self.team
+            p = team.success(hop, self.env.now)
+            if p < 1.0:
+                keep = team.rng.random(len(ids)) < p
+        return keep
+
+    def _moved(self, ids: np.ndarray, now: float, hop: str, dst: np.ndarray | int | None, venue: int, trace: bool,
+               judged: bool, fee: np.ndarray, total: float, asset: np.ndarray, value: np.ndarray, src: np.ndarray,
+               lost: np.ndarray, follow: np.ndarray) -> None:
+        """The rest of ``World.move`` after its kernel, in the reference's order: the new addresses,
+        the calls into tracing, the ledger rows."""
+        if dst is None:
+            dst = self.addresses.new(len(ids), self.asset_chain[asset], Role.LAUNDERER)
+        if total > 0:
+            self.network_fees += total
+        self.lots.address[ids] = dst
+        if trace:
+            clock = self.env.now
+            if len(lost):
+                self.recovery.lost(lost, venue if judged else -1, clock)
+            if judged and not self.team.instant:
+                self.team.judge(follow, clock)
+            else:
+                self.team.auto(follow, clock)
+        self.record(now, src, dst, ids, value, hop, venue, fee, asset)
 
     def hop_knowledge(self, ids: np.ndarray, hop: str, judged: bool = False, keep: np.ndarray | None = None,
                       venue: int = -1) -> None:

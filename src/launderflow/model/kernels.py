@@ -523,6 +523,52 @@ def hop_knowledge(ids, judged, keep, has_keep, instant, hops, flagged, judged_co
     return lost[:n_lost], follow[:n_follow], dark_from[:n_dark], dark_value[:n_dark]
 
 
+# --- a whole transfer, and a whole fork ------------------------------------------------------------------
+
+
+@njit(cache=True)
+def move(ids, trace, judged, keep, has_keep, instant, asset_fee, asset, value, address, location, traced, alive, ready,
+         plus, minus, fee_cell, hops, flagged, judged_col, trail, theft, judge_at, discovered,
+         all_discovered):  # pragma: no cover - numba
+    """``World.move`` up to the new addresses and the calls into tracing, in one call: the
+    network fee (:func:`network_fee`, then :func:`to_fees` when there is one), and with ``trace``
+    the knowledge after the hop (:func:`hop_knowledge`, its dark value booked at once). Return the
+    fees, their sum, the lots' assets, addresses before the move and values left, and the lots
+    whose trail was lost and those to follow (empty without ``trace``)."""
+    fee, total, assets, values, src = network_fee(ids, asset, value, address, asset_fee)
+    if total > 0:
+        values = to_fees(ids, values, fee, value, location, traced, alive, ready, plus, minus, fee_cell)
+    if trace:
+        lost, follow, dark_from, dark_value = hop_knowledge(ids, judged, keep, has_keep, instant, hops, flagged,
+                                                            judged_col, trail, traced, theft, location, value,
+                                                            judge_at, discovered, all_discovered)
+        book_move(plus, minus, dark_from + 1, dark_from, dark_value)  # (the reference's book.move of the dark)
+    else:
+        lost = np.empty(0, dtype=np.int64)
+        follow = np.empty(0, dtype=np.int64)
+    return fee, total, assets, values, src, lost, follow
+
+
+@njit(cache=True)
+def fork(parents, counts, shares, owner, start, copied, keep, has_keep, judged, instant, asset_fee, asset, value,
+         address, location, traced, alive, ready, plus, minus, fee_cell, hops, flagged, judged_col, trail, theft,
+         judge_at, discovered, all_discovered):  # pragma: no cover - numba
+    """``World.fork`` in one call: :func:`divide` each parent into rows ``start:start + len(owner)``
+    by ``shares`` (the parent's value times each share, as the reference multiplies), then
+    :func:`move` the children (traced). Return the children and what :func:`move` returns."""
+    n = len(owner)
+    pieces = np.empty(n)
+    for j in range(n):
+        pieces[j] = value[owner[j]] * shares[j]
+    divide(parents, counts, pieces, owner, start, value, alive, ready, copied, trail, traced, theft, discovered,
+           all_discovered)  # (no follow-up to queue: the pieces move on at once)
+    children = np.arange(start, start + n)
+    fee, total, assets, values, src, lost, follow = move(
+        children, True, judged, keep, has_keep, instant, asset_fee, asset, value, address, location, traced, alive,
+        ready, plus, minus, fee_cell, hops, flagged, judged_col, trail, theft, judge_at, discovered, all_discovered)
+    return children, fee, total, assets, values, src, lost, follow
+
+
 # --- cells of the outcome book ---------------------------------------------------------------------------
 
 
