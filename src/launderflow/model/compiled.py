@@ -30,6 +30,7 @@ from . import kernels
 from .agenda import Agenda
 from .book import OutcomeBook
 from .lots import _COPIED
+from .prices import ExitLog
 from .states import N_CELLS, Location
 from .tracing import Sharing, TracingTeam
 from .addresses import Role
@@ -177,6 +178,14 @@ class CompiledSharing(Sharing):
             venue.alert(self.world, ids, now)
 
 
+class CompiledExitLog(ExitLog):
+    """The exit log whose per-event groups (asset, was frozen) are summed by a kernel."""
+
+    @staticmethod
+    def groups(assets: np.ndarray, values: np.ndarray, was: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return kernels.exit_groups(assets, np.asarray(values, dtype=np.float64), was, int(Location.FROZEN))
+
+
 class CompiledWorld(World):
     """The world whose bookkeeping primitives are kernels (see the module's docstring)."""
 
@@ -184,6 +193,7 @@ class CompiledWorld(World):
     agenda_class = CompiledAgenda
     team_class = CompiledTeam
     sharing_class = CompiledSharing
+    exits_class = CompiledExitLog
     book: CompiledBook
     agenda: CompiledAgenda
 

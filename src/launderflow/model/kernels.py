@@ -569,6 +569,36 @@ def fork(parents, counts, shares, owner, start, copied, keep, has_keep, judged, 
     return children, fee, total, assets, values, src, lost, follow
 
 
+@njit(cache=True)
+def exit_groups(assets, values, was, frozen):  # pragma: no cover - numba
+    """``ExitLog.groups``: the sorted distinct keys ``2 * asset + (was == frozen)`` and each key's
+    value, added in lot order (as ``bincount`` adds)."""
+    n = len(values)
+    key = np.empty(n, dtype=np.int64)
+    top = 0
+    for k in range(n):
+        key[k] = np.int64(assets[k]) * 2 + (1 if was[k] == frozen else 0)
+        top = max(top, key[k])
+    sums = np.zeros(top + 1)
+    seen = np.zeros(top + 1, dtype=np.bool_)
+    for k in range(n):
+        sums[key[k]] += values[k]
+        seen[key[k]] = True
+    m = 0
+    for j in range(top + 1):
+        if seen[j]:
+            m += 1
+    keys = np.empty(m, dtype=np.int64)
+    value = np.empty(m)
+    m = 0
+    for j in range(top + 1):
+        if seen[j]:
+            keys[m] = j
+            value[m] = sums[j]
+            m += 1
+    return keys, value
+
+
 # --- cells of the outcome book ---------------------------------------------------------------------------
 
 

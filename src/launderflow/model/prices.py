@@ -112,10 +112,16 @@ class ExitLog:
         kind = _KIND_OF.get(location)
         if kind is None or len(values) == 0:
             return
-        key = assets.astype(np.int64) * 2 + (was == int(Location.FROZEN))
-        keys, group = np.unique(key, return_inverse=True)
-        value = np.bincount(group, weights=values, minlength=len(keys))
+        keys, value = self.groups(assets, values, was)
         asset = (keys // 2).astype(np.int16)
         day = value * self.prices.ratio(asset, now) if self.prices.moving else value
         self.rows.append(len(keys), time=now, kind=kind, venue=venue, asset=asset, action=self.cause,
                          was_frozen=(keys % 2).astype(bool), value_usd=value, day_usd=day)
+
+    @staticmethod
+    def groups(assets: np.ndarray, values: np.ndarray, was: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The distinct keys ``2 * asset + was frozen``, sorted, and each one's value (summed in lot
+        order). The compiled engine computes the same in a kernel."""
+        key = assets.astype(np.int64) * 2 + (was == int(Location.FROZEN))
+        keys, group = np.unique(key, return_inverse=True)
+        return keys, np.bincount(group, weights=values, minlength=len(keys))

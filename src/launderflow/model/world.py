@@ -52,6 +52,7 @@ class World:
     agenda_class = Agenda
     team_class = TracingTeam
     sharing_class = Sharing
+    exits_class = ExitLog
 
     def __init__(self, scenario: Scenario, rng: np.random.Generator):
         self.scenario = scenario
@@ -76,7 +77,7 @@ class World:
         self.asset_confirmation = self.chain_confirmation[self.asset_chain]  # per asset: one lookup per lot, not two
         self.asset_fee = self.chain_fee[self.asset_chain]
         self.prices = PricePaths(scenario, self.stream)  # the day's prices (the book keeps the theft's)
-        self.exits = ExitLog(self.prices)  # every freeze, seizure and cash-out, in both valuations
+        self.exits = self.exits_class(self.prices)  # every freeze, seizure and cash-out, in both valuations
 
         self.capacity_pools = {name: Capacity(pool.usd_per_day * pool.share) for name, pool in scenario.capacity_pools.items()}
         self.venues: list[Venue] = build_venues(self)
