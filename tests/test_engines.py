@@ -248,3 +248,39 @@ def test_random_playbooks_are_the_same_bytes(tmp_path_factory, hops, seed, resol
     except ScenarioError:
         reject()  # (a combination the schema refuses)
     assert differing_fields(scenario, seed) == []
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_exit_groups_are_the_exit_logs(data):
+    """The exit log's groups (asset, was frozen) and their sums, kernel against numpy."""
+    from launderflow.model.prices import ExitLog
+    from launderflow.model.states import Location
+
+    n = data.draw(st.integers(1, 60))
+    assets = np.array(data.draw(st.lists(st.integers(0, 7), min_size=n, max_size=n)), dtype=np.int16)
+    was = np.array(data.draw(st.lists(st.sampled_from([int(Location.FROZEN), int(Location.VENUE), 0]),
+                                      min_size=n, max_size=n)), dtype=np.int64)
+    values = np.array(data.draw(st.lists(st.floats(0, 1e9), min_size=n, max_size=n)), dtype=np.float64)
+    keys, sums = kernels.exit_groups(assets, values, was, int(Location.FROZEN))
+    ref_keys, ref_sums = ExitLog.groups(assets, values, was)
+    assert keys.tobytes() == ref_keys.astype(np.int64).tobytes() and sums.tobytes() == ref_sums.tobytes()
+
+
+def test_venue_kinds_without_a_kernel_run_their_own_code(monkeypatch):
+    """A venue kind without a kernel (here: none has one) runs its reference methods inside the
+    compiled engine, with the same bytes; and the kinds' kernels do run on the golden venues."""
+    from launderflow.model import compiled
+
+    scenario = load_scenario(REPO / "tests" / "golden" / "golden_venues.yaml")
+    calls: list[str] = []
+    for key, kernel in list(compiled.VENUE_KERNELS.items()):
+        monkeypatch.setitem(compiled.VENUE_KERNELS, key,
+                            lambda *a, _k=kernel, _n=f"{key[0].__name__}.{key[1]}": calls.append(_n) or _k(*a))
+    with_kernels = as_bytes(dataclasses.asdict(simulate(scenario, replication_rng(3, 0), engine="compiled")))
+    assert {"OtcDesk.enter", "OtcDesk.release"} <= set(calls)
+    monkeypatch.setattr(compiled, "VENUE_KERNELS", {})
+    without = as_bytes(dataclasses.asdict(simulate(scenario, replication_rng(3, 0), engine="compiled")))
+    assert with_kernels == without
+    with pytest.raises(ValueError, match="enter or release"):
+        compiled.venue_kernel(compiled.OtcDesk, "refuses")

@@ -33,7 +33,12 @@ from .lots import _COPIED
 from .prices import ExitLog
 from .states import N_CELLS, Location
 from .tracing import Sharing, TracingTeam
-from .addresses import Role
+from .venues.base import VenueModel
+from .venues.bridge import Bridge
+from .venues.custodial_mixer import CustodialMixer
+from .venues.dex import Dex
+from .venues.otc import OtcDesk
+from .addresses import AddressBook, Role
 from .distributions import Distribution
 from .hops import Dormant, Peel, Step
 from .world import HOP_CODE, World
@@ -48,6 +53,7 @@ _LEDGER_KERNEL_COLUMNS = ["time", "src", "dst", "asset", "amount", "value_usd", 
 
 
 StepKernel = Callable[["CompiledWorld", Step, np.ndarray, float], None]
+VenueKernel = Callable[["CompiledWorld", VenueModel, np.ndarray, float, Any], Any]
 STEP_KERNELS: dict[type, StepKernel] = {}  # playbook step kinds with a kernel; the others run their own apply
 
 
@@ -57,6 +63,24 @@ def step_kernel(kind: type) -> Callable[[StepKernel], StepKernel]:
 
     def register(kernel: StepKernel) -> StepKernel:
         STEP_KERNELS[kind] = kernel
+        return kernel
+
+    return register
+
+
+VENUE_KERNELS: dict[tuple[type, str], VenueKernel] = {}  # (venue kind, "enter" or "release"): its kernel
+
+
+def venue_kernel(kind: type, method: str) -> Callable[[VenueKernel], VenueKernel]:
+    """Register ``kernel(world, venue, ids, now, hop)`` as the compiled engine's ``kind.enter`` or
+    ``kind.release`` (``method``), called in the venue hop's place. Looked up by the venue's exact
+    class: a kind without a kernel — a subclass too, which may override what the kernel assumes —
+    runs its own methods."""
+    if method not in ("enter", "release"):
+        raise ValueError(f"a venue kernel replaces enter or release, not {method!r}")
+
+    def register(kernel: VenueKernel) -> VenueKernel:
+        VENUE_KERNELS[kind, method] = kernel
         return kernel
 
     return register
@@ -234,6 +258,17 @@ class CompiledWorld(World):
             step.apply(self, ids, now)
         else:
             kernel(self, step, ids, now)
+
+    def enter_venue(self, venue: VenueModel, ids: np.ndarray, now: float, hop: Any) -> None:
+        kernel = VENUE_KERNELS.get((type(venue), "enter"))
+        if kernel is None:
+            venue.enter(self, ids, now, hop)
+        else:
+            kernel(self, venue, ids, now, hop)
+
+    def release_venue(self, venue: VenueModel, ids: np.ndarray, now: float, hop: Any) -> np.ndarray:
+        kernel = VENUE_KERNELS.get((type(venue), "release"))
+        return venue.release(self, ids, now, hop) if kernel is None else kernel(self, venue, ids, now, hop)
 
     def after(self, ids: np.ndarray, now: float, delay: Distribution | None) -> None:
         extra = None if delay is None else delay.sample(self.rng, len(ids))
@@ -434,3 +469,53 @@ def _peel(world: CompiledWorld, step: Peel, ids: np.ndarray, now: float) -> None
     moving, again = kernels.peel_tail(peeled, remainder, world.lots.substep, step.length, world.lots.alive)
     step.advance(world, moving, now, step.delay)
     world.after(again, now, step.delay)
+
+
+def _base_enter(world: CompiledWorld, venue: VenueModel, ids: np.ndarray, now: float, hop: Any) -> None:
+    """``VenueModel.enter`` (``take_in``, then the kind's ``on_enter``): the move as ``World.move``,
+    what follows it in one kernel."""
+    lots = world.lots
+    hop_kind = venue.kind if hop.kind == "mix" else hop.kind
+    cash_out = hop_kind == "cash_out"
+    world.note_inflow(venue, ids)
+    snapshot = lots.flagged[ids]  # the deposit comes from an address already shared as stolen
+    world.move(ids, now, hop_kind, dst=venue.address, venue=venue.index, trace=cash_out, judged=cash_out)
+    plus, minus = world.book.accumulators(world.env.now)
+    ids = kernels.taken_in(ids, snapshot, lots.flagged, lots.alive, int(Location.VENUE), venue.index, lots.location,
+                           lots.venue, lots.traced, lots.value, lots.asset, plus, minus, lots.substep, lots.entered,
+                           float(now), lots.held, lots.touched, np.uint64(1 << venue.index))
+    if len(ids):
+        venue.on_enter(world, ids, now, hop)
+
+
+for _kind in (OtcDesk, Bridge, CustodialMixer, Dex):  # (Exchange runs its own code; PoolMixer has its own enter)
+    assert _kind.enter is VenueModel.enter and _kind.take_in is VenueModel.take_in, _kind
+    venue_kernel(_kind, "enter")(_base_enter)
+
+
+@venue_kernel(OtcDesk, "release")
+def _otc_release(world: CompiledWorld, venue: OtcDesk, ids: np.ndarray, now: float, hop: Any) -> np.ndarray:
+    """``OtcDesk.release``, the desk's ``cash_out`` (haircut, ledger rows, out of play) in one kernel;
+    with honest counterparties (a P2P buyer's wallet) the reference's."""
+    ledger = world.ledger
+    if world.counterparties is not None or not world._ledger_kernel:
+        return venue.release(world, ids, now, hop)
+    lots = world.lots
+    if ledger._used + len(ids) > ledger._cap:
+        ledger._make_room(len(ids))
+    d = ledger._data
+    plus, minus = world.book.accumulators(world.env.now)
+    total, out, asset, value, was = kernels.cash_out(
+        ids, float(venue.haircut), 0.0, venue.haircut > 0, lots.value, lots.alive, lots.ready, lots.location,
+        lots.traced, plus, minus, _FEE_CELL, int(Location.CASHED_OUT), venue.index, lots.venue, lots.asset, ledger._used,
+        d["time"], d["src"], d["dst"], d["asset"], d["amount"], d["value_usd"], d["fee_usd"], d["hop"], d["lot"],
+        d["venue"], d["followed"], float(now), venue.address, AddressBook.OFF_CHAIN, HOP_CODE["cash_out"], lots.trail)
+    ledger._used += len(out)
+    ledger._rows += len(out)
+    if total > 0:
+        world.venue_fees[venue.index] += total
+    world.exits.note(world.env.now, Location.CASHED_OUT, venue.index, asset, value, was)
+    return ids[:0]
+
+
+assert OtcDesk.cash_out is VenueModel.cash_out and OtcDesk.charge is VenueModel.charge  # (what _otc_release does)

@@ -377,7 +377,7 @@ class VenueHop(Step):
             refused = venue.refuses(world, entering, now)
             taken = entering[~refused]
             if len(taken):
-                venue.enter(world, taken, now, self)
+                world.enter_venue(venue, taken, now, self)
             n_refused = np.count_nonzero(refused)
             if n_refused:
                 self.refusals += n_refused
@@ -402,7 +402,7 @@ class VenueHop(Step):
             else:
                 groups = [(int(v), leaving[where == v]) for v in np.unique(where)]
             for v, group in groups:
-                out = world.venues[v].release(world, group, now, self)
+                out = world.release_venue(world.venues[v], group, now, self)
                 self.advance(world, out, now, self.delay)
 
 

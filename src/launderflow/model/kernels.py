@@ -599,6 +599,88 @@ def exit_groups(assets, values, was, frozen):  # pragma: no cover - numba
     return keys, value
 
 
+# --- venues' building blocks ------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def taken_in(ids, snapshot, flagged, alive, to, venue, location, venue_col, traced, value, asset, plus, minus,
+             substep, entered, now, held, touched, bit):  # pragma: no cover - numba
+    """``VenueModel.take_in`` after its move: the flags screened at the deposit restored, the
+    living lots relocated into the venue (booked), marked inside it. Return the living lots."""
+    n = len(ids)
+    live = np.empty(n, dtype=np.int64)
+    m = 0
+    for k in range(n):
+        i = ids[k]
+        flagged[i] = flagged[i] or snapshot[k]
+    for k in range(n):
+        if alive[ids[k]]:
+            live[m] = ids[k]
+            m += 1
+    live = live[:m]
+    before, after, assets, values = relocate(live, to, venue, location, venue_col, traced, value, asset)
+    book_move(plus, minus, before, after, values)
+    for k in range(m):
+        i = live[k]
+        substep[i] = 1
+        entered[i] = now
+        held[i] = False
+        touched[i] |= bit
+    return live
+
+
+@njit(cache=True)
+def cash_out(ids, rate, fixed, charge, value, alive, ready, location, traced, plus, minus, fee_cell, to, venue,
+             venue_col, asset, start, time_c, src_c, dst_c, asset_c, amount_c, value_c, fee_c, hop_c, lot_c,
+             venue_cv, followed_c, now, src, dst, hop, trail):  # pragma: no cover - numba
+    """``VenueModel.cash_out`` without counterparties: the living lots pay the haircut (``charge``:
+    ``World.spend`` of ``value * rate + fixed``), those still worth something are ledger rows from
+    row ``start`` (the chunk has room) and leave play, cashed out (booked). Return the venue's fee
+    total, the lots cashed out, and their assets, values and locations before (for the exit log)."""
+    n = len(ids)
+    live = np.empty(n, dtype=np.int64)
+    m = 0
+    for k in range(n):
+        if alive[ids[k]]:
+            live[m] = ids[k]
+            m += 1
+    live = live[:m]
+    total = 0.0
+    if charge:
+        current = np.empty(m)
+        amounts = np.empty(m)
+        for k in range(m):
+            v = value[live[k]]
+            a = v * rate + fixed
+            current[k] = v
+            amounts[k] = a if a <= v or a != a else v  # np.minimum(amounts, value)
+        total = array_sum(amounts)
+        if total > 0:
+            to_fees(live, current, amounts, value, location, traced, alive, ready, plus, minus, fee_cell)
+        else:
+            total = 0.0
+    out = np.empty(m, dtype=np.int64)
+    k_out = 0
+    for k in range(m):
+        if value[live[k]] > 0:
+            out[k_out] = live[k]
+            k_out += 1
+    out = out[:k_out]
+    values = np.empty(k_out)
+    assets = np.empty(k_out, dtype=asset.dtype)
+    for k in range(k_out):
+        values[k] = value[out[k]]
+        assets[k] = asset[out[k]]
+    ledger_rows(start, time_c, src_c, dst_c, asset_c, amount_c, value_c, fee_c, hop_c, lot_c, venue_cv, followed_c,
+                now, src, dst, assets, values, 0.0, hop, out, venue, trail)
+    before, after, assets, values = relocate(out, to, venue, location, venue_col, traced, value, asset)
+    for k in range(k_out):
+        alive[out[k]] = False
+        ready[out[k]] = np.inf
+    book_move(plus, minus, before, after, values)
+    return total, out, assets, values, before >> 1
+
+
 # --- cells of the outcome book ---------------------------------------------------------------------------
 
 

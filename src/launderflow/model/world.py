@@ -270,6 +270,15 @@ class World:
         """Lots each venue turned away at least once (a lot retried daily for months counts once)."""
         return np.array([len(ids) for ids in self._refused], dtype=np.int64)
 
+    def enter_venue(self, venue: Venue, ids: np.ndarray, now: float, hop: Any) -> None:
+        """A venue hop hands lots to ``venue`` (the compiled engine may run the kind's kernel instead)."""
+        venue.enter(self, ids, now, hop)
+
+    def release_venue(self, venue: Venue, ids: np.ndarray, now: float, hop: Any) -> np.ndarray:
+        """Lots are due out of ``venue``; those back with the launderer (the compiled engine may run
+        the kind's kernel instead)."""
+        return venue.release(self, ids, now, hop)
+
     def note_inflow(self, venue: Venue, ids: np.ndarray) -> None:
         """Stolen value entered ``venue`` (counted per venue, before its fees, and logged with the time)."""
         value = float(self.lots.value[ids].sum())
