@@ -226,6 +226,7 @@ class CompiledWorld(World):
         # The ledger kernel writes these columns; a ledger with others is written by the reference.
         self._ledger_kernel = list(self.ledger.dtypes) == _LEDGER_KERNEL_COLUMNS
         self._copied: tuple[np.ndarray, ...] = (np.empty(0),)
+        self._clock = (float(self.horizon), float(self.resolution))  # (what every scheduling kernel takes)
 
     def schedule(self, ids: np.ndarray, times: np.ndarray) -> None:
         if len(ids):
@@ -235,10 +236,12 @@ class CompiledWorld(World):
         """Run a scheduling kernel that puts at most ``n`` entries on the agenda: ``kernel(*args,
         horizon, resolution, clock, ready, heap_t, heap_i, size)`` returns the heap's size and its first tick."""
         agenda = self.agenda
-        agenda.room(n)
-        agenda.size, first = kernel(*args, float(self.horizon), float(self.resolution), float(self.env.now),
+        if agenda.size + n > len(agenda.heap_t):
+            agenda.room(n)
+        agenda.size, first = kernel(*args, self._clock[0], self._clock[1], float(self.env.now),
                                     self.lots.ready, agenda.heap_t, agenda.heap_i, agenda.size)
-        agenda.filed(first)
+        if first != kernels.NO_TICK and not agenda._in_batch:  # (agenda.filed, inlined: the hottest call)
+            agenda._maybe_wake(first)
 
     def _to_fees(self, ids: np.ndarray, value: np.ndarray, amounts: np.ndarray) -> np.ndarray:
         if len(ids) == 0:
