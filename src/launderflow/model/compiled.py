@@ -367,7 +367,7 @@ class CompiledWorld(World):
     def fork(self, parents: np.ndarray, counts: np.ndarray, shares: np.ndarray, now: float, hop: str,
              src: np.ndarray | int | None = None, venue: int = -1, judged: bool = False) -> np.ndarray:
         """``World.fork``: dividing the lots and moving the pieces in one kernel."""
-        if len(parents) == 0 or counts.min() < 1 or src is not None:  # (the reference's way, on the kernels above)
+        if len(parents) == 0 or counts.min() < 1 or (src is not None and (np.ndim(src) or src < 0)):  # (the reference's way)
             return super().fork(parents, counts, shares, now, hop, src, venue, judged)
         lots = self.lots
         owner = parents.repeat(counts)
@@ -376,7 +376,7 @@ class CompiledWorld(World):
         plus, minus = self.book.accumulators(self.env.now)
         children, fee, total, asset, value, source, lost, follow = kernels.fork(
             parents, counts, np.asarray(shares, dtype=np.float64), owner, start, self._copied_columns(),
-            _NO_KEEP if keep is None else keep, keep is not None, judged, self.team.instant, self.asset_fee,
+            -1 if src is None else int(src), _NO_KEEP if keep is None else keep, keep is not None, judged, self.team.instant, self.asset_fee,
             lots.asset, lots.value, lots.address, lots.location, lots.traced, lots.alive, lots.ready, plus, minus,
             _FEE_CELL, lots.hops, lots.flagged, lots.judged, lots.trail, lots.theft, lots.judge_at, self.discovered,
             self.all_discovered)

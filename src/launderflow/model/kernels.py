@@ -550,12 +550,13 @@ def move(ids, trace, judged, keep, has_keep, instant, asset_fee, asset, value, a
 
 
 @njit(cache=True)
-def fork(parents, counts, shares, owner, start, copied, keep, has_keep, judged, instant, asset_fee, asset, value,
-         address, location, traced, alive, ready, plus, minus, fee_cell, hops, flagged, judged_col, trail, theft,
+def fork(parents, counts, shares, owner, start, copied, source, keep, has_keep, judged, instant, asset_fee, asset,
+         value, address, location, traced, alive, ready, plus, minus, fee_cell, hops, flagged, judged_col, trail, theft,
          judge_at, discovered, all_discovered):  # pragma: no cover - numba
     """``World.fork`` in one call: :func:`divide` each parent into rows ``start:start + len(owner)``
-    by ``shares`` (the parent's value times each share, as the reference multiplies), then
-    :func:`move` the children (traced). Return the children and what :func:`move` returns."""
+    by ``shares`` (the parent's value times each share, as the reference multiplies), put the
+    children at address ``source`` if it is not negative, then :func:`move` them (traced). Return
+    the children and what :func:`move` returns."""
     n = len(owner)
     pieces = np.empty(n)
     for j in range(n):
@@ -563,6 +564,9 @@ def fork(parents, counts, shares, owner, start, copied, keep, has_keep, judged, 
     divide(parents, counts, pieces, owner, start, value, alive, ready, copied, trail, traced, theft, discovered,
            all_discovered)  # (no follow-up to queue: the pieces move on at once)
     children = np.arange(start, start + n)
+    if source >= 0:
+        for j in range(n):
+            address[start + j] = source
     fee, total, assets, values, src, lost, follow = move(
         children, True, judged, keep, has_keep, instant, asset_fee, asset, value, address, location, traced, alive,
         ready, plus, minus, fee_cell, hops, flagged, judged_col, trail, theft, judge_at, discovered, all_discovered)
