@@ -37,17 +37,23 @@ def assert_same_files(a: Path, b: Path, least: int) -> None:
 
 
 def test_compare_writes_the_same_bytes_with_either_engine_and_in_workers(tmp_path: Path):
-    results = {}
-    for engine, jobs in (("reference", "1"), ("compiled", "1"), ("compiled", "2")):
-        out = tmp_path / f"{engine}-{jobs}"
+    """In this process, in two worker processes and on a 2-worker dask cluster (loopback)."""
+    from distributed import LocalCluster
+
+    def compare(out: Path, engine: str, *where: str) -> None:
         result = CliRunner().invoke(main, ["compare", *map(str, GOLDEN), "--runs", "2", "--out", str(out),
-                                           "--at", "2d", "--jobs", jobs, "--engine", engine])
+                                           "--at", "2d", "--engine", engine, *where])
         assert result.exit_code == 0, result.output
-        results[engine, jobs] = out
-    assert_same_files(results["reference", "1"], results["compiled", "1"], least=10)
-    assert_same_files(results["reference", "1"], results["compiled", "2"], least=10)
-    rows = json.loads((results["compiled", "1"] / "comparison.json").read_text())
-    assert rows  # (something was compared)
+
+    compare(tmp_path / "reference", "reference")
+    compare(tmp_path / "compiled", "compiled")
+    compare(tmp_path / "compiled-jobs2", "compiled", "--jobs", "2")
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as cluster:
+        compare(tmp_path / "compiled-dask", "compiled", "--scheduler", cluster.scheduler_address)
+    for other in ("compiled", "compiled-jobs2", "compiled-dask"):
+        assert_same_files(tmp_path / "reference", tmp_path / other, least=10)
+    assert json.loads((tmp_path / "compiled" / "comparison.json").read_text())  # (something was compared)
 
 
 def test_api_sweep_gives_the_same_rows_with_either_engine(tmp_path: Path):
