@@ -9,12 +9,17 @@ interventions, the same random draws in the same order — whose primitives run 
   parking what falls after the horizon, filing) and taking a tick's due lots are one kernel call each;
 * the outcome book accumulates the moves of an instant in two 12-vectors as they come, in the
   order the reference's ``bincount`` adds them;
-* moving lots (network fee, value left, knowledge after the hop, ledger rows), dividing them,
-  relocating them, changing what is traced, and the tracing team's follow-ups are kernels;
+* a transfer (``World.move``: network fee, value left, knowledge after the hop) and a fork
+  (``World.fork``: dividing the lots, then moving the pieces) are one kernel call each; dividing,
+  relocating, changing what is traced, ledger rows, the exit log's groups and the tracing team's
+  follow-ups are kernels;
 * playbook step kinds may register a kernel of their own (:func:`step_kernel`): ``dormant`` and
-  ``peel`` do. A kind without one runs its reference ``apply`` on the compiled primitives.
+  ``peel`` do. A kind without one runs its reference ``apply`` on the compiled primitives;
+* venue kinds may register kernels for ``enter`` and ``release`` (:func:`venue_kernel`), looked up
+  by the venue's exact class: OTC desks, bridges, custodial mixers and DEXes enter by one, OTC
+  desks cash out by one. A kind without one runs its own methods on the compiled primitives.
 
-Venue kinds, the other hop kinds, interventions, prices and honest traffic run the reference code.
+The other venue and hop kinds, interventions, prices and honest traffic run the reference code.
 Draws stay in Python, in the reference's order; sums keep numpy's association (pairwise where
 numpy sums pairwise), so both engines give the same bytes (``tests/test_engines.py``).
 """
@@ -27,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from . import kernels
+from .addresses import AddressBook, Role
 from .agenda import Agenda
 from .book import OutcomeBook
 from .lots import _COPIED
@@ -38,7 +44,6 @@ from .venues.bridge import Bridge
 from .venues.custodial_mixer import CustodialMixer
 from .venues.dex import Dex
 from .venues.otc import OtcDesk
-from .addresses import AddressBook, Role
 from .distributions import Distribution
 from .hops import Dormant, Peel, Step
 from .world import HOP_CODE, World
@@ -367,7 +372,7 @@ class CompiledWorld(World):
     def fork(self, parents: np.ndarray, counts: np.ndarray, shares: np.ndarray, now: float, hop: str,
              src: np.ndarray | int | None = None, venue: int = -1, judged: bool = False) -> np.ndarray:
         """``World.fork``: dividing the lots and moving the pieces in one kernel."""
-        if len(parents) == 0 or counts.min() < 1 or (src is not None and (np.ndim(src) or src < 0)):  # (the reference's way)
+        if len(parents) == 0 or counts.min() < 1 or (src is not None and (np.ndim(src) or src < 0)):
             return super().fork(parents, counts, shares, now, hop, src, venue, judged)
         lots = self.lots
         owner = parents.repeat(counts)
@@ -376,9 +381,9 @@ class CompiledWorld(World):
         plus, minus = self.book.accumulators(self.env.now)
         children, fee, total, asset, value, source, lost, follow = kernels.fork(
             parents, counts, np.asarray(shares, dtype=np.float64), owner, start, self._copied_columns(),
-            -1 if src is None else int(src), _NO_KEEP if keep is None else keep, keep is not None, judged, self.team.instant, self.asset_fee,
-            lots.asset, lots.value, lots.address, lots.location, lots.traced, lots.alive, lots.ready, plus, minus,
-            _FEE_CELL, lots.hops, lots.flagged, lots.judged, lots.trail, lots.theft, lots.judge_at, self.discovered,
+            -1 if src is None else int(src), _NO_KEEP if keep is None else keep, keep is not None, judged,
+            self.team.instant, self.asset_fee, lots.asset, lots.value, lots.address, lots.location, lots.traced,
+            lots.alive, lots.ready, plus, minus, _FEE_CELL, lots.hops, lots.flagged, lots.judged, lots.trail, lots.theft, lots.judge_at, self.discovered,
             self.all_discovered)
         self._moved(children, now, hop, None, venue, True, judged, fee, total, asset, value, source, lost, follow)
         return children
@@ -403,14 +408,19 @@ class CompiledWorld(World):
             self.network_fees += total
         self.lots.address[ids] = dst
         if trace:
-            clock = self.env.now
-            if len(lost):
-                self.recovery.lost(lost, venue if judged else -1, clock)
-            if judged and not self.team.instant:
-                self.team.judge(follow, clock)
-            else:
-                self.team.auto(follow, clock)
+            self._follow(lost, follow, venue, judged)
         self.record(now, src, dst, ids, value, hop, venue, fee, asset)
+
+    def _follow(self, lost: np.ndarray, follow: np.ndarray, venue: int, judged: bool) -> None:
+        """``hop_knowledge``'s calls into tracing: trails lost (their re-identification drawn), the
+        lots to follow to the analysts' queue (a judgment point) or to the software."""
+        now = self.env.now
+        if len(lost):
+            self.recovery.lost(lost, venue if judged else -1, now)
+        if judged and not self.team.instant:
+            self.team.judge(follow, now)
+        else:
+            self.team.auto(follow, now)
 
     def hop_knowledge(self, ids: np.ndarray, hop: str, judged: bool = False, keep: np.ndarray | None = None,
                       venue: int = -1) -> None:
@@ -419,22 +429,14 @@ class CompiledWorld(World):
         lots = self.lots
         now = self.env.now
         team = self.team
-        if keep is None:
-            p = team.success(hop, now)
-            if p < 1.0:
-                keep = team.rng.random(len(ids)) < p
+        keep = self._keep(ids, hop, keep)
         lost, follow, dark_from, dark_value = kernels.hop_knowledge(
             ids, judged, _NO_KEEP if keep is None else keep, keep is not None, team.instant, lots.hops, lots.flagged,
             lots.judged, lots.trail, lots.traced, lots.theft, lots.location, lots.value, lots.judge_at,
             self.discovered, self.all_discovered)
-        if len(lost):
-            self.recovery.lost(lost, venue if judged else -1, now)
         if len(dark_from):
             self.book.move(now, dark_from + 1, dark_from, dark_value)
-        if judged and not team.instant:
-            team.judge(follow, now)
-        else:
-            team.auto(follow, now)
+        self._follow(lost, follow, venue, judged)
 
     def _copied_columns(self) -> tuple[np.ndarray, ...]:
         """The lot columns a divided lot's pieces copy (rebuilt when the table has grown)."""
@@ -443,9 +445,6 @@ class CompiledWorld(World):
             self._copied = tuple(getattr(lots, name) for name in _COPIED)
         return self._copied
 
-    def _transfer_fees(self, ids: np.ndarray) -> tuple[np.ndarray, float, np.ndarray, np.ndarray, np.ndarray]:
-        lots = self.lots
-        return kernels.network_fee(ids, lots.asset, lots.value, lots.address, self.asset_fee)
 
 
 @step_kernel(Dormant)
