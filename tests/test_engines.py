@@ -278,9 +278,29 @@ def test_venue_kinds_without_a_kernel_run_their_own_code(monkeypatch):
         monkeypatch.setitem(compiled.VENUE_KERNELS, key,
                             lambda *a, _k=kernel, _n=f"{key[0].__name__}.{key[1]}": calls.append(_n) or _k(*a))
     with_kernels = as_bytes(dataclasses.asdict(simulate(scenario, replication_rng(3, 0), engine="compiled")))
-    assert {"OtcDesk.enter", "OtcDesk.release"} <= set(calls)
+    assert {"OtcDesk.enter", "OtcDesk.release", "PoolMixer.release"} <= set(calls)
     monkeypatch.setattr(compiled, "VENUE_KERNELS", {})
     without = as_bytes(dataclasses.asdict(simulate(scenario, replication_rng(3, 0), engine="compiled")))
     assert with_kernels == without
     with pytest.raises(ValueError, match="enter or release"):
         compiled.venue_kernel(compiled.OtcDesk, "refuses")
+
+
+def test_the_payout_kernel_is_world_pay_out(monkeypatch):
+    """Every venue kind's payout (exchanges, bridges, DEXes and the pool mixer's notes on the golden
+    venues) runs the compiled ``pay_out``, with the bytes of the reference's ``World.pay_out`` run on
+    the compiled primitives."""
+    from launderflow.model import compiled
+    from launderflow.model.world import World
+
+    scenario = load_scenario(REPO / "tests" / "golden" / "golden_venues.yaml")
+    kinds: set[str] = set()
+    kernel = compiled.CompiledWorld.pay_out
+    monkeypatch.setattr(compiled.CompiledWorld, "pay_out",
+                        lambda self, venue, *a, **k: kinds.add(venue.kind) or kernel(self, venue, *a, **k))
+    with_kernel = as_bytes(dataclasses.asdict(simulate(scenario, replication_rng(4, 0), engine="compiled")))
+    assert {"exchange", "bridge", "pool_mixer"} <= kinds
+    monkeypatch.setattr(compiled.CompiledWorld, "pay_out", World.pay_out)
+    without = as_bytes(dataclasses.asdict(simulate(scenario, replication_rng(4, 0), engine="compiled")))
+    reference = as_bytes(dataclasses.asdict(simulate(scenario, replication_rng(4, 0), engine="reference")))
+    assert with_kernel == without == reference

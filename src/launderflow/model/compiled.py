@@ -17,7 +17,10 @@ interventions, the same random draws in the same order — whose primitives run 
   ``peel`` do. A kind without one runs its reference ``apply`` on the compiled primitives;
 * venue kinds may register kernels for ``enter`` and ``release`` (:func:`venue_kernel`), looked up
   by the venue's exact class: OTC desks, bridges, custodial mixers and DEXes enter by one, OTC
-  desks cash out by one. A kind without one runs its own methods on the compiled primitives.
+  desks cash out by one, pool mixers release by one (the chances of linking each note). A kind
+  without one runs its own methods on the compiled primitives;
+* a venue's payout to fresh wallets (``World.pay_out``, which every kind's ``pay_out`` calls:
+  relocating the lots to the launderer, then moving them) is one kernel call.
 
 The other venue and hop kinds, interventions, prices and honest traffic run the reference code.
 Draws stay in Python, in the reference's order; sums keep numpy's association (pairwise where
@@ -44,6 +47,7 @@ from .venues.bridge import Bridge
 from .venues.custodial_mixer import CustodialMixer
 from .venues.dex import Dex
 from .venues.otc import OtcDesk
+from .venues.pool_mixer import PoolMixer
 from .distributions import Distribution
 from .hops import Dormant, Peel, Step
 from .world import HOP_CODE, World
@@ -388,6 +392,25 @@ class CompiledWorld(World):
         self._moved(children, now, hop, None, venue, True, judged, fee, total, asset, value, source, lost, follow)
         return children
 
+    def pay_out(self, venue: VenueModel, ids: np.ndarray, now: float, hop_kind: str,
+                keep: np.ndarray | None = None) -> np.ndarray:
+        """``World.pay_out``: the relocation and the move in one kernel."""
+        lots = self.lots
+        alive = lots.alive[ids]
+        ids = ids[alive]
+        if len(ids) == 0:
+            return ids
+        judged = venue.judgment_point
+        keep = self._keep(ids, hop_kind, None if keep is None else keep[alive])
+        plus, minus = self.book.accumulators(self.env.now)
+        fee, total, asset, value, src, lost, follow = kernels.pay_out(
+            ids, venue.address, int(Location.LAUNDERER), _NO_KEEP if keep is None else keep, keep is not None, judged,
+            self.team.instant, self.asset_fee, lots.asset, lots.value, lots.address, lots.location, lots.venue,
+            lots.traced, lots.alive, lots.ready, plus, minus, _FEE_CELL, lots.hops, lots.flagged, lots.judged,
+            lots.trail, lots.theft, lots.judge_at, self.discovered, self.all_discovered)
+        self._moved(ids, now, hop_kind, None, venue.index, True, judged, fee, total, asset, value, src, lost, follow)
+        return ids[lots.alive[ids]]
+
     def _keep(self, ids: np.ndarray, hop: str, keep: np.ndarray | None) -> np.ndarray | None:
         """The trails that survive a hop: the venue's own draw, else the team's (``hop_knowledge``'s draw)."""
         if keep is None:
@@ -521,3 +544,32 @@ def _otc_release(world: CompiledWorld, venue: OtcDesk, ids: np.ndarray, now: flo
 
 
 assert OtcDesk.cash_out is VenueModel.cash_out and OtcDesk.charge is VenueModel.charge  # (what _otc_release does)
+
+
+@venue_kernel(PoolMixer, "release")
+def _pool_release(world: CompiledWorld, venue: PoolMixer, ids: np.ndarray, now: float, hop: Any) -> np.ndarray:
+    """``PoolMixer.release``: each note's chance of being linked in a kernel, the draw here (the
+    venue's stream, as the reference's), then the relayer's fee and the payout (its kernel)."""
+    lots = world.lots
+    ids = ids[lots.alive[ids]]
+    d = venue.demixing
+    miss = 1.0  # (the reference's product over the habits shown, in its order)
+    if venue.habits.reuses_addresses:
+        miss *= 1.0 - d.address_reuse
+    if venue.habits.unique_amounts:
+        miss *= 1.0 - d.unique_amounts
+    if venue.habits.gas_fingerprint:
+        miss *= 1.0 - d.gas_fingerprint
+    pools, anonymity, p_link = kernels.link_chances(ids, lots.tag, venue.honest, venue.launderer, lots.entered,
+                                                    float(now), miss, float(d.quick_threshold),
+                                                    1.0 - d.quick_round_trip)
+    linked = venue.rng.random(len(ids)) < p_link
+    venue.withdrawals.append(len(ids), time=now, venue=venue.index, pool=pools, anonymity_set=anonymity,
+                             p_link=p_link, linked=linked)
+    np.subtract.at(venue.launderer, pools, 1)
+    venue.charge(world, ids, venue.fee)
+    lots.tag[ids] = -1
+    return world.pay_out(venue, ids, now, "pool_mixer", keep=linked)
+
+
+assert PoolMixer.pay_out is VenueModel.pay_out and PoolMixer.charge is VenueModel.charge  # (what _pool_release does)

@@ -685,6 +685,46 @@ def cash_out(ids, rate, fixed, charge, value, alive, ready, location, traced, pl
     return total, out, assets, values, before >> 1
 
 
+@njit(cache=True)
+def pay_out(ids, source, to, keep, has_keep, judged, instant, asset_fee, asset, value, address, location, venue_col,
+            traced, alive, ready, plus, minus, fee_cell, hops, flagged, judged_col, trail, theft, judge_at, discovered,
+            all_discovered):  # pragma: no cover - numba
+    """``World.pay_out`` up to the new addresses and the calls into tracing, for the living lots
+    ``ids``: put them at the venue's address ``source``, :func:`relocate` them to the launderer
+    (``to``, booked), then :func:`move` them (traced). Return what :func:`move` returns."""
+    for k in range(len(ids)):
+        address[ids[k]] = source
+    before, after, assets, values = relocate(ids, to, -1, location, venue_col, traced, value, asset)
+    book_move(plus, minus, before, after, values)
+    return move(ids, True, judged, keep, has_keep, instant, asset_fee, asset, value, address, location, traced, alive,
+                ready, plus, minus, fee_cell, hops, flagged, judged_col, trail, theft, judge_at, discovered,
+                all_discovered)
+
+
+@njit(cache=True)
+def link_chances(ids, tag, honest, launderer, entered, now, miss_habits, quick_threshold, quick_miss):  # pragma: no cover - numba
+    """``PoolMixer.release`` before its draw: each note's pool, the pool's anonymity set ``A`` and
+    the chance an analyst links the note, ``h + (1 - h) / A`` (``miss_habits``: the product of
+    ``1 - h_i`` over the habits shown, times ``quick_miss`` for a round trip shorter than
+    ``quick_threshold``), computed as the reference's array expressions are."""
+    n = len(ids)
+    pools = np.empty(n, dtype=tag.dtype)
+    anonymity = np.empty(n, dtype=np.int64)
+    p_link = np.empty(n)
+    for k in range(n):
+        i = ids[k]
+        pool = tag[i]
+        pools[k] = pool
+        a = honest[pool] + launderer[pool]
+        anonymity[k] = a
+        miss = miss_habits
+        if (now - entered[i]) < quick_threshold:
+            miss = miss * quick_miss
+        h = 1.0 - miss
+        p_link[k] = h + (1.0 - h) / max(a, 1)
+    return pools, anonymity, p_link
+
+
 # --- cells of the outcome book ---------------------------------------------------------------------------
 
 

@@ -555,6 +555,20 @@ class World:
         self.move(children, now, hop, venue=venue, judged=judged)
         return children
 
+    def pay_out(self, venue: Venue, ids: np.ndarray, now: float, hop_kind: str,
+                keep: np.ndarray | None = None) -> np.ndarray:
+        """``venue`` withdraws the living lots among ``ids`` to fresh launderer wallets: one transfer
+        each from its address, a judgment point if the venue is one (``keep``: the venue's own
+        draw of the surviving trails, one per lot of ``ids``). Return those still alive."""
+        lots = self.lots
+        alive = lots.alive[ids]
+        ids = ids[alive]
+        lots.address[ids] = venue.address
+        self.relocate(ids, Location.LAUNDERER)
+        self.move(ids, now, hop_kind, venue=venue.index, judged=venue.judgment_point,
+                  keep=None if keep is None else keep[alive])
+        return ids[lots.alive[ids]]
+
     def merge(self, ids: np.ndarray, group: np.ndarray, n_groups: int, asset: np.ndarray, step: int,
               now: float, fee: np.ndarray, wallets: np.ndarray) -> np.ndarray:
         """Consolidate lots into ``n_groups`` wallets at the addresses ``wallets``: lot ``ids[i]``

@@ -191,15 +191,9 @@ class VenueModel:
     def pay_out(self, world: World, ids: np.ndarray, now: float, hop_kind: str,
                 keep: np.ndarray | None = None) -> np.ndarray:
         """Withdraw lots from the venue to fresh launderer wallets (``keep``: which trails survive,
-        when the venue decides that itself)."""
-        lots = world.lots
-        alive = lots.alive[ids]
-        ids = ids[alive]
-        lots.address[ids] = self.address
-        world.relocate(ids, Location.LAUNDERER)
-        world.move(ids, now, hop_kind, venue=self.index, judged=self.judgment_point,
-                   keep=None if keep is None else keep[alive])
-        return ids[lots.alive[ids]]
+        when the venue decides that itself); a world primitive (``World.pay_out``), which the
+        compiled engine runs in one kernel."""
+        return world.pay_out(self, ids, now, hop_kind, keep)
 
     def cash_out(self, world: World, ids: np.ndarray, now: float, haircut: float) -> np.ndarray:
         """Value leaves the chain: the haircut is a fee, the rest is cashed out (a P2P trade pays an
