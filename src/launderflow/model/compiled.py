@@ -548,28 +548,14 @@ assert OtcDesk.cash_out is VenueModel.cash_out and OtcDesk.charge is VenueModel.
 
 @venue_kernel(PoolMixer, "release")
 def _pool_release(world: CompiledWorld, venue: PoolMixer, ids: np.ndarray, now: float, hop: Any) -> np.ndarray:
-    """``PoolMixer.release``: each note's chance of being linked in a kernel, the draw here (the
-    venue's stream, as the reference's), then the relayer's fee and the payout (its kernel)."""
+    """``PoolMixer.release``: each note's chance of being linked in a kernel, then the venue's own
+    ``withdraw`` (the draw, the logs, the relayer's fee and the payout, whose kernel is ``pay_out``)."""
     lots = world.lots
     ids = ids[lots.alive[ids]]
     d = venue.demixing
-    miss = 1.0  # (the reference's product over the habits shown, in its order)
-    if venue.habits.reuses_addresses:
-        miss *= 1.0 - d.address_reuse
-    if venue.habits.unique_amounts:
-        miss *= 1.0 - d.unique_amounts
-    if venue.habits.gas_fingerprint:
-        miss *= 1.0 - d.gas_fingerprint
     pools, anonymity, p_link = kernels.link_chances(ids, lots.tag, venue.honest, venue.launderer, lots.entered,
-                                                    float(now), miss, float(d.quick_threshold),
+                                                    float(now), venue.habits_miss(), float(d.quick_threshold),
                                                     1.0 - d.quick_round_trip)
-    linked = venue.rng.random(len(ids)) < p_link
-    venue.withdrawals.append(len(ids), time=now, venue=venue.index, pool=pools, anonymity_set=anonymity,
-                             p_link=p_link, linked=linked)
-    np.subtract.at(venue.launderer, pools, 1)
-    venue.charge(world, ids, venue.fee)
-    lots.tag[ids] = -1
-    return world.pay_out(venue, ids, now, "pool_mixer", keep=linked)
+    return venue.withdraw(world, ids, now, pools, anonymity, p_link)
 
 
-assert PoolMixer.pay_out is VenueModel.pay_out and PoolMixer.charge is VenueModel.charge  # (what _pool_release does)

@@ -148,23 +148,37 @@ class PoolMixer(VenueModel):
             rest = np.maximum(rest - counts[:, k] * self.denominations[k], 0.0)
         return counts
 
-    def release(self, world: World, ids: np.ndarray, now: float, hop: Any) -> np.ndarray:
-        lots = world.lots
-        ids = ids[lots.alive[ids]]
-        pools = lots.tag[ids]
-        anonymity = self.anonymity_set[pools]
+    def habits_miss(self) -> float:
+        """The chance the launderer's habits give no link: the product of ``1 - h_i`` over those shown."""
         d = self.demixing
-        miss = np.ones(len(ids))
+        miss = 1.0
         if self.habits.reuses_addresses:
             miss *= 1.0 - d.address_reuse
         if self.habits.unique_amounts:
             miss *= 1.0 - d.unique_amounts
         if self.habits.gas_fingerprint:
             miss *= 1.0 - d.gas_fingerprint
+        return miss
+
+    def release(self, world: World, ids: np.ndarray, now: float, hop: Any) -> np.ndarray:
+        lots = world.lots
+        ids = ids[lots.alive[ids]]
+        pools = lots.tag[ids]
+        anonymity = self.anonymity_set[pools]
+        d = self.demixing
+        miss = np.full(len(ids), self.habits_miss())
         quick = (now - lots.entered[ids]) < d.quick_threshold
         miss = np.where(quick, miss * (1.0 - d.quick_round_trip), miss)
         h = 1.0 - miss
         p_link = h + (1.0 - h) / np.maximum(anonymity, 1)
+        return self.withdraw(world, ids, now, pools, anonymity, p_link)
+
+    def withdraw(self, world: World, ids: np.ndarray, now: float, pools: np.ndarray, anonymity: np.ndarray,
+                 p_link: np.ndarray) -> np.ndarray:
+        """The notes ``ids`` leave their pools, each linked to its deposit with chance ``p_link``
+        (the relayer's fee paid); return those back with the launderer (``release``'s second half,
+        which the compiled engine's kernel for the first half calls too)."""
+        lots = world.lots
         linked = self.rng.random(len(ids)) < p_link
         self.withdrawals.append(len(ids), time=now, venue=self.index, pool=pools, anonymity_set=anonymity,
                                 p_link=p_link, linked=linked)
