@@ -171,7 +171,7 @@ def test_screening_acts_on_direct_and_indirect_exposure_at_their_own_chances(dir
     # mixer whose payouts the analysts always link (traced, but past a judgment point: indirect).
     # Screening freezes each half at its own chance: all of one half and none of the other.
     exchange = {"kind": "exchange", "jurisdiction": "offshore", "freezes": True, "delay": "1d", "fee": 0.0,
-                "response": {**CHANNELS_OFF, "screening": {"probability": indirect, "direct": direct, "latency": "10min"}}}
+                "response": {**CHANNELS_OFF, "screening": {"probability": indirect, "direct_exposure": direct, "latency": "10min"}}}
     mixer = {"kind": "custodial_mixer", "jurisdiction": "offshore", "delay": "1h", "fee": 0.0, "payouts": 1}
     playbook = [{"hop": "split", "wallets": 20},
                 {"hop": "branch", "branches": [{"share": 0.5, "playbook": [{"hop": "mix", "venue": "cm"}]},
@@ -187,7 +187,7 @@ def test_screening_acts_on_direct_and_indirect_exposure_at_their_own_chances(dir
     hardened["interventions"] = [{"kind": "defences", "at": 0, "compliance": 1.0}]
     rep = run(Scenario.model_validate(hardened))
     assert rep.venue_frozen[0] / rep.stolen_usd == pytest.approx(1.0, abs=1e-9)
-    # Without ``direct`` both halves take ``probability``: all of it or none.
+    # Without ``direct_exposure`` both halves take ``probability``: all of it or none.
     data["venues"]["cex"]["response"]["screening"] = {"probability": indirect, "latency": "10min"}
     rep = run(Scenario.model_validate(data))
     assert rep.venue_frozen[0] / rep.stolen_usd == pytest.approx(indirect, abs=1e-9)

@@ -291,13 +291,13 @@ class Channel(Strict):
 
 class ScreeningChannel(Channel):
     """An exchange's software screening of deposits against what the investigators traced;
-    ``direct`` when the deposit's trail from the theft passed automatic hops only (transfers,
+    ``direct_exposure`` when the deposit's trail from the theft passed automatic hops only (transfers,
     splits, swaps, linked bridges) and no judgment point — the deposit comes from the hacker's own
     labelled wallets, a severe alert — where ``probability`` is for deposits whose trail was
     re-established past a judgment point (a mixer payout linked by a heuristic, an exchange
     withdrawal an analyst judged): indirect exposure that compliance acts on less often."""
 
-    direct: Probability | None = Field(default=None, description="probability for deposits with direct exposure: a trail from the theft through automatic hops only, no judgment point passed (default: probability)")
+    direct_exposure: Probability | None = Field(default=None, description="probability for deposits with direct exposure: a trail from the theft through automatic hops only, no judgment point passed (default: probability)")
 
 
 class VictimChannel(Channel):

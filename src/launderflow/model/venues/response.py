@@ -45,8 +45,8 @@ class FreezeResponse:
         self.spec = spec
         if spec is not None:
             self.channels: list[tuple[str, float, float | None, float | None, Distribution]] = [
-                (name, ch.probability, getattr(ch, "strong", None), getattr(ch, "direct", None)
-                 if name == "screening" else None, from_spec(ch.latency))
+                (name, ch.probability, getattr(ch, "strong", None), getattr(ch, "direct_exposure", None),
+                 from_spec(ch.latency))
                 for name, ch in (("screening", spec.screening), ("victim", spec.victim),
                                  ("law_enforcement", spec.law_enforcement))]
             self.min_usd = spec.min_usd
